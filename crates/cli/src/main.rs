@@ -1,0 +1,2 @@
+//! `kubewire`: the command line.
+fn main() {}

@@ -1,0 +1,1 @@
+//! kubewire-core: the pure planner (model, Kilo annotations, topology, plan, policy, rendering).

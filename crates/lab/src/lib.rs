@@ -1,0 +1,1 @@
+//! kubewire-lab: the Kubernetes-API test server and the network-namespace cluster.
