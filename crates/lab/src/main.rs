@@ -1,0 +1,2 @@
+//! `kubewire-lab`: brings the lab cluster up and down, and changes it.
+fn main() {}
