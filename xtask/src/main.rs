@@ -1,1 +1,65 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks. `setup` installs what the project needs on a Debian machine,
+//! `lab` drives the network-namespace cluster, `demo` runs the main job on it, `test` runs everything
+//! CI runs, `bench` the benchmarks.
+
+mod setup;
+mod sh;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    about = "kubewire's project tasks",
+    after_help = "Run as root: the lab builds network namespaces."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the Debian packages and tools the project needs (idempotent; only what is missing).
+    Setup,
+    /// The lab cluster: `up [--nodes-per-location N] [--granularity full]`, `down`, `status`, `node …`, `api …`.
+    Lab {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The main job on the built-in demo cluster (the lab).
+    Demo,
+    /// Everything CI runs: fmt, clippy, unit and API tests, then the lab tests on a fresh lab.
+    Test,
+    /// The benchmarks.
+    Bench,
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The lab's directory.
+pub fn lab_dir() -> PathBuf {
+    root().join("target/lab")
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    std::env::set_current_dir(root())?;
+    match cli.command {
+        Command::Setup => setup::run(),
+        Command::Lab { args } => {
+            sh::cargo(&["build", "--quiet", "-p", "kubewire-lab"])?;
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            sh::lab(&args)
+        }
+        Command::Demo => test::demo(),
+        Command::Test => test::all(),
+        Command::Bench => test::bench(),
+    }
+}

@@ -2,6 +2,21 @@
 //!
 //! The API server (`api`) is a test double of kube-apiserver, faithful to the API conventions the
 //! `kube` client and `kubectl` rely on. The rest builds a Kilo-meshed multi-cloud cluster out of
-//! network namespaces on one machine.
+//! network namespaces on one machine: `model` (the cluster as data), `mesh` (what Kilo configures),
+//! `net` (namespaces, WireGuard, routes, kube-proxy rules), `dns` (the cluster DNS), `objects` (the
+//! API objects), `standin` (the Kilo stand-in), `controller` (the process that runs it all),
+//! `control` (its socket), `desc` (`lab.json`).
 
 pub mod api;
+pub mod control;
+pub mod controller;
+pub mod desc;
+pub mod dns;
+pub mod keys;
+pub mod mesh;
+pub mod model;
+pub mod net;
+pub mod objects;
+pub mod pod_http;
+pub mod standin;
+pub mod testing;

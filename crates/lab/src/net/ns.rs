@@ -1,0 +1,115 @@
+//! Network namespaces and the underlay: the "internet" bridge every node, the laptop and the host
+//! share, and the per-location LANs.
+
+use std::net::Ipv4Addr;
+
+use super::cmd::{CmdError, exec_in, ip, ip_in};
+use crate::model::{HOST_UNDERLAY_IP, UNDERLAY};
+
+/// The namespace holding the underlay bridge `br0` and the location LAN bridges.
+pub const UNDERLAY_NS: &str = "kw-net";
+/// The laptop's namespace.
+pub const LAPTOP_NS: &str = "kw-laptop";
+/// The host end of the host <-> underlay veth (in the host's own namespace).
+pub const HOST_LINK: &str = "kw-host";
+/// Every lab namespace starts with this.
+pub const PREFIX: &str = "kw-";
+
+/// Creates namespace `name` with `lo` up and IPv4 forwarding as asked.
+pub fn create(name: &str, forwarding: bool) -> Result<(), CmdError> {
+    ip(&["netns", "add", name])?;
+    ip_in(name, &["link", "set", "lo", "up"])?;
+    let value = if forwarding {
+        "net.ipv4.ip_forward=1"
+    } else {
+        "net.ipv4.ip_forward=0"
+    };
+    exec_in(name, "sysctl", &["-qw", value])?;
+    Ok(())
+}
+
+/// The lab namespaces that exist now.
+pub fn list_lab() -> Result<Vec<String>, CmdError> {
+    let out = ip(&["netns", "list"])?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(PREFIX))
+        .map(str::to_string)
+        .collect())
+}
+
+pub fn exists(name: &str) -> bool {
+    list_lab().map(|l| l.iter().any(|n| n == name)).unwrap_or(false)
+}
+
+/// The underlay namespace with `br0`, and the host's link into it at 192.0.2.254.
+pub fn create_underlay() -> Result<(), CmdError> {
+    create(UNDERLAY_NS, false)?;
+    ip_in(UNDERLAY_NS, &["link", "add", "br0", "type", "bridge"])?;
+    ip_in(UNDERLAY_NS, &["link", "set", "br0", "up"])?;
+    ip(&[
+        "link",
+        "add",
+        HOST_LINK,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "u-host",
+        "netns",
+        UNDERLAY_NS,
+    ])?;
+    ip_in(UNDERLAY_NS, &["link", "set", "u-host", "master", "br0", "up"])?;
+    let host = format!("{HOST_UNDERLAY_IP}/{}", UNDERLAY.prefix_len());
+    ip(&["addr", "add", &host, "dev", HOST_LINK])?;
+    ip(&["link", "set", HOST_LINK, "up"])?;
+    Ok(())
+}
+
+/// Plugs `ns` into the underlay as `eth0` with `addr` (a /24 in 192.0.2.0/24). `port` names the bridge
+/// side in the underlay namespace and must be unique there (at most 15 bytes).
+pub fn attach_underlay(ns: &str, port: &str, addr: Ipv4Addr) -> Result<(), CmdError> {
+    ip_in(
+        UNDERLAY_NS,
+        &[
+            "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ],
+    )?;
+    ip_in(UNDERLAY_NS, &["link", "set", port, "master", "br0", "up"])?;
+    let cidr = format!("{addr}/{}", UNDERLAY.prefix_len());
+    ip_in(ns, &["addr", "add", &cidr, "dev", "eth0"])?;
+    ip_in(ns, &["link", "set", "eth0", "up"])?;
+    Ok(())
+}
+
+/// The bridge name of location LAN `index` in the underlay namespace.
+pub fn lan_bridge(location_index: u8) -> String {
+    format!("lan{location_index}")
+}
+
+/// Makes sure location LAN `index`'s bridge exists.
+pub fn ensure_lan(location_index: u8) -> Result<(), CmdError> {
+    let bridge = lan_bridge(location_index);
+    if ip_in(UNDERLAY_NS, &["link", "show", &bridge]).is_ok() {
+        return Ok(());
+    }
+    ip_in(UNDERLAY_NS, &["link", "add", &bridge, "type", "bridge"])?;
+    ip_in(UNDERLAY_NS, &["link", "set", &bridge, "up"])?;
+    Ok(())
+}
+
+/// Deletes a namespace (its interfaces go with it); a missing one is fine.
+pub fn delete(name: &str) -> Result<(), CmdError> {
+    if !exists(name) {
+        return Ok(());
+    }
+    ip(&["netns", "del", name]).map(|_| ())
+}
+
+/// The PIDs of processes inside namespace `name`.
+pub fn pids(name: &str) -> Vec<i32> {
+    ip(&["netns", "pids", name])
+        .map(|out| out.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,156 @@
+//! Helpers for tests that run against a running lab (`cargo xtask lab up`): reading `lab.json`,
+//! running commands in the lab's namespaces, and throwaway namespaces on the underlay that clean up
+//! after themselves, also when a test fails.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::control::{self, Request, Response};
+use crate::desc::LabDescription;
+use crate::net::{cmd, ns};
+
+/// The lab directory: `$KUBEWIRE_LAB_DIR`, else the workspace's `target/lab`.
+pub fn lab_dir() -> PathBuf {
+    match std::env::var_os("KUBEWIRE_LAB_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/lab"),
+    }
+}
+
+/// The running lab's description, or a message saying how to start it.
+pub fn lab() -> Result<LabDescription, String> {
+    let path = lab_dir().join("lab.json");
+    LabDescription::load(&path).map_err(|e| {
+        format!(
+            "no lab at {} ({e}): run `cargo xtask lab up` first",
+            path.display()
+        )
+    })
+}
+
+/// Sends a request to the lab controller.
+pub fn control(request: &Request) -> Result<Response, String> {
+    control::send(&lab_dir().join("control.sock"), request, Duration::from_secs(90))
+        .map_err(|e| e.to_string())
+}
+
+/// Runs `program args…` inside namespace `netns`, returning stdout, or stderr as the error.
+pub fn exec(netns: &str, program: &str, args: &[&str]) -> Result<String, String> {
+    cmd::exec_in(netns, program, args).map_err(|e| e.to_string())
+}
+
+/// `curl` from `netns` with a total timeout; the body on success.
+pub fn http_get(netns: &str, url: &str, timeout: Duration) -> Result<String, String> {
+    let secs = format!("{:.1}", timeout.as_secs_f64());
+    exec(
+        netns,
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "--connect-timeout",
+            &secs,
+            "--max-time",
+            &secs,
+            url,
+        ],
+    )
+    .map(|b| b.trim().to_string())
+}
+
+/// Retries `http_get` until it succeeds or `within` has passed.
+pub fn http_get_within(netns: &str, url: &str, within: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + within;
+    loop {
+        match http_get(netns, url, Duration::from_secs(2)) {
+            Ok(body) => return Ok(body),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// One ICMP echo from `netns` to `ip`, waiting at most a second.
+pub fn ping(netns: &str, ip: &str) -> bool {
+    exec(netns, "ping", &["-c", "1", "-W", "1", ip]).is_ok()
+}
+
+/// A namespace for one test, plugged into the underlay, deleted (with its processes) on drop.
+#[derive(Debug)]
+pub struct TestNs {
+    pub name: String,
+    children: Vec<Child>,
+}
+
+impl TestNs {
+    /// Creates `kw-t-<suffix>` on the underlay at `underlay_ip` (use 192.0.2.200-253).
+    pub fn create(suffix: &str, underlay_ip: std::net::Ipv4Addr) -> Result<Self, String> {
+        let name = format!("kw-t-{suffix}");
+        let _ = ns::delete(&name);
+        ns::create(&name, false).map_err(|e| e.to_string())?;
+        let guard = TestNs {
+            name: name.clone(),
+            children: Vec::new(),
+        };
+        ns::attach_underlay(&name, &format!("u-t-{suffix}"), underlay_ip).map_err(|e| e.to_string())?;
+        Ok(guard)
+    }
+
+    /// Starts a process in the namespace; it is killed when the namespace is dropped.
+    pub fn spawn(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.children
+            .push(cmd.spawn().map_err(|e| format!("{program}: {e}"))?);
+        Ok(())
+    }
+
+    /// A userspace WireGuard interface `kwt-<suffix>` (wireguard-go) in this namespace, up, with `address`.
+    pub fn wireguard(&mut self, suffix: &str, private_key: &str, address: &str) -> Result<String, String> {
+        let ifname = format!("kwt-{suffix}");
+        let socket = crate::net::node::wg_socket(&ifname);
+        let _ = std::fs::remove_file(&socket);
+        self.spawn("wireguard-go", &[&ifname], &[("WG_PROCESS_FOREGROUND", "1")])?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if Instant::now() > deadline {
+                return Err(format!("wireguard-go did not create {}", socket.display()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let key_file = std::env::temp_dir().join(format!("{ifname}.key"));
+        std::fs::write(&key_file, private_key).map_err(|e| e.to_string())?;
+        let set = exec(
+            &self.name,
+            "wg",
+            &["set", &ifname, "private-key", &key_file.to_string_lossy()],
+        );
+        let _ = std::fs::remove_file(&key_file);
+        set?;
+        exec(&self.name, "ip", &["addr", "add", address, "dev", &ifname])?;
+        exec(&self.name, "ip", &["link", "set", &ifname, "mtu", "1420", "up"])?;
+        Ok(ifname)
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for pid in ns::pids(&self.name) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = ns::delete(&self.name);
+    }
+}

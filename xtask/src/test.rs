@@ -1,0 +1,108 @@
+//! `cargo xtask test`, `demo` and `bench`.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::{setup, sh};
+
+/// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
+fn lab_tests(filter: Option<&str>) -> Result<()> {
+    let mut args = vec![
+        "test",
+        "-p",
+        "kubewire-lab",
+        "--test",
+        "lab",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ];
+    if let Some(f) = filter {
+        args.push(f);
+    }
+    sh::cargo(&args)
+}
+
+/// Brings a lab up with `up_args`, runs `body`, and always takes the lab down again.
+fn with_lab(up_args: &[&str], body: impl FnOnce() -> Result<()>) -> Result<()> {
+    let mut args = vec!["up"];
+    args.extend_from_slice(up_args);
+    let result = sh::lab(&args).and_then(|()| body());
+    let down = sh::lab(&["down"]);
+    result.and(down)
+}
+
+pub fn all() -> Result<()> {
+    let started = Instant::now();
+    setup::run()?;
+    sh::cargo(&["fmt", "--all", "--check"])?;
+    sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    sh::cargo(&["test", "--workspace"])?;
+    sh::cargo(&["build", "-p", "kubewire-lab"])?;
+    // A lab left by an interrupted run is cleaned up by `up` itself.
+    with_lab(&[], || lab_tests(None))?;
+    // Segments with leaders and members on a location LAN.
+    with_lab(&["--nodes-per-location", "2"], || lab_tests(Some("mesh")))?;
+    with_lab(&["--granularity", "full"], || lab_tests(Some("mesh_every")))?;
+    eprintln!(
+        "xtask test: all passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub fn demo() -> Result<()> {
+    setup::run()?;
+    sh::cargo(&["build", "-p", "kubewire-lab"])?;
+    sh::lab(&["up"])?;
+    let lab = crate::lab_dir();
+    let kubeconfig = lab.join("kubeconfig");
+    let kubeconfig = kubeconfig.to_string_lossy();
+    eprintln!("\nThe cluster's API, through a real kubectl:");
+    sh::run(
+        "kubectl",
+        &["--kubeconfig", &kubeconfig, "get", "nodes", "-o", "wide"],
+    )?;
+    sh::run("kubectl", &["--kubeconfig", &kubeconfig, "get", "services", "-A"])?;
+    eprintln!("\nFrom the aws node, pods in every cloud answer through the Kilo mesh:");
+    for ip in ["10.42.0.10", "10.42.1.10", "10.42.2.10", "10.42.3.10"] {
+        sh::run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                "kw-n-aws",
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+                &format!("http://{ip}/"),
+            ],
+        )?;
+    }
+    eprintln!("\nFrom the laptop (kw-laptop), without kubewire, the cluster is out of reach:");
+    if sh::try_run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            "kw-laptop",
+            "curl",
+            "-sS",
+            "--max-time",
+            "2",
+            "http://10.42.0.10/",
+        ],
+    ) {
+        bail!("the laptop reached a pod without kubewire: the lab is broken");
+    }
+    eprintln!(
+        "\nThe lab stays up: explore with `ip netns exec kw-laptop ...` and kubectl; `cargo xtask lab down` ends it."
+    );
+    Ok(())
+}
+
+pub fn bench() -> Result<()> {
+    sh::cargo(&["bench", "--workspace"])
+}
