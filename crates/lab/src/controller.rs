@@ -3,7 +3,6 @@
 //! changes asked for on the control socket. It tears everything down on `Shutdown` or SIGTERM.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,7 +15,7 @@ use crate::api::{self, ApiServerConfig, RunningApiServer, Store, Tls};
 use crate::control::{Request, Response};
 use crate::desc::LabDescription;
 use crate::mesh::{self, KiloPeer, NodeConfig};
-use crate::model::{API_PORT, Cluster, DnsPod, HOST_UNDERLAY_IP, LAPTOP_UNDERLAY_IP, LabSpec, Node, Service};
+use crate::model::{API_ADDR, Cluster, DnsPod, LAPTOP_UNDERLAY_IP, LabSpec, Node, Service};
 use crate::net::{self, NetError, node as netnode, ns, procs::LabProcess};
 use crate::{dns, keys, objects, standin};
 
@@ -64,6 +63,8 @@ pub struct Lab {
     store: Store,
     api: Option<RunningApiServer>,
     api_config: ApiServerConfig,
+    /// Forwards the laptop namespace's 127.0.0.1:6443 to the API server.
+    forwarder: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Lab {
@@ -82,8 +83,7 @@ impl Lab {
             source,
         })?;
         let cluster = Cluster::new(spec, keys::generate)?;
-        let listen = SocketAddr::from((HOST_UNDERLAY_IP, API_PORT));
-        let tls = Tls::generate(&[HOST_UNDERLAY_IP.to_string()]).map_err(api_err)?;
+        let tls = Tls::generate(&[API_ADDR.ip().to_string()]).map_err(api_err)?;
         let token = hex_token();
         let mut lab = Lab {
             dir: dir.to_path_buf(),
@@ -96,7 +96,12 @@ impl Lab {
             proxied: Default::default(),
             store: Store::new(),
             api: None,
-            api_config: ApiServerConfig { listen, token, tls },
+            api_config: ApiServerConfig {
+                listen: API_ADDR,
+                token,
+                tls,
+            },
+            forwarder: None,
         };
         lab.write_kubeconfig()?;
 
@@ -121,7 +126,7 @@ impl Lab {
         }
 
         for ns_name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            lab.store.create(objects::namespace(ns_name)).map_err(api_err)?;
+            upsert(&lab.store, objects::namespace(ns_name))?;
         }
         lab.store.install_kilo_crd().map_err(api_err)?;
         lab.reconcile()?;
@@ -158,10 +163,20 @@ impl Lab {
             tracing::info!(url = %self.api_url(), "API server listening");
             self.api = Some(server);
         }
+        if self.forwarder.is_none() {
+            let io = |source| LabError::File { path: format!("/run/netns/{}", ns::LAPTOP_NS).into(), source };
+            let listener = net::forward::listen_in(ns::LAPTOP_NS, API_ADDR).map_err(io)?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
+            self.forwarder = Some(tokio::spawn(net::forward::forward(listener, API_ADDR)));
+        }
         Ok(())
     }
 
     async fn stop_api(&mut self) {
+        if let Some(forwarder) = self.forwarder.take() {
+            forwarder.abort();
+            let _ = forwarder.await;
+        }
         if let Some(server) = self.api.take() {
             server.shutdown().await;
             tracing::info!("API server stopped");

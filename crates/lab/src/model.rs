@@ -1,7 +1,9 @@
 //! The lab cluster as data: nodes, locations, addresses, services. Pure: no I/O.
 //!
 //! Addressing (all inside namespaces the lab creates):
-//! - underlay ("the internet"): 192.0.2.0/24, node `i` at 192.0.2.(10+i), the laptop at .100, the host at .254;
+//! - underlay ("the internet", only inside the lab's namespaces): 192.0.2.0/24, node `i` at 192.0.2.(10+i),
+//!   the laptop at .100;
+//! - the API server: the host's 127.0.0.1:6443, forwarded into the laptop namespace at the same address;
 //! - location LAN `l` (0-based, in order of first appearance): 192.168.(10*(l+1)).0/24, node `j` of it at .(11+j);
 //! - pod CIDR of node `i`: 10.42.i.0/24, the node's pod gateway .1, its `echo-<node>` pod .10;
 //! - service CIDR 10.43.0.0/16, Kilo WireGuard subnet 10.4.0.0/16.
@@ -29,7 +31,6 @@ impl Granularity {
 }
 
 pub const UNDERLAY: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 0, 2, 0), 24);
-pub const HOST_UNDERLAY_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 pub const LAPTOP_UNDERLAY_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 pub const POD_RANGE: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 42, 0, 0), 16);
 pub const SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 43, 0, 0), 16);
@@ -38,7 +39,9 @@ pub const CLUSTER_DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 10);
 pub const WEB_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 80);
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
 pub const WIREGUARD_PORT: u16 = 51820;
-pub const API_PORT: u16 = 6443;
+/// Where the API server listens on the host, and where the laptop namespace reaches it.
+pub const API_ADDR: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 6443);
 pub const DEFAULT_LOCATIONS: [&str; 4] = ["aws", "azure", "gcp", "aliyun"];
 /// The longest node name: interface names (`kwg-<node>`, `u-<node>`) must fit in 15 bytes.
 pub const MAX_NODE_NAME: usize = 11;

@@ -46,7 +46,7 @@ pub fn node(node: &Node, granularity: Granularity, wireguard_ip: Option<&str>, n
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
                 "topology.kubernetes.io/region": node.location,
-                "node-role.kubernetes.io/control-plane": if node.index == 0 { "true" } else { "false" },
+
             },
             "annotations": annotations,
         },

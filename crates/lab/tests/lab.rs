@@ -29,6 +29,26 @@ fn kubectl(lab: &LabDescription, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Deletes a test's Peer even when the test fails.
+struct DeletePeer<'a>(&'a LabDescription, &'static str);
+
+impl Drop for DeletePeer<'_> {
+    fn drop(&mut self) {
+        let _ = kubectl(self.0, &["delete", "peer", self.1, "--ignore-not-found"]);
+    }
+}
+
+/// Undoes a test's change to the lab even when the test fails.
+struct Restore(Vec<Request>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for request in &self.0 {
+            let _ = control(request);
+        }
+    }
+}
+
 fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     loop {
@@ -310,6 +330,7 @@ fn peer_created_with_kubectl_is_accepted_by_every_leader_and_removed_on_delete()
     let lab = lab().expect(NEEDS_LAB);
     let (t, public) = join_as_peer(&lab, "peer", Ipv4Addr::new(192, 0, 2, 201), "10.4.254.1");
     let manifest = std::env::temp_dir().join("kubewire-lab-test-peer.yaml");
+    let _peer = DeletePeer(&lab, "lab-test-peer");
     std::fs::write(&manifest, format!(
         "apiVersion: kilo.squat.ai/v1alpha1\nkind: Peer\nmetadata:\n  name: lab-test-peer\nspec:\n  allowedIPs:\n  - 10.4.254.1/32\n  publicKey: {public}\n  persistentKeepalive: 10\n"
     )).unwrap();
@@ -360,6 +381,7 @@ fn peer_created_with_kubectl_is_accepted_by_every_leader_and_removed_on_delete()
 fn invalid_peers_are_ignored_as_kilo_does() {
     let lab = lab().expect(NEEDS_LAB);
     let manifest = std::env::temp_dir().join("kubewire-lab-bad-peer.yaml");
+    let _peer = DeletePeer(&lab, "lab-bad-peer");
     std::fs::write(&manifest, "apiVersion: kilo.squat.ai/v1alpha1\nkind: Peer\nmetadata:\n  name: lab-bad-peer\nspec:\n  allowedIPs:\n  - 10.4.254.300/32\n  publicKey: bm90IGEga2V5\n").unwrap();
     kubectl(&lab, &["apply", "-f", &manifest.to_string_lossy()]).unwrap();
     std::thread::sleep(Duration::from_secs(1));
@@ -390,6 +412,7 @@ fn invalid_peers_are_ignored_as_kilo_does() {
 fn nodes_join_move_go_stale_and_leave() {
     let lab = lab().expect(NEEDS_LAB);
     let watcher = &lab.nodes[0];
+    let _restore = Restore(vec![Request::RemoveNode { name: "ovh".into() }]);
     let added = control(&Request::AddNode {
         name: "ovh".into(),
         location: "ovh".into(),
@@ -527,6 +550,7 @@ fn mesh_member_joins_a_location_and_leadership_moves() {
         .iter()
         .find(|n| n.location != location)
         .expect("another location");
+    let _restore = Restore(vec![Request::RemoveNode { name: name.clone() }]);
     let added = control(&Request::AddNode {
         name: name.clone(),
         location: location.clone(),
@@ -585,6 +609,7 @@ fn mesh_member_joins_a_location_and_leadership_moves() {
 #[ignore = "needs the lab: cargo xtask test"]
 fn api_server_stops_and_starts_while_the_network_stays() {
     let lab = lab().expect(NEEDS_LAB);
+    let _restore = Restore(vec![Request::ApiStart]);
     control(&Request::ApiStop).unwrap();
     let err = kubectl(&lab, &["get", "nodes"]).unwrap_err();
     assert!(err.contains("refused") || err.contains("connect"), "{err}");
@@ -603,6 +628,7 @@ fn api_server_stops_and_starts_while_the_network_stays() {
     // The Kilo stand-in's watch came back too: a new Peer still reaches the leaders.
     let (_, public) = keys::generate();
     let manifest = std::env::temp_dir().join("kubewire-lab-api-peer.yaml");
+    let _peer = DeletePeer(&lab, "lab-api-peer");
     std::fs::write(&manifest, format!("apiVersion: kilo.squat.ai/v1alpha1\nkind: Peer\nmetadata:\n  name: lab-api-peer\nspec:\n  allowedIPs:\n  - 10.4.254.9/32\n  publicKey: {public}\n")).unwrap();
     kubectl(&lab, &["apply", "-f", &manifest.to_string_lossy()]).unwrap();
     let leader = lab.nodes.iter().find(|n| n.leader).unwrap();

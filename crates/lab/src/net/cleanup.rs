@@ -1,11 +1,10 @@
 //! Removing everything the lab creates, whether the controller is alive, crashed or never finished:
-//! recorded processes, every `kw-*` namespace (and the processes in it), the host's `kw-host` link,
+//! recorded processes, every `kw-*` namespace (and the processes in it),
 //! WireGuard sockets of the lab's interfaces, per-namespace resolver files, the control socket.
 
 use std::path::Path;
 
-use super::cmd::ip;
-use super::ns::{self, HOST_LINK};
+use super::ns;
 use super::procs;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -29,9 +28,6 @@ pub fn sweep(dir: &Path) {
             tracing::warn!(namespace = %name, error = %e, "could not delete namespace");
         }
         let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(name));
-    }
-    if ip(&["link", "show", HOST_LINK]).is_ok() {
-        let _ = ip(&["link", "del", HOST_LINK]);
     }
     for socket in wg_sockets() {
         let _ = std::fs::remove_file(socket);
@@ -61,9 +57,6 @@ pub fn leftovers(dir: &Path) -> Vec<String> {
         .into_iter()
         .map(|n| format!("network namespace {n}"))
         .collect();
-    if ip(&["link", "show", HOST_LINK]).is_ok() {
-        out.push(format!("host interface {HOST_LINK}"));
-    }
     out.extend(
         wg_sockets()
             .into_iter()

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod cleanup;
 pub mod cmd;
+pub mod forward;
 pub mod node;
 pub mod ns;
 pub mod procs;

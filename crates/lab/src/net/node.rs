@@ -179,14 +179,15 @@ pub fn write_key(dir: &Path, name: &str, key: &str) -> Result<PathBuf, NetError>
     Ok(path)
 }
 
-/// Moves the node's underlay address (a cloud VM that got a new public IP).
+/// Moves the node's underlay address (a cloud VM that got a new public IP). The old address goes
+/// first: removing a primary address would take a secondary of the same subnet with it.
 pub fn move_underlay(node: &Node, new_ip: Ipv4Addr) -> Result<(), NetError> {
     let netns = node.netns();
-    ip_in(&netns, &["addr", "add", &format!("{new_ip}/24"), "dev", "eth0"])?;
     ip_in(
         &netns,
         &["addr", "del", &format!("{}/24", node.underlay_ip), "dev", "eth0"],
     )?;
+    ip_in(&netns, &["addr", "add", &format!("{new_ip}/24"), "dev", "eth0"])?;
     Ok(())
 }
 

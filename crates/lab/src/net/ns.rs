@@ -1,17 +1,16 @@
-//! Network namespaces and the underlay: the "internet" bridge every node, the laptop and the host
-//! share, and the per-location LANs.
+//! Network namespaces and the underlay: the "internet" bridge every node and the laptop share, and
+//! the per-location LANs. Nothing here touches the host's own namespace: the host may itself sit on
+//! 192.0.2.0/24.
 
 use std::net::Ipv4Addr;
 
 use super::cmd::{CmdError, exec_in, ip, ip_in};
-use crate::model::{HOST_UNDERLAY_IP, UNDERLAY};
+use crate::model::UNDERLAY;
 
 /// The namespace holding the underlay bridge `br0` and the location LAN bridges.
 pub const UNDERLAY_NS: &str = "kw-net";
 /// The laptop's namespace.
 pub const LAPTOP_NS: &str = "kw-laptop";
-/// The host end of the host <-> underlay veth (in the host's own namespace).
-pub const HOST_LINK: &str = "kw-host";
 /// Every lab namespace starts with this.
 pub const PREFIX: &str = "kw-";
 
@@ -43,27 +42,11 @@ pub fn exists(name: &str) -> bool {
     list_lab().map(|l| l.iter().any(|n| n == name)).unwrap_or(false)
 }
 
-/// The underlay namespace with `br0`, and the host's link into it at 192.0.2.254.
+/// The underlay namespace with its bridge `br0`.
 pub fn create_underlay() -> Result<(), CmdError> {
     create(UNDERLAY_NS, false)?;
     ip_in(UNDERLAY_NS, &["link", "add", "br0", "type", "bridge"])?;
     ip_in(UNDERLAY_NS, &["link", "set", "br0", "up"])?;
-    ip(&[
-        "link",
-        "add",
-        HOST_LINK,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "u-host",
-        "netns",
-        UNDERLAY_NS,
-    ])?;
-    ip_in(UNDERLAY_NS, &["link", "set", "u-host", "master", "br0", "up"])?;
-    let host = format!("{HOST_UNDERLAY_IP}/{}", UNDERLAY.prefix_len());
-    ip(&["addr", "add", &host, "dev", HOST_LINK])?;
-    ip(&["link", "set", HOST_LINK, "up"])?;
     Ok(())
 }
 
