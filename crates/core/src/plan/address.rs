@@ -29,9 +29,9 @@ fn from_u128(v4: bool, value: u128) -> Option<IpAddr> {
     }
 }
 
-/// An address in `subnet` that no range of `taken` contains, chosen from the key: in the upper half of
-/// the subnet (Kilo allocates leader addresses from the bottom), starting at a position derived from
-/// the key and moving up (wrapping) past taken addresses. `None` when the subnet is full.
+/// An address in `subnet` that no range of `taken` contains, chosen from the key: starting in the
+/// upper half of the subnet (Kilo allocates leader addresses from the bottom) at a position derived
+/// from the key, moving up (wrapping, skipping whole taken ranges). `None` when the subnet is full.
 #[must_use]
 pub fn choose_address(subnet: &IpNet, key: &PublicKey, taken: &[IpNet]) -> Option<IpAddr> {
     let host_bits = u32::from(subnet.max_prefix_len() - subnet.prefix_len()).min(64);
@@ -39,22 +39,31 @@ pub fn choose_address(subnet: &IpNet, key: &PublicKey, taken: &[IpNet]) -> Optio
         return None;
     }
     let size = 1_u128 << host_bits;
-    // Usable offsets: skip the network address and the last address (IPv4 broadcast).
-    let (lo, hi) = if size >= 8 {
-        (size / 2, size - 2)
-    } else {
-        (1, size - 2)
-    };
-    let span = hi - lo + 1;
+    // Usable offsets 1..=size-2: not the network address, not the last one (IPv4 broadcast).
+    let span = size - 2;
+    let half = size / 2 - 1;
+    let hash = u128::from(fnv1a(key.as_bytes()));
+    let mut position = if half > 0 { half + hash % (span - half) } else { 0 };
     let base = to_u128(subnet.network());
     let v4 = subnet.network().is_ipv4();
-    let start = u128::from(fnv1a(key.as_bytes())) % span;
-    let limit = span.min(taken.len() as u128 + 1);
-    (0..limit).find_map(|step| {
-        let offset = lo + (start + step) % span;
-        let ip = from_u128(v4, base + offset)?;
-        (!taken.iter().any(|t| t.contains(&ip))).then_some(ip)
-    })
+    let mut travelled: u128 = 0;
+    for _ in 0..=2 * (taken.len() + 1) {
+        let ip = from_u128(v4, base + 1 + position)?;
+        let Some(blocker) = taken.iter().find(|t| t.contains(&ip)) else {
+            return Some(ip);
+        };
+        // Jump past the blocking range.
+        let past = to_u128(blocker.broadcast())
+            .saturating_sub(base)
+            .max(1 + position);
+        let step = past - position;
+        travelled = travelled.saturating_add(step);
+        if travelled >= span {
+            return None;
+        }
+        position = past % span;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -83,12 +92,22 @@ mod tests {
         let second = choose_address(&subnet, &key(7), &taken).unwrap();
         assert_ne!(first, second);
         assert!(subnet.contains(&second));
+        // A whole taken upper half sends it to the lower half.
+        let taken = vec!["10.4.128.0/17".parse().unwrap(), "10.4.0.0/18".parse().unwrap()];
+        let third = choose_address(&subnet, &key(7), &taken).unwrap();
+        assert!(
+            "10.4.64.0/18".parse::<IpNet>().unwrap().contains(&third),
+            "{third}"
+        );
     }
 
     #[test]
     fn full_subnet_gives_none() {
         let subnet: IpNet = "10.4.0.0/30".parse().unwrap();
         let taken: Vec<IpNet> = vec!["10.4.0.0/30".parse().unwrap()];
+        assert_eq!(choose_address(&subnet, &key(1), &taken), None);
+        let subnet: IpNet = "10.4.0.0/16".parse().unwrap();
+        let taken: Vec<IpNet> = vec!["10.4.0.0/17".parse().unwrap(), "10.4.128.0/17".parse().unwrap()];
         assert_eq!(choose_address(&subnet, &key(1), &taken), None);
         assert!(choose_address(&"10.4.0.0/31".parse().unwrap(), &key(1), &[]).is_none());
     }

@@ -12,7 +12,7 @@ use super::{
 use crate::cidr::one_address;
 use crate::diagnostics::{Diagnostic, ObjectRef};
 use crate::model::{Granularity, KiloPeer, Node};
-use crate::policy::{filter_peers, routes};
+use crate::policy::{filter_peers, refusal_reason, routes};
 use crate::readiness;
 use crate::snapshot::Snapshot;
 use crate::topology::{DEFAULT_SUBNET, Topology};
@@ -165,7 +165,11 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
 
     // The laptop's own Peer: by name or by key.
     let is_own = |name: &str, key| request.peer_name.as_deref() == Some(name) || key == request.public_key;
-    let own = peers.iter().copied().find(|p| is_own(&p.name, p.public_key));
+    let own = peers
+        .iter()
+        .copied()
+        .find(|p| request.peer_name.as_deref() == Some(p.name.as_str()))
+        .or_else(|| peers.iter().copied().find(|p| p.public_key == request.public_key));
     if let Some(name) = &request.peer_name {
         match peers.iter().find(|p| &p.name == name) {
             Some(p) if p.public_key != request.public_key => diagnostics.push(Diagnostic::field(
@@ -207,6 +211,8 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             .filter(|p| !is_own(&p.name, p.public_key))
             .flat_map(|p| p.allowed_ips.clone()),
     );
+    // Ranges the policy will refuse do not take addresses.
+    taken.retain(|t| refusal_reason(t, &request.local_networks).is_none());
     let address = address(request, own, &topology, &taken, &mut diagnostics)?;
 
     // One entry per segment, then the service CIDR on the gateway.

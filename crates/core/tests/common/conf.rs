@@ -1,4 +1,5 @@
 //! A small wg-quick reader for tests: sections as key -> value maps, compared order-insensitively.
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
