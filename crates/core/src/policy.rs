@@ -56,12 +56,21 @@ pub fn refusal_reason(range: &IpNet, local_networks: &[IpNet]) -> Option<Refusal
         })
 }
 
-/// Filters the peers' AllowedIPs in place and returns what was refused. `requested_by[i][j]` names who
-/// asked for range `j` of peer `i`, when known.
+/// Who asked for one range of a peer entry, and how much it weighs when ranges of two peers overlap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeOrigin {
+    /// The node, Peer or setting that asked for it.
+    pub requested_by: Option<ObjectRef>,
+    /// Lower ranks win overlaps; equal ranks go by plan order.
+    pub rank: u8,
+}
+
+/// Filters the peers' AllowedIPs in place and returns what was refused. `origins[i][j]` describes
+/// range `j` of peer `i` (missing entries: unknown origin, rank 0, so plan order decides).
 pub fn filter_peers(
     peers: &mut [PeerEntry],
     local_networks: &[IpNet],
-    requested_by: &[Vec<Option<ObjectRef>>],
+    origins: &[Vec<RangeOrigin>],
 ) -> Vec<Refusal> {
     let endpoints: Vec<(String, IpAddr)> = peers
         .iter()
@@ -72,10 +81,10 @@ pub fn filter_peers(
                 .map(|ip| (p.name.clone(), ip))
         })
         .collect();
-    let who = |i: usize, j: usize| requested_by.get(i).and_then(|r| r.get(j)).cloned().flatten();
+    let origin = |i: usize, j: usize| origins.get(i).and_then(|r| r.get(j)).cloned().unwrap_or_default();
     let mut refused = Vec::new();
     // Rules about the range itself.
-    let mut kept: Vec<Vec<(IpNet, Option<ObjectRef>)>> = Vec::with_capacity(peers.len());
+    let mut kept: Vec<Vec<(IpNet, RangeOrigin)>> = Vec::with_capacity(peers.len());
     for (i, peer) in peers.iter().enumerate() {
         let mut list = Vec::with_capacity(peer.allowed_ips.len());
         for (j, range) in peer.allowed_ips.iter().enumerate() {
@@ -84,7 +93,7 @@ pub fn filter_peers(
                     .iter()
                     .find(|(_, ip)| range.contains(ip))
                     .map(|(name, ip)| RefusalReason::ContainsEndpoint {
-                        peer: name.clone(),
+                        endpoint_of: name.clone(),
                         address: *ip,
                     })
             });
@@ -92,44 +101,50 @@ pub fn filter_peers(
                 Some(reason) => refused.push(Refusal {
                     range: *range,
                     peer: peer.name.clone(),
-                    requested_by: who(i, j),
+                    requested_by: origin(i, j).requested_by,
                     reason,
                 }),
-                None => list.push((*range, who(i, j))),
+                None => list.push((*range, origin(i, j))),
             }
         }
         kept.push(list);
     }
-    // No address in two peers: an earlier peer (then an earlier range) keeps it.
-    let flat: Vec<(usize, IpNet)> = kept
+    // No address in two peers: the lower rank, then the earlier peer, keeps it.
+    let flat: Vec<(u8, usize, IpNet)> = kept
         .iter()
         .enumerate()
-        .flat_map(|(i, l)| l.iter().map(move |(net, _)| (i, *net)))
+        .flat_map(|(i, l)| l.iter().map(move |(net, o)| (o.rank, i, *net)))
         .collect();
-    let ranges: Vec<IpNet> = flat.iter().map(|(_, n)| *n).collect();
-    let owners: Vec<usize> = flat.iter().map(|(i, _)| *i).collect();
+    let mut order: Vec<usize> = (0..flat.len()).collect();
+    order.sort_by_key(|&k| flat.get(k).map(|f| f.0));
+    let ranges: Vec<IpNet> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.2)).collect();
+    let owners: Vec<usize> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.1)).collect();
     let claims = earlier_claims(&ranges, &owners);
+    // claim_of[flat index] = the winning (peer, range) it lost to.
+    let mut claim_of: Vec<Option<(usize, IpNet)>> = vec![None; flat.len()];
+    for (pos, claim) in claims.iter().enumerate() {
+        if let (Some(winner), Some(&k)) = (claim, order.get(pos)) {
+            claim_of[k] = owners.get(*winner).copied().zip(ranges.get(*winner).copied());
+        }
+    }
     let names: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
-    let mut position = 0;
-    for (i, (peer, list)) in peers.iter_mut().zip(kept).enumerate() {
+    let mut k = 0;
+    for (peer, list) in peers.iter_mut().zip(kept) {
         peer.allowed_ips.clear();
-        for (net, by) in list {
-            match claims.get(position).copied().flatten() {
-                Some(k) => {
-                    let (owner, range) = flat.get(k).copied().unwrap_or((i, net));
-                    refused.push(Refusal {
-                        range: net,
-                        peer: peer.name.clone(),
-                        requested_by: by,
-                        reason: RefusalReason::ClaimedByEarlierPeer {
-                            peer: names.get(owner).cloned().unwrap_or_default(),
-                            range,
-                        },
-                    });
-                }
+        for (net, o) in list {
+            match claim_of.get(k).copied().flatten() {
+                Some((owner, range)) => refused.push(Refusal {
+                    range: net,
+                    peer: peer.name.clone(),
+                    requested_by: o.requested_by,
+                    reason: RefusalReason::ClaimedByEarlierPeer {
+                        held_by: names.get(owner).cloned().unwrap_or_default(),
+                        held_range: range,
+                    },
+                }),
                 None => peer.allowed_ips.push(net),
             }
-            position += 1;
+            k += 1;
         }
     }
     refused

@@ -231,15 +231,15 @@ fn policy_refuses_hijacks_and_keeps_the_rest_of_the_entry() {
             (
                 "203.0.113.50/32".into(),
                 RefusalReason::ContainsEndpoint {
-                    peer: "evil".into(),
+                    endpoint_of: "evil".into(),
                     address: "203.0.113.50".parse().unwrap()
                 }
             ),
             (
                 "10.42.1.0/25".into(),
                 RefusalReason::ClaimedByEarlierPeer {
-                    peer: "location:a".into(),
-                    range: net("10.42.1.0/24")
+                    held_by: "location:a".into(),
+                    held_range: net("10.42.1.0/24")
                 }
             ),
         ]
@@ -330,4 +330,36 @@ fn no_ready_node_is_an_error_with_reasons() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn node_ranges_win_overlaps_over_location_ips_and_peers() {
+    // a's allowed-location-ips contains b's pod CIDR: Kilo keeps it (it is not inside an AllowedIP),
+    // but routing it to a would steal b's pods, so the node range wins and the location range is refused.
+    let mut nodes = three_clouds();
+    nodes[0] = with(nodes[0].clone(), "allowed-location-ips", "10.42.0.0/16");
+    let thief = peer(
+        "thief",
+        9,
+        &["192.168.2.0/24", "10.43.1.0/24"],
+        Some(("203.0.113.9", 51820)),
+    );
+    let p = run(&nodes, &[thief], &laptop());
+    assert!(p.peers[1].allowed_ips.contains(&net("10.42.2.0/24")));
+    assert!(!p.peers[0].allowed_ips.contains(&net("10.42.0.0/16")));
+    let thief = p.peers.iter().find(|e| e.name == "thief").unwrap();
+    assert!(thief.allowed_ips.is_empty(), "{thief:?}");
+    let lost: Vec<(String, String)> = p
+        .refused
+        .iter()
+        .map(|r| (r.range.to_string(), r.requested_by.clone().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        lost,
+        [
+            ("10.42.0.0/16".into(), "node/a1".into()),
+            ("192.168.2.0/24".into(), "peer/thief".into()),
+            ("10.43.1.0/24".into(), "peer/thief".into()),
+        ]
+    );
 }

@@ -12,10 +12,17 @@ use super::{
 use crate::cidr::one_address;
 use crate::diagnostics::{Diagnostic, ObjectRef};
 use crate::model::{Granularity, KiloPeer, Node};
-use crate::policy::{filter_peers, refusal_reason, routes};
+use crate::policy::{RangeOrigin, filter_peers, refusal_reason, routes};
 use crate::readiness;
 use crate::snapshot::Snapshot;
 use crate::topology::{DEFAULT_SUBNET, Topology};
+
+/// When ranges of two peers overlap, the lower rank keeps them: the nodes' own ranges (pod CIDRs,
+/// internal and WireGuard IPs), then the service CIDR, then allowed-location-ips, then Kilo Peers.
+const RANK_NODE: u8 = 0;
+const RANK_SERVICE: u8 = 1;
+const RANK_LOCATION: u8 = 2;
+const RANK_PEER: u8 = 3;
 
 /// Why no Plan can be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,10 +224,22 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
 
     // One entry per segment, then the service CIDR on the gateway.
     let mut entries: Vec<PeerEntry> = Vec::new();
-    let mut origins: Vec<Vec<Option<ObjectRef>>> = Vec::new();
+    let mut origins: Vec<Vec<RangeOrigin>> = Vec::new();
     for s in &topology.segments {
         let ranges = s.allowed_ips.iter().chain(&s.location_ips);
-        origins.push(ranges.clone().map(|r| Some(ObjectRef::node(&r.origin))).collect());
+        let origin = |rank| {
+            move |r: &crate::topology::Sourced| RangeOrigin {
+                requested_by: Some(ObjectRef::node(&r.origin)),
+                rank,
+            }
+        };
+        origins.push(
+            s.allowed_ips
+                .iter()
+                .map(origin(RANK_NODE))
+                .chain(s.location_ips.iter().map(origin(RANK_LOCATION)))
+                .collect(),
+        );
         entries.push(PeerEntry {
             name: s.location.clone(),
             kind: PeerKind::Segment {
@@ -250,7 +269,10 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     {
         for cidr in &settings.service_cidrs {
             entry.allowed_ips.push(cidr.trunc());
-            origin.push(Some(ObjectRef::setting("service-cidr")));
+            origin.push(RangeOrigin {
+                requested_by: Some(ObjectRef::setting("service-cidr")),
+                rank: RANK_SERVICE,
+            });
         }
         let leader = topology
             .segments
@@ -282,7 +304,15 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             skipped.push(Skipped { object, reason });
             continue;
         }
-        origins.push(p.allowed_ips.iter().map(|_| Some(object.clone())).collect());
+        origins.push(
+            p.allowed_ips
+                .iter()
+                .map(|_| RangeOrigin {
+                    requested_by: Some(object.clone()),
+                    rank: RANK_PEER,
+                })
+                .collect(),
+        );
         entries.push(PeerEntry {
             name: p.name.clone(),
             kind: PeerKind::KiloPeer,

@@ -177,16 +177,16 @@ pub enum RefusalReason {
     /// Contains a peer's endpoint: the tunnel would route its own packets into itself.
     ContainsEndpoint {
         /// The peer entry whose endpoint it is.
-        peer: String,
+        endpoint_of: String,
         /// The endpoint address.
         address: IpAddr,
     },
     /// Overlaps a range an earlier peer entry holds (no address may be in two peers).
     ClaimedByEarlierPeer {
         /// That peer entry.
-        peer: String,
+        held_by: String,
         /// Its range.
-        range: IpNet,
+        held_range: IpNet,
     },
 }
 
@@ -198,11 +198,14 @@ impl std::fmt::Display for RefusalReason {
             Self::LinkLocal => f.write_str("link-local"),
             Self::Multicast => f.write_str("multicast"),
             Self::OverlapsLocalNetwork { network } => write!(f, "overlaps the local network {network}"),
-            Self::ContainsEndpoint { peer, address } => {
-                write!(f, "contains {address}, the endpoint of {peer} (would loop)")
+            Self::ContainsEndpoint { endpoint_of, address } => {
+                write!(
+                    f,
+                    "contains {address}, the endpoint of {endpoint_of} (would loop)"
+                )
             }
-            Self::ClaimedByEarlierPeer { peer, range } => {
-                write!(f, "overlaps {range}, already routed to {peer}")
+            Self::ClaimedByEarlierPeer { held_by, held_range } => {
+                write!(f, "overlaps {held_range}, already routed to {held_by}")
             }
         }
     }
