@@ -1,1 +1,31 @@
 //! kubewire-core: the pure planner (model, Kilo annotations, topology, plan, policy, rendering).
+//!
+//! Sans-IO: no tokio, no kube, no OS calls; time comes in as an argument. The flow is
+//! [`Snapshot`] (from a file with [`Snapshot::parse`], or from plain values with
+//! [`Snapshot::upsert_node`] & co.) + [`PlanRequest`] + "now" → [`plan()`] → [`Plan`], which the
+//! daemon re-checks with [`policy::enforce`] and the renderers in [`render`] print.
+
+pub mod annotations;
+pub mod cidr;
+pub mod diagnostics;
+pub mod endpoint;
+pub mod key;
+pub mod list;
+pub mod model;
+mod overlap;
+pub mod plan;
+pub mod policy;
+pub mod readiness;
+pub mod render;
+pub mod snapshot;
+pub mod source;
+pub mod topology;
+
+pub use diagnostics::{Diagnostic, ObjectKind, ObjectRef};
+pub use endpoint::{Endpoint, Host};
+pub use key::{PrivateKey, PublicKey};
+pub use list::ItemError;
+pub use model::{Granularity, KiloPeer, Node};
+pub use plan::{GranularitySetting, Plan, PlanError, PlanRequest, Settings, plan};
+pub use snapshot::Snapshot;
+pub use source::{NodeSource, PeerEndpointSource, PeerSource, ServiceSource};

@@ -1,0 +1,377 @@
+//! Reading `kilo.squat.ai/*` annotations and Peer specs exactly as Kilo does (pkg/k8s/backend.go),
+//! reporting every invalid value with the object and the annotation. Never panics.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::cidr;
+use crate::diagnostics::{Diagnostic, ObjectRef};
+use crate::endpoint::{Endpoint, Host, is_dns1123_subdomain};
+use crate::key::PublicKey;
+use crate::model::{Granularity, KiloPeer, Node};
+use crate::source::{NodeSource, PeerSource};
+
+/// The annotation prefix.
+pub const PREFIX: &str = "kilo.squat.ai/";
+
+const FORCE_ENDPOINT: &str = "kilo.squat.ai/force-endpoint";
+const ENDPOINT: &str = "kilo.squat.ai/endpoint";
+const FORCE_INTERNAL_IP: &str = "kilo.squat.ai/force-internal-ip";
+const INTERNAL_IP: &str = "kilo.squat.ai/internal-ip";
+const KEY: &str = "kilo.squat.ai/key";
+const LAST_SEEN: &str = "kilo.squat.ai/last-seen";
+const LEADER: &str = "kilo.squat.ai/leader";
+const LOCATION: &str = "kilo.squat.ai/location";
+const PERSISTENT_KEEPALIVE: &str = "kilo.squat.ai/persistent-keepalive";
+const WIREGUARD_IP: &str = "kilo.squat.ai/wireguard-ip";
+const DISCOVERED_ENDPOINTS: &str = "kilo.squat.ai/discovered-endpoints";
+const ALLOWED_LOCATION_IPS: &str = "kilo.squat.ai/allowed-location-ips";
+const GRANULARITY: &str = "kilo.squat.ai/granularity";
+
+const KNOWN: [&str; 13] = [
+    FORCE_ENDPOINT,
+    ENDPOINT,
+    FORCE_INTERNAL_IP,
+    INTERNAL_IP,
+    KEY,
+    LAST_SEEN,
+    LEADER,
+    LOCATION,
+    PERSISTENT_KEEPALIVE,
+    WIREGUARD_IP,
+    DISCOVERED_ENDPOINTS,
+    ALLOWED_LOCATION_IPS,
+    GRANULARITY,
+];
+
+/// One entry of `discovered-endpoints`, as Go marshals a `net.UDPAddr`.
+#[derive(Deserialize)]
+struct UdpAddr {
+    #[serde(rename = "IP")]
+    ip: String,
+    #[serde(rename = "Port")]
+    port: u16,
+}
+
+struct Reader<'a> {
+    object: ObjectRef,
+    annotations: &'a BTreeMap<String, String>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Reader<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+
+    fn warn(&mut self, key: &str, message: String) {
+        self.diagnostics
+            .push(Diagnostic::field(self.object.clone(), key, message));
+    }
+
+    fn endpoint(&mut self) -> Option<Endpoint> {
+        if let Some(text) = self.get(FORCE_ENDPOINT) {
+            match text.parse::<Endpoint>() {
+                Ok(endpoint) => return Some(endpoint),
+                Err(e) => self.warn(FORCE_ENDPOINT, format!("{text:?}: {e}; using {ENDPOINT} instead")),
+            }
+        }
+        let text = self.get(ENDPOINT)?;
+        match text.parse::<Endpoint>() {
+            Ok(endpoint) => Some(endpoint),
+            Err(e) => {
+                self.warn(ENDPOINT, format!("{text:?}: {e}; the node has no endpoint"));
+                None
+            }
+        }
+    }
+
+    fn internal_ip(&mut self) -> Option<IpNet> {
+        if let Some(text) = self.get(FORCE_INTERNAL_IP) {
+            if text.is_empty() || text == "-" {
+                return None;
+            }
+            match cidr::parse(text) {
+                Some(net) => return Some(net),
+                None => self.warn(
+                    FORCE_INTERNAL_IP,
+                    format!("{text:?} is not a CIDR (nor \"\" or \"-\"); using {INTERNAL_IP} instead"),
+                ),
+            }
+        }
+        let text = self.get(INTERNAL_IP)?;
+        let parsed = cidr::parse(text);
+        if parsed.is_none() && !text.is_empty() {
+            self.warn(
+                INTERNAL_IP,
+                format!("{text:?} is not a CIDR; the node has no internal IP"),
+            );
+        }
+        parsed
+    }
+
+    fn key(&mut self) -> Option<PublicKey> {
+        let text = self.get(KEY)?;
+        match text.parse::<PublicKey>() {
+            Ok(key) => Some(key),
+            Err(e) => {
+                self.warn(
+                    KEY,
+                    format!("{text:?} is not a WireGuard key ({e}); the node is not ready"),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, key: &str, consequence: &str) -> i64 {
+        let Some(text) = self.get(key) else { return 0 };
+        match text.parse::<i64>() {
+            Ok(value) => value,
+            Err(_) => {
+                self.warn(key, format!("{text:?} is not an integer; {consequence}"));
+                0
+            }
+        }
+    }
+
+    fn wireguard_ip(&mut self) -> Option<IpNet> {
+        let text = self.get(WIREGUARD_IP)?;
+        let parsed = cidr::parse(text);
+        if parsed.is_none() && !text.is_empty() {
+            self.warn(WIREGUARD_IP, format!("{text:?} is not a CIDR; ignored"));
+        }
+        parsed
+    }
+
+    fn discovered_endpoints(&mut self) -> BTreeMap<String, Endpoint> {
+        let Some(text) = self.get(DISCOVERED_ENDPOINTS) else {
+            return BTreeMap::new();
+        };
+        let parsed: Result<BTreeMap<String, Option<UdpAddr>>, _> = serde_json::from_str(text);
+        let Ok(map) = parsed else {
+            self.warn(
+                DISCOVERED_ENDPOINTS,
+                "not a JSON map of key -> {\"IP\",\"Port\"}; ignored".into(),
+            );
+            return BTreeMap::new();
+        };
+        let mut out = BTreeMap::new();
+        for (key, addr) in map {
+            let Some(addr) = addr else { continue };
+            match (addr.ip.parse::<IpAddr>(), addr.port) {
+                (Ok(ip), port) if port != 0 => {
+                    out.insert(
+                        key,
+                        Endpoint {
+                            host: Host::Ip(ip),
+                            port,
+                        },
+                    );
+                }
+                _ => self.warn(
+                    DISCOVERED_ENDPOINTS,
+                    format!("entry for {key:?} has no valid IP and port; ignored"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn allowed_location_ips(&mut self) -> Vec<IpNet> {
+        let Some(text) = self.get(ALLOWED_LOCATION_IPS) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in text.split(',') {
+            match cidr::parse(entry) {
+                Some(net) => out.push(net.trunc()),
+                None => self.warn(
+                    ALLOWED_LOCATION_IPS,
+                    format!("entry {entry:?} is not a CIDR (Kilo does not trim spaces); skipped"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn granularity(&mut self) -> Option<Granularity> {
+        match self.get(GRANULARITY)? {
+            "location" => Some(Granularity::Location),
+            "full" => Some(Granularity::Full),
+            other => {
+                self.warn(
+                    GRANULARITY,
+                    format!("{other:?} is neither \"location\" nor \"full\"; unset"),
+                );
+                None
+            }
+        }
+    }
+
+    fn unknown(&mut self) {
+        let unknown: Vec<String> = self
+            .annotations
+            .keys()
+            .filter(|k| k.starts_with(PREFIX) && !KNOWN.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            self.warn(&key, "not an annotation Kilo knows; ignored".into());
+        }
+    }
+}
+
+/// Reads a Node as Kilo does. Invalid values become diagnostics naming the node and annotation.
+#[must_use]
+pub fn parse_node(source: &NodeSource) -> (Node, Vec<Diagnostic>) {
+    let mut r = Reader {
+        object: ObjectRef::node(&source.name),
+        annotations: &source.annotations,
+        diagnostics: Vec::new(),
+    };
+    let pod_cidr = match source.pod_cidrs.first() {
+        None => None,
+        Some(text) => {
+            let parsed = cidr::parse(text).map(|n| n.trunc());
+            if parsed.is_none() {
+                r.diagnostics.push(Diagnostic::field(
+                    r.object.clone(),
+                    "spec.podCIDR",
+                    format!("{text:?} is not a CIDR; the node is not ready"),
+                ));
+            }
+            parsed
+        }
+    };
+    let node = Node {
+        name: source.name.clone(),
+        labels: source.labels.clone(),
+        location_annotation: r.get(LOCATION).map(str::to_owned),
+        endpoint: r.endpoint(),
+        internal_ip: r.internal_ip(),
+        key: r.key(),
+        last_seen: r.integer(LAST_SEEN, "Kilo treats it as 0 (never seen)"),
+        leader: r.get(LEADER).is_some(),
+        persistent_keepalive: r.integer(PERSISTENT_KEEPALIVE, "Kilo treats it as 0 (not behind NAT)"),
+        pod_cidr,
+        wireguard_ip: r.wireguard_ip(),
+        discovered_endpoints: r.discovered_endpoints(),
+        allowed_location_ips: r.allowed_location_ips(),
+        granularity: r.granularity(),
+    };
+    r.unknown();
+    (node, r.diagnostics)
+}
+
+/// Reads a Kilo Peer as Kilo does: invalid allowed IPs are skipped, an invalid endpoint is dropped,
+/// and a Peer without a valid key or any valid allowed IP is ignored (`None`).
+#[must_use]
+pub fn parse_peer(source: &PeerSource) -> (Option<KiloPeer>, Vec<Diagnostic>) {
+    let object = ObjectRef::peer(&source.name);
+    let mut diagnostics = Vec::new();
+    let mut allowed_ips = Vec::new();
+    for (i, text) in source.allowed_ips.iter().enumerate() {
+        match cidr::parse(text) {
+            Some(net) => allowed_ips.push(net.trunc()),
+            None => diagnostics.push(Diagnostic::field(
+                object.clone(),
+                format!("spec.allowedIPs[{i}]"),
+                format!("{text:?} is not a CIDR; skipped"),
+            )),
+        }
+    }
+    let endpoint = source.endpoint.as_ref().and_then(|e| {
+        let port = u16::try_from(e.port).ok().filter(|p| *p != 0);
+        let Some(port) = port else {
+            diagnostics.push(Diagnostic::field(
+                object.clone(),
+                "spec.endpoint.port",
+                format!("{} is not in 1..=65535; the Peer has no endpoint", e.port),
+            ));
+            return None;
+        };
+        // Kilo prefers the DNS name when both are given.
+        if let Some(dns) = e.dns.as_deref().filter(|d| !d.is_empty()) {
+            if is_dns1123_subdomain(dns) {
+                return Some(Endpoint {
+                    host: Host::Dns(dns.to_owned()),
+                    port,
+                });
+            }
+            diagnostics.push(Diagnostic::field(
+                object.clone(),
+                "spec.endpoint.dnsOrIP.dns",
+                format!("{dns:?} is not a DNS name; the Peer has no endpoint"),
+            ));
+            return None;
+        }
+        let ip_text = e.ip.as_deref().unwrap_or("");
+        match ip_text.parse::<IpAddr>() {
+            Ok(ip) => Some(Endpoint {
+                host: Host::Ip(ip),
+                port,
+            }),
+            Err(_) => {
+                diagnostics.push(Diagnostic::field(
+                    object.clone(),
+                    "spec.endpoint.dnsOrIP.ip",
+                    format!("{ip_text:?} is not an IP address; the Peer has no endpoint"),
+                ));
+                None
+            }
+        }
+    });
+    let key = match source.public_key.parse::<PublicKey>() {
+        Ok(key) if !key.is_zero() => Some(key),
+        Ok(_) => {
+            diagnostics.push(Diagnostic::field(
+                object.clone(),
+                "spec.publicKey",
+                "is the zero key",
+            ));
+            None
+        }
+        Err(e) => {
+            diagnostics.push(Diagnostic::field(
+                object.clone(),
+                "spec.publicKey",
+                format!("{:?} is not a WireGuard key ({e})", source.public_key),
+            ));
+            None
+        }
+    };
+    let peer = match key {
+        Some(public_key) if !allowed_ips.is_empty() => Some(KiloPeer {
+            name: source.name.clone(),
+            allowed_ips,
+            public_key,
+            endpoint,
+            persistent_keepalive: source.persistent_keepalive.max(0),
+            has_preshared_key: source.has_preshared_key,
+        }),
+        Some(_) => {
+            diagnostics.push(Diagnostic::field(
+                object,
+                "spec.allowedIPs",
+                "has no valid CIDR; Kilo ignores this Peer",
+            ));
+            None
+        }
+        None => {
+            diagnostics.push(Diagnostic::object(
+                object,
+                "Kilo ignores this Peer (no valid public key)",
+            ));
+            None
+        }
+    };
+    (peer, diagnostics)
+}
+
+#[cfg(test)]
+#[path = "annotations_tests.rs"]
+mod tests;

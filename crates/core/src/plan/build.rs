@@ -1,0 +1,394 @@
+//! Building the Plan: readiness, topology, the laptop's peers, address, service gateway, policy, DNS.
+
+use ipnet::IpNet;
+use std::collections::BTreeSet;
+
+use super::address::choose_address;
+use super::gateway;
+use super::{
+    ClusterSummary, Dns, Interface, PLAN_VERSION, PeerEntry, PeerKind, Plan, PlanRequest, ServiceGateway,
+    Skipped,
+};
+use crate::cidr::one_address;
+use crate::diagnostics::{Diagnostic, ObjectRef};
+use crate::model::{Granularity, KiloPeer, Node};
+use crate::policy::{RangeOrigin, filter_peers, refusal_reason, routes};
+use crate::readiness;
+use crate::snapshot::Snapshot;
+use crate::topology::{DEFAULT_SUBNET, Topology};
+
+/// When ranges of two peers overlap, the lower rank keeps them: the nodes' own ranges (pod CIDRs,
+/// internal and WireGuard IPs), then the service CIDR, then allowed-location-ips, then Kilo Peers.
+const RANK_NODE: u8 = 0;
+const RANK_SERVICE: u8 = 1;
+const RANK_LOCATION: u8 = 2;
+const RANK_PEER: u8 = 3;
+
+/// Why no Plan can be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// No node is ready: there is nothing to connect to.
+    #[error("none of the {total} nodes is a ready Kilo node")]
+    NoReadyNodes {
+        /// Nodes in the snapshot.
+        total: usize,
+        /// Why each was left out.
+        skipped: Vec<Skipped>,
+    },
+    /// The Kilo subnet has no free address for the laptop.
+    #[error("no free address left in the Kilo subnet {0}; pass one with --address")]
+    NoFreeAddress(IpNet),
+}
+
+fn granularity(snapshot: &Snapshot, request: &PlanRequest, diagnostics: &mut Vec<Diagnostic>) -> Granularity {
+    if let Some(fixed) = request.settings.granularity.fixed() {
+        return fixed;
+    }
+    let mut found: Option<(Granularity, &str)> = None;
+    for node in snapshot.nodes() {
+        let Some(g) = node.granularity else { continue };
+        match found {
+            None => found = Some((g, &node.name)),
+            Some((first, first_node)) if first != g => diagnostics.push(Diagnostic::field(
+                ObjectRef::node(&node.name),
+                "kilo.squat.ai/granularity",
+                format!("disagrees with node {first_node}; using {first:?} (first node by name)"),
+            )),
+            Some(_) => {}
+        }
+    }
+    found.map(|(g, _)| g).unwrap_or_else(|| {
+        diagnostics.push(Diagnostic::object(
+            ObjectRef::setting("granularity"),
+            "no node has kilo.squat.ai/granularity; using location (Kilo's default)",
+        ));
+        Granularity::Location
+    })
+}
+
+fn subnet(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> IpNet {
+    let mut found: Option<(IpNet, &str)> = None;
+    for node in snapshot.nodes() {
+        let Some(ip) = node.wireguard_ip else { continue };
+        match found {
+            None => found = Some((ip.trunc(), &node.name)),
+            Some((first, first_node)) if first != ip.trunc() => diagnostics.push(Diagnostic::field(
+                ObjectRef::node(&node.name),
+                "kilo.squat.ai/wireguard-ip",
+                format!("is in another subnet than node {first_node}'s; using {first}"),
+            )),
+            Some(_) => {}
+        }
+    }
+    found
+        .map(|(net, _)| net)
+        .or_else(|| DEFAULT_SUBNET.parse().ok())
+        .unwrap_or_default()
+}
+
+/// The laptop's address: given, else the single address of its own Peer, else chosen from its key.
+fn address(
+    request: &PlanRequest,
+    own: Option<&KiloPeer>,
+    topology: &Topology,
+    taken: &[IpNet],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<IpNet, PlanError> {
+    let setting = ObjectRef::setting("address");
+    let chosen = if let Some(given) = request.address {
+        if given.prefix_len() != given.max_prefix_len() {
+            diagnostics.push(Diagnostic::object(
+                setting.clone(),
+                format!("{given} is a range; using the single address {}", given.addr()),
+            ));
+        }
+        one_address(given.addr())
+    } else if let Some(ip) = own
+        .and_then(|p| {
+            p.allowed_ips
+                .iter()
+                .find(|n| n.prefix_len() == n.max_prefix_len())
+        })
+        .map(|n| n.addr())
+    {
+        one_address(ip)
+    } else {
+        let ip = choose_address(&topology.subnet, &request.public_key, taken)
+            .ok_or(PlanError::NoFreeAddress(topology.subnet))?;
+        one_address(ip)
+    };
+    if let Some(t) = taken.iter().find(|t| t.contains(&chosen.addr())) {
+        diagnostics.push(Diagnostic::object(
+            setting,
+            format!("{chosen} collides with {t}, which the cluster routes elsewhere"),
+        ));
+    }
+    if let Some(own) = own
+        && !own.allowed_ips.iter().any(|n| n.contains(&chosen.addr()))
+    {
+        diagnostics.push(Diagnostic::field(
+            ObjectRef::peer(&own.name),
+            "spec.allowedIPs",
+            format!("does not contain the laptop address {chosen}; the cluster will not route it back"),
+        ));
+    }
+    Ok(chosen)
+}
+
+/// Computes the laptop's Plan from a snapshot at time `now` (Unix seconds, preferably the API server's
+/// clock). Pure: same inputs, same Plan, whatever the order the objects arrived in.
+pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan, PlanError> {
+    let settings = &request.settings;
+    let mut diagnostics: Vec<Diagnostic> = snapshot.diagnostics().cloned().collect();
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let granularity = granularity(snapshot, request, &mut diagnostics);
+    let subnet = subnet(snapshot, &mut diagnostics);
+
+    let mut ready: Vec<&Node> = Vec::new();
+    for node in snapshot.nodes() {
+        match readiness::check(node, now) {
+            Ok(()) => ready.push(node),
+            Err(why) => skipped.push(Skipped {
+                object: ObjectRef::node(&node.name),
+                reason: why.to_string(),
+            }),
+        }
+    }
+    if ready.is_empty() {
+        return Err(PlanError::NoReadyNodes {
+            total: snapshot.node_count(),
+            skipped,
+        });
+    }
+    for name in snapshot.ignored_peers() {
+        skipped.push(Skipped {
+            object: ObjectRef::peer(name),
+            reason: "Kilo ignores this Peer".into(),
+        });
+    }
+    let peers: Vec<&KiloPeer> = snapshot.peers().collect();
+    let topology = Topology::build(&ready, &peers, granularity, subnet, &settings.topology_label);
+    diagnostics.extend(topology.diagnostics.iter().cloned());
+
+    // The laptop's own Peer: by name or by key.
+    let is_own = |name: &str, key| request.peer_name.as_deref() == Some(name) || key == request.public_key;
+    let own = peers
+        .iter()
+        .copied()
+        .find(|p| request.peer_name.as_deref() == Some(p.name.as_str()))
+        .or_else(|| peers.iter().copied().find(|p| p.public_key == request.public_key));
+    if let Some(name) = &request.peer_name {
+        match peers.iter().find(|p| &p.name == name) {
+            Some(p) if p.public_key != request.public_key => diagnostics.push(Diagnostic::field(
+                ObjectRef::peer(name),
+                "spec.publicKey",
+                "is not the laptop's public key; the cluster will reject this laptop's handshakes",
+            )),
+            Some(_) => {}
+            None => diagnostics.push(Diagnostic::object(
+                ObjectRef::peer(name),
+                "not in the snapshot yet; the cluster routes nothing to this laptop until it is registered",
+            )),
+        }
+    }
+    if own.is_some_and(|p| p.has_preshared_key) {
+        diagnostics.push(Diagnostic::field(
+            ObjectRef::peer(own.map(|p| p.name.as_str()).unwrap_or_default()),
+            "spec.presharedKey",
+            "is set, but kubewire does not use preshared keys yet: handshakes will fail",
+        ));
+    }
+
+    let mut taken: Vec<IpNet> = topology
+        .segments
+        .iter()
+        .filter_map(|s| s.wireguard_ip)
+        .map(one_address)
+        .collect();
+    taken.extend(
+        snapshot
+            .nodes()
+            .filter_map(|n| n.wireguard_ip)
+            .map(|ip| one_address(ip.addr())),
+    );
+    taken.extend(
+        topology
+            .peers
+            .iter()
+            .filter(|p| !is_own(&p.name, p.public_key))
+            .flat_map(|p| p.allowed_ips.clone()),
+    );
+    // Ranges the policy will refuse do not take addresses.
+    taken.retain(|t| refusal_reason(t, &request.local_networks).is_none());
+    let address = address(request, own, &topology, &taken, &mut diagnostics)?;
+
+    // One entry per segment, then the service CIDR on the gateway.
+    let mut entries: Vec<PeerEntry> = Vec::new();
+    let mut origins: Vec<Vec<RangeOrigin>> = Vec::new();
+    for s in &topology.segments {
+        let ranges = s.allowed_ips.iter().chain(&s.location_ips);
+        let origin = |rank| {
+            move |r: &crate::topology::Sourced| RangeOrigin {
+                requested_by: Some(ObjectRef::node(&r.origin)),
+                rank,
+            }
+        };
+        origins.push(
+            s.allowed_ips
+                .iter()
+                .map(origin(RANK_NODE))
+                .chain(s.location_ips.iter().map(origin(RANK_LOCATION)))
+                .collect(),
+        );
+        entries.push(PeerEntry {
+            name: s.location.clone(),
+            kind: PeerKind::Segment {
+                location: s.location.clone(),
+                leader: s.leader.clone(),
+                nodes: s.nodes.clone(),
+                leader_behind_nat: s.leader_behind_nat,
+                wireguard_ip: s.wireguard_ip,
+            },
+            public_key: s.key,
+            endpoint: s.endpoint.clone(),
+            allowed_ips: ranges.map(|r| r.net).collect(),
+            persistent_keepalive: settings.persistent_keepalive,
+        });
+    }
+    let mut gateway = None;
+    if settings.service_cidrs.is_empty() {
+        diagnostics.push(Diagnostic::object(
+            ObjectRef::setting("service-cidr"),
+            "not given; service IPs are not routed (k3s uses 10.43.0.0/16)",
+        ));
+    } else if let Some((i, rule)) = gateway::choose(
+        &topology.segments,
+        settings.service_gateway.as_deref(),
+        &mut diagnostics,
+    ) && let (Some(entry), Some(origin)) = (entries.get_mut(i), origins.get_mut(i))
+    {
+        for cidr in &settings.service_cidrs {
+            entry.allowed_ips.push(cidr.trunc());
+            origin.push(RangeOrigin {
+                requested_by: Some(ObjectRef::setting("service-cidr")),
+                rank: RANK_SERVICE,
+            });
+        }
+        let leader = topology
+            .segments
+            .get(i)
+            .map(|s| s.leader.clone())
+            .unwrap_or_default();
+        gateway = Some(ServiceGateway {
+            peer: entry.name.clone(),
+            leader,
+            cidrs: Vec::new(),
+            rule,
+        });
+    }
+
+    // Other Kilo Peers that can be dialled.
+    let segment_keys: BTreeSet<_> = topology.segments.iter().map(|s| s.key).collect();
+    for p in &topology.peers {
+        let object = ObjectRef::peer(&p.name);
+        let reason = if is_own(&p.name, p.public_key) {
+            Some("the laptop's own Peer".to_owned())
+        } else if segment_keys.contains(&p.public_key) {
+            Some("has the key of a segment leader".to_owned())
+        } else if p.endpoint.is_none() {
+            Some("no endpoint: it cannot be dialled".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            skipped.push(Skipped { object, reason });
+            continue;
+        }
+        origins.push(
+            p.allowed_ips
+                .iter()
+                .map(|_| RangeOrigin {
+                    requested_by: Some(object.clone()),
+                    rank: RANK_PEER,
+                })
+                .collect(),
+        );
+        entries.push(PeerEntry {
+            name: p.name.clone(),
+            kind: PeerKind::KiloPeer,
+            public_key: p.public_key,
+            endpoint: p.endpoint.clone(),
+            allowed_ips: p.allowed_ips.clone(),
+            persistent_keepalive: settings.persistent_keepalive,
+        });
+    }
+
+    let refused = filter_peers(&mut entries, &request.local_networks, &origins);
+    if let Some(g) = &mut gateway {
+        let kept = entries
+            .iter()
+            .find(|e| e.name == g.peer)
+            .map(|e| e.allowed_ips.as_slice())
+            .unwrap_or(&[]);
+        g.cidrs = settings
+            .service_cidrs
+            .iter()
+            .map(IpNet::trunc)
+            .filter(|c| kept.contains(c))
+            .collect();
+    }
+    let routes = routes(&entries);
+
+    let server = match snapshot.cluster_dns() {
+        Ok(ip) => Some(ip),
+        Err(d) => {
+            diagnostics.push(d);
+            None
+        }
+    };
+    if let Some(ip) = server
+        && !routes.iter().any(|r| r.contains(&ip))
+    {
+        diagnostics.push(Diagnostic::object(
+            ObjectRef::setting("service-cidr"),
+            format!("the cluster DNS address {ip} is not routed through the tunnel; names will not resolve"),
+        ));
+    }
+    let zone = settings.dns_zone.trim_matches('.').to_owned();
+    let dns = Dns {
+        search: vec![
+            format!("{}.svc.{zone}", settings.namespace),
+            format!("svc.{zone}"),
+        ],
+        zone,
+        server,
+    };
+
+    diagnostics.sort();
+    diagnostics.dedup();
+    skipped.sort();
+    Ok(Plan {
+        version: PLAN_VERSION,
+        interface: Interface {
+            name: settings.interface_name.clone(),
+            address,
+            public_key: request.public_key,
+            mtu: settings.mtu,
+            listen_port: None,
+        },
+        peers: entries,
+        routes,
+        dns,
+        service_gateway: gateway,
+        cluster: ClusterSummary {
+            granularity,
+            subnet: topology.subnet,
+            nodes: snapshot.node_count(),
+            ready_nodes: ready.len(),
+            now,
+        },
+        refused,
+        skipped,
+        diagnostics,
+    })
+}

@@ -1,0 +1,166 @@
+//! The cluster as the planner sees it: Nodes and Kilo Peers already read as Kilo reads them, and the
+//! Services that matter. Built from a snapshot file ([`Snapshot::parse`]) or from plain values
+//! ([`Snapshot::upsert_node`] & co., which the cluster crate feeds from its watches). Updating one
+//! object re-reads only that object, so re-planning after one change stays cheap.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::annotations::{parse_node, parse_peer};
+use crate::diagnostics::{Diagnostic, ObjectRef};
+use crate::list::{ItemError, parse_list};
+use crate::model::{KiloPeer, Node};
+use crate::source::{NodeSource, PeerSource, ServiceSource};
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct ParsedNode {
+    node: Node,
+    diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct ParsedPeer {
+    peer: Option<KiloPeer>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Nodes, Kilo Peers and Services, keyed by name (so input order never matters).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Snapshot {
+    nodes: BTreeMap<String, ParsedNode>,
+    peers: BTreeMap<String, ParsedPeer>,
+    services: BTreeMap<(String, String), ServiceSource>,
+}
+
+/// The namespace and name of the cluster DNS Service.
+pub const CLUSTER_DNS_SERVICE: (&str, &str) = ("kube-system", "kube-dns");
+
+impl Snapshot {
+    /// An empty snapshot.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A snapshot from plain values (later duplicates of a name replace earlier ones).
+    #[must_use]
+    pub fn from_sources(nodes: &[NodeSource], peers: &[PeerSource], services: &[ServiceSource]) -> Self {
+        let mut s = Self::new();
+        nodes.iter().for_each(|n| s.upsert_node(n));
+        peers.iter().for_each(|p| s.upsert_peer(p));
+        services.iter().for_each(|v| s.upsert_service(v.clone()));
+        s
+    }
+
+    /// Parses a snapshot file (see [`crate::list::parse_list`]).
+    pub fn parse(text: &str) -> Result<Self, Vec<ItemError>> {
+        let items = parse_list(text)?;
+        Ok(Self::from_sources(&items.nodes, &items.peers, &items.services))
+    }
+
+    /// Adds or replaces a Node.
+    pub fn upsert_node(&mut self, source: &NodeSource) {
+        let (node, diagnostics) = parse_node(source);
+        self.nodes
+            .insert(source.name.clone(), ParsedNode { node, diagnostics });
+    }
+
+    /// Removes a Node.
+    pub fn remove_node(&mut self, name: &str) {
+        self.nodes.remove(name);
+    }
+
+    /// Adds or replaces a Kilo Peer.
+    pub fn upsert_peer(&mut self, source: &PeerSource) {
+        let (peer, diagnostics) = parse_peer(source);
+        self.peers
+            .insert(source.name.clone(), ParsedPeer { peer, diagnostics });
+    }
+
+    /// Removes a Kilo Peer.
+    pub fn remove_peer(&mut self, name: &str) {
+        self.peers.remove(name);
+    }
+
+    /// Adds or replaces a Service.
+    pub fn upsert_service(&mut self, source: ServiceSource) {
+        self.services
+            .insert((source.namespace.clone(), source.name.clone()), source);
+    }
+
+    /// Removes a Service.
+    pub fn remove_service(&mut self, namespace: &str, name: &str) {
+        self.services.remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
+    /// Adds everything of `other` (its objects replace same-named ones).
+    pub fn merge(&mut self, other: Self) {
+        self.nodes.extend(other.nodes);
+        self.peers.extend(other.peers);
+        self.services.extend(other.services);
+    }
+
+    /// All Nodes, by name.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().map(|p| &p.node)
+    }
+
+    /// A Node by name.
+    #[must_use]
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name).map(|p| &p.node)
+    }
+
+    /// The Kilo Peers that Kilo would use, by name.
+    pub fn peers(&self) -> impl Iterator<Item = &KiloPeer> {
+        self.peers.values().filter_map(|p| p.peer.as_ref())
+    }
+
+    /// Names of the Peers that Kilo ignores (invalid key or no valid allowed IP).
+    pub fn ignored_peers(&self) -> impl Iterator<Item = &str> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.peer.is_none())
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Number of Nodes.
+    #[must_use]
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Every diagnostic from reading the objects, Nodes by name then Peers by name.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.nodes
+            .values()
+            .flat_map(|n| &n.diagnostics)
+            .chain(self.peers.values().flat_map(|p| &p.diagnostics))
+    }
+
+    /// The cluster DNS address: the ClusterIP of `kube-system/kube-dns`, else of a `kube-system` Service
+    /// labelled `k8s-app=kube-dns`. A problem is returned as a diagnostic.
+    pub fn cluster_dns(&self) -> Result<IpAddr, Diagnostic> {
+        let (ns, name) = CLUSTER_DNS_SERVICE;
+        let service = self.services.get(&(ns.to_owned(), name.to_owned())).or_else(|| {
+            self.services
+                .values()
+                .find(|s| s.namespace == ns && s.labels.get("k8s-app").is_some_and(|v| v == "kube-dns"))
+        });
+        let Some(service) = service else {
+            return Err(Diagnostic::object(
+                ObjectRef::service(ns, name),
+                "not in the snapshot; cluster DNS is off (names like web.default.svc will not resolve)",
+            ));
+        };
+        let object = ObjectRef::service(&service.namespace, &service.name);
+        let text = service.cluster_ip.as_deref().unwrap_or("");
+        text.parse::<IpAddr>().map_err(|_| {
+            Diagnostic::field(
+                object,
+                "spec.clusterIP",
+                format!("{text:?} is not an IP address; cluster DNS is off"),
+            )
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! Filtering a segment's `allowed-location-ips` (Kilo's `filterAllowedLocationIPs`, as the notes state
+//! it): a range is dropped when it overlaps another segment's location IPs, lies inside any segment's
+//! AllowedIPs, or overlaps any Kilo Peer's allowed IPs.
+
+use std::collections::HashSet;
+
+use ipnet::IpNet;
+
+use super::{Segment, TopologyPeer};
+use crate::cidr::overlaps;
+use crate::diagnostics::{Diagnostic, ObjectRef};
+
+/// Every segment AllowedIP, indexed for "is this range inside one of them" questions.
+struct AllowedIndex(HashSet<IpNet>);
+
+impl AllowedIndex {
+    fn new(segments: &[Segment]) -> Self {
+        Self(
+            segments
+                .iter()
+                .flat_map(|s| s.allowed_ips.iter().map(|a| a.net.trunc()))
+                .collect(),
+        )
+    }
+
+    /// The AllowedIP `net` lies inside, if any (checks each of its supernets).
+    fn containing(&self, net: &IpNet) -> Option<IpNet> {
+        (0..=net.prefix_len()).rev().find_map(|len| {
+            let candidate = IpNet::new(net.network(), len).ok()?.trunc();
+            self.0.get(&candidate).copied()
+        })
+    }
+}
+
+/// Filters every segment's raw location IPs in place; each dropped range becomes a diagnostic on the
+/// node that asked for it.
+pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mut Vec<Diagnostic>) {
+    if segments.iter().all(|s| s.location_ips.is_empty()) {
+        return;
+    }
+    let index = AllowedIndex::new(segments);
+    let raw: Vec<Vec<IpNet>> = segments
+        .iter()
+        .map(|s| s.location_ips.iter().map(|l| l.net).collect())
+        .collect();
+    for (si, segment) in segments.iter_mut().enumerate() {
+        segment.location_ips.retain(|ip| {
+            let why = raw
+                .iter()
+                .enumerate()
+                .filter(|(other, _)| *other != si)
+                .find_map(|(other, nets)| nets.iter().find(|n| overlaps(&ip.net, n)).map(|n| (other, *n)))
+                .map(|(_, n)| format!("overlaps {n}, a location IP of another segment"))
+                .or_else(|| {
+                    index
+                        .containing(&ip.net)
+                        .map(|n| format!("lies inside AllowedIP {n}"))
+                })
+                .or_else(|| {
+                    peers.iter().find_map(|p| {
+                        p.allowed_ips
+                            .iter()
+                            .find(|n| overlaps(&ip.net, n))
+                            .map(|n| format!("overlaps {n} of peer {}", p.name))
+                    })
+                });
+            match why {
+                None => true,
+                Some(reason) => {
+                    diagnostics.push(Diagnostic::field(
+                        ObjectRef::node(&ip.origin),
+                        "kilo.squat.ai/allowed-location-ips",
+                        format!("{} {reason}; Kilo leaves it out", ip.net),
+                    ));
+                    false
+                }
+            }
+        });
+    }
+}

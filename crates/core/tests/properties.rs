@@ -1,0 +1,303 @@
+//! Properties on random clusters (proptest).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::cluster::{key, kube_dns};
+use ipnet::IpNet;
+use kubewire_core::annotations::{parse_node, parse_peer};
+use kubewire_core::cidr::overlaps;
+use kubewire_core::plan::RefusalReason;
+use kubewire_core::policy::refusal_reason;
+use kubewire_core::readiness;
+use kubewire_core::{NodeSource, PeerEndpointSource, PeerSource, Plan, PlanRequest, Snapshot, plan};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+const NOW: i64 = 100_000;
+
+/// Ranges a hostile or careless cluster may ask for.
+const POOL: &[&str] = &[
+    "0.0.0.0/0",
+    "10.0.0.0/7",
+    "10.0.0.0/8",
+    "10.42.0.0/16",
+    "10.42.1.0/24",
+    "10.43.0.0/16",
+    "10.43.9.0/24",
+    "127.0.0.1/32",
+    "169.254.0.0/16",
+    "239.0.0.0/8",
+    "172.20.0.0/16",
+    "172.20.5.0/24",
+    "192.168.1.0/24",
+    "192.168.2.7/32",
+    "192.168.50.0/24",
+    "10.4.0.1/32",
+    "10.4.200.0/24",
+    "198.51.100.3/32",
+    "fd00::/64",
+    "::/0",
+    "fe80::/64",
+];
+
+fn node_strategy() -> impl Strategy<Value = (u8, bool, u8, bool, u8, i64, Option<u8>, u8)> {
+    (
+        0_u8..4,                                        // location
+        any::<bool>(),                                  // has internal IP
+        0_u8..3,                                        // endpoint kind: public IP, private IP, DNS
+        any::<bool>(),                                  // leader
+        0_u8..3,                                        // keepalive: none, 0, 25
+        0_i64..90,                                      // age of last-seen
+        proptest::option::of(0_u8..(POOL.len() as u8)), // allowed-location-ips
+        0_u8..3,                                        // granularity annotation: none, location, full
+    )
+}
+
+fn build_node(i: usize, spec: &(u8, bool, u8, bool, u8, i64, Option<u8>, u8)) -> NodeSource {
+    let (location, internal, endpoint, leader, keepalive, age, location_ip, granularity) = *spec;
+    let mut a = BTreeMap::new();
+    let mut put = |k: &str, v: String| a.insert(format!("kilo.squat.ai/{k}"), v);
+    put("key", key(i as u32 + 1));
+    put("last-seen", (NOW - age).to_string());
+    put("location", format!("loc{location}"));
+    put(
+        "endpoint",
+        match endpoint {
+            0 => format!("198.51.100.{}:51820", i + 10),
+            1 => format!("10.9.0.{}:51820", i + 10),
+            _ => format!("n{i}.example.com:51820"),
+        },
+    );
+    if internal {
+        // Internal IPs may repeat across locations, as they do across clouds.
+        put("internal-ip", format!("192.168.{location}.{}/24", i % 5 + 1));
+    }
+    if leader {
+        put("leader", String::new());
+    }
+    match keepalive {
+        1 => put("persistent-keepalive", "0".into()),
+        2 => put("persistent-keepalive", "25".into()),
+        _ => None,
+    };
+    if let Some(ip) = location_ip {
+        put("allowed-location-ips", POOL[ip as usize].into());
+    }
+    match granularity {
+        1 => put("granularity", "location".into()),
+        2 => put("granularity", "full".into()),
+        _ => None,
+    };
+    NodeSource {
+        name: format!("node-{i:02}"),
+        labels: BTreeMap::new(),
+        annotations: a,
+        pod_cidrs: vec![format!("10.42.{i}.0/24")],
+    }
+}
+
+fn peer_strategy() -> impl Strategy<Value = (Vec<u8>, bool)> {
+    (
+        proptest::collection::vec(0_u8..(POOL.len() as u8), 1..4),
+        any::<bool>(),
+    )
+}
+
+fn build_peer(i: usize, spec: &(Vec<u8>, bool)) -> PeerSource {
+    PeerSource {
+        name: format!("peer-{i}"),
+        allowed_ips: spec.0.iter().map(|&k| POOL[k as usize].to_owned()).collect(),
+        public_key: key(1000 + i as u32),
+        endpoint: spec.1.then(|| PeerEndpointSource {
+            dns: None,
+            ip: Some(format!("203.0.113.{}", i + 1)),
+            port: 51820,
+        }),
+        persistent_keepalive: 0,
+        has_preshared_key: false,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cluster {
+    nodes: Vec<NodeSource>,
+    peers: Vec<PeerSource>,
+    local: Vec<IpNet>,
+    gateway: Option<String>,
+}
+
+fn cluster() -> impl Strategy<Value = Cluster> {
+    (
+        proptest::collection::vec(node_strategy(), 1..10),
+        proptest::collection::vec(peer_strategy(), 0..5),
+        proptest::collection::vec(
+            select(&["192.168.1.0/24", "172.20.0.0/16", "0.0.0.0/0", "10.99.0.0/16"][..]),
+            0..3,
+        ),
+        proptest::option::of(0_usize..10),
+    )
+        .prop_map(|(nodes, peers, local, gateway)| Cluster {
+            nodes: nodes.iter().enumerate().map(|(i, s)| build_node(i, s)).collect(),
+            peers: peers.iter().enumerate().map(|(i, s)| build_peer(i, s)).collect(),
+            local: local.iter().map(|s| s.parse().unwrap()).collect(),
+            gateway: gateway.map(|g| format!("node-{g:02}")),
+        })
+}
+
+fn request(c: &Cluster) -> PlanRequest {
+    let mut r = PlanRequest::new(key(77_777).parse().unwrap());
+    r.local_networks.clone_from(&c.local);
+    r.settings.service_cidrs = vec!["10.43.0.0/16".parse().unwrap()];
+    r.settings.service_gateway.clone_from(&c.gateway);
+    r
+}
+
+fn plan_of(c: &Cluster) -> Option<Plan> {
+    let snapshot = Snapshot::from_sources(&c.nodes, &c.peers, &[kube_dns("10.43.0.10")]);
+    plan(&snapshot, &request(c), NOW).ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_address_in_two_peers(c in cluster()) {
+        let Some(p) = plan_of(&c) else { return Ok(()) };
+        for (i, a) in p.peers.iter().enumerate() {
+            for b in p.peers.iter().skip(i + 1) {
+                for x in &a.allowed_ips {
+                    for y in &b.allowed_ips {
+                        prop_assert!(!overlaps(x, y), "{x} ({}) overlaps {y} ({})", a.name, b.name);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn routes_equal_the_union_of_allowed_ips(c in cluster()) {
+        let Some(p) = plan_of(&c) else { return Ok(()) };
+        let union: Vec<IpNet> = p.peers.iter().flat_map(|e| e.allowed_ips.iter().copied()).collect();
+        prop_assert_eq!(&p.routes, &union);
+    }
+
+    #[test]
+    fn every_ready_pod_cidr_is_covered_exactly_once(c in cluster()) {
+        let Some(p) = plan_of(&c) else { return Ok(()) };
+        for source in &c.nodes {
+            let (node, _) = parse_node(source);
+            if readiness::check(&node, NOW).is_err() {
+                continue;
+            }
+            let pod = node.pod_cidr.unwrap();
+            if c.local.iter().any(|l| l.prefix_len() >= 8 && overlaps(l, &pod)) {
+                continue; // refused on purpose: it is one of the laptop's networks
+            }
+            let holders: Vec<&str> = p
+                .peers
+                .iter()
+                .filter(|e| e.allowed_ips.iter().any(|r| r.contains(&pod)))
+                .map(|e| e.name.as_str())
+                .collect();
+            prop_assert_eq!(holders.len(), 1, "{} held by {:?}", pod, holders);
+            let exact = p.peers.iter().filter(|e| e.allowed_ips.contains(&pod)).count();
+            prop_assert_eq!(exact, 1, "{} not routed as such", pod);
+        }
+    }
+
+    #[test]
+    fn result_does_not_depend_on_input_order(c in cluster(), seed in any::<u64>()) {
+        let mut shuffled = c.clone();
+        // A deterministic shuffle from the seed.
+        let n = shuffled.nodes.len();
+        for i in (1..n).rev() {
+            let j = (seed.wrapping_mul(i as u64 + 7).rotate_left(i as u32) % (i as u64 + 1)) as usize;
+            shuffled.nodes.swap(i, j);
+        }
+        shuffled.peers.reverse();
+        prop_assert_eq!(plan_of(&c), plan_of(&shuffled));
+    }
+
+    #[test]
+    fn no_refused_range_reaches_the_plan(c in cluster()) {
+        let Some(p) = plan_of(&c) else { return Ok(()) };
+        let endpoints: Vec<_> = p.peers.iter().filter_map(|e| e.endpoint.as_ref().and_then(|x| x.ip())).collect();
+        for route in &p.routes {
+            prop_assert_eq!(refusal_reason(route, &c.local), None, "{} is routed", route);
+            prop_assert!(!endpoints.iter().any(|ip| route.contains(ip)), "{} holds an endpoint", route);
+        }
+        for r in &p.refused {
+            if !matches!(r.reason, RefusalReason::ClaimedByEarlierPeer { .. }) {
+                prop_assert!(!p.routes.iter().any(|x| overlaps(x, &r.range) && refusal_reason(x, &c.local).is_some()));
+            }
+            prop_assert!(!p.peers.iter().any(|e| e.name == r.peer && e.allowed_ips.contains(&r.range)));
+        }
+    }
+
+    #[test]
+    fn daemon_recheck_is_a_fixed_point(c in cluster()) {
+        let Some(p) = plan_of(&c) else { return Ok(()) };
+        let checked = kubewire_core::policy::enforce(p.clone(), &c.local).unwrap();
+        prop_assert_eq!(checked, p);
+    }
+
+    #[test]
+    fn json_round_trips(c in cluster()) {
+        let Some(p) = plan_of(&c) else { return Ok(()) };
+        let text = kubewire_core::render::json::render(&p).unwrap();
+        prop_assert_eq!(kubewire_core::render::json::parse(&text).unwrap(), p);
+    }
+
+    #[test]
+    fn parsing_never_panics_on_arbitrary_annotations(
+        values in proptest::collection::vec((select(ANNOTATIONS), ".*"), 0..14),
+        pod in ".*",
+        peer_ips in proptest::collection::vec(".*", 0..3),
+        peer_key in ".*",
+        port in any::<i64>(),
+    ) {
+        let source = NodeSource {
+            name: "n".into(),
+            labels: BTreeMap::new(),
+            annotations: values.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            pod_cidrs: vec![pod],
+        };
+        let _ = parse_node(&source);
+        let peer = PeerSource {
+            name: "p".into(),
+            allowed_ips: peer_ips,
+            public_key: peer_key,
+            endpoint: Some(PeerEndpointSource { dns: Some("x".into()), ip: None, port }),
+            persistent_keepalive: port,
+            has_preshared_key: false,
+        };
+        let _ = parse_peer(&peer);
+        let snapshot = Snapshot::from_sources(&[source], &[peer], &[]);
+        let _ = plan(&snapshot, &PlanRequest::new(key(1).parse().unwrap()), NOW);
+    }
+
+    #[test]
+    fn snapshot_parsing_never_panics(text in ".*") {
+        let _ = Snapshot::parse(&text);
+    }
+}
+
+const ANNOTATIONS: &[&str] = &[
+    "kilo.squat.ai/force-endpoint",
+    "kilo.squat.ai/endpoint",
+    "kilo.squat.ai/force-internal-ip",
+    "kilo.squat.ai/internal-ip",
+    "kilo.squat.ai/key",
+    "kilo.squat.ai/last-seen",
+    "kilo.squat.ai/leader",
+    "kilo.squat.ai/location",
+    "kilo.squat.ai/persistent-keepalive",
+    "kilo.squat.ai/wireguard-ip",
+    "kilo.squat.ai/discovered-endpoints",
+    "kilo.squat.ai/allowed-location-ips",
+    "kilo.squat.ai/granularity",
+    "kilo.squat.ai/other",
+];
