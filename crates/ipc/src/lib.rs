@@ -1,3 +1,26 @@
-//! kubewire-ipc: versioned messages between the unprivileged user side and `kubewired`, their
-//! framing, and the local transports (Unix socket, Windows named pipe) with peer credential checks.
-//! Lands with the connect issue; empty until then.
+//! kubewire-ipc: the local protocol between the unprivileged user side (CLI, tray app) and the root
+//! daemon `kubewired`.
+//!
+//! - [`messages`]: versioned requests, responses and events (serde, JSON).
+//! - [`framing`]: one JSON message per line, bounded in size.
+//! - [`client`]: connect to the daemon's socket, send requests, follow events.
+//!
+//! The private key crosses this socket (and nothing else does it): its type redacts itself in
+//! `Debug`, and no message is ever logged whole.
+
+pub mod client;
+pub mod framing;
+pub mod messages;
+
+pub use client::{Client, ClientError};
+pub use framing::{FrameError, MAX_FRAME};
+pub use messages::*;
+
+/// Where `kubewired` listens by default.
+#[cfg(unix)]
+pub const DEFAULT_SOCKET: &str = "/run/kubewire/kubewired.sock";
+/// Where `kubewired` listens by default.
+#[cfg(windows)]
+pub const DEFAULT_SOCKET: &str = r"\\.\pipe\kubewired";
+/// The group whose members may use the daemon (besides root).
+pub const GROUP: &str = "kubewire";

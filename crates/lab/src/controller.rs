@@ -164,7 +164,10 @@ impl Lab {
             self.api = Some(server);
         }
         if self.forwarder.is_none() {
-            let io = |source| LabError::File { path: format!("/run/netns/{}", ns::LAPTOP_NS).into(), source };
+            let io = |source| LabError::File {
+                path: format!("/run/netns/{}", ns::LAPTOP_NS).into(),
+                source,
+            };
             let listener = net::forward::listen_in(ns::LAPTOP_NS, API_ADDR).map_err(io)?;
             let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
             self.forwarder = Some(tokio::spawn(net::forward::forward(listener, API_ADDR)));

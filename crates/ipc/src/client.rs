@@ -1,0 +1,96 @@
+//! The user side's connection to `kubewired`.
+
+use std::path::Path;
+
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::framing::{self, FrameError};
+use crate::messages::{ErrorCode, Event, Request, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "the kubewire daemon is not running (nothing listens at {socket}). Start it: `sudo systemctl start kubewired` \
+         (or run `sudo kubewired` in a terminal)"
+    )]
+    NotRunning { socket: String },
+    #[error(
+        "you may not use the kubewire daemon at {socket}: add yourself to the `kubewire` group \
+         (`sudo usermod -aG kubewire $USER`, then log in again)"
+    )]
+    PermissionDenied { socket: String },
+    #[error("talking to the kubewire daemon: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the kubewire daemon closed the connection")]
+    Closed,
+    #[error("{message}")]
+    Daemon { code: ErrorCode, message: String },
+    #[error("the kubewire daemon sent an unexpected answer")]
+    Unexpected,
+}
+
+/// One connection to the daemon.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Client {
+    /// Connects, turning the usual failures into errors that say what to do.
+    pub async fn connect(socket: &Path) -> Result<Self, ClientError> {
+        let shown = socket.display().to_string();
+        let stream = UnixStream::connect(socket).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
+                socket: shown.clone(),
+            },
+            _ => ClientError::NotRunning {
+                socket: shown.clone(),
+            },
+        })?;
+        let (r, w) = stream.into_split();
+        Ok(Self {
+            reader: BufReader::new(r),
+            writer: w,
+        })
+    }
+
+    /// Sends a request and reads its answer; a daemon error becomes [`ClientError::Daemon`]
+    /// ([`ErrorCode::NotAuthorized`] as [`ClientError::PermissionDenied`]).
+    pub async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        framing::write(&mut self.writer, request).await?;
+        match framing::read::<_, Response>(&mut self.reader).await? {
+            None => Err(ClientError::Closed),
+            Some(Response::Error {
+                code: ErrorCode::NotAuthorized,
+                ..
+            }) => Err(ClientError::PermissionDenied {
+                socket: "the daemon's socket".into(),
+            }),
+            Some(Response::Error { code, message }) => Err(ClientError::Daemon { code, message }),
+            Some(r) => Ok(r),
+        }
+    }
+
+    /// Subscribes; then call [`Client::next_event`] in a loop.
+    pub async fn subscribe(&mut self) -> Result<(), ClientError> {
+        match self.request(&Request::Subscribe).await? {
+            Response::Subscribed => Ok(()),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// The next event on a subscribed connection; `None` when the daemon closed it.
+    pub async fn next_event(&mut self) -> Result<Option<Event>, ClientError> {
+        loop {
+            match framing::read::<_, Response>(&mut self.reader).await? {
+                None => return Ok(None),
+                Some(Response::Event { event }) => return Ok(Some(event)),
+                Some(Response::Error { code, message }) => return Err(ClientError::Daemon { code, message }),
+                Some(_) => continue,
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The messages. Every frame is an [`Envelope`] carrying the protocol version; a daemon answers a
+//! frame of another version with [`ErrorCode::VersionMismatch`] and closes.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use kubewire_core::plan::Refusal;
+use kubewire_core::{Plan, PublicKey};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version; bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One frame on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub v: u32,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(body: T) -> Self {
+        Self {
+            v: PROTOCOL_VERSION,
+            body,
+        }
+    }
+}
+
+/// A private key in transit: base64 text that never shows in `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretKey(pub String);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+/// Who asks for the tunnel, for status and logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// kubeconfig context name.
+    pub context: String,
+    /// The cluster's API server URL.
+    pub cluster: String,
+    /// The Kilo Peer the laptop registered as.
+    pub peer_name: String,
+}
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    /// Bring the tunnel to this Plan (creating the interface on the first one, applying only the
+    /// difference after). The daemon re-checks the Plan with the core's policy against the machine's
+    /// own networks and refuses what the policy refuses.
+    Apply {
+        plan: Box<Plan>,
+        private_key: SecretKey,
+        session: SessionInfo,
+    },
+    /// Remove the interface, routes and DNS settings, and forget the session.
+    Disconnect,
+    /// The current status.
+    Status,
+    /// Stream [`Event`]s on this connection until it closes.
+    Subscribe,
+    /// The live configuration as wg-quick text, private key redacted.
+    ShowConf,
+}
+
+/// What the daemon answers to one request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "kebab-case")]
+pub enum Response {
+    /// The Plan is live; what changed.
+    Applied {
+        changes: Changes,
+        status: Box<Status>,
+    },
+    /// Everything was removed.
+    Disconnected,
+    Status {
+        status: Box<Status>,
+    },
+    ShowConf {
+        text: String,
+    },
+    /// Subscribed: [`Event`] frames follow.
+    Subscribed,
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// An event on a subscribed connection.
+    Event {
+        event: Event,
+    },
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// The caller is neither root nor in the `kubewire` group.
+    NotAuthorized,
+    /// The session belongs to another user.
+    NotOwner,
+    /// The Plan breaks the safety policy (a default route, the laptop's own network…).
+    PlanRefused,
+    /// No tunnel is up.
+    NoSession,
+    /// Unreadable or unknown request.
+    BadRequest,
+    /// The client speaks another protocol version.
+    VersionMismatch,
+    /// The daemon could not do it (the message says what and why).
+    Failed,
+}
+
+/// What one apply changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    pub interface_created: bool,
+    pub peers_added: Vec<String>,
+    pub peers_removed: Vec<String>,
+    pub routes_added: Vec<IpNet>,
+    pub routes_removed: Vec<IpNet>,
+    /// Ranges the daemon's own policy check refused (left out, the rest applied).
+    pub refused: Vec<Refusal>,
+}
+
+/// The tunnel's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TunnelState {
+    Disconnected,
+    Connected,
+    /// Up, but something needs attention (no handshake with some peers, the controller gone…).
+    Degraded,
+}
+
+/// The daemon's status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: TunnelState,
+    /// Which WireGuard implementation runs the interface (`kernel`, `boringtun`).
+    pub backend: Option<String>,
+    pub interface: Option<String>,
+    pub address: Option<IpNet>,
+    /// Unix seconds.
+    pub connected_since: Option<u64>,
+    /// Unix seconds of the last applied Plan.
+    pub last_update: Option<u64>,
+    /// uid of the session's owner.
+    pub owner_uid: Option<u32>,
+    pub session: Option<SessionInfo>,
+    /// The process that applies Plans is still attached; when it is gone the tunnel stays up with
+    /// its last Plan, and is no longer updated.
+    pub controller_attached: bool,
+    pub peers: Vec<PeerStatus>,
+    pub routes: Vec<IpNet>,
+    pub service_gateway: Option<String>,
+    pub dns_server: Option<IpAddr>,
+    pub warnings: Vec<String>,
+}
+
+impl Status {
+    pub fn disconnected() -> Self {
+        Self {
+            state: TunnelState::Disconnected,
+            backend: None,
+            interface: None,
+            address: None,
+            connected_since: None,
+            last_update: None,
+            owner_uid: None,
+            session: None,
+            controller_attached: false,
+            peers: Vec::new(),
+            routes: Vec::new(),
+            service_gateway: None,
+            dns_server: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// One live peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The Plan's peer entry name (segment location key or Peer name).
+    pub name: String,
+    pub public_key: PublicKey,
+    /// The endpoint in use (resolved).
+    pub endpoint: Option<String>,
+    pub allowed_ips: Vec<IpNet>,
+    /// Seconds since the last handshake; `None`: never.
+    pub last_handshake_secs: Option<u64>,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+/// Pushed to subscribers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The state or the Plan changed.
+    Status { status: Box<Status> },
+    /// Periodic per-peer statistics (every few seconds while connected).
+    PeerStats { peers: Vec<PeerStatus> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_carry_the_version_and_a_tag() {
+        let text = serde_json::to_string(&Envelope::new(Request::Status)).unwrap();
+        assert_eq!(text, r#"{"v":1,"request":"status"}"#);
+        let back: Envelope<Request> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.body, Request::Status);
+    }
+
+    #[test]
+    fn secret_keys_never_show_in_debug() {
+        let req = Request::Apply {
+            plan: Box::new(sample_plan()),
+            private_key: SecretKey("c2VjcmV0".into()),
+            session: SessionInfo::default(),
+        };
+        assert!(!format!("{req:?}").contains("c2VjcmV0"));
+    }
+
+    fn sample_plan() -> Plan {
+        let text = include_str!("../../core/tests/fixtures/seed-cluster.yaml");
+        let snapshot = kubewire_core::Snapshot::parse(text).unwrap();
+        let key: PublicKey = "AlYcQFGI4CsZhWuzUfmfcJskgFk1SRVljaF7ykRH5HI=".parse().unwrap();
+        kubewire_core::plan(&snapshot, &kubewire_core::PlanRequest::new(key), 1_800_000_010).unwrap()
+    }
+
+    #[test]
+    fn a_plan_round_trips() {
+        let plan = sample_plan();
+        let req = Envelope::new(Request::Apply {
+            plan: Box::new(plan.clone()),
+            private_key: SecretKey("k".into()),
+            session: SessionInfo::default(),
+        });
+        let back: Envelope<Request> = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+        match back.body {
+            Request::Apply { plan: p, .. } => assert_eq!(*p, plan),
+            other => panic!("{other:?}"),
+        }
+    }
+}
