@@ -146,8 +146,8 @@ fn echo_new_lines(reader: &mut BufReader<std::fs::File>, offset: u64) -> u64 {
 
 fn print_summary(lab: &LabDescription) {
     println!(
-        "\n{:<10} {:<8} {:<20} {:<15} {:<12} {:<7} {}",
-        "NODE", "LOCATION", "ENDPOINT", "POD CIDR", "POD", "LEADER", "READY"
+        "\n{:<10} {:<8} {:<20} {:<15} {:<12} {:<7} READY",
+        "NODE", "LOCATION", "ENDPOINT", "POD CIDR", "POD", "LEADER"
     );
     for n in &lab.nodes {
         println!(

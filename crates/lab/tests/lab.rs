@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! Tests against a running lab: `cargo xtask test` brings it up, runs these one at a time, takes it
 //! down. By hand: `kubewire-lab up` then `cargo test -p kubewire-lab --test lab -- --ignored --test-threads=1`.
 //! Every test leaves the lab as it found it.
