@@ -41,6 +41,16 @@ pub fn all() -> Result<()> {
     sh::cargo(&["test", "--workspace"])?;
     sh::cargo(&["build", "-p", "kubewire-lab"])?;
     // A lab left by an interrupted run is cleaned up by `up` itself.
+    sh::lab(&["down"])?;
+    sh::cargo(&[
+        "test",
+        "-p",
+        "kubewire-lab",
+        "--test",
+        "lifecycle",
+        "--",
+        "--ignored",
+    ])?;
     with_lab(&[], || lab_tests(None))?;
     // Segments with leaders and members on a location LAN.
     with_lab(&["--nodes-per-location", "2"], || lab_tests(Some("mesh")))?;
