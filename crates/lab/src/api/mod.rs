@@ -10,8 +10,8 @@
 //! (`limit`/`continue` paging over a consistent snapshot, label and field selectors), watch
 //! (resume from a resourceVersion, bookmarks, streaming lists, `timeoutSeconds`, 410 Expired as an
 //! in-stream ERROR or as an HTTP status, see [`ExpiredMode`]), create, update (resourceVersion
-//! conflicts), patch (merge, strategic merge as merge for built-ins and 415 for custom resources, JSON
-//! patch, server-side apply) and delete. `kubectl get` receives server-side `Table`s.
+//! conflicts), patch (merge, strategic merge for built-ins with the merge keys of the served kinds and 415
+//! for custom resources, JSON patch, server-side apply) and delete. `kubectl get` receives server-side `Table`s.
 //!
 //! Simplified, on purpose:
 //! - One version per resource; no subresources (`/status`, `/scale`), no deletecollection, no
@@ -19,8 +19,8 @@
 //!   metadata, no schema validation, no `dryRun`; namespaces need not exist for namespaced objects.
 //! - Server-side apply tracks field ownership only between apply managers; lists are atomic (see
 //!   `apply.rs`).
-//! - `/openapi/v2` and `/openapi/v3` are not served (404); kubectl copes (it falls back to
-//!   client-side defaults and JSON merge patch for custom resources).
+//! - OpenAPI is a stub (`openapi.rs`): enough for kubectl to choose server-side field validation,
+//!   which the double accepts but does not perform; no schemas are published.
 //! - History since the last compaction is kept in memory (auto-compacted beyond 20 000 events).
 //!
 //! Using it with kubectl: start it ([`serve`]), write [`kubeconfig_yaml`] to a file and run
@@ -33,6 +33,7 @@ mod http;
 mod kubeconfig;
 mod list;
 mod object;
+mod openapi;
 mod patch;
 mod resources;
 mod router;
@@ -40,6 +41,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod strategic;
 mod table;
 mod time;
 mod tls;

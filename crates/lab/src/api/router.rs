@@ -16,10 +16,12 @@ use super::discovery;
 use super::http::{Body, Query, error_response, json_response, json_response_as};
 use super::list;
 use super::object::meta_str;
+use super::openapi;
 use super::patch::{json_patch, merge_patch};
 use super::resources::ResourceType;
 use super::status::ApiError;
 use super::store::Store;
+use super::strategic::strategic_merge_patch;
 use super::table::{IncludeObject, partial_metadata, table};
 use super::watch::Format;
 
@@ -125,6 +127,10 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         ["api"] => return get_only(Some(discovery::core_versions(&ctx.server_address))),
         ["api", v] => return get_only(discovery::resource_list(&reg, "", v).filter(|_| *v == "v1")),
         ["apis"] => return get_only(Some(discovery::group_list(&reg))),
+        ["openapi", "v2"] => return get_only(Some(openapi::v2())),
+        ["openapi", "v3"] => return get_only(Some(openapi::v3_root(&reg))),
+        ["openapi", "v3", "api", v] => return get_only(openapi::v3_group_version(&reg, "", v)),
+        ["openapi", "v3", "apis", g, v] => return get_only(openapi::v3_group_version(&reg, g, v)),
         ["apis", g] => return get_only(discovery::group(&reg, g)),
         ["apis", g, v] => return get_only(discovery::resource_list(&reg, g, v)),
         _ => {}
@@ -231,14 +237,22 @@ fn patch(
         Ok(())
     };
     let obj = match content_type {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            if content_type == "application/strategic-merge-patch+json" && rt.custom {
+        "application/merge-patch+json" => {
+            let p = parse_json(body)?;
+            store.modify_at(rt, ns, name, |obj| {
+                check_rv(&p, obj)?;
+                merge_patch(obj, &p);
+                Ok(())
+            })?
+        }
+        "application/strategic-merge-patch+json" => {
+            if rt.custom {
                 return Err(ApiError::unsupported_media_type(content_type));
             }
             let p = parse_json(body)?;
             store.modify_at(rt, ns, name, |obj| {
                 check_rv(&p, obj)?;
-                merge_patch(obj, &p);
+                strategic_merge_patch(obj, &p);
                 Ok(())
             })?
         }
