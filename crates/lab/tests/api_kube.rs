@@ -639,3 +639,108 @@ async fn an_http_410_watch_response_is_a_status_and_the_watcher_does_not_relist(
     .await
     .expect("the watcher kept failing with 410");
 }
+
+#[tokio::test]
+async fn shutdown_closes_watches_and_the_store_survives() {
+    let mut ts = TestServer::start().await;
+    ts.add_node("aws", "192.0.2.10");
+    let client = ts.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut s = nodes
+        .watch(&WatchParams::default().disable_bookmarks(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    assert!(matches!(next(&mut s).await.unwrap(), WatchEvent::Added(_)));
+
+    ts.stop().await;
+    // The open watch ends (EOF or error) promptly, like a stopped apiserver's.
+    let end = tokio::time::timeout(Duration::from_secs(5), s.next()).await;
+    match end {
+        Ok(None | Some(Err(_))) => {}
+        Ok(Some(Ok(ev))) => panic!("unexpected event after shutdown: {ev:?}"),
+        Err(_) => panic!("the watch was not closed by shutdown"),
+    }
+    assert!(
+        nodes.list(&ListParams::default()).await.is_err(),
+        "nothing listens any more"
+    );
+
+    ts.store
+        .update("v1", "Node", None, "aws", |n| {
+            n["metadata"]["labels"]["while"] = json!("down")
+        })
+        .unwrap();
+    ts.restart().await;
+    let aws = ts.client().await;
+    let aws = Api::<Node>::all(aws).get("aws").await.unwrap();
+    assert_eq!(aws.labels().get("while").map(String::as_str), Some("down"));
+}
+
+#[tokio::test]
+async fn delete_preconditions_dry_run_and_delete_collection() {
+    let ts = TestServer::start().await;
+    let uid = ts.add_node("aws", "192.0.2.10")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ts.add_node("gcp", "192.0.2.11");
+    ts.add_node("azure", "192.0.2.12");
+    let nodes: Api<Node> = Api::all(ts.client().await);
+
+    // Preconditions: a wrong uid is a 409 Conflict; the right one deletes.
+    let wrong = DeleteParams::default().preconditions(kube::api::Preconditions {
+        uid: Some("nope".into()),
+        resource_version: None,
+    });
+    let err = nodes.delete("aws", &wrong).await.unwrap_err();
+    assert!(matches!(&err, Error::Api(s) if s.code == 409), "{err:?}");
+    // Dry run changes nothing.
+    nodes
+        .delete("aws", &DeleteParams::default().dry_run())
+        .await
+        .unwrap();
+    let created = nodes
+        .create(
+            &PostParams {
+                dry_run: true,
+                field_manager: None,
+            },
+            &serde_json::from_value(api_support::node("dry", "192.0.2.99")).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.name_any(), "dry");
+    assert!(ts.store.get("v1", "Node", None, "aws").is_some());
+    assert!(ts.store.get("v1", "Node", None, "dry").is_none());
+    let right = DeleteParams::default().preconditions(kube::api::Preconditions {
+        uid: Some(uid),
+        resource_version: None,
+    });
+    nodes.delete("aws", &right).await.unwrap();
+    assert!(ts.store.get("v1", "Node", None, "aws").is_none());
+
+    // A list at an exact older resourceVersion shows the state then.
+    let rv_before = ts.store.resource_version();
+    nodes
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("topology.kubernetes.io/region=gcp"),
+        )
+        .await
+        .unwrap();
+    assert!(ts.store.get("v1", "Node", None, "gcp").is_none());
+    assert!(ts.store.get("v1", "Node", None, "azure").is_some());
+    let then = nodes
+        .list(
+            &ListParams::default()
+                .at(&rv_before.to_string())
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        then.items.iter().map(|n| n.name_any()).collect::<Vec<_>>(),
+        ["azure", "gcp"]
+    );
+}

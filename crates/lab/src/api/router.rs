@@ -173,6 +173,7 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
     let body = read_body(req.into_body()).await?;
     let store = &ctx.store;
     let ns = target.namespace.as_deref();
+    let dry_run = q.get("dryRun") == Some("All");
     match (&method, target.name.as_deref()) {
         (&Method::GET, None) if q.flag("watch") => list::watch(store, &target.rt, ns, &q, format),
         (&Method::GET, None) => list::list(store, &target.rt, ns, &q, format),
@@ -184,20 +185,77 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
             Err(ApiError::method_not_allowed("POST"))
         }
         (&Method::POST, None) => {
-            let obj = store.create_at(&target.rt, ns, parse_json(&body)?)?;
+            let obj = store.create_at(&target.rt, ns, parse_json(&body)?, dry_run)?;
             Ok(json_response(201, &obj))
         }
         (&Method::PUT, Some(name)) => {
-            let obj = store.replace_at(&target.rt, ns, name, parse_json(&body)?)?;
+            let obj = store.replace_at(&target.rt, ns, name, parse_json(&body)?, dry_run)?;
             Ok(json_response(200, &obj))
         }
-        (&Method::PATCH, Some(name)) => patch(store, &target, name, &content_type, &q, &body),
+        (&Method::PATCH, Some(name)) => patch(store, &target, name, &content_type, &q, &body, dry_run),
         (&Method::DELETE, Some(name)) => {
-            let obj = store.delete_at(&target.rt, ns, name)?;
+            let opts = delete_options(&body)?;
+            let dry_run = dry_run || opts.pointer("/dryRun/0").and_then(Value::as_str) == Some("All");
+            let obj = store.delete_at(&target.rt, ns, name, dry_run, |current| {
+                preconditions(&target.rt, name, &opts, current)
+            })?;
             Ok(json_response(200, &obj))
+        }
+        (&Method::DELETE, None) => {
+            let opts = delete_options(&body)?;
+            let dry_run = dry_run || opts.pointer("/dryRun/0").and_then(Value::as_str) == Some("All");
+            let mut deleted = Vec::new();
+            for obj in list::matching(store, &target.rt, ns, &q)? {
+                let (obj_ns, name) = (
+                    meta_str(&obj, "namespace").to_string(),
+                    meta_str(&obj, "name").to_string(),
+                );
+                let obj_ns = Some(obj_ns.as_str()).filter(|n| !n.is_empty());
+                match store.delete_at(&target.rt, obj_ns, &name, dry_run, |_| Ok(())) {
+                    Ok(obj) => deleted.push(obj),
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let list = serde_json::json!({
+                "kind": format!("{}List", target.rt.kind),
+                "apiVersion": target.rt.api_version(),
+                "metadata": {"resourceVersion": store.resource_version().to_string()},
+                "items": deleted,
+            });
+            Ok(json_response(200, &list))
         }
         (m, _) => Err(ApiError::method_not_allowed(m.as_str())),
     }
+}
+
+/// The DeleteOptions body, if any (`{}` when empty).
+fn delete_options(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(serde_json::json!({}))
+    } else {
+        parse_json(body)
+    }
+}
+
+/// DeleteOptions `preconditions`: uid and resourceVersion must match, else 409 Conflict.
+fn preconditions(rt: &ResourceType, name: &str, opts: &Value, current: &Value) -> Result<(), ApiError> {
+    for field in ["uid", "resourceVersion"] {
+        if let Some(want) = opts
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        {
+            let got = meta_str(current, field);
+            if want != got {
+                let mut err = ApiError::conflict(&rt.group, &rt.plural, name);
+                err.message = format!(
+                    "Precondition failed: {field} in precondition: {want}, {field} in object meta: {got}"
+                );
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn render_one(rt: &ResourceType, obj: &Value, format: Format) -> Value {
@@ -226,6 +284,7 @@ fn patch(
     content_type: &str,
     q: &Query,
     body: &[u8],
+    dry_run: bool,
 ) -> Result<Response<Body>, ApiError> {
     let rt = &target.rt;
     let ns = target.namespace.as_deref();
@@ -239,7 +298,7 @@ fn patch(
     let obj = match content_type {
         "application/merge-patch+json" => {
             let p = parse_json(body)?;
-            store.modify_at(rt, ns, name, |obj| {
+            store.modify_at(rt, ns, name, dry_run, |obj| {
                 check_rv(&p, obj)?;
                 merge_patch(obj, &p);
                 Ok(())
@@ -250,7 +309,7 @@ fn patch(
                 return Err(ApiError::unsupported_media_type(content_type));
             }
             let p = parse_json(body)?;
-            store.modify_at(rt, ns, name, |obj| {
+            store.modify_at(rt, ns, name, dry_run, |obj| {
                 check_rv(&p, obj)?;
                 strategic_merge_patch(obj, &p);
                 Ok(())
@@ -258,7 +317,7 @@ fn patch(
         }
         "application/json-patch+json" => {
             let p = parse_json(body)?;
-            store.modify_at(rt, ns, name, |obj| json_patch(obj, &p))?
+            store.modify_at(rt, ns, name, dry_run, |obj| json_patch(obj, &p))?
         }
         "application/apply-patch+yaml" => {
             let manager = q.non_empty("fieldManager").ok_or_else(|| {
@@ -272,7 +331,7 @@ fn patch(
                     "the name of the object does not match the name on the URL",
                 ));
             }
-            let (obj, created) = store.upsert_at(rt, ns, name, |current| {
+            let (obj, created) = store.upsert_at(rt, ns, name, dry_run, |current| {
                 let mut applied = applied.clone();
                 if meta_str(&applied, "name").is_empty() {
                     super::object::set_meta(&mut applied, "name", Value::String(name.to_string()));

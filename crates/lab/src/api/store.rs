@@ -179,7 +179,7 @@ impl Store {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(str::to_string);
-        self.create_at(&rt, ns.as_deref(), obj)
+        self.create_at(&rt, ns.as_deref(), obj, false)
     }
 
     /// The object, if it exists.
@@ -210,7 +210,7 @@ impl Store {
         f: impl FnOnce(&mut Value),
     ) -> Result<Value, StoreError> {
         let rt = self.resolve(api_version, kind)?;
-        self.modify_at(&rt, namespace, name, |obj| {
+        self.modify_at(&rt, namespace, name, false, |obj| {
             f(obj);
             Ok(())
         })
@@ -225,7 +225,7 @@ impl Store {
         name: &str,
     ) -> Result<Value, StoreError> {
         let rt = self.resolve(api_version, kind)?;
-        self.delete_at(&rt, namespace, name)
+        self.delete_at(&rt, namespace, name, false, |_| Ok(()))
     }
 
     /// Forgets the history up to now: a later watch (or continue token) from an older
@@ -283,11 +283,13 @@ impl Store {
         self.resolve(av, kind)
     }
 
+    /// Creates (with `dry_run`: only validates and returns what would be stored).
     pub(crate) fn create_at(
         &self,
         rt: &ResourceType,
         namespace: Option<&str>,
         obj: Value,
+        dry_run: bool,
     ) -> Result<Value, ApiError> {
         let mut st = self.lock();
         let ns = ns_key(rt, namespace);
@@ -299,7 +301,12 @@ impl Store {
         }
         if rt.plural == "customresourcedefinitions" {
             let crd_rt = object::accept_crd(&mut obj)?;
-            st.registry.register(crd_rt);
+            if !dry_run {
+                st.registry.register(crd_rt);
+            }
+        }
+        if dry_run {
+            return Ok(obj);
         }
         Ok(self.commit(&mut st, rt, key, EventType::Added, obj, None))
     }
@@ -371,9 +378,10 @@ impl Store {
         namespace: Option<&str>,
         name: &str,
         new: Value,
+        dry_run: bool,
     ) -> Result<Value, ApiError> {
         let sent_rv = meta_str(&new, "resourceVersion").to_string();
-        self.modify_at(rt, namespace, name, move |obj| {
+        self.modify_at(rt, namespace, name, dry_run, move |obj| {
             if !sent_rv.is_empty() && sent_rv != meta_str(obj, "resourceVersion") {
                 return Err(ApiError::conflict(&rt.group, &rt.plural, name));
             }
@@ -388,9 +396,10 @@ impl Store {
         rt: &ResourceType,
         namespace: Option<&str>,
         name: &str,
+        dry_run: bool,
         f: impl FnOnce(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Value, ApiError> {
-        self.upsert_at(rt, namespace, name, |current| match current {
+        self.upsert_at(rt, namespace, name, dry_run, |current| match current {
             Some(cur) => {
                 let mut next = cur.clone();
                 f(&mut next)?;
@@ -409,6 +418,7 @@ impl Store {
         rt: &ResourceType,
         namespace: Option<&str>,
         name: &str,
+        dry_run: bool,
         f: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
     ) -> Result<(Value, bool), ApiError> {
         let mut st = self.lock();
@@ -424,7 +434,12 @@ impl Store {
             }
             if rt.plural == "customresourcedefinitions" {
                 let crd_rt = object::accept_crd(&mut obj)?;
-                st.registry.register(crd_rt);
+                if !dry_run {
+                    st.registry.register(crd_rt);
+                }
+            }
+            if dry_run {
+                return Ok((obj, true));
             }
             return Ok((self.commit(&mut st, rt, key, EventType::Added, obj, None), true));
         };
@@ -434,7 +449,12 @@ impl Store {
         }
         if rt.plural == "customresourcedefinitions" {
             let crd_rt = object::accept_crd(&mut obj)?;
-            st.registry.register(crd_rt);
+            if !dry_run {
+                st.registry.register(crd_rt);
+            }
+        }
+        if dry_run {
+            return Ok((obj, false));
         }
         Ok((
             self.commit(&mut st, rt, key, EventType::Modified, obj, Some(old)),
@@ -442,14 +462,26 @@ impl Store {
         ))
     }
 
+    /// Deletes after `precondition` accepted the current object (with `dry_run`: only checks).
     pub(crate) fn delete_at(
         &self,
         rt: &ResourceType,
         namespace: Option<&str>,
         name: &str,
+        dry_run: bool,
+        precondition: impl FnOnce(&Value) -> Result<(), ApiError>,
     ) -> Result<Value, ApiError> {
         let mut st = self.lock();
         let key = (ns_key(rt, namespace), name.to_string());
+        let current = st
+            .objects
+            .get(&key_of(rt))
+            .and_then(|m| m.get(&key))
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        precondition(current)?;
+        if dry_run {
+            return Ok(current.clone());
+        }
         let old = st
             .objects
             .get_mut(&key_of(rt))
