@@ -53,6 +53,7 @@ mod kubeconfig;
 mod list;
 mod object;
 mod openapi;
+mod ops;
 mod patch;
 mod resources;
 mod router;
