@@ -454,3 +454,68 @@ async fn the_peer_crd_is_readable_and_deleting_it_stops_serving_peers() {
     assert!(!discovery.has_group("kilo.squat.ai"));
     assert!(ts.store.list("kilo.squat.ai/v1alpha1", "Peer", None).is_empty());
 }
+
+#[tokio::test]
+async fn services_get_cluster_ips_from_the_service_cidr() {
+    use k8s_openapi::api::networking::v1::ServiceCIDR;
+    let ts = TestServer::start().await;
+    let client = ts.client().await;
+    let cidrs: Api<ServiceCIDR> = Api::all(client.clone());
+    let kubernetes = cidrs.get("kubernetes").await.unwrap();
+    assert_eq!(
+        kubernetes.spec.unwrap().cidrs,
+        Some(vec!["10.43.0.0/16".to_string()])
+    );
+
+    let services: Api<Service> = Api::namespaced(client, "kube-system");
+    let svc = |name: &str, ip: Option<&str>| -> Service {
+        let mut v = json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 53, "protocol": "UDP"}]}});
+        if let Some(ip) = ip {
+            v["spec"]["clusterIP"] = json!(ip);
+        }
+        serde_json::from_value(v).unwrap()
+    };
+    let dns = services
+        .create(&PostParams::default(), &svc("kube-dns", Some("10.43.0.10")))
+        .await
+        .unwrap();
+    assert_eq!(dns.spec.unwrap().cluster_ip.as_deref(), Some("10.43.0.10"));
+    let auto = services
+        .create(&PostParams::default(), &svc("auto", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        auto.spec.unwrap().cluster_ips,
+        Some(vec!["10.43.1.0".to_string()])
+    );
+
+    // The errors a client can learn the service CIDR from.
+    let err = services
+        .create(&PostParams::default(), &svc("taken", Some("10.43.0.10")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Api(s) if s.code == 422 && s.message.contains("already allocated")),
+        "{err:?}"
+    );
+    let err = services
+        .create(&PostParams::default(), &svc("outside", Some("1.2.3.4")))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert!(
+                s.message.ends_with("The range of valid IPs is 10.43.0.0/16"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    ts.store.set_service_cidr("10.96.0.0/12".parse().unwrap());
+    assert_eq!(
+        cidrs.get("kubernetes").await.unwrap().spec.unwrap().cidrs,
+        Some(vec!["10.96.0.0/12".to_string()])
+    );
+}

@@ -249,7 +249,10 @@ fn apply_updates_a_service_with_strategic_merge() {
     std::fs::write(&file, yaml.replace("port: 80", "port: 8080")).unwrap();
     assert!(lab.ok(&["apply", "-f", f]).contains("service/web configured"));
     let svc = lab.ts.store.get("v1", "Service", Some("default"), "web").unwrap();
-    assert_eq!(svc["spec"]["ports"], json!([{"port": 8080, "protocol": "TCP"}]));
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([{"port": 8080, "protocol": "TCP", "targetPort": 8080}])
+    );
     let out = lab.ok(&["get", "svc", "-A"]);
     assert!(row(&out, "default").contains(&"8080/TCP"), "{out}");
 }

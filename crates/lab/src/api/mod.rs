@@ -5,8 +5,11 @@
 //! kubeconfig, and the real list/watch protocol, so the `kube` client and `kubectl` use it unmodified.
 //!
 //! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services and
-//! endpoints, `apiextensions.k8s.io/v1` CustomResourceDefinitions, and the resources stored CRDs
-//! define (the Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]). Verbs: get; list
+//! endpoints, `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
+//! `apiextensions.k8s.io/v1` CustomResourceDefinitions with the resources stored CRDs define (the
+//! Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]). Services get ClusterIPs from the
+//! service CIDR ([`Store::set_service_cidr`]) with kube-apiserver's errors for taken or
+//! out-of-range addresses. Verbs: get; list
 //! (`limit`/`continue` paging over a consistent snapshot, label and field selectors,
 //! `resourceVersionMatch=Exact`); watch (from now, from a resourceVersion, bookmarks, streaming lists,
 //! `timeoutSeconds`, selectors, 410 Expired in-stream or as an HTTP status, see [`ExpiredMode`]);
@@ -59,6 +62,7 @@ mod resources;
 mod router;
 mod selector;
 mod server;
+mod services;
 mod status;
 mod store;
 mod strategic;

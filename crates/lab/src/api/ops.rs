@@ -2,6 +2,8 @@
 //! public [`Store`] API run. Every change goes through `commit`, which assigns the next
 //! resourceVersion, records the event in the history and notifies watchers.
 
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -9,6 +11,7 @@ use tokio::sync::broadcast;
 
 use super::object::{self, meta_str};
 use super::resources::ResourceType;
+use super::services;
 use super::status::ApiError;
 use super::store::{EventType, MAX_HISTORY, ObjKey, ResKey, State, Store, StoreEvent};
 
@@ -51,12 +54,7 @@ impl Store {
         if st.objects.get(&key_of(rt)).is_some_and(|m| m.contains_key(&key)) {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
-        if rt.plural == "customresourcedefinitions" {
-            let crd_rt = object::accept_crd(&mut obj)?;
-            if !dry_run {
-                st.registry.register(crd_rt);
-            }
-        }
+        admit(&mut st, rt, &key, None, &mut obj, dry_run)?;
         if dry_run {
             return Ok(obj);
         }
@@ -184,26 +182,16 @@ impl Store {
                     "the name of the object does not match the name on the URL",
                 ));
             }
-            if rt.plural == "customresourcedefinitions" {
-                let crd_rt = object::accept_crd(&mut obj)?;
-                if !dry_run {
-                    st.registry.register(crd_rt);
-                }
-            }
+            admit(&mut st, rt, &key, None, &mut obj, dry_run)?;
             if dry_run {
                 return Ok((obj, true));
             }
             return Ok((self.commit(&mut st, rt, key, EventType::Added, obj, None), true));
         };
         let mut obj = object::prepare_update(rt, &old, next)?;
+        admit(&mut st, rt, &key, Some(&old), &mut obj, dry_run)?;
         if obj == old {
             return Ok((old, false));
-        }
-        if rt.plural == "customresourcedefinitions" {
-            let crd_rt = object::accept_crd(&mut obj)?;
-            if !dry_run {
-                st.registry.register(crd_rt);
-            }
         }
         if dry_run {
             return Ok((obj, false));
@@ -343,4 +331,44 @@ impl Store {
         let _ = self.shared.tx.send(ev);
         obj
     }
+}
+
+/// Kind-specific admission: a CRD makes its resource served; a Service gets defaults and a ClusterIP.
+fn admit(
+    st: &mut State,
+    rt: &ResourceType,
+    key: &ObjKey,
+    old: Option<&Value>,
+    obj: &mut Value,
+    dry_run: bool,
+) -> Result<(), ApiError> {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            let crd_rt = object::accept_crd(obj)?;
+            if let Some(old) = old
+                && old.pointer("/status/acceptedNames") == obj.pointer("/status/acceptedNames")
+                && let (Some(status), Some(map)) = (old.get("status"), obj.as_object_mut())
+            {
+                map.insert("status".into(), status.clone());
+            }
+            if !dry_run {
+                st.registry.register(crd_rt);
+            }
+        }
+        ("", "services") => {
+            let used: BTreeSet<Ipv4Addr> = st
+                .objects
+                .get(&key_of(rt))
+                .map(|m| {
+                    m.iter()
+                        .filter(|(k, _)| *k != key)
+                        .filter_map(|(_, svc)| svc.pointer("/spec/clusterIP")?.as_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            services::admit(obj, old, st.service_cidr, &used)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

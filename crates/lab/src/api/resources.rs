@@ -120,6 +120,14 @@ impl ResourceType {
             svc,
             Self::builtin("", "v1", "endpoints", "Endpoints", true, &["ep"]),
             Self::builtin(
+                "networking.k8s.io",
+                "v1",
+                "servicecidrs",
+                "ServiceCIDR",
+                false,
+                &[],
+            ),
+            Self::builtin(
                 "apiextensions.k8s.io",
                 "v1",
                 "customresourcedefinitions",

@@ -9,8 +9,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use ipnet::Ipv4Net;
+
 use super::object;
 use super::resources::{Registry, ResourceType};
+use super::services::DEFAULT_SERVICE_CIDR;
 use super::status::ApiError;
 
 /// Errors of store operations: the same `metav1.Status`-shaped errors the HTTP API returns.
@@ -78,6 +81,7 @@ pub(super) struct State {
     pub(super) compacted: u64,
     pub(super) expired_mode: ExpiredMode,
     pub(super) bookmark_interval: Duration,
+    pub(super) service_cidr: Ipv4Net,
 }
 
 pub(super) struct Shared {
@@ -125,6 +129,7 @@ impl Store {
                     compacted: 0,
                     expired_mode: ExpiredMode::default(),
                     bookmark_interval: Duration::from_secs(2),
+                    service_cidr: DEFAULT_SERVICE_CIDR,
                 }),
                 tx,
             }),
@@ -133,7 +138,21 @@ impl Store {
             // Cannot fail on a fresh store: the kind is built in and the names are unique.
             let _ = store.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
         }
+        let _ = store.create(service_cidr_object(DEFAULT_SERVICE_CIDR));
         store
+    }
+
+    /// Sets the service CIDR (default 10.43.0.0/16, k3s's): ClusterIPs are allocated and validated
+    /// in it, and the `kubernetes` ServiceCIDR object (networking.k8s.io/v1, as served since
+    /// Kubernetes 1.33) shows it. Delete that object to model an older cluster.
+    pub fn set_service_cidr(&self, cidr: Ipv4Net) {
+        self.lock().service_cidr = cidr;
+        let updated = self.update("networking.k8s.io/v1", "ServiceCIDR", None, "kubernetes", |obj| {
+            obj["spec"]["cidrs"] = json!([cidr.to_string()]);
+        });
+        if updated.is_err() {
+            let _ = self.create(service_cidr_object(cidr));
+        }
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
@@ -260,4 +279,20 @@ impl Store {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
         self.resolve(av, kind)
     }
+}
+
+fn service_cidr_object(cidr: Ipv4Net) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": "kubernetes"},
+        "spec": {"cidrs": [cidr.to_string()]},
+        "status": {"conditions": [{
+            "type": "Ready",
+            "status": "True",
+            "reason": "",
+            "message": "Kubernetes Service CIDR is ready",
+            "lastTransitionTime": super::time::rfc3339(std::time::SystemTime::now()),
+        }]},
+    })
 }

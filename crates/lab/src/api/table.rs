@@ -110,6 +110,11 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             col("Status", "string", 0, "The status of the namespace"),
             age_col,
         ],
+        ("networking.k8s.io", "servicecidrs") => vec![
+            name,
+            col("CIDRs", "string", 0, "The service CIDRs of this ServiceCIDR"),
+            age_col,
+        ],
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             vec![name, col("Created At", "date", 0, AGE_DESC)]
         }
@@ -301,6 +306,14 @@ fn cells(rt: &ResourceType, obj: &Value, now: SystemTime) -> Vec<Value> {
         }
         ("", "endpoints") => vec![name, st(endpoints(obj)), age_cell],
         ("", "namespaces") => vec![name, st(s(obj, "/status/phase").to_string()), age_cell],
+        ("networking.k8s.io", "servicecidrs") => {
+            let cidrs: Vec<&str> = obj
+                .pointer("/spec/cidrs")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            vec![name, st(cidrs.join(",")), age_cell]
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             vec![name, st(meta_str(obj, "creationTimestamp").to_string())]
         }
