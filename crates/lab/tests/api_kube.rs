@@ -519,3 +519,39 @@ async fn services_get_cluster_ips_from_the_service_cidr() {
         Some(vec!["10.96.0.0/12".to_string()])
     );
 }
+
+#[tokio::test]
+async fn node_status_changes_only_through_the_status_subresource() {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", "192.0.2.10");
+    let nodes: Api<Node> = Api::all(ts.client().await);
+    let not_ready = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]}});
+
+    // The main resource ignores status changes, like kube-apiserver.
+    let n = nodes
+        .patch("aws", &PatchParams::default(), &Patch::Merge(&not_ready))
+        .await
+        .unwrap();
+    assert_eq!(n.status.unwrap().conditions.unwrap()[0].status, "True");
+
+    let n = nodes
+        .patch_status("aws", &PatchParams::default(), &Patch::Merge(&not_ready))
+        .await
+        .unwrap();
+    assert_eq!(n.status.clone().unwrap().conditions.unwrap()[0].status, "False");
+    let stored = ts.store.get("v1", "Node", None, "aws").unwrap();
+    assert_eq!(stored["status"]["conditions"][0]["status"], "False");
+    assert_eq!(
+        stored["status"]["addresses"][0]["address"], "192.0.2.10",
+        "merge keeps the rest"
+    );
+    let got = nodes.get_status("aws").await.unwrap();
+    assert_eq!(got.metadata.resource_version, n.metadata.resource_version);
+
+    // Endpoints have no status subresource.
+    let client = ts.client().await;
+    let req = http::Request::get("/api/v1/namespaces/default/endpoints/x/status")
+        .body(Vec::new().into())
+        .unwrap();
+    assert_eq!(client.send(req).await.unwrap().status(), 404);
+}

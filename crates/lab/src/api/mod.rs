@@ -7,22 +7,26 @@
 //! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services and
 //! endpoints, `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
 //! `apiextensions.k8s.io/v1` CustomResourceDefinitions with the resources stored CRDs define (the
-//! Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]). Services get ClusterIPs from the
-//! service CIDR ([`Store::set_service_cidr`]) with kube-apiserver's errors for taken or
-//! out-of-range addresses. Verbs: get; list
-//! (`limit`/`continue` paging over a consistent snapshot, label and field selectors,
-//! `resourceVersionMatch=Exact`); watch (from now, from a resourceVersion, bookmarks, streaming lists,
-//! `timeoutSeconds`, selectors, 410 Expired in-stream or as an HTTP status, see [`ExpiredMode`]);
-//! create (409 AlreadyExists, `generateName`); update (409 Conflict on a stale resourceVersion);
-//! patch (merge; strategic merge for built-ins with the merge keys of the served kinds, 415 for custom
-//! resources; JSON patch; server-side apply); delete (preconditions) and deletecollection; `dryRun=All`.
-//! Every error is a `metav1.Status`; every response has a `Date` header. `kubectl get` receives
-//! server-side `Table`s (CRD `additionalPrinterColumns` for custom resources).
+//! Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]).
+//!
+//! Verbs: get; list (`limit`/`continue` paging over a consistent snapshot, label and field
+//! selectors, `resourceVersionMatch=Exact`); watch (from now, from a resourceVersion, bookmarks,
+//! streaming lists, `timeoutSeconds`, selectors, 410 Expired in-stream or as an HTTP status, see
+//! [`ExpiredMode`]); create (409 AlreadyExists, `generateName`); update (409 Conflict on a stale
+//! resourceVersion); patch (merge; strategic merge for built-ins with the merge keys of the served
+//! kinds, 415 for custom resources; JSON patch; server-side apply); delete (preconditions) and
+//! deletecollection; `dryRun=All`; the `/status` subresource (main-resource writes leave `status`
+//! alone). Services get ClusterIPs from the service CIDR ([`Store::set_service_cidr`]) with
+//! kube-apiserver's errors for taken or out-of-range addresses. Every error is a `metav1.Status`;
+//! every response has a `Date` header. `kubectl get` receives server-side `Table`s (CRD
+//! `additionalPrinterColumns` for custom resources). Authentication is the bearer token only, for
+//! every path (like k3s, whose anonymous auth is off).
 //!
 //! Simplified, on purpose:
-//! - One version per resource; no subresources (`/status`, `/scale`); no finalizers or graceful
-//!   deletion (deletes are immediate, `propagationPolicy` is ignored); no admission, no defaulting
-//!   beyond metadata, no schema or field validation (`fieldValidation` is accepted and ignored).
+//! - One version per resource; of the subresources only `/status`; no finalizers or graceful
+//!   deletion (deletes are immediate, `propagationPolicy` is ignored); no RBAC; no admission or
+//!   defaulting beyond metadata and Services; no schema or field validation (`fieldValidation` is
+//!   accepted and ignored).
 //! - Namespaces need not exist for namespaced objects; [`Store::new`] creates `default`,
 //!   `kube-system`, `kube-public` and `kube-node-lease` like a fresh cluster.
 //! - Server-side apply tracks field ownership only between apply managers, and lists are atomic
@@ -69,6 +73,7 @@ mod strategic;
 mod table;
 mod time;
 mod tls;
+mod verbs;
 mod watch;
 
 pub use discovery::GIT_VERSION;

@@ -121,25 +121,6 @@ impl Store {
         Ok((items, rv))
     }
 
-    /// PUT: replaces the object; a non-empty `metadata.resourceVersion` must match (409 Conflict).
-    pub(crate) fn replace_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-        new: Value,
-        dry_run: bool,
-    ) -> Result<Value, ApiError> {
-        let sent_rv = meta_str(&new, "resourceVersion").to_string();
-        self.modify_at(rt, namespace, name, dry_run, move |obj| {
-            if !sent_rv.is_empty() && sent_rv != meta_str(obj, "resourceVersion") {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-            }
-            *obj = new;
-            Ok(())
-        })
-    }
-
     /// Read-modify-write of one object under the store lock.
     pub(crate) fn modify_at(
         &self,

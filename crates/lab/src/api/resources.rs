@@ -24,6 +24,8 @@ pub struct ResourceType {
     pub categories: Vec<String>,
     /// Served by a CustomResourceDefinition (custom resources refuse strategic merge patch).
     pub custom: bool,
+    /// Has a `status` subresource: writes to the main resource leave `status` alone.
+    pub status_subresource: bool,
     /// `additionalPrinterColumns` of the CRD version (custom resources only).
     pub printer_columns: Vec<PrinterColumn>,
 }
@@ -74,6 +76,7 @@ impl ResourceType {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
             custom: false,
+            status_subresource: plural != "endpoints",
             printer_columns: Vec::new(),
         }
     }
@@ -172,6 +175,7 @@ impl ResourceType {
             short_names: strings(names.get("shortNames")),
             categories: strings(names.get("categories")),
             custom: true,
+            status_subresource: version.pointer("/subresources/status").is_some(),
             printer_columns,
         })
     }
