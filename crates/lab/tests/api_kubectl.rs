@@ -142,6 +142,29 @@ fn get_nodes_wide_shows_internal_ips() {
     ]);
     assert_eq!(one, "192.168.20.1");
     assert!(lab.ok(&["get", "namespaces"]).contains("kube-system"));
+    let out = lab.ok(&["describe", "node", "aws"]);
+    assert!(
+        out.contains("kilo.squat.ai/endpoint: 192.168.10.1:51820"),
+        "{out}"
+    );
+
+    // Pods the lab registers print like kube-apiserver's.
+    lab.ts
+        .store
+        .create(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-aws", "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"nodeName": "aws", "containers": [{"name": "web", "image": "kubewire/pod"}]},
+            "status": {"phase": "Running", "podIP": "10.42.0.5",
+                       "containerStatuses": [{"name": "web", "ready": true, "restartCount": 0}]},
+        }))
+        .unwrap();
+    let out = lab.ok(&["get", "pods", "-o", "wide"]);
+    assert_eq!(&row(&out, "web-aws")[..3], ["web-aws", "1/1", "Running"]);
+    assert!(
+        row(&out, "web-aws").contains(&"10.42.0.5") && row(&out, "web-aws").contains(&"aws"),
+        "{out}"
+    );
     assert!(lab.ok(&["get", "crd"]).contains("peers.kilo.squat.ai"));
 }
 

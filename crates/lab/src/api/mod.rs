@@ -4,8 +4,8 @@
 //! HTTPS (rustls with ring, own CA, HTTP/1.1 and HTTP/2 via ALPN), real bearer-token auth, a real
 //! kubeconfig, and the real list/watch protocol, so the `kube` client and `kubectl` use it unmodified.
 //!
-//! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services and
-//! endpoints, `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
+//! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services,
+//! endpoints, pods and events (stored, nothing runs them), `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
 //! `apiextensions.k8s.io/v1` CustomResourceDefinitions with the resources stored CRDs define (the
 //! Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]).
 //!
@@ -62,6 +62,7 @@ mod object;
 mod openapi;
 mod ops;
 mod patch;
+mod printers;
 mod resources;
 mod router;
 mod selector;

@@ -76,7 +76,7 @@ impl ResourceType {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
             custom: false,
-            status_subresource: plural != "endpoints",
+            status_subresource: !matches!(plural, "endpoints" | "events"),
             printer_columns: Vec::new(),
         }
     }
@@ -117,11 +117,15 @@ impl ResourceType {
         let ns = Self::builtin("", "v1", "namespaces", "Namespace", false, &["ns"]);
         let mut svc = Self::builtin("", "v1", "services", "Service", true, &["svc"]);
         svc.categories = vec!["all".into()];
+        let mut pods = Self::builtin("", "v1", "pods", "Pod", true, &["po"]);
+        pods.categories = vec!["all".into()];
         vec![
             Self::builtin("", "v1", "nodes", "Node", false, &["no"]),
             ns,
             svc,
             Self::builtin("", "v1", "endpoints", "Endpoints", true, &["ep"]),
+            pods,
+            Self::builtin("", "v1", "events", "Event", true, &["ev"]),
             Self::builtin(
                 "networking.k8s.io",
                 "v1",
