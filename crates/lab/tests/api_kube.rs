@@ -1,57 +1,16 @@
-//! The API test server driven by the real `kube` 5 client.
+//! The API test server driven by the real `kube` 5 client: discovery, lists, CRUD, patches,
+//! server-side apply, authentication. Watches are in `api_kube_watch.rs`.
 
 mod api_support;
 
 use std::time::Duration;
 
-use api_support::{TestServer, peer};
-use futures::{StreamExt, TryStreamExt};
+use api_support::{TestServer, peer, peers_api};
 use k8s_openapi::api::core::v1::{Node, Service};
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
-    PostParams, WatchEvent, WatchParams,
-};
+use kube::api::{Api, DeleteParams, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::{Discovery, Scope};
-use kube::runtime::watcher::{self, Event};
 use kube::{Error, ResourceExt};
-use kubewire_lab::api::ExpiredMode;
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn peers_api(client: kube::Client) -> Api<DynamicObject> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kilo.squat.ai", "v1alpha1", "Peer"),
-        "peers",
-    );
-    Api::all_with(client, &ar)
-}
-
-async fn next<S: futures::Stream + Unpin>(s: &mut S) -> S::Item {
-    tokio::time::timeout(WAIT, s.next())
-        .await
-        .expect("timed out waiting for a stream item")
-        .expect("stream ended")
-}
-
-/// Skips watcher events until one matches, failing after `WAIT`.
-async fn until<S, T, F>(s: &mut S, mut f: F) -> T
-where
-    S: futures::Stream<Item = Result<Event<Node>, watcher::Error>> + Unpin,
-    F: FnMut(&Event<Node>) -> Option<T>,
-{
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(Ok(ev)) = s.next().await
-                && let Some(t) = f(&ev)
-            {
-                return t;
-            }
-        }
-    })
-    .await
-    .expect("timed out waiting for a watcher event")
-}
 
 #[tokio::test]
 async fn discovery_finds_builtins_and_the_peer_crd() {
@@ -394,248 +353,205 @@ async fn responses_carry_a_date_header_and_http2_is_offered() {
 }
 
 #[tokio::test]
-async fn watcher_sees_added_modified_deleted() {
+async fn delete_preconditions_dry_run_and_delete_collection() {
     let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
-    let nodes: Api<Node> = Api::all(ts.client().await);
-    let mut w = watcher::watcher(nodes, watcher::Config::default()).boxed();
-    until(&mut w, |e| matches!(e, Event::InitDone).then_some(())).await;
-
-    ts.add_node("gcp", "192.0.2.11");
-    until(&mut w, |e| {
-        matches!(e, Event::Apply(n) if n.name_any() == "gcp").then_some(())
-    })
-    .await;
-    ts.store
-        .update("v1", "Node", None, "gcp", |n| {
-            n["metadata"]["annotations"]["kilo.squat.ai/last-seen"] = json!("1")
-        })
-        .unwrap();
-    let seen = until(&mut w, |e| match e {
-        Event::Apply(n) if n.name_any() == "gcp" => n.annotations().get("kilo.squat.ai/last-seen").cloned(),
-        _ => None,
-    })
-    .await;
-    assert_eq!(seen, "1");
-    ts.store.delete("v1", "Node", None, "gcp").unwrap();
-    until(&mut w, |e| {
-        matches!(e, Event::Delete(n) if n.name_any() == "gcp").then_some(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_watch_resumes_after_a_resource_version() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
-    let before = ts.add_node("azure", "192.0.2.11");
-    let rv = before["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    ts.add_node("gcp", "192.0.2.12");
-    ts.store
-        .update("v1", "Node", None, "aws", |n| {
-            n["metadata"]["labels"]["x"] = json!("y")
-        })
-        .unwrap();
-
-    let nodes: Api<Node> = Api::all(ts.client().await);
-    let mut s = nodes
-        .watch(&WatchParams::default().disable_bookmarks(), &rv)
-        .await
-        .unwrap()
-        .boxed();
-    match next(&mut s).await.unwrap() {
-        WatchEvent::Added(n) => assert_eq!(n.name_any(), "gcp"),
-        other => panic!("expected ADDED gcp, got {other:?}"),
-    }
-    match next(&mut s).await.unwrap() {
-        WatchEvent::Modified(n) => assert_eq!(n.name_any(), "aws"),
-        other => panic!("expected MODIFIED aws, got {other:?}"),
-    }
-    // Then live events.
-    ts.store.delete("v1", "Node", None, "azure").unwrap();
-    match next(&mut s).await.unwrap() {
-        WatchEvent::Deleted(n) => assert_eq!(n.name_any(), "azure"),
-        other => panic!("expected DELETED azure, got {other:?}"),
-    }
-
-    // Label selectors apply to watches: a node that stops matching is DELETED for the watcher.
-    let mut sel = nodes
-        .watch(&WatchParams::default().disable_bookmarks().labels("x=y"), "0")
-        .await
-        .unwrap()
-        .boxed();
-    match next(&mut sel).await.unwrap() {
-        WatchEvent::Added(n) => assert_eq!(n.name_any(), "aws"),
-        other => panic!("expected ADDED aws, got {other:?}"),
-    }
-    ts.store
-        .update("v1", "Node", None, "aws", |n| {
-            n["metadata"]["labels"]["x"] = json!("z")
-        })
-        .unwrap();
-    match next(&mut sel).await.unwrap() {
-        WatchEvent::Deleted(n) => assert_eq!(n.name_any(), "aws"),
-        other => panic!("expected DELETED aws, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn bookmarks_arrive_and_timeouts_end_the_stream() {
-    let ts = TestServer::start().await;
-    ts.store.set_bookmark_interval(Duration::from_millis(200));
-    ts.add_node("aws", "192.0.2.10");
-    let rv = ts.store.resource_version().to_string();
-    let nodes: Api<Node> = Api::all(ts.client().await);
-    let mut s = nodes
-        .watch(&WatchParams::default().timeout(2), &rv)
-        .await
-        .unwrap()
-        .boxed();
-    match next(&mut s).await.unwrap() {
-        WatchEvent::Bookmark(b) => {
-            assert_eq!(b.metadata.resource_version, rv);
-            assert_eq!(b.types.kind, "Node");
-        }
-        other => panic!("expected a BOOKMARK, got {other:?}"),
-    }
-    // timeoutSeconds=2 ends the stream.
-    let rest = tokio::time::timeout(Duration::from_secs(5), s.try_collect::<Vec<_>>())
-        .await
-        .expect("the watch ended");
-    assert!(rest.is_ok());
-}
-
-#[tokio::test]
-async fn streaming_lists_end_with_init_done() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
-    ts.add_node("gcp", "192.0.2.11");
-    let nodes: Api<Node> = Api::all(ts.client().await);
-    let mut w = watcher::watcher(nodes, watcher::Config::default().streaming_lists()).boxed();
-    let mut names = Vec::new();
-    loop {
-        match next(&mut w).await.unwrap() {
-            Event::Init => {}
-            Event::InitApply(n) => names.push(n.name_any()),
-            Event::InitDone => break,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(names, ["aws", "gcp"]);
-    ts.add_node("azure", "192.0.2.12");
-    until(&mut w, |e| {
-        matches!(e, Event::Apply(n) if n.name_any() == "azure").then_some(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn the_watcher_relists_after_an_in_stream_410() {
-    let mut ts = TestServer::start().await;
-    ts.store.set_expired_mode(ExpiredMode::InStreamError);
-    ts.add_node("aws", "192.0.2.10");
-    ts.add_node("gcp", "192.0.2.11");
-    let nodes: Api<Node> = Api::all(ts.client().await);
-    let mut w = watcher::watcher(nodes, watcher::Config::default()).boxed();
-    until(&mut w, |e| matches!(e, Event::InitDone).then_some(())).await;
-
-    // The API server goes away; the cluster changes; history is compacted; it comes back.
-    ts.stop().await;
-    ts.store.delete("v1", "Node", None, "gcp").unwrap();
-    ts.add_node("azure", "192.0.2.12");
-    ts.store.compact();
-    ts.restart().await;
-
-    // The watcher's resumed watch gets ERROR 410, so it re-lists and sees the current state.
-    let mut saw_410 = false;
-    let mut relisted = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            match w.next().await {
-                Some(Err(watcher::Error::WatchError(s))) if s.code == 410 => saw_410 = true,
-                Some(Ok(Event::Init)) => relisted.clear(),
-                Some(Ok(Event::InitApply(n))) => relisted.push(n.name_any()),
-                Some(Ok(Event::InitDone)) if saw_410 => break,
-                _ => {}
-            }
-        }
-    })
-    .await
-    .expect("the watcher re-listed");
-    assert_eq!(relisted, ["aws", "azure"]);
-}
-
-#[tokio::test]
-async fn an_http_410_watch_response_is_a_status_and_the_watcher_does_not_relist() {
-    let mut ts = TestServer::start().await;
-    ts.store.set_expired_mode(ExpiredMode::HttpStatus);
-    let old = ts.add_node("aws", "192.0.2.10")["metadata"]["resourceVersion"]
+    let uid = ts.add_node("aws", "192.0.2.10")["metadata"]["uid"]
         .as_str()
         .unwrap()
         .to_string();
     ts.add_node("gcp", "192.0.2.11");
-    ts.store.compact();
+    ts.add_node("azure", "192.0.2.12");
+    let nodes: Api<Node> = Api::all(ts.client().await);
+
+    // Preconditions: a wrong uid is a 409 Conflict; the right one deletes.
+    let wrong = DeleteParams::default().preconditions(kube::api::Preconditions {
+        uid: Some("nope".into()),
+        resource_version: None,
+    });
+    let err = nodes.delete("aws", &wrong).await.unwrap_err();
+    assert!(matches!(&err, Error::Api(s) if s.code == 409), "{err:?}");
+    // Dry run changes nothing.
+    nodes
+        .delete("aws", &DeleteParams::default().dry_run())
+        .await
+        .unwrap();
+    let created = nodes
+        .create(
+            &PostParams {
+                dry_run: true,
+                field_manager: None,
+            },
+            &serde_json::from_value(api_support::node("dry", "192.0.2.99")).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.name_any(), "dry");
+    assert!(ts.store.get("v1", "Node", None, "aws").is_some());
+    assert!(ts.store.get("v1", "Node", None, "dry").is_none());
+    let right = DeleteParams::default().preconditions(kube::api::Preconditions {
+        uid: Some(uid),
+        resource_version: None,
+    });
+    nodes.delete("aws", &right).await.unwrap();
+    assert!(ts.store.get("v1", "Node", None, "aws").is_none());
+
+    // A list at an exact older resourceVersion shows the state then.
+    let rv_before = ts.store.resource_version();
+    nodes
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("topology.kubernetes.io/region=gcp"),
+        )
+        .await
+        .unwrap();
+    assert!(ts.store.get("v1", "Node", None, "gcp").is_none());
+    assert!(ts.store.get("v1", "Node", None, "azure").is_some());
+    let then = nodes
+        .list(
+            &ListParams::default()
+                .at(&rv_before.to_string())
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        then.items.iter().map(|n| n.name_any()).collect::<Vec<_>>(),
+        ["azure", "gcp"]
+    );
+}
+
+#[tokio::test]
+async fn the_peer_crd_is_readable_and_deleting_it_stops_serving_peers() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let ts = TestServer::start().await;
     let client = ts.client().await;
-
-    // Raw protocol: HTTP 410 with an Expired Status body.
-    let req = http::Request::get(format!("/api/v1/nodes?&watch=true&resourceVersion={old}"))
-        .body(Vec::new().into())
-        .unwrap();
-    let resp = client.send(req).await.unwrap();
-    assert_eq!(resp.status(), 410);
-    let body = http_body_util::BodyExt::collect(resp.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(status["kind"], "Status");
-    assert_eq!(status["reason"], "Expired");
-    assert_eq!(status["code"], 410);
-
-    // Through kube: the watch call itself fails with the 410 Status.
-    let nodes: Api<Node> = Api::all(client);
-    let err = nodes
-        .watch(&WatchParams::default(), &old)
-        .await
-        .err()
-        .expect("410");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = crds.get("peers.kilo.squat.ai").await.unwrap();
+    assert_eq!(crd.spec.scope, "Cluster");
+    assert_eq!(crd.spec.names.kind, "Peer");
+    let established = crd.status.unwrap().conditions.unwrap_or_default();
     assert!(
-        matches!(&err, Error::Api(s) if s.code == 410 && s.reason == "Expired"),
-        "{err:?}"
+        established
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
     );
 
-    // In-stream mode for comparison: HTTP 200 and one ERROR event.
-    ts.store.set_expired_mode(ExpiredMode::InStreamError);
-    let mut s = nodes.watch(&WatchParams::default(), &old).await.unwrap().boxed();
-    match next(&mut s).await.unwrap() {
-        WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
-        other => panic!("expected ERROR 410, got {other:?}"),
-    }
+    let peers = peers_api(client.clone());
+    let mut p = peer("", &["10.5.0.1/32"]);
+    p["metadata"] = json!({"generateName": "laptop-"});
+    let created = peers
+        .create(&PostParams::default(), &serde_json::from_value(p).unwrap())
+        .await
+        .unwrap();
+    assert!(created.name_any().starts_with("laptop-") && created.name_any().len() == "laptop-".len() + 5);
 
-    // Documented kube 5 behaviour: a watcher whose resumed watch gets an HTTP 410 retries the same
-    // resourceVersion (WatchStartFailed) and never re-lists. Client code must handle this itself.
-    ts.store.set_expired_mode(ExpiredMode::HttpStatus);
-    let mut w = watcher::watcher(nodes.clone(), watcher::Config::default()).boxed();
-    until(&mut w, |e| matches!(e, Event::InitDone).then_some(())).await;
-    ts.stop().await;
-    ts.add_node("azure", "192.0.2.12");
-    ts.store.compact();
-    ts.restart().await;
-    let mut gone = 0;
-    tokio::time::timeout(WAIT, async {
-        while gone < 3 {
-            match w.next().await {
-                Some(Err(watcher::Error::WatchStartFailed(Error::Api(s)))) if s.code == 410 => gone += 1,
-                Some(Ok(Event::Init | Event::InitApply(_) | Event::InitDone)) => {
-                    panic!("the watcher re-listed")
-                }
-                _ => {}
-            }
+    crds.delete("peers.kilo.squat.ai", &DeleteParams::default())
+        .await
+        .unwrap();
+    let err = peers.list(&ListParams::default()).await.unwrap_err();
+    assert!(matches!(&err, Error::Api(s) if s.code == 404), "{err:?}");
+    let discovery = Discovery::new(client).run().await.unwrap();
+    assert!(!discovery.has_group("kilo.squat.ai"));
+    assert!(ts.store.list("kilo.squat.ai/v1alpha1", "Peer", None).is_empty());
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_from_the_service_cidr() {
+    use k8s_openapi::api::networking::v1::ServiceCIDR;
+    let ts = TestServer::start().await;
+    let client = ts.client().await;
+    let cidrs: Api<ServiceCIDR> = Api::all(client.clone());
+    let kubernetes = cidrs.get("kubernetes").await.unwrap();
+    assert_eq!(
+        kubernetes.spec.unwrap().cidrs,
+        Some(vec!["10.43.0.0/16".to_string()])
+    );
+
+    let services: Api<Service> = Api::namespaced(client, "kube-system");
+    let svc = |name: &str, ip: Option<&str>| -> Service {
+        let mut v = json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 53, "protocol": "UDP"}]}});
+        if let Some(ip) = ip {
+            v["spec"]["clusterIP"] = json!(ip);
         }
-    })
-    .await
-    .expect("the watcher kept failing with 410");
+        serde_json::from_value(v).unwrap()
+    };
+    let dns = services
+        .create(&PostParams::default(), &svc("kube-dns", Some("10.43.0.10")))
+        .await
+        .unwrap();
+    assert_eq!(dns.spec.unwrap().cluster_ip.as_deref(), Some("10.43.0.10"));
+    let auto = services
+        .create(&PostParams::default(), &svc("auto", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        auto.spec.unwrap().cluster_ips,
+        Some(vec!["10.43.1.0".to_string()])
+    );
+
+    // The errors a client can learn the service CIDR from.
+    let err = services
+        .create(&PostParams::default(), &svc("taken", Some("10.43.0.10")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Api(s) if s.code == 422 && s.message.contains("already allocated")),
+        "{err:?}"
+    );
+    let err = services
+        .create(&PostParams::default(), &svc("outside", Some("1.2.3.4")))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            assert!(
+                s.message.ends_with("The range of valid IPs is 10.43.0.0/16"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    ts.store.set_service_cidr("10.96.0.0/12".parse().unwrap());
+    assert_eq!(
+        cidrs.get("kubernetes").await.unwrap().spec.unwrap().cidrs,
+        Some(vec!["10.96.0.0/12".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn node_status_changes_only_through_the_status_subresource() {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", "192.0.2.10");
+    let nodes: Api<Node> = Api::all(ts.client().await);
+    let not_ready = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]}});
+
+    // The main resource ignores status changes, like kube-apiserver.
+    let n = nodes
+        .patch("aws", &PatchParams::default(), &Patch::Merge(&not_ready))
+        .await
+        .unwrap();
+    assert_eq!(n.status.unwrap().conditions.unwrap()[0].status, "True");
+
+    let n = nodes
+        .patch_status("aws", &PatchParams::default(), &Patch::Merge(&not_ready))
+        .await
+        .unwrap();
+    assert_eq!(n.status.clone().unwrap().conditions.unwrap()[0].status, "False");
+    let stored = ts.store.get("v1", "Node", None, "aws").unwrap();
+    assert_eq!(stored["status"]["conditions"][0]["status"], "False");
+    assert_eq!(
+        stored["status"]["addresses"][0]["address"], "192.0.2.10",
+        "merge keeps the rest"
+    );
+    let got = nodes.get_status("aws").await.unwrap();
+    assert_eq!(got.metadata.resource_version, n.metadata.resource_version);
+
+    // Endpoints have no status subresource.
+    let client = ts.client().await;
+    let req = http::Request::get("/api/v1/namespaces/default/endpoints/x/status")
+        .body(Vec::new().into())
+        .unwrap();
+    assert_eq!(client.send(req).await.unwrap().status(), 404);
 }

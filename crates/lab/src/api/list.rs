@@ -52,7 +52,23 @@ fn key(obj: &Value) -> (String, String) {
     )
 }
 
-/// `GET` on a collection without `watch`: one page of the list.
+/// The objects of a collection the request's selectors select (for deletecollection).
+pub fn matching(
+    store: &Store,
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    q: &Query,
+) -> Result<Vec<Value>, ApiError> {
+    let (labels, fields) = selectors(q)?;
+    let (items, _) = store.list_at(rt, namespace, None)?;
+    Ok(items
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .collect())
+}
+
+/// `GET` on a collection without `watch`: one page of the list. `resourceVersion` with
+/// `resourceVersionMatch=Exact` lists the state at that version (410 if compacted away).
 pub fn list(
     store: &Store,
     rt: &ResourceType,
@@ -72,9 +88,22 @@ pub fn list(
             let (rv, ns, name) = decode_continue(token)?;
             (Some(rv), Some((ns, name)))
         }
-        None => (None, None),
+        None => match (q.get("resourceVersionMatch"), q.non_empty("resourceVersion")) {
+            (Some("Exact"), Some(rv)) => {
+                let rv = rv
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?;
+                (Some(rv), None)
+            }
+            _ => (None, None),
+        },
     };
-    let (items, rv) = store.list_at(rt, namespace, at)?;
+    let (items, rv) = store
+        .list_at(rt, namespace, at)
+        .map_err(|e| match (e.code, after.is_none(), at) {
+            (410, true, Some(at)) => ApiError::expired(format!("too old resource version: {at}")),
+            _ => e,
+        })?;
     let mut matching: Vec<Value> = items
         .into_iter()
         .filter(|o| labels.matches(o) && fields.matches(o))

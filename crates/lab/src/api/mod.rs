@@ -1,30 +1,56 @@
 //! The Kubernetes-API test server: a documented **test double** of kube-apiserver.
 //!
 //! No real API server can be installed on the project's machines, so the lab serves its own: real
-//! HTTPS (rustls, own CA, HTTP/1.1 and HTTP/2 via ALPN), real bearer-token auth, a real kubeconfig,
-//! and the real list/watch protocol, so the `kube` client and `kubectl` talk to it unmodified.
+//! HTTPS (rustls with ring, own CA, HTTP/1.1 and HTTP/2 via ALPN), real bearer-token auth, a real
+//! kubeconfig, and the real list/watch protocol, so the `kube` client and `kubectl` use it unmodified.
 //!
-//! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services and
-//! endpoints, `apiextensions.k8s.io/v1` CustomResourceDefinitions, and whatever resources the stored
-//! CRDs define (the Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]). Verbs: get, list
-//! (`limit`/`continue` paging over a consistent snapshot, label and field selectors), watch
-//! (resume from a resourceVersion, bookmarks, streaming lists, `timeoutSeconds`, 410 Expired as an
-//! in-stream ERROR or as an HTTP status, see [`ExpiredMode`]), create, update (resourceVersion
-//! conflicts), patch (merge, strategic merge as merge for built-ins and 415 for custom resources, JSON
-//! patch, server-side apply) and delete. `kubectl get` receives server-side `Table`s.
+//! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services,
+//! endpoints, pods and events (stored, nothing runs them), `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
+//! `apiextensions.k8s.io/v1` CustomResourceDefinitions with the resources stored CRDs define (the
+//! Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]).
+//!
+//! Verbs: get; list (`limit`/`continue` paging over a consistent snapshot, label and field
+//! selectors, `resourceVersionMatch=Exact`); watch (from now, from a resourceVersion, bookmarks,
+//! streaming lists, `timeoutSeconds`, selectors, 410 Expired in-stream or as an HTTP status, see
+//! [`ExpiredMode`]); create (409 AlreadyExists, `generateName`); update (409 Conflict on a stale
+//! resourceVersion); patch (merge; strategic merge for built-ins with the merge keys of the served
+//! kinds, 415 for custom resources; JSON patch; server-side apply); delete (preconditions) and
+//! deletecollection; `dryRun=All`; the `/status` subresource (main-resource writes leave `status`
+//! alone). Services get ClusterIPs from the service CIDR ([`Store::set_service_cidr`]) with
+//! kube-apiserver's errors for taken or out-of-range addresses. Every error is a `metav1.Status`;
+//! every response has a `Date` header. `kubectl get` receives server-side `Table`s (CRD
+//! `additionalPrinterColumns` for custom resources). Authentication is the bearer token only, for
+//! every path (like k3s, whose anonymous auth is off).
 //!
 //! Simplified, on purpose:
-//! - One version per resource; no subresources (`/status`, `/scale`), no deletecollection, no
-//!   finalizers or graceful deletion (deletes are immediate), no admission, no defaulting beyond
-//!   metadata, no schema validation, no `dryRun`; namespaces need not exist for namespaced objects.
-//! - Server-side apply tracks field ownership only between apply managers; lists are atomic (see
-//!   `apply.rs`).
-//! - `/openapi/v2` and `/openapi/v3` are not served (404); kubectl copes (it falls back to
-//!   client-side defaults and JSON merge patch for custom resources).
-//! - History since the last compaction is kept in memory (auto-compacted beyond 20 000 events).
+//! - One version per resource; of the subresources only `/status`; no finalizers or graceful
+//!   deletion (deletes are immediate, `propagationPolicy` is ignored); no RBAC; no admission or
+//!   defaulting beyond metadata and Services; no schema or field validation (`fieldValidation` is
+//!   accepted and ignored).
+//! - Namespaces need not exist for namespaced objects; [`Store::new`] creates `default`,
+//!   `kube-system`, `kube-public` and `kube-node-lease` like a fresh cluster.
+//! - Server-side apply tracks field ownership only between apply managers, and lists are atomic
+//!   (see `apply.rs`); strategic merge knows only the merge keys of the served kinds.
+//! - OpenAPI is a stub (`openapi.rs`): enough for kubectl to choose server-side field validation;
+//!   no schemas are published.
+//! - History since the last compaction is kept in memory (auto-compacted beyond 20 000 events). As in
+//!   kube-apiserver, an update that changes nothing keeps the resourceVersion and emits no event.
 //!
-//! Using it with kubectl: start it ([`serve`]), write [`kubeconfig_yaml`] to a file and run
-//! `kubectl --kubeconfig FILE get nodes -o wide` (the lab writes `target/lab/kubeconfig`).
+//! Using it:
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use kubewire_lab::api::{ApiServerConfig, Store, Tls, kubeconfig_yaml, serve};
+//! let store = Store::new();
+//! store.install_kilo_crd()?;
+//! let tls = Tls::generate(&["192.0.2.1".to_string()])?;
+//! let cfg = ApiServerConfig { listen: "127.0.0.1:6443".parse()?, token: "secret".into(), tls: tls.clone() };
+//! let server = serve(store.clone(), cfg).await?;
+//! let url = format!("https://{}", server.local_addr());
+//! std::fs::write("kubeconfig", kubeconfig_yaml(&url, &tls.ca_pem, "secret", "kubewire-lab"))?;
+//! // kubectl --kubeconfig kubeconfig get nodes -o wide
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 mod apply;
 mod auth;
@@ -33,16 +59,22 @@ mod http;
 mod kubeconfig;
 mod list;
 mod object;
+mod openapi;
+mod ops;
 mod patch;
+mod printers;
 mod resources;
 mod router;
 mod selector;
 mod server;
+mod services;
 mod status;
 mod store;
+mod strategic;
 mod table;
 mod time;
 mod tls;
+mod verbs;
 mod watch;
 
 pub use discovery::GIT_VERSION;

@@ -24,6 +24,8 @@ pub struct ResourceType {
     pub categories: Vec<String>,
     /// Served by a CustomResourceDefinition (custom resources refuse strategic merge patch).
     pub custom: bool,
+    /// Has a `status` subresource: writes to the main resource leave `status` alone.
+    pub status_subresource: bool,
     /// `additionalPrinterColumns` of the CRD version (custom resources only).
     pub printer_columns: Vec<PrinterColumn>,
 }
@@ -74,6 +76,7 @@ impl ResourceType {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
             custom: false,
+            status_subresource: !matches!(plural, "endpoints" | "events"),
             printer_columns: Vec::new(),
         }
     }
@@ -114,11 +117,23 @@ impl ResourceType {
         let ns = Self::builtin("", "v1", "namespaces", "Namespace", false, &["ns"]);
         let mut svc = Self::builtin("", "v1", "services", "Service", true, &["svc"]);
         svc.categories = vec!["all".into()];
+        let mut pods = Self::builtin("", "v1", "pods", "Pod", true, &["po"]);
+        pods.categories = vec!["all".into()];
         vec![
             Self::builtin("", "v1", "nodes", "Node", false, &["no"]),
             ns,
             svc,
             Self::builtin("", "v1", "endpoints", "Endpoints", true, &["ep"]),
+            pods,
+            Self::builtin("", "v1", "events", "Event", true, &["ev"]),
+            Self::builtin(
+                "networking.k8s.io",
+                "v1",
+                "servicecidrs",
+                "ServiceCIDR",
+                false,
+                &[],
+            ),
             Self::builtin(
                 "apiextensions.k8s.io",
                 "v1",
@@ -164,6 +179,7 @@ impl ResourceType {
             short_names: strings(names.get("shortNames")),
             categories: strings(names.get("categories")),
             custom: true,
+            status_subresource: version.pointer("/subresources/status").is_some(),
             printer_columns,
         })
     }

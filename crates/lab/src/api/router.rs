@@ -1,5 +1,6 @@
-//! Request routing: authentication, discovery paths, and the verbs on resource paths
-//! (`/api/v1/...`, `/apis/<group>/<version>/...`, optionally under `namespaces/<ns>/`).
+//! Request routing: authentication, discovery and OpenAPI paths, and resource paths
+//! (`/api/v1/...`, `/apis/<group>/<version>/...`, optionally under `namespaces/<ns>/`, optionally
+//! with a `/status` subresource) handed to `verbs`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,17 +11,15 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use super::apply;
 use super::auth::check_bearer;
 use super::discovery;
 use super::http::{Body, Query, error_response, json_response, json_response_as};
-use super::list;
-use super::object::meta_str;
-use super::patch::{json_patch, merge_patch};
+use super::openapi;
 use super::resources::ResourceType;
 use super::status::ApiError;
 use super::store::Store;
-use super::table::{IncludeObject, partial_metadata, table};
+use super::table::IncludeObject;
+use super::verbs::{self, ResourceRequest};
 use super::watch::Format;
 
 /// Largest request body accepted (kube-apiserver's limit is 3 MiB).
@@ -42,6 +41,7 @@ struct Target {
     rt: ResourceType,
     namespace: Option<String>,
     name: Option<String>,
+    subresource: Option<String>,
 }
 
 /// Entry point for hyper: never fails, errors become Status responses.
@@ -73,11 +73,6 @@ async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
         .await
         .map(|c| c.to_bytes())
         .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -125,6 +120,10 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         ["api"] => return get_only(Some(discovery::core_versions(&ctx.server_address))),
         ["api", v] => return get_only(discovery::resource_list(&reg, "", v).filter(|_| *v == "v1")),
         ["apis"] => return get_only(Some(discovery::group_list(&reg))),
+        ["openapi", "v2"] => return get_only(Some(openapi::v2())),
+        ["openapi", "v3"] => return get_only(Some(openapi::v3_root(&reg))),
+        ["openapi", "v3", "api", v] => return get_only(openapi::v3_group_version(&reg, "", v)),
+        ["openapi", "v3", "apis", g, v] => return get_only(openapi::v3_group_version(&reg, g, v)),
         ["apis", g] => return get_only(discovery::group(&reg, g)),
         ["apis", g, v] => return get_only(discovery::resource_list(&reg, g, v)),
         _ => {}
@@ -134,11 +133,13 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::path_not_found(&path)),
     };
-    let (ns, plural, name) = match rest {
-        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
-        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
-        [plural] => (None, *plural, None),
-        [plural, name] => (None, *plural, Some(*name)),
+    let (ns, plural, name, sub) = match rest {
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None, None),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), None),
+        ["namespaces", ns, plural, name, sub] => (Some(*ns), *plural, Some(*name), Some(*sub)),
+        [plural] => (None, *plural, None, None),
+        [plural, name] => (None, *plural, Some(*name), None),
+        [plural, name, sub] => (None, *plural, Some(*name), Some(*sub)),
         _ => return Err(ApiError::path_not_found(&path)),
     };
     let rt = reg
@@ -151,10 +152,14 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
     if ns.is_none() && rt.namespaced && name.is_some() {
         return Err(ApiError::path_not_found(&path));
     }
+    if sub.is_some_and(|s| s != "status" || !rt.status_subresource) {
+        return Err(ApiError::path_not_found(&path));
+    }
     let target = Target {
         rt,
         namespace: ns.map(str::to_string),
         name: name.map(str::to_string),
+        subresource: sub.map(str::to_string),
     };
     let format = accept_format(&accept, &q);
     let content_type = req
@@ -165,109 +170,15 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         .unwrap_or_default();
     let method = req.method().clone();
     let body = read_body(req.into_body()).await?;
-    let store = &ctx.store;
-    let ns = target.namespace.as_deref();
-    match (&method, target.name.as_deref()) {
-        (&Method::GET, None) if q.flag("watch") => list::watch(store, &target.rt, ns, &q, format),
-        (&Method::GET, None) => list::list(store, &target.rt, ns, &q, format),
-        (&Method::GET, Some(name)) => {
-            let obj = store.get_at(&target.rt, ns, name)?;
-            Ok(json_response(200, &render_one(&target.rt, &obj, format)))
-        }
-        (&Method::POST, None) if target.rt.namespaced && ns.is_none() => {
-            Err(ApiError::method_not_allowed("POST"))
-        }
-        (&Method::POST, None) => {
-            let obj = store.create_at(&target.rt, ns, parse_json(&body)?)?;
-            Ok(json_response(201, &obj))
-        }
-        (&Method::PUT, Some(name)) => {
-            let obj = store.replace_at(&target.rt, ns, name, parse_json(&body)?)?;
-            Ok(json_response(200, &obj))
-        }
-        (&Method::PATCH, Some(name)) => patch(store, &target, name, &content_type, &q, &body),
-        (&Method::DELETE, Some(name)) => {
-            let obj = store.delete_at(&target.rt, ns, name)?;
-            Ok(json_response(200, &obj))
-        }
-        (m, _) => Err(ApiError::method_not_allowed(m.as_str())),
-    }
-}
-
-fn render_one(rt: &ResourceType, obj: &Value, format: Format) -> Value {
-    match format {
-        Format::Object => obj.clone(),
-        Format::Metadata => partial_metadata(obj),
-        Format::Table(include) => {
-            let rv = obj
-                .pointer("/metadata/resourceVersion")
-                .cloned()
-                .unwrap_or(Value::Null);
-            table(
-                rt,
-                std::slice::from_ref(obj),
-                include,
-                serde_json::json!({"resourceVersion": rv}),
-            )
-        }
-    }
-}
-
-fn patch(
-    store: &Store,
-    target: &Target,
-    name: &str,
-    content_type: &str,
-    q: &Query,
-    body: &[u8],
-) -> Result<Response<Body>, ApiError> {
-    let rt = &target.rt;
-    let ns = target.namespace.as_deref();
-    let check_rv = |patch: &Value, current: &Value| -> Result<(), ApiError> {
-        let want = meta_str(patch, "resourceVersion");
-        if !want.is_empty() && want != meta_str(current, "resourceVersion") {
-            return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-        }
-        Ok(())
+    let r = ResourceRequest {
+        rt: &target.rt,
+        namespace: target.namespace.as_deref(),
+        name: target.name.as_deref(),
+        subresource: target.subresource.as_deref(),
+        q: &q,
+        format,
+        content_type: &content_type,
+        body: &body,
     };
-    let obj = match content_type {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            if content_type == "application/strategic-merge-patch+json" && rt.custom {
-                return Err(ApiError::unsupported_media_type(content_type));
-            }
-            let p = parse_json(body)?;
-            store.modify_at(rt, ns, name, |obj| {
-                check_rv(&p, obj)?;
-                merge_patch(obj, &p);
-                Ok(())
-            })?
-        }
-        "application/json-patch+json" => {
-            let p = parse_json(body)?;
-            store.modify_at(rt, ns, name, |obj| json_patch(obj, &p))?
-        }
-        "application/apply-patch+yaml" => {
-            let manager = q.non_empty("fieldManager").ok_or_else(|| {
-                ApiError::bad_request("PATCH requests with apply content type require fieldManager")
-            })?;
-            let force = q.flag("force");
-            let applied = apply::parse_body(body)?;
-            let applied_name = meta_str(&applied, "name");
-            if !applied_name.is_empty() && applied_name != name {
-                return Err(ApiError::bad_request(
-                    "the name of the object does not match the name on the URL",
-                ));
-            }
-            let (obj, created) = store.upsert_at(rt, ns, name, |current| {
-                let mut applied = applied.clone();
-                if meta_str(&applied, "name").is_empty() {
-                    super::object::set_meta(&mut applied, "name", Value::String(name.to_string()));
-                }
-                apply::apply(rt, current, applied, manager, force)
-            })?;
-            return Ok(json_response(if created { 201 } else { 200 }, &obj));
-        }
-        other => return Err(ApiError::unsupported_media_type(other)),
-    };
-    Ok(json_response(200, &obj))
+    verbs::dispatch(&ctx.store, &method, &r)
 }

@@ -9,8 +9,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use super::object::{self, meta_str};
+use ipnet::Ipv4Net;
+
+use super::object;
 use super::resources::{Registry, ResourceType};
+use super::services::DEFAULT_SERVICE_CIDR;
 use super::status::ApiError;
 
 /// Errors of store operations: the same `metav1.Status`-shaped errors the HTTP API returns.
@@ -67,38 +70,29 @@ pub struct StoreEvent {
     pub old: Option<Value>,
 }
 
-/// What a watch starts from.
-pub(crate) struct Subscription {
-    /// Events to send first: synthetic `ADDED`s for a watch from "now", or the replayed history.
-    pub initial: Vec<Arc<StoreEvent>>,
-    /// Live events (of every resource; the watcher filters).
-    pub rx: broadcast::Receiver<Arc<StoreEvent>>,
-    /// The resourceVersion the initial events bring the watcher to.
-    pub rv: u64,
+pub(super) type ObjKey = (String, String);
+pub(super) type ResKey = (String, String);
+
+pub(super) struct State {
+    pub(super) rv: u64,
+    pub(super) registry: Registry,
+    pub(super) objects: BTreeMap<ResKey, BTreeMap<ObjKey, Value>>,
+    pub(super) history: Vec<Arc<StoreEvent>>,
+    pub(super) compacted: u64,
+    pub(super) expired_mode: ExpiredMode,
+    pub(super) bookmark_interval: Duration,
+    pub(super) service_cidr: Ipv4Net,
 }
 
-type ObjKey = (String, String);
-type ResKey = (String, String);
-
-struct State {
-    rv: u64,
-    registry: Registry,
-    objects: BTreeMap<ResKey, BTreeMap<ObjKey, Value>>,
-    history: Vec<Arc<StoreEvent>>,
-    compacted: u64,
-    expired_mode: ExpiredMode,
-    bookmark_interval: Duration,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    tx: broadcast::Sender<Arc<StoreEvent>>,
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    pub(super) tx: broadcast::Sender<Arc<StoreEvent>>,
 }
 
 /// The object store behind the API server. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct Store {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,21 +110,9 @@ impl Default for Store {
 }
 
 /// History kept before the oldest half is compacted away automatically.
-const MAX_HISTORY: usize = 20_000;
+pub(super) const MAX_HISTORY: usize = 20_000;
 /// Buffered live events per watcher; a watcher that falls further behind gets 410 Expired.
 const WATCH_BUFFER: usize = 4096;
-
-fn key_of(rt: &ResourceType) -> ResKey {
-    (rt.group.clone(), rt.plural.clone())
-}
-
-fn ns_key(rt: &ResourceType, namespace: Option<&str>) -> String {
-    if rt.namespaced {
-        namespace.unwrap_or("default").to_string()
-    } else {
-        String::new()
-    }
-}
 
 impl Store {
     /// A store serving the built-in kinds, with the namespaces every cluster has
@@ -147,6 +129,7 @@ impl Store {
                     compacted: 0,
                     expired_mode: ExpiredMode::default(),
                     bookmark_interval: Duration::from_secs(2),
+                    service_cidr: DEFAULT_SERVICE_CIDR,
                 }),
                 tx,
             }),
@@ -155,10 +138,24 @@ impl Store {
             // Cannot fail on a fresh store: the kind is built in and the names are unique.
             let _ = store.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
         }
+        let _ = store.create(service_cidr_object(DEFAULT_SERVICE_CIDR));
         store
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Sets the service CIDR (default 10.43.0.0/16, k3s's): ClusterIPs are allocated and validated
+    /// in it, and the `kubernetes` ServiceCIDR object (networking.k8s.io/v1, as served since
+    /// Kubernetes 1.33) shows it. Delete that object to model an older cluster.
+    pub fn set_service_cidr(&self, cidr: Ipv4Net) {
+        self.lock().service_cidr = cidr;
+        let updated = self.update("networking.k8s.io/v1", "ServiceCIDR", None, "kubernetes", |obj| {
+            obj["spec"]["cidrs"] = json!([cidr.to_string()]);
+        });
+        if updated.is_err() {
+            let _ = self.create(service_cidr_object(cidr));
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.shared
             .state
             .lock()
@@ -179,7 +176,7 @@ impl Store {
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(str::to_string);
-        self.create_at(&rt, ns.as_deref(), obj)
+        self.create_at(&rt, ns.as_deref(), obj, false)
     }
 
     /// The object, if it exists.
@@ -210,7 +207,7 @@ impl Store {
         f: impl FnOnce(&mut Value),
     ) -> Result<Value, StoreError> {
         let rt = self.resolve(api_version, kind)?;
-        self.modify_at(&rt, namespace, name, |obj| {
+        self.modify_at(&rt, namespace, name, false, |obj| {
             f(obj);
             Ok(())
         })
@@ -225,7 +222,7 @@ impl Store {
         name: &str,
     ) -> Result<Value, StoreError> {
         let rt = self.resolve(api_version, kind)?;
-        self.delete_at(&rt, namespace, name)
+        self.delete_at(&rt, namespace, name, false, |_| Ok(()))
     }
 
     /// Forgets the history up to now: a later watch (or continue token) from an older
@@ -282,281 +279,20 @@ impl Store {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
         self.resolve(av, kind)
     }
+}
 
-    pub(crate) fn create_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        obj: Value,
-    ) -> Result<Value, ApiError> {
-        let mut st = self.lock();
-        let ns = ns_key(rt, namespace);
-        let mut obj = object::prepare_create(rt, &ns, obj)?;
-        let name = meta_str(&obj, "name").to_string();
-        let key = (ns, name.clone());
-        if st.objects.get(&key_of(rt)).is_some_and(|m| m.contains_key(&key)) {
-            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
-        }
-        if rt.plural == "customresourcedefinitions" {
-            let crd_rt = object::accept_crd(&mut obj)?;
-            st.registry.register(crd_rt);
-        }
-        Ok(self.commit(&mut st, rt, key, EventType::Added, obj, None))
-    }
-
-    pub(crate) fn get_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value, ApiError> {
-        let st = self.lock();
-        let key = (ns_key(rt, namespace), name.to_string());
-        st.objects
-            .get(&key_of(rt))
-            .and_then(|m| m.get(&key))
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
-    }
-
-    /// The objects (one namespace, or all with `None`) and the list's resourceVersion. With
-    /// `at = Some(rv)`, the state as of `rv` (410 if that is older than the history).
-    pub(crate) fn list_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        at: Option<u64>,
-    ) -> Result<(Vec<Value>, u64), ApiError> {
-        let st = self.lock();
-        let mut objs = st.objects.get(&key_of(rt)).cloned().unwrap_or_default();
-        let mut rv = st.rv;
-        if let Some(at) = at.filter(|at| *at < st.rv) {
-            if at < st.compacted {
-                return Err(ApiError::expired(
-                    "The provided continue parameter is too old to display a consistent list result. \
-                     You can start a new list without the continue parameter.",
-                ));
-            }
-            for ev in st.history.iter().rev().take_while(|ev| ev.rv > at) {
-                if ev.group != rt.group || ev.plural != rt.plural {
-                    continue;
-                }
-                match (&ev.kind, &ev.old) {
-                    (EventType::Added, _) => {
-                        objs.remove(&ev.key);
-                    }
-                    (_, Some(old)) => {
-                        objs.insert(ev.key.clone(), old.clone());
-                    }
-                    (_, None) => {}
-                }
-            }
-            rv = at;
-        }
-        let items = objs
-            .into_iter()
-            .filter(|((ns, _), _)| match namespace {
-                Some(want) if rt.namespaced => ns == want,
-                _ => true,
-            })
-            .map(|(_, v)| v)
-            .collect();
-        Ok((items, rv))
-    }
-
-    /// PUT: replaces the object; a non-empty `metadata.resourceVersion` must match (409 Conflict).
-    pub(crate) fn replace_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-        new: Value,
-    ) -> Result<Value, ApiError> {
-        let sent_rv = meta_str(&new, "resourceVersion").to_string();
-        self.modify_at(rt, namespace, name, move |obj| {
-            if !sent_rv.is_empty() && sent_rv != meta_str(obj, "resourceVersion") {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-            }
-            *obj = new;
-            Ok(())
-        })
-    }
-
-    /// Read-modify-write of one object under the store lock.
-    pub(crate) fn modify_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-        f: impl FnOnce(&mut Value) -> Result<(), ApiError>,
-    ) -> Result<Value, ApiError> {
-        self.upsert_at(rt, namespace, name, |current| match current {
-            Some(cur) => {
-                let mut next = cur.clone();
-                f(&mut next)?;
-                Ok(next)
-            }
-            None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
-        })
-        .map(|(obj, _)| obj)
-    }
-
-    /// Computes the next state of an object from its current state (`None` when absent) and
-    /// stores it: creates when absent, updates otherwise. Returns the object and whether it was
-    /// created.
-    pub(crate) fn upsert_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-        f: impl FnOnce(Option<&Value>) -> Result<Value, ApiError>,
-    ) -> Result<(Value, bool), ApiError> {
-        let mut st = self.lock();
-        let key = (ns_key(rt, namespace), name.to_string());
-        let current = st.objects.get(&key_of(rt)).and_then(|m| m.get(&key)).cloned();
-        let next = f(current.as_ref())?;
-        let Some(old) = current else {
-            let mut obj = object::prepare_create(rt, &key.0, next)?;
-            if meta_str(&obj, "name") != name {
-                return Err(ApiError::bad_request(
-                    "the name of the object does not match the name on the URL",
-                ));
-            }
-            if rt.plural == "customresourcedefinitions" {
-                let crd_rt = object::accept_crd(&mut obj)?;
-                st.registry.register(crd_rt);
-            }
-            return Ok((self.commit(&mut st, rt, key, EventType::Added, obj, None), true));
-        };
-        let mut obj = object::prepare_update(rt, &old, next)?;
-        if obj == old {
-            return Ok((old, false));
-        }
-        if rt.plural == "customresourcedefinitions" {
-            let crd_rt = object::accept_crd(&mut obj)?;
-            st.registry.register(crd_rt);
-        }
-        Ok((
-            self.commit(&mut st, rt, key, EventType::Modified, obj, Some(old)),
-            false,
-        ))
-    }
-
-    pub(crate) fn delete_at(
-        &self,
-        rt: &ResourceType,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Value, ApiError> {
-        let mut st = self.lock();
-        let key = (ns_key(rt, namespace), name.to_string());
-        let old = st
-            .objects
-            .get_mut(&key_of(rt))
-            .and_then(|m| m.remove(&key))
-            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-        let deleted = self.commit(
-            &mut st,
-            rt,
-            key,
-            EventType::Deleted,
-            old.clone(),
-            Some(old.clone()),
-        );
-        if rt.plural == "customresourcedefinitions"
-            && let Some(crd_rt) = ResourceType::from_crd(&old)
-        {
-            st.registry.unregister(&crd_rt.group, &crd_rt.plural);
-            let gone = st.objects.remove(&key_of(&crd_rt)).unwrap_or_default();
-            for (k, obj) in gone {
-                self.commit(&mut st, &crd_rt, k, EventType::Deleted, obj.clone(), Some(obj));
-            }
-        }
-        Ok(deleted)
-    }
-
-    /// Starts a watch: from "now" (`None`: synthetic ADDED events for the current objects) or after
-    /// resourceVersion `from` (replayed history; 410 if compacted away).
-    pub(crate) fn subscribe(&self, rt: &ResourceType, from: Option<u64>) -> Result<Subscription, ApiError> {
-        let st = self.lock();
-        let rx = self.shared.tx.subscribe();
-        let initial = match from {
-            None => st
-                .objects
-                .get(&key_of(rt))
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, obj)| {
-                            Arc::new(StoreEvent {
-                                rv: st.rv,
-                                group: rt.group.clone(),
-                                plural: rt.plural.clone(),
-                                key: k.clone(),
-                                kind: EventType::Added,
-                                object: obj.clone(),
-                                old: None,
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Some(from) if from < st.compacted => {
-                return Err(ApiError::expired(format!(
-                    "too old resource version: {from} ({})",
-                    st.compacted
-                )));
-            }
-            Some(from) => st
-                .history
-                .iter()
-                .filter(|ev| ev.rv > from && ev.group == rt.group && ev.plural == rt.plural)
-                .cloned()
-                .collect(),
-        };
-        Ok(Subscription {
-            initial,
-            rx,
-            rv: st.rv,
-        })
-    }
-
-    /// Assigns the next resourceVersion, stores (or, for DELETED, forgets) the object, records the
-    /// event and notifies watchers. Runs under the lock, so events are totally ordered.
-    fn commit(
-        &self,
-        st: &mut State,
-        rt: &ResourceType,
-        key: ObjKey,
-        kind: EventType,
-        mut obj: Value,
-        old: Option<Value>,
-    ) -> Value {
-        st.rv += 1;
-        let rv = st.rv;
-        object::set_meta(&mut obj, "resourceVersion", Value::String(rv.to_string()));
-        if kind != EventType::Deleted {
-            st.objects
-                .entry(key_of(rt))
-                .or_default()
-                .insert(key.clone(), obj.clone());
-        }
-        let ev = Arc::new(StoreEvent {
-            rv,
-            group: rt.group.clone(),
-            plural: rt.plural.clone(),
-            key,
-            kind,
-            object: obj.clone(),
-            old,
-        });
-        st.history.push(ev.clone());
-        if st.history.len() > MAX_HISTORY {
-            let cut = MAX_HISTORY / 2;
-            st.compacted = st.history.get(cut - 1).map(|e| e.rv).unwrap_or(st.compacted);
-            st.history.drain(..cut);
-        }
-        // No receivers is fine.
-        let _ = self.shared.tx.send(ev);
-        obj
-    }
+fn service_cidr_object(cidr: Ipv4Net) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": "kubernetes"},
+        "spec": {"cidrs": [cidr.to_string()]},
+        "status": {"conditions": [{
+            "type": "Ready",
+            "status": "True",
+            "reason": "",
+            "message": "Kubernetes Service CIDR is ready",
+            "lastTransitionTime": super::time::rfc3339(std::time::SystemTime::now()),
+        }]},
+    })
 }

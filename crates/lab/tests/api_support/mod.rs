@@ -5,8 +5,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
 use kubewire_lab::api::{ApiServerConfig, RunningApiServer, Store, Tls, kubeconfig_yaml, serve};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 pub const TOKEN: &str = "kubewire-test-token";
 
@@ -128,4 +133,40 @@ pub fn peer(name: &str, ips: &[&str]) -> Value {
         "metadata": {"name": name},
         "spec": {"allowedIPs": ips, "publicKey": "GY5aT1N9dTR/nJnT1N2f4ClZWVj0jOAld0r8ysWLyjg=", "persistentKeepalive": 10},
     })
+}
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub fn peers_api(client: kube::Client) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kilo.squat.ai", "v1alpha1", "Peer"),
+        "peers",
+    );
+    Api::all_with(client, &ar)
+}
+
+pub async fn next<S: futures::Stream + Unpin>(s: &mut S) -> S::Item {
+    tokio::time::timeout(WAIT, s.next())
+        .await
+        .expect("timed out waiting for a stream item")
+        .expect("stream ended")
+}
+
+/// Skips watcher events until one matches, failing after `WAIT`.
+pub async fn until<S, T, F>(s: &mut S, mut f: F) -> T
+where
+    S: futures::Stream<Item = Result<Event<Node>, watcher::Error>> + Unpin,
+    F: FnMut(&Event<Node>) -> Option<T>,
+{
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(Ok(ev)) = s.next().await
+                && let Some(t) = f(&ev)
+            {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("timed out waiting for a watcher event")
 }
