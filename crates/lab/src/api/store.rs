@@ -195,9 +195,10 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Changes an object in place with `f`. A real change bumps resourceVersion (and generation when
-    /// anything outside metadata and status changed) and emits MODIFIED; a no-op changes nothing, as
-    /// in kube-apiserver.
+    /// Changes an object in place with `f` (any field, status included: this is the store, not the
+    /// HTTP API). A real change bumps resourceVersion (and generation when anything outside metadata
+    /// and status changed) and emits MODIFIED; a no-op changes nothing, as in kube-apiserver. `f` runs
+    /// under the store lock: it must not call the store.
     pub fn update(
         &self,
         api_version: &str,
