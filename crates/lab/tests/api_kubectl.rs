@@ -40,7 +40,8 @@ impl Lab {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
+        // `KUBECTL` picks another binary (e.g. Debian's 1.20 kubernetes-client) for the same tests.
+        let mut cmd = Command::new(std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into()));
         cmd.arg("--kubeconfig").arg(&self.ts.kubeconfig_path).args(args);
         cmd.env_remove("KUBECONFIG").env("HOME", self.ts.dir.path());
         cmd

@@ -120,6 +120,13 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         ["api"] => return get_only(Some(discovery::core_versions(&ctx.server_address))),
         ["api", v] => return get_only(discovery::resource_list(&reg, "", v).filter(|_| *v == "v1")),
         ["apis"] => return get_only(Some(discovery::group_list(&reg))),
+        ["openapi", "v2"] if accept.contains(openapi::V2_PROTOBUF) && req.method() == Method::GET => {
+            return Ok(super::http::bytes_response(
+                200,
+                "application/octet-stream",
+                Bytes::from(openapi::v2_protobuf()),
+            ));
+        }
         ["openapi", "v2"] => return get_only(Some(openapi::v2())),
         ["openapi", "v3"] => return get_only(Some(openapi::v3_root(&reg))),
         ["openapi", "v3", "api", v] => return get_only(openapi::v3_group_version(&reg, "", v)),
