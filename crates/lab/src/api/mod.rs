@@ -70,6 +70,8 @@ mod server;
 mod services;
 mod status;
 mod store;
+#[cfg(test)]
+mod store_model_tests;
 mod strategic;
 mod table;
 mod time;
