@@ -547,9 +547,22 @@ async fn node_status_changes_only_through_the_status_subresource() {
     );
     let got = nodes.get_status("aws").await.unwrap();
     assert_eq!(got.metadata.resource_version, n.metadata.resource_version);
-
-    // Endpoints have no status subresource.
     let client = ts.client().await;
+
+    let req = http::Request::get("/api/v1/namespaces/default/status")
+        .body(Vec::new().into())
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"]["phase"],
+        "Active"
+    );
+    // Endpoints have no status subresource.
     let req = http::Request::get("/api/v1/namespaces/default/endpoints/x/status")
         .body(Vec::new().into())
         .unwrap();

@@ -141,6 +141,9 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         _ => return Err(ApiError::path_not_found(&path)),
     };
     let (ns, plural, name, sub) = match rest {
+        ["namespaces", name, "status"] if group.is_empty() => {
+            (None, "namespaces", Some(*name), Some("status"))
+        }
         ["namespaces", ns, plural] => (Some(*ns), *plural, None, None),
         ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), None),
         ["namespaces", ns, plural, name, sub] => (Some(*ns), *plural, Some(*name), Some(*sub)),
