@@ -173,7 +173,7 @@ fn get_nodes_wide_shows_internal_ips() {
 fn annotate_node_reaches_the_store() {
     let lab = Lab::start();
     let out = lab.ok(&["annotate", "node", "gcp", "kilo.squat.ai/location=foo"]);
-    assert!(out.contains("node/gcp annotated"), "{out}");
+    assert!(out.contains("node/gcp annotate"), "{out}"); // 1.27 prints "annotate"
     let stored = lab.ts.store.get("v1", "Node", None, "gcp").unwrap();
     assert_eq!(stored["metadata"]["annotations"]["kilo.squat.ai/location"], "foo");
 
@@ -342,4 +342,34 @@ fn a_wrong_token_is_unauthorized() {
         stderr.contains("error: You must be logged in to the server"),
         "{stderr}"
     );
+}
+
+#[test]
+fn create_subcommands_post_protobuf() {
+    let lab = Lab::start();
+    assert!(
+        lab.ok(&["create", "namespace", "demo"])
+            .contains("namespace/demo created")
+    );
+    let ns = lab.ts.store.get("v1", "Namespace", None, "demo").unwrap();
+    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "demo");
+    assert_eq!(ns["status"]["phase"], "Active");
+
+    let out = lab.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "web",
+        "-n",
+        "demo",
+        "--tcp=80:8080",
+    ]);
+    assert!(out.contains("service/web created"), "{out}");
+    let svc = lab.ts.store.get("v1", "Service", Some("demo"), "web").unwrap();
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([{"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080}])
+    );
+    assert_eq!(svc["spec"]["selector"], json!({"app": "web"}));
+    assert!(svc["spec"]["clusterIP"].as_str().unwrap().starts_with("10.43."));
 }

@@ -31,6 +31,8 @@
 //!   `kube-system`, `kube-public` and `kube-node-lease` like a fresh cluster.
 //! - Server-side apply tracks field ownership only between apply managers, and lists are atomic
 //!   (see `apply.rs`); strategic merge knows only the merge keys of the served kinds.
+//! - Request bodies are JSON (YAML for apply); protobuf only for the Namespaces and Services that
+//!   `kubectl create namespace|service` post (`protobuf.rs`).
 //! - OpenAPI is a stub (`openapi.rs`): enough for kubectl to choose server-side field validation;
 //!   no schemas are published.
 //! - History since the last compaction is kept in memory (auto-compacted beyond 20 000 events). As in
@@ -63,6 +65,7 @@ mod openapi;
 mod ops;
 mod patch;
 mod printers;
+mod protobuf;
 mod resources;
 mod router;
 mod selector;

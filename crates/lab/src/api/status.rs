@@ -109,6 +109,11 @@ impl ApiError {
         )
     }
 
+    /// 415 for a request body in a media type the double does not decode.
+    pub fn unsupported_body(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
     /// 415 for a patch type the resource does not support.
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(

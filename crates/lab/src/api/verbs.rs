@@ -11,6 +11,7 @@ use super::http::{Body, Query, json_response};
 use super::list;
 use super::object::{meta_str, set_meta};
 use super::patch::{json_patch, merge_patch};
+use super::protobuf;
 use super::resources::ResourceType;
 use super::status::ApiError;
 use super::store::Store;
@@ -60,9 +61,17 @@ pub fn dispatch(store: &Store, method: &Method, r: &ResourceRequest<'_>) -> Resu
         }
         (&Method::POST, None) if rt.namespaced && ns.is_none() => Err(ApiError::method_not_allowed("POST")),
         (&Method::POST, None) => {
-            let obj = store.create_at(rt, ns, parse_json(r.body)?, dry_run)?;
+            let body = if r.content_type == protobuf::MEDIA_TYPE {
+                protobuf::decode(rt, r.body)?
+            } else {
+                parse_json(r.body)?
+            };
+            let obj = store.create_at(rt, ns, body, dry_run)?;
             Ok(json_response(201, &obj))
         }
+        (&Method::PUT, Some(_)) if r.content_type == protobuf::MEDIA_TYPE => Err(ApiError::unsupported_body(
+            "the API test double accepts updates only as JSON",
+        )),
         (&Method::PUT, Some(name)) => {
             let new = parse_json(r.body)?;
             let obj = store.modify_at(rt, ns, name, dry_run, |obj| {
