@@ -568,3 +568,62 @@ async fn node_status_changes_only_through_the_status_subresource() {
         .unwrap();
     assert_eq!(client.send(req).await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn forbidden_verbs_are_403_and_access_reviews_agree() {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let ts = TestServer::start().await;
+    let client = ts.client().await;
+    let peers = peers_api(client.clone());
+    let can = |verb: &str| {
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    group: Some("kilo.squat.ai".into()),
+                    resource: Some("peers".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        async move {
+            reviews
+                .create(&PostParams::default(), &review)
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+                .allowed
+        }
+    };
+    assert!(can("create").await);
+    assert!(peers.list(&ListParams::default()).await.is_ok());
+
+    ts.store.forbid("create", "kilo.squat.ai", "peers");
+    assert!(!can("create").await);
+    assert!(can("list").await);
+    let err = peers
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(peer("laptop", &["10.5.0.1/32"])).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert_eq!(
+                s.message,
+                "peers.kilo.squat.ai is forbidden: User \"kubewire-lab\" cannot create resource \"peers\" in API group \"kilo.squat.ai\" at the cluster scope"
+            );
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    ts.store.allow_all();
+    assert!(can("create").await);
+}

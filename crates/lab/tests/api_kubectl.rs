@@ -331,6 +331,26 @@ fn get_nodes_watch_prints_changes() {
 }
 
 #[test]
+fn auth_can_i_follows_forbidden_verbs() {
+    let lab = Lab::start();
+    assert_eq!(
+        lab.ok(&["auth", "can-i", "create", "peers.kilo.squat.ai"]).trim(),
+        "yes"
+    );
+    lab.ts.store.forbid("create", "kilo.squat.ai", "peers");
+    let out = lab.kubectl(&["auth", "can-i", "create", "peers.kilo.squat.ai"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    let file = lab.ts.dir.path().join("peer.yaml");
+    std::fs::write(&file, PEER_YAML).unwrap();
+    let out = lab.kubectl(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is forbidden"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn a_wrong_token_is_unauthorized() {
     let lab = Lab::start();
     let out = lab.kubectl(&["--token", "wrong", "get", "nodes"]);

@@ -20,7 +20,9 @@
 //! kube-apiserver's errors for taken or out-of-range addresses. Every error is a `metav1.Status`;
 //! every response has a `Date` header. `kubectl get` receives server-side `Table`s (CRD
 //! `additionalPrinterColumns` for custom resources). Authentication is the bearer token only, for
-//! every path (like k3s, whose anonymous auth is off).
+//! every path (like k3s, whose anonymous auth is off). Authorization allows everything unless a
+//! test forbids a verb on a resource ([`Store::forbid`]): then 403 Forbidden, and
+//! SelfSubjectAccessReviews (`kubectl auth can-i`) say so.
 //!
 //! Simplified, on purpose:
 //! - One version per resource; of the subresources only `/status`; no finalizers or graceful
@@ -56,6 +58,7 @@
 
 mod apply;
 mod auth;
+mod authz;
 mod discovery;
 mod http;
 mod kubeconfig;

@@ -1,5 +1,6 @@
 //! Kubernetes protobuf request bodies, for the few objects kubectl sends that way: its typed
 //! `create` subcommands (`kubectl create namespace X`, `kubectl create service clusterip`) post `application/vnd.kubernetes.protobuf`.
+//! `kubectl auth can-i` posts its SelfSubjectAccessReview that way too.
 //! Decodes the `k8s\0` envelope (`runtime.Unknown`) and a Namespace or a Service (ObjectMeta name,
 //! generateName, namespace, labels, annotations; the spec fields `kubectl create` sets); any other
 //! kind is 415. Responses are always JSON, which such clients accept too.
@@ -242,6 +243,48 @@ fn service(b: &[u8]) -> Result<Value, ApiError> {
     Ok(obj)
 }
 
+fn strings(b: &[u8], names: &[(u64, &str)]) -> Result<Value, ApiError> {
+    let mut map = Map::new();
+    for (n, f) in fields(b)? {
+        if let (Some((_, key)), Field::Bytes(b)) = (names.iter().find(|(k, _)| *k == n), f) {
+            put_str(&mut map, key, b)?;
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+fn access_review(b: &[u8]) -> Result<Value, ApiError> {
+    let mut obj =
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {}});
+    for (n, f) in fields(b)? {
+        if let (2, Field::Bytes(spec)) = (n, f) {
+            for (n, f) in fields(spec)? {
+                match (n, f) {
+                    (1, Field::Bytes(b)) => {
+                        obj["spec"]["resourceAttributes"] = strings(
+                            b,
+                            &[
+                                (1, "namespace"),
+                                (2, "verb"),
+                                (3, "group"),
+                                (4, "version"),
+                                (5, "resource"),
+                                (6, "subresource"),
+                                (7, "name"),
+                            ],
+                        )?;
+                    }
+                    (2, Field::Bytes(b)) => {
+                        obj["spec"]["nonResourceAttributes"] = strings(b, &[(1, "path"), (2, "verb")])?
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(obj)
+}
+
 /// Decodes a protobuf request body for `rt` into the JSON object it encodes.
 pub fn decode(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
     let unsupported =
@@ -267,6 +310,7 @@ pub fn decode(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
     match (rt.group.as_str(), rt.plural.as_str(), kind.as_str()) {
         ("", "namespaces", "Namespace") => namespace(raw),
         ("", "services", "Service") => service(raw),
+        ("authorization.k8s.io", "selfsubjectaccessreviews", "SelfSubjectAccessReview") => access_review(raw),
         _ => Err(unsupported()),
     }
 }

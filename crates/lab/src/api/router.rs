@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::auth::check_bearer;
+use super::authz;
 use super::discovery;
 use super::http::{Body, Query, error_response, json_response, json_response_as};
 use super::openapi;
@@ -165,6 +166,24 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
     if sub.is_some_and(|s| s != "status" || !rt.status_subresource) {
         return Err(ApiError::path_not_found(&path));
     }
+    let verb = authz::request_verb(req.method(), name, q.flag("watch"));
+    if !rt.verbs.contains(&verb) {
+        return Err(ApiError::method_not_allowed(req.method().as_str()));
+    }
+    if ctx.store.is_forbidden(verb, &rt.group, &rt.plural) {
+        return Err(authz::forbidden(verb, &rt, ns, name));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
+        .unwrap_or_default();
+    if rt.plural == "selfsubjectaccessreviews" {
+        let body = read_body(req.into_body()).await?;
+        let review = verbs::decode_body(&rt, &content_type, &body)?;
+        return Ok(json_response(201, &authz::review(&ctx.store, review)?));
+    }
     let target = Target {
         rt,
         namespace: ns.map(str::to_string),
@@ -172,12 +191,6 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         subresource: sub.map(str::to_string),
     };
     let format = accept_format(&accept, &q);
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
-        .unwrap_or_default();
     let method = req.method().clone();
     let body = read_body(req.into_body()).await?;
     let r = ResourceRequest {

@@ -100,6 +100,11 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
+    /// 403 for a request the (test-configured) authorization refuses.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
     /// 405 for a verb the resource or path does not support.
     pub fn method_not_allowed(method: &str) -> Self {
         Self::new(
