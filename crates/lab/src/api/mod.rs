@@ -40,6 +40,10 @@
 //! - History since the last compaction is kept in memory (auto-compacted beyond 20 000 events). As in
 //!   kube-apiserver, an update that changes nothing keeps the resourceVersion and emits no event.
 //!
+//! Tests: `crates/lab/tests/api_kube.rs` and `api_kube_watch.rs` drive it with the `kube` client,
+//! `api_kubectl.rs` with the real `kubectl` (the `KUBECTL` variable picks another binary; verified
+//! with 1.20, 1.27, 1.30, 1.32 and 1.33).
+//!
 //! Using it:
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
