@@ -163,7 +163,8 @@ fn namespace(b: &[u8]) -> Result<Value, ApiError> {
 
 fn int(v: u64) -> Value {
     // int32 fields are varints of the two's complement value.
-    json!(i64::from(v as u32 as i32))
+    let low = u32::try_from(v & 0xffff_ffff).unwrap_or_default();
+    json!(i64::from(i32::from_ne_bytes(low.to_ne_bytes())))
 }
 
 fn service_port(b: &[u8]) -> Result<Value, ApiError> {
