@@ -258,6 +258,10 @@ async fn server_side_apply_creates_then_updates_a_peer() {
     assert_eq!(mf[0].manager.as_deref(), Some("kubewire"));
     assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
 
+    // Re-applying the same configuration is a no-op: same resourceVersion.
+    let again = peers.patch("laptop", &pp, &Patch::Apply(&p)).await.unwrap();
+    assert_eq!(again.metadata.resource_version, updated.metadata.resource_version);
+
     // Another manager conflicts unless forced.
     let other = peer("laptop", &["10.9.0.1/32"]);
     let err = peers
