@@ -258,6 +258,10 @@ async fn server_side_apply_creates_then_updates_a_peer() {
     assert_eq!(mf[0].manager.as_deref(), Some("kubewire"));
     assert_eq!(mf[0].operation.as_deref(), Some("Apply"));
 
+    // Re-applying the same configuration is a no-op: same resourceVersion.
+    let again = peers.patch("laptop", &pp, &Patch::Apply(&p)).await.unwrap();
+    assert_eq!(again.metadata.resource_version, updated.metadata.resource_version);
+
     // Another manager conflicts unless forced.
     let other = peer("laptop", &["10.9.0.1/32"]);
     let err = peers
@@ -547,11 +551,83 @@ async fn node_status_changes_only_through_the_status_subresource() {
     );
     let got = nodes.get_status("aws").await.unwrap();
     assert_eq!(got.metadata.resource_version, n.metadata.resource_version);
-
-    // Endpoints have no status subresource.
     let client = ts.client().await;
+
+    let req = http::Request::get("/api/v1/namespaces/default/status")
+        .body(Vec::new().into())
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"]["phase"],
+        "Active"
+    );
+    // Endpoints have no status subresource.
     let req = http::Request::get("/api/v1/namespaces/default/endpoints/x/status")
         .body(Vec::new().into())
         .unwrap();
     assert_eq!(client.send(req).await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn forbidden_verbs_are_403_and_access_reviews_agree() {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let ts = TestServer::start().await;
+    let client = ts.client().await;
+    let peers = peers_api(client.clone());
+    let can = |verb: &str| {
+        let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    group: Some("kilo.squat.ai".into()),
+                    resource: Some("peers".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        async move {
+            reviews
+                .create(&PostParams::default(), &review)
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+                .allowed
+        }
+    };
+    assert!(can("create").await);
+    assert!(peers.list(&ListParams::default()).await.is_ok());
+
+    ts.store.forbid("create", "kilo.squat.ai", "peers");
+    assert!(!can("create").await);
+    assert!(can("list").await);
+    let err = peers
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(peer("laptop", &["10.5.0.1/32"])).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert_eq!(
+                s.message,
+                "peers.kilo.squat.ai is forbidden: User \"kubewire-lab\" cannot create resource \"peers\" in API group \"kilo.squat.ai\" at the cluster scope"
+            );
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    ts.store.allow_all();
+    assert!(can("create").await);
 }

@@ -297,3 +297,48 @@ async fn shutdown_closes_watches_and_the_store_survives() {
     let aws = Api::<Node>::all(aws).get("aws").await.unwrap();
     assert_eq!(aws.labels().get("while").map(String::as_str), Some("down"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_watchers_see_every_change_in_order() {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", "192.0.2.10");
+    let rv = ts.store.resource_version().to_string();
+    let nodes: Api<Node> = Api::all(ts.client().await);
+    let mut watches = Vec::new();
+    for _ in 0..20 {
+        watches.push(
+            nodes
+                .watch(&WatchParams::default().disable_bookmarks(), &rv)
+                .await
+                .unwrap()
+                .boxed(),
+        );
+    }
+    const CHANGES: usize = 200;
+    for i in 0..CHANGES {
+        ts.store
+            .update("v1", "Node", None, "aws", |n| {
+                n["metadata"]["annotations"]["kilo.squat.ai/last-seen"] = json!(i.to_string())
+            })
+            .unwrap();
+    }
+    let readers = watches.into_iter().map(|mut s| {
+        tokio::spawn(async move {
+            let mut last = 0u64;
+            for i in 0..CHANGES {
+                match next(&mut s).await.unwrap() {
+                    WatchEvent::Modified(n) => {
+                        assert_eq!(n.annotations()["kilo.squat.ai/last-seen"], i.to_string());
+                        let rv: u64 = n.resource_version().unwrap().parse().unwrap();
+                        assert!(rv > last);
+                        last = rv;
+                    }
+                    other => panic!("expected MODIFIED, got {other:?}"),
+                }
+            }
+        })
+    });
+    for r in readers {
+        r.await.unwrap();
+    }
+}

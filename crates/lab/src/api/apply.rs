@@ -122,8 +122,14 @@ pub fn apply(
         }
     }
     deep_merge(&mut obj, &applied);
-    entries.retain(|e| !is_mine(e) && !entry_fields(e).is_empty());
-    entries.push(entry(rt, manager, &new_fields));
+    // Keep this manager's entry (and its time) when its field set is unchanged, so that
+    // re-applying the same configuration is a no-op, as in kube-apiserver.
+    match entries.iter().position(is_mine) {
+        Some(i) if entry_fields(&entries[i]) == new_fields => {}
+        Some(i) => entries[i] = entry(rt, manager, &new_fields),
+        None => entries.push(entry(rt, manager, &new_fields)),
+    }
+    entries.retain(|e| !entry_fields(e).is_empty());
     set_managed(&mut obj, entries);
     if meta_str(&obj, "name").is_empty() {
         return Err(ApiError::bad_request("apply: metadata.name is required"));
@@ -328,6 +334,18 @@ mod tests {
         assert!(err.message.contains("kubewire"), "{}", err.message);
         let same = apply(&rt, Some(&created), peer(&["10.5.0.1/32"], None), "other", false);
         assert!(same.is_ok(), "same values do not conflict");
+        let again = apply(
+            &rt,
+            Some(&created),
+            peer(&["10.5.0.1/32"], None),
+            "kubewire",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            again, created,
+            "re-applying the same configuration changes nothing"
+        );
         let forced = apply(&rt, Some(&created), peer(&["10.9.0.1/32"], None), "other", true).unwrap();
         assert_eq!(forced.pointer("/spec/allowedIPs"), Some(&json!(["10.9.0.1/32"])));
     }

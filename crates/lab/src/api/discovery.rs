@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::{Registry, ResourceType, VERBS};
+use super::resources::{Registry, ResourceType};
 
 /// The version this double reports.
 pub const GIT_VERSION: &str = "v1.33.0+kubewire-lab";
@@ -51,7 +51,7 @@ fn resource_json(rt: &ResourceType) -> Value {
         "singularName": rt.singular,
         "namespaced": rt.namespaced,
         "kind": rt.kind,
-        "verbs": VERBS,
+        "verbs": rt.verbs,
     });
     if !rt.short_names.is_empty() {
         r["shortNames"] = json!(rt.short_names);
@@ -132,7 +132,7 @@ fn aggregated_group(reg: &Registry, group: &str, versions: &[String]) -> Value {
                         "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
                         "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
                         "singularResource": t.singular,
-                        "verbs": VERBS,
+                        "verbs": t.verbs,
                     });
                     if !t.short_names.is_empty() {
                         r["shortNames"] = json!(t.short_names);

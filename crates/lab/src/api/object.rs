@@ -121,6 +121,13 @@ pub fn prepare_create(rt: &ResourceType, ns: &str, mut obj: Value) -> Result<Val
     remove_meta(&mut obj, "resourceVersion");
     remove_meta(&mut obj, "deletionTimestamp");
     if rt.group.is_empty() && rt.plural == "namespaces" {
+        let name = Value::String(meta_str(&obj, "name").to_string());
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(labels) = labels.as_object_mut() {
+                labels.insert("kubernetes.io/metadata.name".into(), name);
+            }
+        }
         if obj.pointer("/status/phase").is_none()
             && let Some(map) = obj.as_object_mut()
         {

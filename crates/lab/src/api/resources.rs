@@ -26,6 +26,8 @@ pub struct ResourceType {
     pub custom: bool,
     /// Has a `status` subresource: writes to the main resource leave `status` alone.
     pub status_subresource: bool,
+    /// The verbs served (all of [`VERBS`], or only `create` for reviews that are not stored).
+    pub verbs: &'static [&'static str],
     /// `additionalPrinterColumns` of the CRD version (custom resources only).
     pub printer_columns: Vec<PrinterColumn>,
 }
@@ -46,7 +48,7 @@ pub struct PrinterColumn {
 }
 
 /// Verbs every served resource supports.
-pub const VERBS: [&str; 8] = [
+pub const VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",
@@ -77,6 +79,7 @@ impl ResourceType {
             categories: Vec::new(),
             custom: false,
             status_subresource: !matches!(plural, "endpoints" | "events"),
+            verbs: VERBS,
             printer_columns: Vec::new(),
         }
     }
@@ -119,6 +122,16 @@ impl ResourceType {
         svc.categories = vec!["all".into()];
         let mut pods = Self::builtin("", "v1", "pods", "Pod", true, &["po"]);
         pods.categories = vec!["all".into()];
+        let mut review = Self::builtin(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+            &[],
+        );
+        review.verbs = &["create"];
+        review.status_subresource = false;
         vec![
             Self::builtin("", "v1", "nodes", "Node", false, &["no"]),
             ns,
@@ -134,6 +147,7 @@ impl ResourceType {
                 false,
                 &[],
             ),
+            review,
             Self::builtin(
                 "apiextensions.k8s.io",
                 "v1",
@@ -180,6 +194,7 @@ impl ResourceType {
             categories: strings(names.get("categories")),
             custom: true,
             status_subresource: version.pointer("/subresources/status").is_some(),
+            verbs: VERBS,
             printer_columns,
         })
     }

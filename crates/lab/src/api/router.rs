@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use super::auth::check_bearer;
+use super::authz;
 use super::discovery;
 use super::http::{Body, Query, error_response, json_response, json_response_as};
 use super::openapi;
@@ -120,6 +121,13 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         ["api"] => return get_only(Some(discovery::core_versions(&ctx.server_address))),
         ["api", v] => return get_only(discovery::resource_list(&reg, "", v).filter(|_| *v == "v1")),
         ["apis"] => return get_only(Some(discovery::group_list(&reg))),
+        ["openapi", "v2"] if accept.contains(openapi::V2_PROTOBUF) && req.method() == Method::GET => {
+            return Ok(super::http::bytes_response(
+                200,
+                "application/octet-stream",
+                Bytes::from(openapi::v2_protobuf()),
+            ));
+        }
         ["openapi", "v2"] => return get_only(Some(openapi::v2())),
         ["openapi", "v3"] => return get_only(Some(openapi::v3_root(&reg))),
         ["openapi", "v3", "api", v] => return get_only(openapi::v3_group_version(&reg, "", v)),
@@ -134,6 +142,9 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         _ => return Err(ApiError::path_not_found(&path)),
     };
     let (ns, plural, name, sub) = match rest {
+        ["namespaces", name, "status"] if group.is_empty() => {
+            (None, "namespaces", Some(*name), Some("status"))
+        }
         ["namespaces", ns, plural] => (Some(*ns), *plural, None, None),
         ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), None),
         ["namespaces", ns, plural, name, sub] => (Some(*ns), *plural, Some(*name), Some(*sub)),
@@ -155,6 +166,24 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
     if sub.is_some_and(|s| s != "status" || !rt.status_subresource) {
         return Err(ApiError::path_not_found(&path));
     }
+    let verb = authz::request_verb(req.method(), name, q.flag("watch"));
+    if !rt.verbs.contains(&verb) {
+        return Err(ApiError::method_not_allowed(req.method().as_str()));
+    }
+    if ctx.store.is_forbidden(verb, &rt.group, &rt.plural) {
+        return Err(authz::forbidden(verb, &rt, ns, name));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
+        .unwrap_or_default();
+    if rt.plural == "selfsubjectaccessreviews" {
+        let body = read_body(req.into_body()).await?;
+        let review = verbs::decode_body(&rt, &content_type, &body)?;
+        return Ok(json_response(201, &authz::review(&ctx.store, review)?));
+    }
     let target = Target {
         rt,
         namespace: ns.map(str::to_string),
@@ -162,12 +191,6 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ApiE
         subresource: sub.map(str::to_string),
     };
     let format = accept_format(&accept, &q);
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_string())
-        .unwrap_or_default();
     let method = req.method().clone();
     let body = read_body(req.into_body()).await?;
     let r = ResourceRequest {

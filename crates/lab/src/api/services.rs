@@ -13,10 +13,7 @@ use super::object::meta_str;
 use super::status::ApiError;
 
 /// The service CIDR of a default k3s cluster.
-pub const DEFAULT_SERVICE_CIDR: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(10, 43, 0, 0), 16) {
-    Ok(net) => net,
-    Err(_) => panic!("valid CIDR"),
-};
+pub const DEFAULT_SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 43, 0, 0), 16);
 
 fn invalid(name: &str, ip: &str, why: &str) -> ApiError {
     ApiError::invalid(

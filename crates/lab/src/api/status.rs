@@ -100,6 +100,11 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
+    /// 403 for a request the (test-configured) authorization refuses.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
     /// 405 for a verb the resource or path does not support.
     pub fn method_not_allowed(method: &str) -> Self {
         Self::new(
@@ -107,6 +112,11 @@ impl ApiError {
             "MethodNotAllowed",
             format!("the server does not allow this method on the requested resource ({method})"),
         )
+    }
+
+    /// 415 for a request body in a media type the double does not decode.
+    pub fn unsupported_body(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
     }
 
     /// 415 for a patch type the resource does not support.

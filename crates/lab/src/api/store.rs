@@ -2,7 +2,7 @@
 //! the event history since the last compaction (for watch resumption and consistent paged lists),
 //! and a broadcast channel that feeds live watches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -82,6 +82,7 @@ pub(super) struct State {
     pub(super) expired_mode: ExpiredMode,
     pub(super) bookmark_interval: Duration,
     pub(super) service_cidr: Ipv4Net,
+    pub(super) forbidden: BTreeSet<(String, String, String)>,
 }
 
 pub(super) struct Shared {
@@ -130,6 +131,7 @@ impl Store {
                     expired_mode: ExpiredMode::default(),
                     bookmark_interval: Duration::from_secs(2),
                     service_cidr: DEFAULT_SERVICE_CIDR,
+                    forbidden: BTreeSet::new(),
                 }),
                 tx,
             }),
@@ -195,9 +197,10 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Changes an object in place with `f`. A real change bumps resourceVersion (and generation when
-    /// anything outside metadata and status changed) and emits MODIFIED; a no-op changes nothing, as
-    /// in kube-apiserver.
+    /// Changes an object in place with `f` (any field, status included: this is the store, not the
+    /// HTTP API). A real change bumps resourceVersion (and generation when anything outside metadata
+    /// and status changed) and emits MODIFIED; a no-op changes nothing, as in kube-apiserver. `f` runs
+    /// under the store lock: it must not call the store.
     pub fn update(
         &self,
         api_version: &str,
@@ -241,6 +244,28 @@ impl Store {
     /// The interval between BOOKMARK events on watches that allow them (default 2 s).
     pub fn set_bookmark_interval(&self, interval: Duration) {
         self.lock().bookmark_interval = interval;
+    }
+
+    /// Makes the HTTP API refuse `verb` (`get`, `list`, `watch`, `create`, `update`, `patch`,
+    /// `delete`, `deletecollection`, or `*`) on `group`/`resource` (e.g. `kilo.squat.ai`/`peers`)
+    /// with 403 Forbidden, as missing RBAC permissions would; SelfSubjectAccessReviews agree.
+    pub fn forbid(&self, verb: &str, group: &str, resource: &str) {
+        self.lock()
+            .forbidden
+            .insert((verb.to_string(), group.to_string(), resource.to_string()));
+    }
+
+    /// Lifts every [`Store::forbid`].
+    pub fn allow_all(&self) {
+        self.lock().forbidden.clear();
+    }
+
+    pub(crate) fn is_forbidden(&self, verb: &str, group: &str, resource: &str) -> bool {
+        let st = self.lock();
+        [verb, "*"].iter().any(|v| {
+            st.forbidden
+                .contains(&(v.to_string(), group.to_string(), resource.to_string()))
+        })
     }
 
     /// The current resourceVersion (the counter's last value).

@@ -11,6 +11,7 @@ use super::http::{Body, Query, json_response};
 use super::list;
 use super::object::{meta_str, set_meta};
 use super::patch::{json_patch, merge_patch};
+use super::protobuf;
 use super::resources::ResourceType;
 use super::status::ApiError;
 use super::store::Store;
@@ -44,6 +45,15 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
+/// A posted object: JSON, or the protobuf some kubectl commands send.
+pub fn decode_body(rt: &ResourceType, content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+    if content_type == protobuf::MEDIA_TYPE {
+        protobuf::decode(rt, body)
+    } else {
+        parse_json(body)
+    }
+}
+
 /// Serves one request on a resource path.
 pub fn dispatch(store: &Store, method: &Method, r: &ResourceRequest<'_>) -> Result<Response<Body>, ApiError> {
     let (rt, ns, q) = (r.rt, r.namespace, r.q);
@@ -60,9 +70,12 @@ pub fn dispatch(store: &Store, method: &Method, r: &ResourceRequest<'_>) -> Resu
         }
         (&Method::POST, None) if rt.namespaced && ns.is_none() => Err(ApiError::method_not_allowed("POST")),
         (&Method::POST, None) => {
-            let obj = store.create_at(rt, ns, parse_json(r.body)?, dry_run)?;
+            let obj = store.create_at(rt, ns, decode_body(rt, r.content_type, r.body)?, dry_run)?;
             Ok(json_response(201, &obj))
         }
+        (&Method::PUT, Some(_)) if r.content_type == protobuf::MEDIA_TYPE => Err(ApiError::unsupported_body(
+            "the API test double accepts updates only as JSON",
+        )),
         (&Method::PUT, Some(name)) => {
             let new = parse_json(r.body)?;
             let obj = store.modify_at(rt, ns, name, dry_run, |obj| {

@@ -61,6 +61,8 @@ struct WatchState {
     pending: VecDeque<Bytes>,
     rx: tokio::sync::broadcast::Receiver<Arc<StoreEvent>>,
     last_rv: u64,
+    /// Events up to this resourceVersion were asked not to be sent (a watch from a future version).
+    skip_until: u64,
     deadline: Instant,
     next_bookmark: Option<Instant>,
     interval: Duration,
@@ -162,7 +164,9 @@ impl WatchState {
                 r = self.rx.recv() => match r {
                     Ok(ev) => {
                         self.last_rv = self.last_rv.max(ev.rv);
-                        self.push_event(&ev);
+                        if ev.rv > self.skip_until {
+                            self.push_event(&ev);
+                        }
                     }
                     Err(RecvError::Lagged(_)) => {
                         let err = ApiError::expired("the watcher fell too far behind: too old resource version");
@@ -190,7 +194,8 @@ pub fn watch_response(store: &Store, spec: WatchSpec, from: Option<u64>) -> Resp
     let mut state = WatchState {
         pending: VecDeque::new(),
         rx: sub.rx,
-        last_rv: sub.rv,
+        last_rv: sub.rv.max(from.unwrap_or(0)),
+        skip_until: from.unwrap_or(0),
         deadline: Instant::now() + spec.timeout,
         next_bookmark: spec.bookmarks.then(|| Instant::now() + interval),
         interval,
