@@ -23,7 +23,12 @@ pub fn create(name: &str, forwarding: bool) -> Result<(), CmdError> {
     } else {
         "net.ipv4.ip_forward=0"
     };
-    exec_in(name, "sysctl", &["-qw", value])?;
+    // Removing an interface's primary address keeps its secondaries (Kilo IPs and endpoints move).
+    let promote = [
+        "net.ipv4.conf.all.promote_secondaries=1",
+        "net.ipv4.conf.default.promote_secondaries=1",
+    ];
+    exec_in(name, "sysctl", &["-qw", value, promote[0], promote[1]])?;
     Ok(())
 }
 
