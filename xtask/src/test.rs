@@ -7,8 +7,8 @@ use anyhow::{Result, bail};
 use crate::{setup, sh};
 
 /// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
-fn lab_tests(filter: Option<&str>) -> Result<()> {
-    let mut args = vec![
+fn lab_tests() -> Result<()> {
+    sh::cargo(&[
         "test",
         "-p",
         "kubewire-lab",
@@ -17,11 +17,7 @@ fn lab_tests(filter: Option<&str>) -> Result<()> {
         "--",
         "--ignored",
         "--test-threads=1",
-    ];
-    if let Some(f) = filter {
-        args.push(f);
-    }
-    sh::cargo(&args)
+    ])
 }
 
 /// Brings a lab up with `up_args`, runs `body`, and always takes the lab down again.
@@ -51,10 +47,10 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
-    with_lab(&[], || lab_tests(None))?;
+    with_lab(&[], lab_tests)?;
     // Segments with leaders and members on a location LAN; every node its own segment.
-    with_lab(&["--nodes-per-location", "2"], || lab_tests(None))?;
-    with_lab(&["--granularity", "full"], || lab_tests(None))?;
+    with_lab(&["--nodes-per-location", "2"], lab_tests)?;
+    with_lab(&["--granularity", "full"], lab_tests)?;
     eprintln!(
         "xtask test: all passed in {:.0} s",
         started.elapsed().as_secs_f64()
