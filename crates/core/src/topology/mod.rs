@@ -141,13 +141,13 @@ fn dedup_peers(peers: &[&KiloPeer], diagnostics: &mut Vec<Diagnostic>) -> Vec<To
         .collect()
 }
 
-fn build_segment(location: String, mut members: Vec<&Node>) -> Option<Segment> {
+fn build_segment(location: &str, members: &mut [&Node]) -> Option<Segment> {
     members.sort_by(|a, b| a.name.cmp(&b.name));
-    let leader = members.get(find_leader(&members)).copied()?;
+    let leader = members.get(find_leader(members)).copied()?;
     let key = leader.key?;
     let mut allowed_ips = Vec::with_capacity(members.len() * 2 + 1);
     let mut location_ips: Vec<Sourced> = Vec::new();
-    for node in &members {
+    for node in members.iter() {
         if let Some(pod) = node.pod_cidr {
             allowed_ips.push(Sourced {
                 net: pod,
@@ -171,7 +171,7 @@ fn build_segment(location: String, mut members: Vec<&Node>) -> Option<Segment> {
     }
     location_ips.sort_by_cached_key(|l| l.net.to_string());
     Some(Segment {
-        location,
+        location: location.to_owned(),
         nodes: members.iter().map(|n| n.name.clone()).collect(),
         leader: leader.name.clone(),
         key,
@@ -201,28 +201,22 @@ impl Topology {
                 .or_default()
                 .push(node);
         }
-        let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), *n)).collect();
         // BTreeMap iteration is Kilo's "segments sorted by location".
         let mut segments: Vec<Segment> = groups
-            .into_iter()
-            .filter_map(|(location, members)| build_segment(location, members))
+            .iter_mut()
+            .filter_map(|(location, members)| build_segment(location.as_str(), members.as_mut_slice()))
             .collect();
         let peers = dedup_peers(peers, &mut diagnostics);
 
         // Discovered endpoints: segments in order, nodes by name, first one wins.
         let mut discovered: BTreeMap<&str, &Endpoint> = BTreeMap::new();
-        for segment in &segments {
-            for name in &segment.nodes {
-                let Some(node) = by_name.get(name.as_str()) else {
-                    continue;
-                };
-                for (key, endpoint) in &node.discovered_endpoints {
-                    discovered.entry(key.as_str()).or_insert(endpoint);
-                }
+        for node in groups.values().flatten() {
+            for (key, endpoint) in &node.discovered_endpoints {
+                discovered.entry(key.as_str()).or_insert(endpoint);
             }
         }
         let nat_endpoint = |key: &PublicKey, behind_nat: bool, own: Option<&Endpoint>| {
-            if !behind_nat {
+            if !behind_nat || discovered.is_empty() {
                 return own.cloned();
             }
             discovered
