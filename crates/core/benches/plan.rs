@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kubewire_core::{NodeSource, PlanRequest, PublicKey, Snapshot, plan};
+use kubewire_core::{NodeSource, PlanRequest, Planner, PublicKey, Snapshot, plan};
 use serde_json::{Value, json};
 
 const NODES: u32 = 5_000;
@@ -116,15 +116,33 @@ fn bench(c: &mut Criterion) {
     group.bench_function("plan only (parsed snapshot)", |b| {
         b.iter(|| plan(black_box(&snapshot), &request, NOW).unwrap());
     });
-    let mut live = snapshot.clone();
+    let mut planner = Planner::new(snapshot.clone(), request.clone());
     let mut tick = 0_i64;
-    group.bench_function("re-plan after one node changed (upsert + plan)", |b| {
-        b.iter(|| {
-            tick += 1;
-            live.upsert_node(&changed_node(1234, NOW - 5 - tick % 20));
-            plan(black_box(&live), &request, NOW).unwrap()
-        });
-    });
+    group.bench_function(
+        "re-plan after one node's heartbeat (Planner: readiness scan)",
+        |b| {
+            b.iter(|| {
+                tick += 1;
+                planner.upsert_node(&changed_node(1234, NOW - 5 - tick % 20));
+                planner.plan(black_box(NOW)).unwrap().peers.len()
+            });
+        },
+    );
+    group.bench_function(
+        "re-plan after one node's endpoint changed (Planner: full plan)",
+        |b| {
+            b.iter(|| {
+                tick += 1;
+                let mut node = changed_node(1234, NOW - 5);
+                node.annotations.insert(
+                    "kilo.squat.ai/endpoint".into(),
+                    format!("198.51.100.{}:51820", tick % 200 + 1),
+                );
+                planner.upsert_node(&node);
+                planner.plan(black_box(NOW)).unwrap().peers.len()
+            });
+        },
+    );
     group.finish();
 }
 

@@ -301,3 +301,38 @@ const ANNOTATIONS: &[&str] = &[
     "kilo.squat.ai/granularity",
     "kilo.squat.ai/other",
 ];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The Planner's cached answers equal a fresh plan after any sequence of heartbeats, clock moves
+    /// and real changes.
+    #[test]
+    fn planner_matches_a_fresh_plan(
+        c in cluster(),
+        steps in proptest::collection::vec((0_usize..10, 0_i64..80, 0_i64..40, 0_u8..10), 1..12),
+    ) {
+        let snapshot = Snapshot::from_sources(&c.nodes, &c.peers, &[kube_dns("10.43.0.10")]);
+        let mut planner = kubewire_core::Planner::new(snapshot, request(&c));
+        let mut nodes = c.nodes.clone();
+        let mut now = NOW;
+        for (which, age, tick, kind) in steps {
+            now += tick;
+            let i = which % nodes.len();
+            match kind {
+                // A real change now and then: a new endpoint.
+                0 => {
+                    nodes[i].annotations.insert("kilo.squat.ai/endpoint".into(), format!("198.51.100.{}:4000", which + 100));
+                }
+                // Mostly heartbeats.
+                _ => {
+                    nodes[i].annotations.insert("kilo.squat.ai/last-seen".into(), (now - age).to_string());
+                }
+            }
+            planner.upsert_node(&nodes[i]);
+            let fresh = plan(planner.snapshot(), &request(&c), now);
+            let cached = planner.plan(now).cloned();
+            prop_assert_eq!(cached, fresh);
+        }
+    }
+}
