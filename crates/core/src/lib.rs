@@ -11,6 +11,7 @@ pub mod diagnostics;
 pub mod endpoint;
 pub mod key;
 pub mod list;
+mod list_fast;
 pub mod model;
 mod overlap;
 pub mod plan;

@@ -336,3 +336,39 @@ proptest! {
         }
     }
 }
+
+fn as_json_list(c: &Cluster) -> String {
+    let mut items: Vec<serde_json::Value> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": n.name, "labels": n.labels, "annotations": n.annotations},
+                "spec": {"podCIDR": n.pod_cidrs.first(), "podCIDRs": n.pod_cidrs},
+            })
+        })
+        .collect();
+    items.extend(c.peers.iter().map(|p| {
+        let mut spec = serde_json::json!({"allowedIPs": p.allowed_ips, "publicKey": p.public_key});
+        if let Some(e) = &p.endpoint {
+            spec["endpoint"] = serde_json::json!({"dnsOrIP": {"ip": e.ip}, "port": e.port});
+        }
+        serde_json::json!({"apiVersion": "kilo.squat.ai/v1alpha1", "kind": "Peer", "metadata": {"name": p.name}, "spec": spec})
+    }));
+    items.push(serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": []}}));
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The typed fast path reads exactly what the precise reader reads.
+    #[test]
+    fn fast_and_precise_readers_agree(c in cluster()) {
+        let text = as_json_list(&c);
+        let fast = kubewire_core::list::parse_list(&text);
+        prop_assert_eq!(&fast, &kubewire_core::list::parse_list_precisely(&text));
+        prop_assert_eq!(fast.unwrap().nodes.len(), c.nodes.len());
+    }
+}
