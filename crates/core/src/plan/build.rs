@@ -312,7 +312,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     let requested_by = |i: usize, j: usize| match segments.get(i) {
         Some(s) => Some(s.allowed_ips.iter().chain(&s.location_ips).nth(j).map_or_else(
             || ObjectRef::setting("service-cidr"),
-            |r| ObjectRef::node(&r.origin),
+            |r| ObjectRef::node(s.origin_name(r)),
         )),
         None => dialled.get(i - segments.len()).map(|name| ObjectRef::peer(*name)),
     };

@@ -26,8 +26,8 @@ pub const DEFAULT_SUBNET: &str = "10.4.0.0/16";
 pub struct Sourced {
     /// The range.
     pub net: IpNet,
-    /// Name of the node that asked for it.
-    pub origin: String,
+    /// The node that asked for it: an index into its segment's `nodes`.
+    pub origin: usize,
 }
 
 /// One Kilo segment: the nodes reached through one leader.
@@ -39,6 +39,8 @@ pub struct Segment {
     pub nodes: Vec<String>,
     /// Name of the leader.
     pub leader: String,
+    /// The leader's index in `nodes`.
+    pub leader_index: usize,
     /// The leader's key.
     pub key: PublicKey,
     /// The leader's endpoint, or its discovered endpoint when it is behind NAT.
@@ -51,6 +53,14 @@ pub struct Segment {
     pub allowed_ips: Vec<Sourced>,
     /// The segment's `allowed-location-ips` that survived filtering, sorted as Kilo sorts them.
     pub location_ips: Vec<Sourced>,
+}
+
+impl Segment {
+    /// The name of the node that asked for a range of this segment.
+    #[must_use]
+    pub fn origin_name(&self, range: &Sourced) -> &str {
+        self.nodes.get(range.origin).map_or("", String::as_str)
+    }
 }
 
 /// A Kilo Peer as the topology sees it (allowed IPs deduplicated across Peers as Kilo does).
@@ -147,33 +157,29 @@ fn build_segment(location: &str, members: &mut [&Node]) -> Option<Segment> {
     let key = leader.key?;
     let mut allowed_ips = Vec::with_capacity(members.len() * 2 + 1);
     let mut location_ips: Vec<Sourced> = Vec::new();
-    for node in members.iter() {
+    for (origin, node) in members.iter().enumerate() {
         if let Some(pod) = node.pod_cidr {
-            allowed_ips.push(Sourced {
-                net: pod,
-                origin: node.name.clone(),
-            });
+            allowed_ips.push(Sourced { net: pod, origin });
         }
         for ip in &node.allowed_location_ips {
             if !location_ips.iter().any(|l| l.net == *ip) {
-                location_ips.push(Sourced {
-                    net: *ip,
-                    origin: node.name.clone(),
-                });
+                location_ips.push(Sourced { net: *ip, origin });
             }
         }
         if let Some(internal) = node.internal_ip {
             allowed_ips.push(Sourced {
                 net: one_address(internal.addr()),
-                origin: node.name.clone(),
+                origin,
             });
         }
     }
+    let leader_index = members.iter().position(|n| n.name == leader.name).unwrap_or(0);
     location_ips.sort_by_cached_key(|l| l.net.to_string());
     Some(Segment {
         location: location.to_owned(),
         nodes: members.iter().map(|n| n.name.clone()).collect(),
         leader: leader.name.clone(),
+        leader_index,
         key,
         endpoint: leader.endpoint.clone(),
         leader_behind_nat: leader.behind_nat(),
@@ -243,7 +249,7 @@ impl Topology {
                     segment.wireguard_ip = Some(ip);
                     segment.allowed_ips.push(Sourced {
                         net: one_address(ip),
-                        origin: segment.leader.clone(),
+                        origin: segment.leader_index,
                     });
                 }
                 None => diagnostics.push(Diagnostic::object(
