@@ -95,12 +95,16 @@ pub struct Topology {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-fn location_key(node: &Node, granularity: Granularity, topology_label: &str) -> String {
+/// Kilo's location key, `location:<location>` or `node:<name>`, as a pair that sorts the same way
+/// ("location:" < "node:") without building the string for every node.
+fn location_key<'a>(
+    node: &'a Node,
+    granularity: Granularity,
+    topology_label: &str,
+) -> (&'static str, &'a str) {
     match granularity {
-        Granularity::Location if node.internal_ip.is_some() => {
-            format!("location:{}", node.location(topology_label))
-        }
-        Granularity::Location | Granularity::Full => format!("node:{}", node.name),
+        Granularity::Location if node.internal_ip.is_some() => ("location:", node.location(topology_label)),
+        Granularity::Location | Granularity::Full => ("node:", &node.name),
     }
 }
 
@@ -200,7 +204,7 @@ impl Topology {
         topology_label: &str,
     ) -> Self {
         let mut diagnostics = Vec::new();
-        let mut groups: BTreeMap<String, Vec<&Node>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str), Vec<&Node>> = BTreeMap::new();
         for node in nodes {
             groups
                 .entry(location_key(node, granularity, topology_label))
@@ -210,7 +214,9 @@ impl Topology {
         // BTreeMap iteration is Kilo's "segments sorted by location".
         let mut segments: Vec<Segment> = groups
             .iter_mut()
-            .filter_map(|(location, members)| build_segment(location.as_str(), members.as_mut_slice()))
+            .filter_map(|(location, members)| {
+                build_segment(&format!("{}{}", location.0, location.1), members.as_mut_slice())
+            })
             .collect();
         let peers = dedup_peers(peers, &mut diagnostics);
 
