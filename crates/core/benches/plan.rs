@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kubewire_core::{NodeSource, PlanRequest, Planner, PublicKey, Snapshot, plan};
@@ -92,6 +93,25 @@ fn changed_node(i: u32, last_seen: i64) -> NodeSource {
     }
 }
 
+/// This thread's CPU time in nanoseconds (Linux `schedstat`), so numbers hold on a busy machine.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Times `f` in CPU time when the OS tells it, else in wall time.
+fn cpu_time<R>(iters: u64, mut f: impl FnMut() -> R) -> Duration {
+    let wall = Instant::now();
+    let start = thread_cpu_ns();
+    for _ in 0..iters {
+        black_box(f());
+    }
+    match (start, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+        _ => wall.elapsed(),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let list = list();
     let json_text = serde_json::to_string(&list).unwrap();
@@ -144,6 +164,55 @@ fn bench(c: &mut Criterion) {
         },
     );
     group.finish();
+
+    // The same in CPU time of this thread: what the work costs, whatever else the machine runs.
+    let mut group = c.benchmark_group("cpu-time");
+    group.sample_size(20);
+    group.bench_function("parse+plan, JSON", |b| {
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                plan(&Snapshot::parse(&json_text).unwrap(), &request, NOW).unwrap()
+            })
+        });
+    });
+    group.bench_function("parse only, JSON", |b| {
+        b.iter_custom(|n| cpu_time(n, || Snapshot::parse(&json_text)))
+    });
+    group.bench_function("parse only, YAML", |b| {
+        b.iter_custom(|n| cpu_time(n, || Snapshot::parse(&yaml_text)))
+    });
+    group.bench_function("plan only", |b| {
+        b.iter_custom(|n| cpu_time(n, || plan(&snapshot, &request, NOW)))
+    });
+    group.bench_function("re-plan after a heartbeat (Planner)", |b| {
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                tick += 1;
+                planner.upsert_node(&changed_node(1234, NOW - 5 - tick % 20));
+                planner.plan(NOW).unwrap().peers.len()
+            })
+        });
+    });
+    group.bench_function("re-plan after an endpoint change (Planner)", |b| {
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                tick += 1;
+                let mut node = changed_node(1234, NOW - 5);
+                node.annotations.insert(
+                    "kilo.squat.ai/endpoint".into(),
+                    format!("198.51.100.{}:51820", tick % 200 + 1),
+                );
+                planner.upsert_node(&node);
+                planner.plan(NOW).unwrap().peers.len()
+            })
+        });
+    });
+    group.finish();
+    eprintln!(
+        "snapshot sizes: JSON {} bytes, YAML {} bytes",
+        json_text.len(),
+        yaml_text.len()
+    );
 }
 
 criterion_group!(benches, bench);
