@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::annotations::{parse_node, parse_peer};
 use crate::diagnostics::{Diagnostic, ObjectRef};
-use crate::list::{ItemError, parse_list};
+use crate::list::ItemError;
 use crate::model::{KiloPeer, Node};
 use crate::source::{NodeSource, PeerSource, ServiceSource};
 
@@ -71,15 +71,23 @@ impl Snapshot {
 
     /// Parses a snapshot file (see [`crate::list::parse_list`]).
     pub fn parse(text: &str) -> Result<Self, Vec<ItemError>> {
-        let items = parse_list(text)?;
+        if let Some(snapshot) = crate::list_fast::parse_snapshot(text) {
+            return Ok(snapshot);
+        }
+        let items = crate::list::parse_list_precisely(text)?;
         Ok(Self::from_sources(&items.nodes, &items.peers, &items.services))
     }
 
     /// Adds or replaces a Node, and tells what changed for the planner.
     pub fn upsert_node(&mut self, source: &NodeSource) -> Change {
         let (node, diagnostics) = parse_node(source);
+        self.upsert_parsed_node(node, diagnostics)
+    }
+
+    /// Adds or replaces a Node already read by [`crate::annotations`].
+    pub(crate) fn upsert_parsed_node(&mut self, node: Node, diagnostics: Vec<Diagnostic>) -> Change {
         let parsed = ParsedNode { node, diagnostics };
-        let change = match self.nodes.get(&source.name) {
+        let change = match self.nodes.get(&parsed.node.name) {
             None => Change::Changed,
             Some(old) if *old == parsed => Change::Same,
             Some(old) => {
@@ -92,7 +100,7 @@ impl Snapshot {
                 }
             }
         };
-        self.nodes.insert(source.name.clone(), parsed);
+        self.nodes.insert(parsed.node.name.clone(), parsed);
         change
     }
 

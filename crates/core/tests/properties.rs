@@ -368,7 +368,11 @@ proptest! {
     fn fast_and_precise_readers_agree(c in cluster()) {
         let text = as_json_list(&c);
         let fast = kubewire_core::list::parse_list(&text);
-        prop_assert_eq!(&fast, &kubewire_core::list::parse_list_precisely(&text));
-        prop_assert_eq!(fast.unwrap().nodes.len(), c.nodes.len());
+        let precise = kubewire_core::list::parse_list_precisely(&text);
+        prop_assert_eq!(&fast, &precise);
+        let precise = precise.unwrap();
+        prop_assert_eq!(precise.nodes.len(), c.nodes.len());
+        let from_sources = Snapshot::from_sources(&precise.nodes, &precise.peers, &precise.services);
+        prop_assert_eq!(Snapshot::parse(&text).unwrap(), from_sources);
     }
 }
