@@ -1,8 +1,10 @@
 //! Reading `kilo.squat.ai/*` annotations and Peer specs exactly as Kilo does (pkg/k8s/backend.go),
 //! reporting every invalid value with the object and the annotation. Never panics.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Bound;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -56,15 +58,37 @@ struct UdpAddr {
     port: u16,
 }
 
-struct Reader<'a> {
+/// Read access to a node's annotations, whoever owns the strings (a `NodeSource`, or text borrowed
+/// from a snapshot file).
+pub(crate) trait Annotations {
+    /// The value of one annotation.
+    fn value(&self, key: &str) -> Option<&str>;
+    /// The `kilo.squat.ai/*` keys.
+    fn kilo_keys(&self) -> Vec<&str>;
+}
+
+impl<K: Borrow<str> + Ord, V: Borrow<str>> Annotations for BTreeMap<K, V> {
+    fn value(&self, key: &str) -> Option<&str> {
+        self.get(key).map(Borrow::borrow)
+    }
+
+    fn kilo_keys(&self) -> Vec<&str> {
+        self.range::<str, _>((Bound::Included(PREFIX), Bound::Unbounded))
+            .map(|(k, _)| k.borrow())
+            .take_while(|k: &&str| k.starts_with(PREFIX))
+            .collect()
+    }
+}
+
+struct Reader<'a, A: Annotations> {
     object: ObjectRef,
-    annotations: &'a BTreeMap<String, String>,
+    annotations: &'a A,
     diagnostics: Vec<Diagnostic>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, A: Annotations> Reader<'a, A> {
     fn get(&self, key: &str) -> Option<&'a str> {
-        self.annotations.get(key).map(String::as_str)
+        self.annotations.value(key)
     }
 
     fn warn(&mut self, key: &str, message: String) {
@@ -213,14 +237,11 @@ impl<'a> Reader<'a> {
     }
 
     fn unknown(&mut self) {
-        let unknown: Vec<String> = self
-            .annotations
-            .keys()
-            .filter(|k| k.starts_with(PREFIX) && !KNOWN.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for key in unknown {
-            self.warn(&key, "not an annotation Kilo knows; ignored".into());
+        let annotations = self.annotations;
+        for key in annotations.kilo_keys() {
+            if !KNOWN.contains(&key) {
+                self.warn(key, "not an annotation Kilo knows; ignored".into());
+            }
         }
     }
 }
@@ -228,12 +249,27 @@ impl<'a> Reader<'a> {
 /// Reads a Node as Kilo does. Invalid values become diagnostics naming the node and annotation.
 #[must_use]
 pub fn parse_node(source: &NodeSource) -> (Node, Vec<Diagnostic>) {
+    parse_node_parts(
+        &source.name,
+        source.labels.clone(),
+        &source.annotations,
+        source.pod_cidrs.first().map(String::as_str),
+    )
+}
+
+/// [`parse_node`] from borrowed parts: `pod_cidr` is `spec.podCIDR`.
+pub(crate) fn parse_node_parts(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    annotations: &impl Annotations,
+    pod_cidr: Option<&str>,
+) -> (Node, Vec<Diagnostic>) {
     let mut r = Reader {
-        object: ObjectRef::node(&source.name),
-        annotations: &source.annotations,
+        object: ObjectRef::node(name),
+        annotations,
         diagnostics: Vec::new(),
     };
-    let pod_cidr = match source.pod_cidrs.first() {
+    let pod_cidr = match pod_cidr {
         None => None,
         Some(text) => {
             let parsed = cidr::parse(text).map(|n| n.trunc());
@@ -248,8 +284,8 @@ pub fn parse_node(source: &NodeSource) -> (Node, Vec<Diagnostic>) {
         }
     };
     let node = Node {
-        name: source.name.clone(),
-        labels: source.labels.clone(),
+        name: name.to_owned(),
+        labels,
         location_annotation: r.get(LOCATION).map(str::to_owned),
         endpoint: r.endpoint(),
         internal_ip: r.internal_ip(),

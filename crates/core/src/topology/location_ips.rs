@@ -44,6 +44,7 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
         .map(|s| s.location_ips.iter().map(|l| l.net).collect())
         .collect();
     for (si, segment) in segments.iter_mut().enumerate() {
+        let nodes = &segment.nodes;
         segment.location_ips.retain(|ip| {
             let why = raw
                 .iter()
@@ -68,7 +69,7 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
                 None => true,
                 Some(reason) => {
                     diagnostics.push(Diagnostic::field(
-                        ObjectRef::node(&ip.origin),
+                        ObjectRef::node(nodes.get(ip.origin).map_or("", String::as_str)),
                         "kilo.squat.ai/allowed-location-ips",
                         format!("{} {reason}; Kilo leaves it out", ip.net),
                     ));

@@ -1,0 +1,266 @@
+//! The fast path of snapshot parsing: a well-formed JSON List deserializes straight into typed values
+//! that borrow the file's text (no document tree, no copy of every annotation). Anything unusual (a
+//! type mismatch, a missing name, nested lists, YAML) returns `None` and the precise reader in
+//! `list.rs` takes over, so problems are always reported the same way.
+
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
+
+use crate::annotations::parse_node_parts;
+use crate::list::ListItems;
+use crate::snapshot::Snapshot;
+use crate::source::{NodeSource, PeerEndpointSource, PeerSource, ServiceSource};
+
+/// A string borrowed from the text when it has no escapes.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Str<'a>(Cow<'a, str>);
+
+impl Borrow<str> for Str<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor(PhantomData))
+    }
+}
+
+impl Str<'_> {
+    fn owned(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+type Map<'a> = BTreeMap<Str<'a>, Str<'a>>;
+
+fn owned_map(map: Option<Map<'_>>) -> BTreeMap<String, String> {
+    map.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.owned(), v.owned()))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct List<'a> {
+    #[serde(borrow)]
+    kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    items: Option<Vec<Item<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow)]
+    kind: Option<Str<'a>>,
+    #[serde(borrow, rename = "apiVersion")]
+    api_version: Option<Str<'a>>,
+    #[serde(borrow)]
+    metadata: Option<Metadata<'a>>,
+    #[serde(borrow)]
+    spec: Option<Spec<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Str<'a>>,
+    #[serde(borrow)]
+    labels: Option<Map<'a>>,
+    #[serde(borrow)]
+    annotations: Option<Map<'a>>,
+}
+
+#[derive(Deserialize)]
+struct DnsOrIp {
+    dns: Option<String>,
+    ip: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    #[serde(rename = "dnsOrIP")]
+    dns_or_ip: Option<DnsOrIp>,
+    port: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Spec<'a> {
+    #[serde(borrow, rename = "podCIDR")]
+    pod_cidr: Option<Str<'a>>,
+    #[serde(borrow, rename = "podCIDRs")]
+    pod_cidrs: Option<Vec<Str<'a>>>,
+    #[serde(rename = "allowedIPs")]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(rename = "publicKey")]
+    public_key: Option<String>,
+    endpoint: Option<Endpoint>,
+    #[serde(rename = "persistentKeepalive")]
+    persistent_keepalive: Option<i64>,
+    #[serde(rename = "presharedKey")]
+    preshared_key: Option<String>,
+    #[serde(rename = "clusterIP")]
+    cluster_ip: Option<String>,
+}
+
+/// A Node as the file has it, borrowed.
+struct NodeItem<'a> {
+    name: Str<'a>,
+    labels: Option<Map<'a>>,
+    annotations: Map<'a>,
+    pod_cidrs: Vec<Str<'a>>,
+}
+
+/// The wanted objects of a List, in file order.
+#[derive(Default)]
+struct Items<'a> {
+    nodes: Vec<NodeItem<'a>>,
+    peers: Vec<PeerSource>,
+    services: Vec<ServiceSource>,
+    ignored: usize,
+}
+
+fn pod_cidrs<'a>(spec: Option<&mut Spec<'a>>) -> Vec<Str<'a>> {
+    let Some(spec) = spec else { return Vec::new() };
+    let mut out: Vec<Str<'a>> = spec.pod_cidr.take().into_iter().collect();
+    for cidr in spec.pod_cidrs.take().unwrap_or_default() {
+        if !out.contains(&cidr) {
+            out.push(cidr);
+        }
+    }
+    out
+}
+
+fn sort(list: List<'_>) -> Option<Items<'_>> {
+    if !list.kind.as_ref().is_some_and(|k| k.0.ends_with("List")) {
+        return None;
+    }
+    let mut out = Items::default();
+    for item in list.items.unwrap_or_default() {
+        let kind = item.kind?.0;
+        if kind.ends_with("List") {
+            return None;
+        }
+        let api_version = item.api_version.map(|v| v.0).unwrap_or_default();
+        let wanted = match &*kind {
+            "Node" | "Service" => api_version == "v1",
+            "Peer" => api_version.starts_with("kilo.squat.ai/"),
+            _ => false,
+        };
+        if !wanted {
+            out.ignored += 1;
+            continue;
+        }
+        let metadata = item.metadata?;
+        let name = metadata.name.filter(|n| !n.0.is_empty())?;
+        let mut spec = item.spec;
+        match &*kind {
+            "Node" => out.nodes.push(NodeItem {
+                name,
+                labels: metadata.labels,
+                annotations: metadata.annotations.unwrap_or_default(),
+                pod_cidrs: pod_cidrs(spec.as_mut()),
+            }),
+            "Peer" => {
+                let spec = spec?;
+                out.peers.push(PeerSource {
+                    name: name.owned(),
+                    allowed_ips: spec.allowed_ips.unwrap_or_default(),
+                    public_key: spec.public_key.unwrap_or_default(),
+                    endpoint: spec.endpoint.map(|e| {
+                        let (dns, ip) = e.dns_or_ip.map(|d| (d.dns, d.ip)).unwrap_or_default();
+                        PeerEndpointSource {
+                            dns,
+                            ip,
+                            port: e.port.unwrap_or(0),
+                        }
+                    }),
+                    persistent_keepalive: spec.persistent_keepalive.unwrap_or(0),
+                    has_preshared_key: spec.preshared_key.is_some_and(|k| !k.is_empty()),
+                });
+            }
+            _ => out.services.push(ServiceSource {
+                namespace: metadata
+                    .namespace
+                    .map_or_else(|| "default".to_owned(), Str::owned),
+                name: name.owned(),
+                labels: owned_map(metadata.labels),
+                cluster_ip: spec.and_then(|s| s.cluster_ip),
+            }),
+        }
+    }
+    Some(out)
+}
+
+fn read(text: &str) -> Option<Items<'_>> {
+    // JSON only: serde_yaml reads an unquoted `1` as the string "1" where the precise reader (like the
+    // API server) wants a quoted string. Only a top-level object: typed structs would also accept an
+    // array, which means something else.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    sort(serde_json::from_str(text).ok()?)
+}
+
+/// The items of a well-formed JSON List as plain sources, or `None` when the precise reader must look.
+pub fn parse(text: &str) -> Option<ListItems> {
+    let items = read(text)?;
+    Some(ListItems {
+        nodes: items
+            .nodes
+            .into_iter()
+            .map(|n| NodeSource {
+                name: n.name.owned(),
+                labels: owned_map(n.labels),
+                annotations: owned_map(Some(n.annotations)),
+                pod_cidrs: n.pod_cidrs.into_iter().map(Str::owned).collect(),
+            })
+            .collect(),
+        peers: items.peers,
+        services: items.services,
+        ignored: items.ignored,
+    })
+}
+
+/// A well-formed JSON List straight into a [`Snapshot`], reading annotations in place; `None` when the
+/// precise reader must look.
+pub fn parse_snapshot(text: &str) -> Option<Snapshot> {
+    let items = read(text)?;
+    let mut snapshot = Snapshot::new();
+    for n in items.nodes {
+        let pod_cidr = n.pod_cidrs.first().map(|c| c.0.as_ref());
+        let (node, diagnostics) = parse_node_parts(&n.name.0, owned_map(n.labels), &n.annotations, pod_cidr);
+        snapshot.upsert_parsed_node(node, diagnostics);
+    }
+    for p in &items.peers {
+        snapshot.upsert_peer(p);
+    }
+    for s in items.services {
+        snapshot.upsert_service(s);
+    }
+    Some(snapshot)
+}
