@@ -14,12 +14,13 @@ use kubewire_ipc::{PeerStatus, SessionInfo};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::clock::ApiClock;
 use crate::controller::{self, ControllerConfig, ControllerHandle, ControllerStart};
 use crate::discovery::{self, ClusterFacts};
 use crate::error::ClusterError;
 use crate::events::{ControllerEvent, Step};
-use crate::keys::{KeySource, KeyStore};
-use crate::kubeconfig;
+use crate::keys::{KeyPair, KeySource, KeyStore};
+use crate::kubeconfig::{self, ClusterClient};
 use crate::registration::{self, Identity, peers_api};
 use crate::sink::{PlanSink, PlanUpdate};
 use crate::watch::{node_source, peer_source};
@@ -141,17 +142,26 @@ pub async fn list_into(client: &kube::Client, snapshot: &mut Snapshot) -> Result
     Ok(())
 }
 
-/// Connects and starts following the cluster.
-pub async fn connect<S: PlanSink>(
-    options: ConnectOptions,
-    mut sink: S,
-    events: mpsc::UnboundedSender<ControllerEvent>,
-    peer_stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
-) -> Result<Connection, ClusterError> {
-    let mut steps = Steps {
-        events: events.clone(),
-        last: Instant::now(),
-    };
+/// Everything known before registering: the cluster, its facts, the key, a snapshot and the request.
+pub struct Prepared {
+    /// The cluster's client.
+    pub cluster: ClusterClient,
+    /// The API server's clock.
+    pub clock: ApiClock,
+    /// What discovery found.
+    pub facts: ClusterFacts,
+    /// The laptop's key pair.
+    pub keys: KeyPair,
+    /// Where it is kept.
+    pub key_source: KeySource,
+    /// Nodes, Peers and kube-dns as listed now.
+    pub snapshot: Snapshot,
+    /// The planner's request (no address fixed yet).
+    pub request: PlanRequest,
+}
+
+/// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers.
+async fn prepare(options: &ConnectOptions, steps: &mut Steps) -> Result<Prepared, ClusterError> {
     let loaded = kubeconfig::load(options.kubeconfig.as_deref())?;
     let cluster = loaded.client(options.context.as_deref()).await?;
     steps.done(
@@ -173,7 +183,7 @@ pub async fn connect<S: PlanSink>(
     )
     .await?;
     for message in &facts.warnings {
-        let _ = events.send(ControllerEvent::Warning {
+        let _ = steps.events.send(ControllerEvent::Warning {
             message: message.clone(),
         });
     }
@@ -185,7 +195,7 @@ pub async fn connect<S: PlanSink>(
     steps.done(
         Step::KiloPresent,
         format!(
-            "kube-dns {dns}, service CIDR {} ({:?})",
+            "kube-dns {dns}, service CIDR {} ({})",
             facts
                 .service_cidrs
                 .iter()
@@ -210,7 +220,6 @@ pub async fn connect<S: PlanSink>(
         snapshot.upsert_service(dns.clone());
     }
     list_into(&cluster.client, &mut snapshot).await?;
-    let peer_name = options.identity.peer_name();
     let mut settings = options.settings.clone();
     settings.service_cidrs.clone_from(&facts.service_cidrs);
     settings.dns_zone.clone_from(&facts.cluster_domain);
@@ -220,9 +229,55 @@ pub async fn connect<S: PlanSink>(
         settings.namespace.clone_from(ns);
     }
     let mut request = PlanRequest::new(keys.public);
-    request.peer_name = Some(peer_name.clone());
+    request.peer_name = Some(options.identity.peer_name());
     request.local_networks.clone_from(&options.local_networks);
     request.settings = settings;
+    Ok(Prepared {
+        cluster,
+        clock,
+        facts,
+        keys,
+        key_source,
+        snapshot,
+        request,
+    })
+}
+
+/// The Plan this laptop would get, without registering anything (for `graph` and `doctor`).
+pub async fn preview(
+    options: &ConnectOptions,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+) -> Result<(Prepared, Result<Plan, ClusterError>), ClusterError> {
+    let mut steps = Steps {
+        events,
+        last: Instant::now(),
+    };
+    let prepared = prepare(options, &mut steps).await?;
+    let plan = plan(&prepared.snapshot, &prepared.request, prepared.clock.now_unix()).map_err(plan_error);
+    Ok((prepared, plan))
+}
+
+/// Connects and starts following the cluster.
+pub async fn connect<S: PlanSink>(
+    options: ConnectOptions,
+    mut sink: S,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+    peer_stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
+) -> Result<Connection, ClusterError> {
+    let mut steps = Steps {
+        events: events.clone(),
+        last: Instant::now(),
+    };
+    let Prepared {
+        cluster,
+        clock,
+        facts,
+        keys,
+        key_source,
+        mut snapshot,
+        mut request,
+    } = prepare(&options, &mut steps).await?;
+    let peer_name = options.identity.peer_name();
     // The core chooses the address: our Peer's when it exists, else one from the key.
     let first = plan(&snapshot, &request, clock.now_unix()).map_err(plan_error)?;
     let address = first.interface.address;

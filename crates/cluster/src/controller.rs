@@ -402,7 +402,7 @@ impl<S: PlanSink> Controller<S> {
                 let message = error.to_string();
                 if self.unreachable_since.is_none() {
                     let since = SystemTime::now();
-                    tracing::warn!(%message, "cluster API unreachable; keeping the last plan and retrying");
+                    tracing::info!(%message, "cluster API unreachable; keeping the last plan and retrying");
                     self.unreachable_since = Some((since, Instant::now()));
                     self.emit(ControllerEvent::Unreachable {
                         since,
@@ -441,7 +441,7 @@ impl<S: PlanSink> Controller<S> {
                     other => format!("{other}; keeping the last plan"),
                 };
                 if self.last_plan_error.as_ref() != Some(&message) {
-                    tracing::warn!(%message, "no new plan");
+                    tracing::info!(%message, "no new plan");
                     self.emit(ControllerEvent::Warning {
                         message: message.clone(),
                     });
@@ -484,7 +484,7 @@ impl<S: PlanSink> Controller<S> {
                     .send_modify(|s| s.plan_sent_at = Some(unix(SystemTime::now())));
             }
             Err(error) => {
-                tracing::warn!(%error, "sending the plan failed; retrying");
+                tracing::info!(%error, "sending the plan failed; retrying");
                 self.pending = true;
                 self.emit(ControllerEvent::SinkFailed {
                     message: error.to_string(),
@@ -530,7 +530,7 @@ impl<S: PlanSink> Controller<S> {
         match decision {
             FailoverDecision::Keep => false,
             FailoverDecision::MoveTo { node, reason, .. } => {
-                tracing::warn!(from = ?from, to = %node, %reason, "service gateway failover");
+                tracing::info!(from = ?from, to = %node, %reason, "service gateway failover");
                 self.emit(ControllerEvent::GatewayMoved {
                     from,
                     to: Some(node.clone()),

@@ -32,6 +32,17 @@ pub enum ServiceCidrSource {
     None,
 }
 
+impl std::fmt::Display for ServiceCidrSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ServiceCidrObjects => "from the ServiceCIDR objects",
+            Self::Setting => "from --service-cidr",
+            Self::KubeDnsGuess => "guessed from kube-dns",
+            Self::None => "unknown",
+        })
+    }
+}
+
 /// What discovery found.
 #[derive(Debug, Clone)]
 pub struct ClusterFacts {
@@ -188,7 +199,7 @@ pub async fn discover(
         (Vec::new(), ServiceCidrSource::None)
     };
     for w in &warnings {
-        tracing::warn!(warning = %w, "discovery");
+        tracing::info!(warning = %w, "discovery");
     }
     Ok(ClusterFacts {
         clock,

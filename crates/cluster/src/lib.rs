@@ -10,12 +10,14 @@
 pub mod clock;
 pub mod connect;
 pub mod controller;
+pub mod daemon_events;
 pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod failover;
 pub mod keys;
 pub mod kubeconfig;
+pub mod local_networks;
 pub mod registration;
 pub mod sink;
 pub mod watch;

@@ -305,3 +305,96 @@ async fn an_api_outage_keeps_the_last_plan_and_resumes() {
     })
     .await;
 }
+
+fn stats(plan: &Plan, ages: &[(&str, Option<u64>)]) -> Vec<kubewire_ipc::PeerStatus> {
+    plan.peers
+        .iter()
+        .map(|p| kubewire_ipc::PeerStatus {
+            name: p.name.clone(),
+            public_key: p.public_key,
+            endpoint: None,
+            allowed_ips: p.allowed_ips.clone(),
+            last_handshake_secs: ages
+                .iter()
+                .find(|(n, _)| p.name.contains(n))
+                .and_then(|(_, a)| *a),
+            rx_bytes: 0,
+            tx_bytes: 0,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_service_gateway_fails_over_and_comes_back() {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", 1);
+    ts.add_node("gcp", 2);
+    let keys = tempfile::tempdir().unwrap();
+    let (sink, plans) = ChannelSink::new();
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let (stats_tx, stats_rx) = tokio::sync::mpsc::channel(4);
+    let connection = connect(options(&ts, &keys), sink, tx, Some(stats_rx))
+        .await
+        .unwrap();
+    let mut h = Harness {
+        ts,
+        connection,
+        plans,
+        events,
+        _keys: keys,
+    };
+    let first = next_plan(&mut h, Duration::from_secs(1)).await;
+    assert_eq!(first.service_gateway.as_ref().unwrap().leader, "aws");
+    let status = h.connection.controller.status();
+
+    // Healthy: nothing moves; the first handshake is reported.
+    stats_tx
+        .send(stats(&first, &[("aws", Some(10)), ("gcp", Some(10))]))
+        .await
+        .unwrap();
+    event_where(&mut h, Duration::from_secs(2), |e| {
+        matches!(
+            e,
+            ControllerEvent::Step {
+                step: Step::FirstHandshake,
+                ..
+            }
+        )
+    })
+    .await;
+    no_plan_for(&mut h, Duration::from_millis(300)).await;
+
+    // The gateway's segment goes quiet for more than 3 minutes while gcp answers.
+    stats_tx
+        .send(stats(&first, &[("aws", Some(200)), ("gcp", Some(4))]))
+        .await
+        .unwrap();
+    let moved = plan_where(&mut h, Duration::from_secs(2), |p| {
+        p.service_gateway.as_ref().is_some_and(|g| g.leader == "gcp")
+    })
+    .await;
+    let aws = moved.peers.iter().find(|p| p.name.contains("aws")).unwrap();
+    assert!(!aws.allowed_ips.contains(&"10.43.0.0/16".parse().unwrap()));
+    let e = event_where(&mut h, Duration::from_secs(1), |e| {
+        matches!(e, ControllerEvent::GatewayMoved { .. })
+    })
+    .await;
+    assert!(e.to_string().contains("200 s"), "{e}");
+    assert_eq!(
+        status.borrow().gateway_override.as_ref().map(|(n, _)| n.as_str()),
+        Some("gcp")
+    );
+    // Periodic re-plans keep the override.
+    no_plan_for(&mut h, Duration::from_millis(1500)).await;
+
+    // aws recovers: back to it.
+    stats_tx
+        .send(stats(&moved, &[("aws", Some(2)), ("gcp", Some(4))]))
+        .await
+        .unwrap();
+    plan_where(&mut h, Duration::from_secs(2), |p| {
+        p.service_gateway.as_ref().is_some_and(|g| g.leader == "aws")
+    })
+    .await;
+    assert!(status.borrow().gateway_override.is_none());
+}
