@@ -264,7 +264,7 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() {
-    let ts = TestServer::start().await;
+    let mut ts = TestServer::start().await;
     ts.add_node("aws", 1);
     let env = Env::new();
     let daemon = FakeDaemon::start(env.dir.path());
@@ -318,6 +318,30 @@ async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() 
             .unwrap()
     };
     assert!(text(&conf).0.contains("(redacted)"));
+
+    // The API server goes away: status says so (from the controller), the tunnel keeps its plan.
+    let plans_before = daemon.seen.lock().unwrap().plans.len();
+    ts.stop().await;
+    let state = env.dir.path().join("state/controller.json");
+    wait_until("the controller to notice", || {
+        std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"reachable\":false"))
+    })
+    .await;
+    let status_out = {
+        let mut c = env.command(&["status"]);
+        c.env("KUBEWIRE_SOCKET", &daemon.socket);
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    };
+    let (out, _) = text(&status_out);
+    assert!(out.contains("warning: cluster API unreachable since"), "{out}");
+    assert_eq!(daemon.seen.lock().unwrap().plans.len(), plans_before);
+    ts.restart().await;
+    wait_until("the controller to see the API again", || {
+        std::fs::read_to_string(&state).is_ok_and(|t| t.contains("\"reachable\":true"))
+    })
+    .await;
 
     signal(&child, nix::sys::signal::Signal::SIGINT);
     let status = tokio::task::spawn_blocking(move || wait_exit(&mut child))

@@ -349,6 +349,10 @@ pub async fn connect<S: PlanSink>(
     let mut config = ControllerConfig::new(request, keys.private, session);
     config.debounce = options.debounce;
     config.replan_every = options.replan_every;
+    config.registration = Some(controller::Registration {
+        identity: options.identity.clone(),
+        address,
+    });
     let controller = controller::spawn(
         ControllerStart {
             client: cluster.client.clone(),

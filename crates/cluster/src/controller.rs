@@ -45,6 +45,17 @@ pub struct ControllerConfig {
     pub max_backoff: Duration,
     /// How long one probe may take.
     pub probe_timeout: Duration,
+    /// Re-register the laptop's Peer when someone deletes it.
+    pub registration: Option<Registration>,
+}
+
+/// What re-registering the laptop's Peer needs.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// User and host (labels).
+    pub identity: registration::Identity,
+    /// The laptop's address.
+    pub address: ipnet::IpNet,
 }
 
 impl ControllerConfig {
@@ -59,6 +70,7 @@ impl ControllerConfig {
             replan_every: Duration::from_secs(5),
             max_backoff: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
+            registration: None,
         }
     }
 }
@@ -243,7 +255,11 @@ impl<S: PlanSink> Controller<S> {
             tokio::select! {
                 mode = &mut stop => break mode.unwrap_or(StopMode::Detach),
                 Some(change) = changes.recv() => {
+                    let peers_changed = matches!(change, ClusterChange::PeersListed(_) | ClusterChange::PeerDeleted(_));
                     if self.handle_change(change) {
+                        if peers_changed {
+                            self.reregister_if_gone().await;
+                        }
                         debounce.get_or_insert_with(|| Instant::now() + self.config.debounce);
                     } else if self.unreachable_since.is_none() {
                         // A failing watch: probe now to tell a dead API server from a passing error.
@@ -368,6 +384,34 @@ impl<S: PlanSink> Controller<S> {
             }
         }
         true
+    }
+
+    /// Registers the laptop's Peer again when it vanished from the cluster (deleted by someone).
+    async fn reregister_if_gone(&mut self) {
+        let (Some(name), Some(reg)) = (&self.config.request.peer_name, &self.config.registration) else {
+            return;
+        };
+        if self.peers.contains(name) {
+            return;
+        }
+        let message =
+            format!("the laptop's Kilo Peer {name} was deleted in the cluster; registering it again");
+        tracing::info!(peer = %name, "Peer deleted in the cluster; registering it again");
+        self.emit(ControllerEvent::Warning { message });
+        let result = registration::register(
+            &self.client,
+            name,
+            &reg.identity,
+            &self.config.request.public_key,
+            reg.address,
+            self.config.request.settings.persistent_keepalive,
+        )
+        .await;
+        if let Err(error) = result {
+            self.emit(ControllerEvent::Warning {
+                message: error.to_string(),
+            });
+        }
     }
 
     /// Probes the API server (refreshing its clock); `true` if it answered.

@@ -398,3 +398,31 @@ async fn the_service_gateway_fails_over_and_comes_back() {
     .await;
     assert!(status.borrow().gateway_override.is_none());
 }
+
+#[tokio::test]
+async fn a_peer_deleted_by_someone_is_registered_again() {
+    let mut h = start(&[("aws", 1)]).await;
+    no_plan_for(&mut h, Duration::from_millis(300)).await;
+    let name = h.connection.peer_name.clone();
+    h.ts.store
+        .delete("kilo.squat.ai/v1alpha1", "Peer", None, &name)
+        .unwrap();
+    event_where(
+        &mut h,
+        Duration::from_secs(3),
+        |e| matches!(e, ControllerEvent::Warning { message } if message.contains("registering it again")),
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(3), async {
+        while h.ts.peer(&name).is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the Peer is back");
+    let peer = h.ts.peer(&name).unwrap();
+    assert_eq!(
+        peer["spec"]["allowedIPs"],
+        serde_json::json!([h.connection.plan.interface.address.to_string()])
+    );
+}

@@ -83,11 +83,29 @@ pub fn log_file() -> anyhow::Result<PathBuf> {
     Ok(state_dir()?.join("controller.log"))
 }
 
-/// The pid of a running controller, if the pid file names a live process.
+/// The controller's status file (written by the running controller, read by `status`).
+pub fn status_file() -> anyhow::Result<PathBuf> {
+    Ok(state_dir()?.join("controller.json"))
+}
+
+/// The pid of a running controller, if the pid file names a live kubewire process.
 pub fn running_controller() -> Option<i32> {
     let text = std::fs::read_to_string(pid_file().ok()?).ok()?;
     let pid: i32 = text.trim().parse().ok()?;
-    alive(pid).then_some(pid)
+    (alive(pid) && is_kubewire(pid)).then_some(pid)
+}
+
+/// Guards against a stale pid file whose pid now belongs to another program.
+#[cfg(target_os = "linux")]
+fn is_kubewire(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("kubewire"))
+        .unwrap_or(false)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_kubewire(_pid: i32) -> bool {
+    true
 }
 
 #[cfg(unix)]

@@ -95,7 +95,12 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
             "Ctrl-C disconnects."
         }
     );
+    let status_writer = tokio::spawn(write_status(connection.controller.status()));
     let mode = wait_for_stop(args).await?;
+    status_writer.abort();
+    if let Ok(path) = common::status_file() {
+        let _ = std::fs::remove_file(path);
+    }
     let result = connection.controller.stop(mode).await;
     let _ = printer.await;
     result.context("disconnecting")?;
@@ -105,6 +110,33 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
         StopMode::Disconnect { keep_peer: false } => eprintln!("disconnected"),
     }
     Ok(())
+}
+
+/// Keeps `controller.json` in the state dir up to date for `kubewire status` (no key material in it).
+async fn write_status(mut status: tokio::sync::watch::Receiver<kubewire_cluster::ControllerStatus>) {
+    let Ok(path) = common::status_file() else { return };
+    loop {
+        let text = {
+            let s = status.borrow_and_update();
+            serde_json::json!({
+                "pid": std::process::id(),
+                "reachable": s.reachable,
+                "unreachable_since": s.unreachable_since,
+                "last_error": s.last_error,
+                "plan_sent_at": s.plan_sent_at,
+                "gateway_override": s.gateway_override.as_ref().map(|(node, reason)| serde_json::json!({"node": node, "reason": reason})),
+                "warnings": s.warnings,
+            })
+            .to_string()
+        };
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Waits for Ctrl-C / SIGTERM (disconnect), SIGUSR1 (disconnect, keep the Peer); ignores SIGHUP.

@@ -29,6 +29,10 @@ pub fn spawn(global: &Global) -> anyhow::Result<()> {
     command
         .args(args)
         .env("KUBEWIRE_SOCKET", &global.socket)
+        .env(
+            "KUBEWIRE_LOG",
+            std::env::var("KUBEWIRE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone().context("the log file")?)
         .stderr(log);

@@ -25,15 +25,54 @@ pub fn run(args: &StatusArgs, global: &Global) -> anyhow::Result<()> {
         }
     })?;
     let pid = common::running_controller();
+    let controller: Option<serde_json::Value> = pid
+        .and_then(|_| common::status_file().ok())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok());
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"daemon": status, "controller_pid": pid}))?
+            serde_json::to_string_pretty(
+                &json!({"daemon": status, "controller_pid": pid, "controller": controller})
+            )?
         );
         return Ok(());
     }
     print!("{}", render(&status, pid));
+    if let Some(c) = controller {
+        print!("{}", render_controller(&c));
+    }
     Ok(())
+}
+
+/// What the controller knows that the daemon does not: the cluster API's reachability, failover.
+fn render_controller(c: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if c["reachable"] == false {
+        let since = c["unreachable_since"]
+            .as_u64()
+            .map(|t| httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)))
+            .unwrap_or_else(|| "?".into());
+        let _ = writeln!(
+            out,
+            "warning: cluster API unreachable since {since}, retrying; the tunnel keeps its last plan ({})",
+            c["last_error"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(node) = c["gateway_override"]["node"].as_str() {
+        let _ = writeln!(
+            out,
+            "warning: service gateway failed over to {node}: {}",
+            c["gateway_override"]["reason"].as_str().unwrap_or("")
+        );
+    }
+    for w in c["warnings"].as_array().into_iter().flatten() {
+        if let Some(w) = w.as_str() {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
+    out
 }
 
 fn render(s: &Status, pid: Option<i32>) -> String {
