@@ -426,3 +426,21 @@ async fn a_peer_deleted_by_someone_is_registered_again() {
         serde_json::json!([h.connection.plan.interface.address.to_string()])
     );
 }
+
+#[tokio::test]
+async fn a_node_ageing_out_is_dropped_by_the_periodic_replan() {
+    let mut h = start(&[("aws", 1), ("gcp", 2)]).await;
+    no_plan_for(&mut h, Duration::from_millis(300)).await;
+    // Last seen 57 s ago: still ready now (Kilo's limit is 60 s), stale in about 3 s, with no
+    // further event from the API server.
+    let old = (support::unix_now() - 57).to_string();
+    h.ts.set_annotation("gcp", "last-seen", &old);
+    no_plan_for(&mut h, Duration::from_millis(1500)).await;
+    let plan = next_plan(&mut h, Duration::from_secs(6)).await;
+    assert_eq!(segments(&plan), ["aws"]);
+    assert!(
+        plan.skipped.iter().any(|s| s.to_string().contains("gcp")),
+        "{:?}",
+        plan.skipped
+    );
+}
