@@ -149,8 +149,9 @@ async fn graph_prints_dot_and_says_when_kilo_is_missing_or_the_api_is_down() {
     assert!(o.status.success(), "{err}");
     assert!(out.starts_with("digraph"), "{out}");
     assert!(out.contains("aws") && out.contains("gcp"), "{out}");
-    // Nothing registered.
+    // Nothing registered, no key stored.
     assert!(ts.store.list("kilo.squat.ai/v1alpha1", "Peer", None).is_empty());
+    assert!(!env.dir.path().join("config/kubewire/keys").exists());
 
     ts.store
         .delete(

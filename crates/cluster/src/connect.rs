@@ -160,8 +160,13 @@ pub struct Prepared {
     pub request: PlanRequest,
 }
 
-/// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers.
-async fn prepare(options: &ConnectOptions, steps: &mut Steps) -> Result<Prepared, ClusterError> {
+/// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers. With
+/// `create_key` false a missing key is replaced by a throwaway one (nothing is stored).
+async fn prepare(
+    options: &ConnectOptions,
+    steps: &mut Steps,
+    create_key: bool,
+) -> Result<Prepared, ClusterError> {
     let loaded = kubeconfig::load(options.kubeconfig.as_deref())?;
     let cluster = loaded.client(options.context.as_deref()).await?;
     steps.done(
@@ -206,12 +211,20 @@ async fn prepare(options: &ConnectOptions, steps: &mut Steps) -> Result<Prepared
         ),
     );
 
-    let (keys, key_source) = options.key_store.load_or_create(&cluster.server).await?;
+    let (keys, key_source) = if create_key {
+        options.key_store.load_or_create(&cluster.server).await?
+    } else {
+        match options.key_store.load(&cluster.server).await? {
+            Some(found) => found,
+            None => (KeyPair::generate()?, KeySource::Ephemeral),
+        }
+    };
     steps.done(
         Step::Key,
         match &key_source {
             KeySource::Keyring => "in the OS keyring".to_owned(),
             KeySource::File(p) => format!("in {}", p.display()),
+            KeySource::Ephemeral => "none stored yet (a throwaway one for this preview)".to_owned(),
         },
     );
 
@@ -243,7 +256,8 @@ async fn prepare(options: &ConnectOptions, steps: &mut Steps) -> Result<Prepared
     })
 }
 
-/// The Plan this laptop would get, without registering anything (for `graph` and `doctor`).
+/// The Plan this laptop would get, without registering or storing anything (for `graph` and
+/// `doctor`).
 pub async fn preview(
     options: &ConnectOptions,
     events: mpsc::UnboundedSender<ControllerEvent>,
@@ -252,7 +266,7 @@ pub async fn preview(
         events,
         last: Instant::now(),
     };
-    let prepared = prepare(options, &mut steps).await?;
+    let prepared = prepare(options, &mut steps, false).await?;
     let plan = plan(&prepared.snapshot, &prepared.request, prepared.clock.now_unix()).map_err(plan_error);
     Ok((prepared, plan))
 }
@@ -276,7 +290,7 @@ pub async fn connect<S: PlanSink>(
         key_source,
         mut snapshot,
         mut request,
-    } = prepare(&options, &mut steps).await?;
+    } = prepare(&options, &mut steps, true).await?;
     let peer_name = options.identity.peer_name();
     // The core chooses the address: our Peer's when it exists, else one from the key.
     let first = plan(&snapshot, &request, clock.now_unix()).map_err(plan_error)?;

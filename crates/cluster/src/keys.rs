@@ -71,6 +71,8 @@ pub enum KeySource {
     Keyring,
     /// The fallback file.
     File(PathBuf),
+    /// Not stored: a throwaway key for a preview.
+    Ephemeral,
 }
 
 /// Where keys are kept.
@@ -154,6 +156,38 @@ impl KeyStore {
             return Ok((pair, KeySource::File(path)));
         }
         self.store_file(server, KeyPair::generate()?)
+    }
+
+    /// The stored key pair, if there is one (creates nothing).
+    pub async fn load(&self, server: &str) -> Result<Option<(KeyPair, KeySource)>, ClusterError> {
+        if self.use_keyring
+            && let KeyringAnswer::Found(text) = keyring_get(server).await
+        {
+            return Ok(Some((KeyPair::from_private_base64(&text)?, KeySource::Keyring)));
+        }
+        let path = self.file_for(server);
+        Ok(read_file(&path)?.map(|pair| (pair, KeySource::File(path))))
+    }
+
+    /// Forgets the cluster's key (keyring entry and file); the next connect creates a new one.
+    pub async fn forget(&self, server: &str) -> Result<(), ClusterError> {
+        if self.use_keyring {
+            let user = server.trim_end_matches('/').to_owned();
+            let task = tokio::task::spawn_blocking(move || {
+                keyring::Entry::new(KEYRING_SERVICE, &user).and_then(|e| e.delete_credential())
+            });
+            match tokio::time::timeout(KEYRING_TIMEOUT, task).await {
+                Ok(Ok(Ok(()) | Err(keyring::Error::NoEntry))) => {}
+                Ok(Ok(Err(e))) => tracing::debug!(error = %e, "keyring entry not removed"),
+                Ok(Err(_)) | Err(_) => tracing::debug!("keyring entry not removed (no answer)"),
+            }
+        }
+        let path = self.file_for(server);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ClusterError::Key(format!("{}: {e}", path.display()))),
+        }
     }
 
     fn store_file(&self, server: &str, pair: KeyPair) -> Result<(KeyPair, KeySource), ClusterError> {

@@ -6,6 +6,21 @@
 //! drives the core planner, handing every changed Plan to a [`sink::PlanSink`] (the daemon in
 //! production) ([`controller`]). [`connect::connect`] runs the whole sequence and returns a
 //! [`controller::ControllerHandle`]; progress and status come out as [`events::ControllerEvent`]s.
+//!
+//! For a front end (the CLI now, the tray app later):
+//!
+//! ```text
+//! let sink = DaemonSink::connect(socket.clone()).await?;          // fails fast: daemon not running
+//! let stats = daemon_events::follow_peer_stats(&socket).await.ok(); // handshake ages (failover)
+//! let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();   // ControllerEvent: steps with
+//! let connection = connect(ConnectOptions::new()?, sink, tx, stats).await?; //  timings, plan sent,
+//! let status = connection.controller.status();  // watch::Receiver<ControllerStatus>  unreachable…
+//! // … later:
+//! connection.controller.stop(StopMode::Disconnect { keep_peer: false }).await?;
+//! ```
+//!
+//! `StopMode::Detach` stops following and leaves the tunnel with its last Plan; dropping the handle
+//! does the same. [`connect::preview`] computes the Plan without registering anything.
 
 pub mod clock;
 pub mod connect;

@@ -178,13 +178,19 @@ async fn without_a_keyring_service_the_file_fallback_is_used() {
         use_keyring: true,
         dir: dir.path().join("keys"),
     };
-    let (first, source) = store.load_or_create("https://c.example:6443").await.unwrap();
-    if source == KeySource::Keyring {
-        eprintln!("a keyring service runs here; the fallback is not exercised");
-        return;
-    }
-    let (again, _) = store.load_or_create("https://c.example:6443").await.unwrap();
+    let server = "https://kubewire-test.invalid:6443";
+    assert!(store.load(server).await.unwrap().is_none());
+    let (first, source) = store.load_or_create(server).await.unwrap();
+    let (again, _) = store.load_or_create(server).await.unwrap();
     assert_eq!(first.public, again.public);
+    assert_eq!(store.load(server).await.unwrap().unwrap().0.public, first.public);
+    store.forget(server).await.unwrap();
+    assert!(store.load(server).await.unwrap().is_none());
+    if source == KeySource::Keyring {
+        eprintln!("a keyring service runs here; the file fallback was not exercised");
+    } else {
+        assert_eq!(source, KeySource::File(store.file_for(server)));
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! `kubewire graph`: the mesh as this laptop would see it, read from the cluster, as GraphViz DOT
-//! (nothing is registered or changed).
+//! (nothing is registered or stored; without a stored key a throwaway one stands in).
 
 use kubewire_cluster::connect::preview;
 use kubewire_core::render::dot;
