@@ -7,6 +7,9 @@ use kubewire_core::{Plan, PrivateKey};
 use kubewire_ipc::{Client, ClientError, Request, Response, SecretKey, SessionInfo};
 use tokio::sync::mpsc;
 
+/// How long the daemon may take to answer one request.
+pub const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Sending a Plan failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -62,8 +65,24 @@ impl DaemonSink {
         let Some(client) = self.client.as_mut() else {
             return Err(ClientError::Closed);
         };
-        let result = client.request(request).await;
-        if matches!(result, Err(ClientError::Closed | ClientError::Frame(_))) {
+        let (result, broken) = match tokio::time::timeout(DAEMON_TIMEOUT, client.request(request)).await {
+            Ok(result) => {
+                let broken = matches!(result, Err(ClientError::Closed | ClientError::Frame(_)));
+                (result, broken)
+            }
+            Err(_) => (
+                Err(ClientError::Daemon {
+                    code: kubewire_ipc::ErrorCode::Failed,
+                    message: format!(
+                        "the kubewire daemon did not answer within {} s",
+                        DAEMON_TIMEOUT.as_secs()
+                    ),
+                }),
+                true,
+            ),
+        };
+        if broken {
+            // The connection is gone or out of step: the next request opens a new one.
             self.client = None;
         }
         result

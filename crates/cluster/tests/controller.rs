@@ -444,3 +444,73 @@ async fn a_node_ageing_out_is_dropped_by_the_periodic_replan() {
         plan.skipped
     );
 }
+
+/// A sink that refuses Plans while `failures` is above zero (counting down), then forwards them.
+struct FlakySink {
+    failures: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    inner: ChannelSink,
+}
+
+impl kubewire_cluster::PlanSink for FlakySink {
+    fn apply<'a>(
+        &'a mut self,
+        update: &'a kubewire_cluster::PlanUpdate,
+    ) -> futures::future::BoxFuture<'a, Result<(), kubewire_cluster::SinkError>> {
+        use std::sync::atomic::Ordering;
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Box::pin(async { Err(kubewire_cluster::SinkError::Closed) });
+        }
+        self.inner.apply(update)
+    }
+
+    fn disconnect(&mut self) -> futures::future::BoxFuture<'_, Result<(), kubewire_cluster::SinkError>> {
+        self.inner.disconnect()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_apply_is_retried_and_a_failed_first_apply_fails_connect() {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", 1);
+    let keys = tempfile::tempdir().unwrap();
+
+    // The first apply fails: connect fails and removes the Peer it registered.
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let (inner, _plans) = ChannelSink::new();
+    let (tx, _events) = tokio::sync::mpsc::unbounded_channel();
+    let sink = FlakySink {
+        failures: failures.clone(),
+        inner,
+    };
+    let err = connect(options(&ts, &keys), sink, tx, None).await.unwrap_err();
+    assert!(err.to_string().contains("gone"), "{err}");
+    assert!(ts.peer("kubewire-tester-laptop").is_none());
+
+    // Later failures are retried by the periodic re-plan.
+    let (inner, plans) = ChannelSink::new();
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let sink = FlakySink {
+        failures: failures.clone(),
+        inner,
+    };
+    let connection = connect(options(&ts, &keys), sink, tx, None).await.unwrap();
+    let mut h = Harness {
+        ts,
+        connection,
+        plans,
+        events,
+        _keys: keys,
+    };
+    next_plan(&mut h, Duration::from_secs(1)).await;
+    no_plan_for(&mut h, Duration::from_millis(300)).await;
+    failures.store(2, std::sync::atomic::Ordering::SeqCst);
+    h.ts.add_node("gcp", 2);
+    event_where(&mut h, Duration::from_secs(2), |e| {
+        matches!(e, ControllerEvent::SinkFailed { .. })
+    })
+    .await;
+    let plan = next_plan(&mut h, Duration::from_secs(5)).await;
+    assert_eq!(segments(&plan), ["aws", "gcp"]);
+}
