@@ -26,8 +26,8 @@ another segment does, the service CIDR moves there, and back when it recovers.
 Stopping:
   Ctrl-C or SIGTERM   take the tunnel down and delete the Peer (keep it with --keep-peer)
   --keep-running      Ctrl-C only stops following: the tunnel stays with its last plan
-  --detach            keep following in the background (log: $XDG_STATE_HOME/kubewire/controller.log);
-                      `kubewire disconnect` stops it
+  --detach            follow in the background; `kubewire disconnect` stops it
+                      (log: ~/.local/state/kubewire/controller.log)
 
 Examples:
   kubewire connect

@@ -143,6 +143,17 @@ impl<S: PlanSink> Controller<S> {
             }
             ClusterChange::WatchFailed { resource, message } => {
                 tracing::debug!(resource, %message, "watch failed");
+                // Refusals (RBAC) do not go away by retrying: say so once per resource.
+                if (message.contains("Forbidden") || message.contains("Unauthorized"))
+                    && self.refused_watches.insert(resource)
+                {
+                    self.emit(ControllerEvent::Warning {
+                        message: format!(
+                            "the API server refuses to let this user watch {resource}: {message}; \
+                             kubewire needs list/watch on nodes and on peers.kilo.squat.ai"
+                        ),
+                    });
+                }
                 self.status.send_modify(|s| s.last_error = Some(message));
                 return false;
             }

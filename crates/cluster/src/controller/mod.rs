@@ -197,6 +197,7 @@ pub fn spawn<S: PlanSink>(
         last_plan_error: None,
         nodes: BTreeSet::new(),
         peers: BTreeSet::new(),
+        refused_watches: BTreeSet::new(),
         config,
     };
     let task = tokio::spawn(controller.run(stop_rx, start.peer_stats));
@@ -228,6 +229,7 @@ pub(crate) struct Controller<S> {
     pub(crate) last_plan_error: Option<String>,
     pub(crate) nodes: BTreeSet<String>,
     pub(crate) peers: BTreeSet<String>,
+    pub(crate) refused_watches: BTreeSet<&'static str>,
     pub(crate) config: ControllerConfig,
 }
 
