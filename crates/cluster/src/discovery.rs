@@ -73,7 +73,16 @@ pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, Clus
     let response = tokio::time::timeout(PROBE_TIMEOUT, client.send(request))
         .await
         .map_err(|_| unreachable(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())))?
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(|e| {
+            if is_auth_error(&e) {
+                ClusterError::Credentials {
+                    context: server.to_owned(),
+                    message: e.to_string(),
+                }
+            } else {
+                unreachable(e.to_string())
+            }
+        })?;
     let local = SystemTime::now();
     let status = response.status();
     if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
@@ -95,6 +104,21 @@ pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, Clus
         });
     tracing::debug!(offset_secs = clock.offset_secs, "API server clock");
     Ok(clock)
+}
+
+/// Whether a request failed while getting credentials (token file, exec plugin), not on the network.
+fn is_auth_error(error: &kube::Error) -> bool {
+    if matches!(error, kube::Error::Auth(_)) {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<kube::client::AuthError>().is_some() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Fails with the install instructions unless the Peer CRD exists.

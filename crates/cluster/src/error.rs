@@ -29,6 +29,12 @@ pub enum ClusterError {
     /// The kubeconfig is fine but kube cannot build a client from it.
     #[error("kubeconfig context {context:?}: {message}")]
     ClientConfig { context: String, message: String },
+    /// The kubeconfig's credentials (token file, exec plugin) did not give a credential.
+    #[error(
+        "getting credentials for {context}: {message}; log in again (exec credential plugins such as \
+         `aws eks get-token` or `gke-gcloud-auth-plugin` run as you, with your environment)"
+    )]
+    Credentials { context: String, message: String },
     /// The API server cannot be reached.
     #[error("cannot reach the API server at {url}: {message}; check VPN/network")]
     Unreachable { url: String, message: String },

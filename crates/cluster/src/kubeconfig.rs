@@ -186,9 +186,15 @@ impl LoadedKubeconfig {
                 message: e.to_string(),
             })?;
         let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
-        let client = kube::Client::try_from(config).map_err(|e| ClusterError::ClientConfig {
-            context: info.name.clone(),
-            message: e.to_string(),
+        let client = kube::Client::try_from(config).map_err(|e| match e {
+            kube::Error::Auth(auth) => ClusterError::Credentials {
+                context: info.name.clone(),
+                message: auth.to_string(),
+            },
+            other => ClusterError::ClientConfig {
+                context: info.name.clone(),
+                message: other.to_string(),
+            },
         })?;
         Ok(ClusterClient {
             client,

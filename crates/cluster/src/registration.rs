@@ -136,7 +136,8 @@ pub async fn register(
         )
         .await
         .map_err(|e| ClusterError::api(format!("registering the laptop as Kilo Peer {name}"), &e))?;
-    tracing::info!(peer = name, %address, "Kilo Peer registered");
+    tracing::info!("Kilo Peer registered");
+    tracing::debug!(peer = name, %address, "Kilo Peer applied");
     Ok(())
 }
 
@@ -144,7 +145,8 @@ pub async fn register(
 pub async fn unregister(client: &kube::Client, name: &str) -> Result<(), ClusterError> {
     match peers_api(client).delete(name, &DeleteParams::default()).await {
         Ok(_) => {
-            tracing::info!(peer = name, "Kilo Peer deleted");
+            tracing::info!("Kilo Peer deleted");
+            tracing::debug!(peer = name, "Kilo Peer deleted");
             Ok(())
         }
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),

@@ -233,3 +233,28 @@ async fn registration_applies_the_peer_and_a_changed_key_updates_it() {
     // Deleting again is fine.
     registration::unregister(&client, &name).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_failing_exec_credential_plugin_is_not_called_unreachable() {
+    let ts = TestServer::start().await;
+    let ca = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &ts.tls.ca_pem);
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: sso\nclusters:\n- name: lab\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: /bin/false\n      interactiveMode: Never\ncontexts:\n- name: sso\n  context: {{cluster: lab, user: sso}}\n",
+        ts.url
+    );
+    let path = ts.dir.path().join("exec-kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+    let loaded = kubewire_cluster::kubeconfig::load(Some(&path)).unwrap();
+    // kube runs the plugin when building the client (and again when a token expires, at a request).
+    let err = match loaded.client(None).await {
+        Err(e) => e,
+        Ok(cluster) => discovery::probe(&cluster.client, &cluster.server)
+            .await
+            .unwrap_err(),
+    };
+    let text = err.to_string();
+    assert!(matches!(err, ClusterError::Credentials { .. }), "{text}");
+    assert!(text.contains("getting credentials for sso"), "{text}");
+    assert!(text.contains("log in again"), "{text}");
+    assert!(!text.contains("check VPN"), "{text}");
+}
