@@ -352,3 +352,35 @@ pub fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNet>, Tun
 pub fn is_usable_endpoint(ip: IpAddr) -> bool {
     !(ip.is_unspecified() || ip.is_multicast())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_backend_call_that_hangs_is_a_timeout_not_a_hang() {
+        let started = std::time::Instant::now();
+        let result = blocking("reading peer statistics", Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(())
+        })
+        .await;
+        assert!(matches!(
+            result,
+            Err(TunnelError::Timeout {
+                what: "reading peer statistics",
+                ..
+            })
+        ));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let message = result.unwrap_err().to_string();
+        assert!(message.contains("wedged"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_backend_panic_is_an_error() {
+        let result: Result<(), _> =
+            blocking("adding a peer", Duration::from_secs(1), || panic!("boom")).await;
+        assert!(matches!(result, Err(TunnelError::Panicked("adding a peer"))));
+    }
+}

@@ -315,19 +315,14 @@ pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<
         done.push(format!("routes through {interface}"));
     }
     let live = socket_live(interface);
+    // The link is in this network namespace and nobody here serves it any more (this daemon just
+    // started); a live control socket of that name belongs to another namespace's process.
     if link {
-        if live == Some(true) {
-            tracing::warn!(
-                interface,
-                "a live process serves this interface; leaving it alone"
-            );
-        } else {
-            run_ip(
-                &["link", "del", "dev", interface],
-                "removing a leftover interface",
-            )?;
-            done.push(format!("interface {interface}"));
-        }
+        run_ip(
+            &["link", "del", "dev", interface],
+            "removing a leftover interface",
+        )?;
+        done.push(format!("interface {interface}"));
     }
     if live == Some(false) {
         std::fs::remove_file(uapi_socket(interface)).map_err(|source| TunnelError::Io {
