@@ -104,8 +104,11 @@ pub async fn apply(
         || request.plan.interface.name.clone(),
         |s| s.tunnel.name().to_owned(),
     );
+    let t0 = std::time::Instant::now();
     let local = local_networks::read(Some(&own));
+    let t_local = t0.elapsed();
     let plan = check_policy(request.plan, &local)?;
+    let t_policy = t0.elapsed() - t_local;
     let resolved = resolve_plan(&plan, RESOLVE_TIMEOUT).await;
     let spec = spec_of(&plan);
     let mut changes = Changes::default();
@@ -210,7 +213,10 @@ pub async fn apply(
         peers_removed = changes.peers_removed.len(),
         routes_added = changes.routes_added.len(),
         routes_removed = changes.routes_removed.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        local_networks_ms = t_local.as_millis() as u64,
+        policy_ms = t_policy.as_millis() as u64,
+        tunnel_ms = started.elapsed().as_millis() as u64,
+        total_ms = t0.elapsed().as_millis() as u64,
         "Plan applied"
     );
     session.plan = plan;
