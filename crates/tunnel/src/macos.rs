@@ -49,7 +49,7 @@ fn run(program: &str, args: &[&str], what: &'static str) -> Result<String, Tunne
 fn free_utun() -> String {
     (3..256)
         .map(|n| format!("utun{n}"))
-        .find(|name| run("ifconfig", &[name], "probing utun").is_err())
+        .find(|name| run("ifconfig", &[name.as_str()], "probing utun").is_err())
         .unwrap_or_else(|| "utun255".into())
 }
 
