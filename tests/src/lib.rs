@@ -146,6 +146,7 @@ impl Laptop {
             ("XDG_STATE_HOME", home.join(".local/state")),
             ("XDG_DATA_HOME", home.join(".local/share")),
             ("XDG_RUNTIME_DIR", home.join("run")),
+            ("KUBEWIRE_STATE_DIR", home.join(".local/state/kubewire")),
             ("KUBECONFIG", self.lab.kubeconfig.clone()),
         ]
     }
