@@ -33,7 +33,11 @@ pub fn run(program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
 
 /// Text of an output (stdout then stderr).
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Polls `check` every 100 ms until it holds or `within` passed.
@@ -66,7 +70,11 @@ impl Laptop {
             Ok(d) => d,
             Err(e) => panic!("tempdir: {e}"),
         };
-        let mut laptop = Laptop { lab, dir, daemon: None };
+        let mut laptop = Laptop {
+            lab,
+            dir,
+            daemon: None,
+        };
         laptop.start_daemon();
         laptop
     }
@@ -104,7 +112,11 @@ impl Laptop {
         };
         self.daemon = Some(child);
         let socket = self.socket();
-        assert!(wait_until(Duration::from_secs(10), || socket.exists()), "kubewired did not listen: {}", self.daemon_log());
+        assert!(
+            wait_until(Duration::from_secs(10), || socket.exists()),
+            "kubewired did not listen: {}",
+            self.daemon_log()
+        );
     }
 
     /// The daemon's log so far.
@@ -114,7 +126,9 @@ impl Laptop {
 
     /// SIGKILL the daemon (a crash); returns its PID.
     pub fn crash_daemon(&mut self) -> u32 {
-        let Some(mut child) = self.daemon.take() else { panic!("no daemon") };
+        let Some(mut child) = self.daemon.take() else {
+            panic!("no daemon")
+        };
         let pid = child.id();
         let _ = child.kill();
         let _ = child.wait();
@@ -171,7 +185,12 @@ impl Laptop {
         let mut args = vec!["connect", "--detach"];
         args.extend_from_slice(extra);
         let out = self.kubewire(&args);
-        assert!(out.status.success(), "connect failed: {}\ndaemon log:\n{}", text(&out), self.daemon_log());
+        assert!(
+            out.status.success(),
+            "connect failed: {}\ndaemon log:\n{}",
+            text(&out),
+            self.daemon_log()
+        );
         text(&out)
     }
 
@@ -196,7 +215,13 @@ impl Laptop {
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.split_whitespace().next())
-            .map(|p| if p.contains('/') { p.to_string() } else { format!("{p}/32") })
+            .map(|p| {
+                if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/32")
+                }
+            })
             .collect()
     }
 
@@ -210,7 +235,11 @@ impl Laptop {
         let mut all = vec!["--kubeconfig", kc.as_str(), "--request-timeout=10s"];
         all.extend_from_slice(args);
         let out = run(Path::new("kubectl"), &all, &[]);
-        if out.status.success() { Ok(String::from_utf8_lossy(&out.stdout).into_owned()) } else { Err(text(&out)) }
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(text(&out))
+        }
     }
 }
 
@@ -223,7 +252,13 @@ impl Drop for Laptop {
         // Whatever a failed test left: the interface (its socket) and kubewire's Peers.
         let _ = self.exec("ip", &["link", "del", IFACE]);
         let _ = std::fs::remove_file(format!("/var/run/wireguard/{IFACE}.sock"));
-        let _ = self.kubectl(&["delete", "peers", "-l", "app.kubernetes.io/managed-by=kubewire", "--ignore-not-found"]);
+        let _ = self.kubectl(&[
+            "delete",
+            "peers",
+            "-l",
+            "app.kubernetes.io/managed-by=kubewire",
+            "--ignore-not-found",
+        ]);
     }
 }
 

@@ -30,28 +30,56 @@ fn connect_reaches_every_pod_and_service_and_disconnect_removes_everything() {
     let laptop = Laptop::start();
     let lab = laptop.lab.clone();
     // Before: nothing inside the cluster answers.
-    assert!(http_get(&lab.laptop_netns, &format!("http://{}/", lab.nodes[0].pod_ip), QUICK).is_err());
+    assert!(
+        http_get(
+            &lab.laptop_netns,
+            &format!("http://{}/", lab.nodes[0].pod_ip),
+            QUICK
+        )
+        .is_err()
+    );
 
     let started = Instant::now();
     let out = laptop.connect(&[]);
     eprintln!("connect took {:?}:\n{out}", started.elapsed());
 
     for node in &lab.nodes {
-        let body = http_get_within(&lab.laptop_netns, &format!("http://{}/", node.pod_ip), Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("pod {} through the tunnel: {e}\n{}", node.pod_name, laptop.daemon_log()));
+        let body = http_get_within(
+            &lab.laptop_netns,
+            &format!("http://{}/", node.pod_ip),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "pod {} through the tunnel: {e}\n{}",
+                node.pod_name,
+                laptop.daemon_log()
+            )
+        });
         assert_eq!(body, node.pod_name);
     }
     let web = lab.service("default", "web").unwrap();
     let answer = http_get_within(&lab.laptop_netns, "http://10.43.0.80/", Duration::from_secs(5)).unwrap();
     assert!(web.pods.contains(&answer), "{answer}");
 
-    assert_eq!(laptop.tunnel_routes(), expected_routes(&lab), "routes on the laptop are exactly the Plan's");
+    assert_eq!(
+        laptop.tunnel_routes(),
+        expected_routes(&lab),
+        "routes on the laptop are exactly the Plan's"
+    );
     let all_routes = laptop.exec("ip", &["route"]).unwrap();
     assert!(!all_routes.contains("default"), "no default route: {all_routes}");
 
     let key = laptop.exec("wg", &["show", IFACE, "public-key"]).unwrap();
     let peers = laptop
-        .kubectl(&["get", "peers.kilo.squat.ai", "-l", "app.kubernetes.io/managed-by=kubewire", "-o", "jsonpath={.items[*].spec.publicKey}"])
+        .kubectl(&[
+            "get",
+            "peers.kilo.squat.ai",
+            "-l",
+            "app.kubernetes.io/managed-by=kubewire",
+            "-o",
+            "jsonpath={.items[*].spec.publicKey}",
+        ])
         .unwrap();
     assert_eq!(peers.trim(), key.trim(), "the Peer carries the laptop's key");
 
@@ -62,10 +90,29 @@ fn connect_reaches_every_pod_and_service_and_disconnect_removes_everything() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(!laptop.interface_exists(), "interface removed");
     assert!(laptop.tunnel_routes().is_empty());
-    assert!(!laptop.state_dir().join("state.json").exists(), "state file removed");
-    let left = laptop.kubectl(&["get", "peers.kilo.squat.ai", "-l", "app.kubernetes.io/managed-by=kubewire", "-o", "name"]).unwrap();
+    assert!(
+        !laptop.state_dir().join("state.json").exists(),
+        "state file removed"
+    );
+    let left = laptop
+        .kubectl(&[
+            "get",
+            "peers.kilo.squat.ai",
+            "-l",
+            "app.kubernetes.io/managed-by=kubewire",
+            "-o",
+            "name",
+        ])
+        .unwrap();
     assert!(left.trim().is_empty(), "Peer deleted: {left}");
-    assert!(http_get(&lab.laptop_netns, &format!("http://{}/", lab.nodes[0].pod_ip), QUICK).is_err());
+    assert!(
+        http_get(
+            &lab.laptop_netns,
+            &format!("http://{}/", lab.nodes[0].pod_ip),
+            QUICK
+        )
+        .is_err()
+    );
 }
 
 /// Sends pings every 50 ms from the laptop to `ip` until stopped; returns (sent, received).
@@ -85,11 +132,23 @@ impl PingRun {
     fn stop(mut self) -> (u32, u32) {
         let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-        let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
+        let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find(|l| l.contains("packets transmitted")).unwrap_or_default().to_string();
-        let nums: Vec<u32> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|s| s.parse().ok()).collect();
-        (nums.first().copied().unwrap_or(0), nums.get(1).copied().unwrap_or(0))
+        let line = text
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or_default()
+            .to_string();
+        let nums: Vec<u32> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (
+            nums.first().copied().unwrap_or(0),
+            nums.get(1).copied().unwrap_or(0),
+        )
     }
 }
 
@@ -108,53 +167,104 @@ fn the_tunnel_follows_the_cluster_live() {
     let ns = lab.laptop_netns.clone();
     laptop.connect(&[]);
     let steady = lab.nodes.iter().find(|n| n.name != "gcp").unwrap().clone();
-    assert_eq!(http_get_within(&ns, &format!("http://{}/", steady.pod_ip), Duration::from_secs(10)).unwrap(), steady.pod_name);
+    assert_eq!(
+        http_get_within(
+            &ns,
+            &format!("http://{}/", steady.pod_ip),
+            Duration::from_secs(10)
+        )
+        .unwrap(),
+        steady.pod_name
+    );
 
     // A node joins: its pod answers within 2 s of the change.
     let _restore = Restore(vec![
         Request::RemoveNode { name: "ovh".into() },
-        Request::SetReady { name: "gcp".into(), ready: true },
+        Request::SetReady {
+            name: "gcp".into(),
+            ready: true,
+        },
         Request::ApiStart,
     ]);
-    let added = control(&Request::AddNode { name: "ovh".into(), location: "ovh".into() }).unwrap().lab.unwrap();
+    let added = control(&Request::AddNode {
+        name: "ovh".into(),
+        location: "ovh".into(),
+    })
+    .unwrap()
+    .lab
+    .unwrap();
     let ovh = added.node("ovh").unwrap().clone();
     let t = Instant::now();
     let body = http_get_within(&ns, &format!("http://{}/", ovh.pod_ip), Duration::from_secs(2)).unwrap();
     assert_eq!(body, "echo-ovh");
     eprintln!("new node answered {:?} after it joined", t.elapsed());
-    assert!(wait_until(Duration::from_secs(2), || laptop.tunnel_routes() == expected_routes(&added)));
+    assert!(wait_until(Duration::from_secs(2), || laptop.tunnel_routes()
+        == expected_routes(&added)));
 
     // A node's endpoint moves: it answers again, and a flow to another node loses nothing.
     let gcp = added.node("gcp").unwrap().clone();
     let ping = PingRun::start(&ns, &steady.pod_ip);
     std::thread::sleep(Duration::from_millis(500));
-    control(&Request::SetEndpoint { name: "gcp".into(), ip: Ipv4Addr::new(192, 0, 2, 160) }).unwrap();
+    control(&Request::SetEndpoint {
+        name: "gcp".into(),
+        ip: Ipv4Addr::new(192, 0, 2, 160),
+    })
+    .unwrap();
     let body = http_get_within(&ns, &format!("http://{}/", gcp.pod_ip), Duration::from_secs(5)).unwrap();
     assert_eq!(body, gcp.pod_name);
     std::thread::sleep(Duration::from_millis(500));
     let (sent, received) = ping.stop();
     assert!(sent > 10, "ping ran ({sent} sent)");
-    assert_eq!(sent, received, "the unchanged peer's flow lost {} of {sent} packets", sent - received);
+    assert_eq!(
+        sent,
+        received,
+        "the unchanged peer's flow lost {} of {sent} packets",
+        sent - received
+    );
 
     // A node leaves (stale last-seen: Kilo drops it) and its routes go.
-    control(&Request::SetReady { name: "gcp".into(), ready: false }).unwrap();
+    control(&Request::SetReady {
+        name: "gcp".into(),
+        ready: false,
+    })
+    .unwrap();
     assert!(
-        wait_until(Duration::from_secs(15), || !laptop.tunnel_routes().contains(&gcp.pod_cidr)),
+        wait_until(Duration::from_secs(15), || !laptop
+            .tunnel_routes()
+            .contains(&gcp.pod_cidr)),
         "route to a node that left is removed"
     );
-    control(&Request::SetReady { name: "gcp".into(), ready: true }).unwrap();
-    assert_eq!(http_get_within(&ns, &format!("http://{}/", gcp.pod_ip), Duration::from_secs(15)).unwrap(), gcp.pod_name);
+    control(&Request::SetReady {
+        name: "gcp".into(),
+        ready: true,
+    })
+    .unwrap();
+    assert_eq!(
+        http_get_within(&ns, &format!("http://{}/", gcp.pod_ip), Duration::from_secs(15)).unwrap(),
+        gcp.pod_name
+    );
 
     // A node is removed from the cluster.
     control(&Request::RemoveNode { name: "ovh".into() }).unwrap();
-    assert!(wait_until(Duration::from_secs(5), || !laptop.tunnel_routes().contains(&ovh.pod_cidr)));
+    assert!(wait_until(Duration::from_secs(5), || !laptop
+        .tunnel_routes()
+        .contains(&ovh.pod_cidr)));
 
     // The API server goes away: the tunnel stays, status says why; it comes back and kubewire resumes.
     control(&Request::ApiStop).unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(http_get(&ns, &format!("http://{}/", steady.pod_ip), QUICK).unwrap(), steady.pod_name);
+    assert_eq!(
+        http_get(&ns, &format!("http://{}/", steady.pod_ip), QUICK).unwrap(),
+        steady.pod_name
+    );
     control(&Request::ApiStart).unwrap();
-    let back = control(&Request::AddNode { name: "ovh".into(), location: "ovh".into() }).unwrap().lab.unwrap();
+    let back = control(&Request::AddNode {
+        name: "ovh".into(),
+        location: "ovh".into(),
+    })
+    .unwrap()
+    .lab
+    .unwrap();
     let ovh = back.node("ovh").unwrap().clone();
     let body = http_get_within(&ns, &format!("http://{}/", ovh.pod_ip), Duration::from_secs(30)).unwrap();
     assert_eq!(body, "echo-ovh", "resumed after the API server came back");
@@ -169,11 +279,23 @@ fn a_leader_re_election_moves_the_segment() {
     let location = lab.nodes.iter().find(|n| n.leader).unwrap().location.clone();
     let member = format!("{location}-8");
     let _restore = Restore(vec![Request::RemoveNode { name: member.clone() }]);
-    let added = control(&Request::AddNode { name: member.clone(), location: location.clone() }).unwrap().lab.unwrap();
+    let added = control(&Request::AddNode {
+        name: member.clone(),
+        location: location.clone(),
+    })
+    .unwrap()
+    .lab
+    .unwrap();
     laptop.connect(&[]);
     let m = added.node(&member).unwrap().clone();
-    assert_eq!(http_get_within(&ns, &format!("http://{}/", m.pod_ip), Duration::from_secs(10)).unwrap(), m.pod_name);
-    let elected = control(&Request::SetLeader { name: member.clone() }).unwrap().lab.unwrap();
+    assert_eq!(
+        http_get_within(&ns, &format!("http://{}/", m.pod_ip), Duration::from_secs(10)).unwrap(),
+        m.pod_name
+    );
+    let elected = control(&Request::SetLeader { name: member.clone() })
+        .unwrap()
+        .lab
+        .unwrap();
     for n in elected.nodes.iter().filter(|n| n.location == location) {
         let body = http_get_within(&ns, &format!("http://{}/", n.pod_ip), Duration::from_secs(10)).unwrap();
         assert_eq!(body, n.pod_name, "after re-election");
@@ -189,13 +311,21 @@ fn a_crashed_daemon_leaves_nothing_after_its_restart() {
     let mut laptop = Laptop::start();
     laptop.connect(&[]);
     let lab = laptop.lab.clone();
-    assert!(http_get_within(&lab.laptop_netns, &format!("http://{}/", lab.nodes[0].pod_ip), Duration::from_secs(10)).is_ok());
+    assert!(
+        http_get_within(
+            &lab.laptop_netns,
+            &format!("http://{}/", lab.nodes[0].pod_ip),
+            Duration::from_secs(10)
+        )
+        .is_ok()
+    );
     laptop.crash_daemon();
     let out = laptop.kubewire(&["disconnect"]);
     let _ = out; // the controller goes; the daemon is dead
     laptop.start_daemon();
     assert!(
-        wait_until(Duration::from_secs(10), || !laptop.interface_exists() && laptop.tunnel_routes().is_empty()),
+        wait_until(Duration::from_secs(10), || !laptop.interface_exists()
+            && laptop.tunnel_routes().is_empty()),
         "a restarted daemon removes what its crashed predecessor left: {}",
         laptop.daemon_log()
     );
@@ -210,9 +340,16 @@ fn a_corrupt_state_file_is_reported_and_cleaned_up() {
     let _ = laptop.kubewire(&["disconnect"]);
     std::fs::write(laptop.state_dir().join("state.json"), b"{ this is not json").unwrap();
     laptop.start_daemon();
-    assert!(wait_until(Duration::from_secs(10), || !laptop.interface_exists()), "{}", laptop.daemon_log());
+    assert!(
+        wait_until(Duration::from_secs(10), || !laptop.interface_exists()),
+        "{}",
+        laptop.daemon_log()
+    );
     let log = laptop.daemon_log();
-    assert!(log.contains("state.json"), "the log names the corrupt file: {log}");
+    assert!(
+        log.contains("state.json"),
+        "the log names the corrupt file: {log}"
+    );
     // The daemon still works.
     laptop.connect(&[]);
     assert!(laptop.interface_exists());
@@ -223,10 +360,15 @@ fn a_corrupt_state_file_is_reported_and_cleaned_up() {
 fn a_default_route_sent_straight_to_the_socket_is_refused() {
     let laptop = Laptop::start();
     let lab = laptop.lab.clone();
-    let snapshot = laptop.kubectl(&["get", "nodes,peers.kilo.squat.ai,services", "-A", "-o", "yaml"]).unwrap();
+    let snapshot = laptop
+        .kubectl(&["get", "nodes,peers.kilo.squat.ai,services", "-A", "-o", "yaml"])
+        .unwrap();
     let snapshot = kubewire_core::Snapshot::parse(&snapshot).unwrap();
     let key: kubewire_core::PublicKey = "AlYcQFGI4CsZhWuzUfmfcJskgFk1SRVljaF7ykRH5HI=".parse().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let mut plan = kubewire_core::plan(&snapshot, &kubewire_core::PlanRequest::new(key), now).unwrap();
     plan.peers[0].allowed_ips.push("0.0.0.0/0".parse().unwrap());
     plan.routes.push("0.0.0.0/0".parse().unwrap());
@@ -242,7 +384,10 @@ fn a_default_route_sent_straight_to_the_socket_is_refused() {
             .await
     });
     match result {
-        Err(kubewire_ipc::ClientError::Daemon { code: kubewire_ipc::ErrorCode::PlanRefused, message }) => {
+        Err(kubewire_ipc::ClientError::Daemon {
+            code: kubewire_ipc::ErrorCode::PlanRefused,
+            message,
+        }) => {
             assert!(message.contains("0.0.0.0/0"), "{message}");
         }
         other => panic!("expected PlanRefused, got {other:?}"),
@@ -270,5 +415,8 @@ fn a_user_outside_the_group_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     let said = text(&out);
-    assert!(said.contains("kubewire group") || said.contains("usermod"), "the refusal says how to fix it: {said}");
+    assert!(
+        said.contains("kubewire group") || said.contains("usermod"),
+        "the refusal says how to fix it: {said}"
+    );
 }

@@ -127,18 +127,16 @@ pub async fn list_into(client: &kube::Client, snapshot: &mut Snapshot) -> Result
         .list(&ListParams::default())
         .await
         .map_err(|e| ClusterError::api("listing Nodes", &e))?;
-    nodes
-        .items
-        .iter()
-        .for_each(|n| snapshot.upsert_node(&node_source(n)));
+    nodes.items.iter().for_each(|n| {
+        snapshot.upsert_node(&node_source(n));
+    });
     let peers = peers_api(client)
         .list(&ListParams::default())
         .await
         .map_err(|e| ClusterError::api("listing Kilo Peers", &e))?;
-    peers
-        .items
-        .iter()
-        .for_each(|p| snapshot.upsert_peer(&peer_source(p)));
+    peers.items.iter().for_each(|p| {
+        snapshot.upsert_peer(&peer_source(p));
+    });
     Ok(())
 }
 

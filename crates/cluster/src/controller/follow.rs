@@ -108,7 +108,9 @@ impl<S: PlanSink> Controller<S> {
                 for gone in self.nodes.difference(&names) {
                     self.snapshot.remove_node(gone);
                 }
-                list.iter().for_each(|n| self.snapshot.upsert_node(n));
+                list.iter().for_each(|n| {
+                    self.snapshot.upsert_node(n);
+                });
                 self.nodes = names;
             }
             ClusterChange::NodeApplied(n) => {
@@ -124,7 +126,9 @@ impl<S: PlanSink> Controller<S> {
                 for gone in self.peers.difference(&names) {
                     self.snapshot.remove_peer(gone);
                 }
-                list.iter().for_each(|p| self.snapshot.upsert_peer(p));
+                list.iter().for_each(|p| {
+                    self.snapshot.upsert_peer(p);
+                });
                 self.peers = names;
             }
             ClusterChange::PeerApplied(p) => {
