@@ -84,7 +84,13 @@ fn connect_reaches_every_pod_and_service_and_disconnect_removes_everything() {
     assert_eq!(peers.trim(), key.trim(), "the Peer carries the laptop's key");
 
     let status = laptop.status();
-    assert_eq!(status.to_string().contains("connected"), true, "{status}");
+    assert_eq!(status["daemon"]["state"], "connected", "{status}");
+    assert_eq!(
+        status["daemon"]["peers"].as_array().map(Vec::len),
+        Some(lab.nodes.len()),
+        "{status}"
+    );
+    assert_eq!(status["daemon"]["controller_attached"], true, "{status}");
 
     let out = laptop.kubewire(&["disconnect"]);
     assert!(out.status.success(), "{}", text(&out));

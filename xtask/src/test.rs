@@ -7,6 +7,24 @@ use anyhow::{Result, bail};
 use crate::{setup, sh};
 
 /// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
+/// The end-to-end tests (`tests/`): the real daemon and CLI against the lab.
+fn e2e_tests() -> Result<()> {
+    sh::cargo(&[
+        "test",
+        "-p",
+        "kubewire-e2e",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])
+}
+
+/// Both suites, on one lab.
+fn lab_and_e2e_tests() -> Result<()> {
+    lab_tests()?;
+    e2e_tests()
+}
+
 fn lab_tests() -> Result<()> {
     sh::cargo(&[
         "test",
@@ -35,7 +53,8 @@ pub fn all() -> Result<()> {
     sh::cargo(&["fmt", "--all", "--check"])?;
     sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     sh::cargo(&["test", "--workspace"])?;
-    sh::cargo(&["build", "-p", "kubewire-lab"])?;
+    // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
+    sh::cargo(&["build", "--workspace", "--bins"])?;
     // A lab left by an interrupted run is cleaned up by `up` itself.
     sh::lab(&["down"])?;
     sh::cargo(&[
@@ -47,10 +66,10 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
-    with_lab(&[], lab_tests)?;
+    with_lab(&[], lab_and_e2e_tests)?;
     // Segments with leaders and members on a location LAN; every node its own segment.
-    with_lab(&["--nodes-per-location", "2"], lab_tests)?;
-    with_lab(&["--granularity", "full"], lab_tests)?;
+    with_lab(&["--nodes-per-location", "2"], lab_and_e2e_tests)?;
+    with_lab(&["--granularity", "full"], lab_and_e2e_tests)?;
     eprintln!(
         "xtask test: all passed in {:.0} s",
         started.elapsed().as_secs_f64()
