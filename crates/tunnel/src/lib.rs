@@ -220,6 +220,14 @@ impl Tunnel {
         self.wedged
     }
 
+    /// False when the in-process BoringTun has stopped its threads. It does that when it catches a
+    /// SIGTERM/SIGINT sent to the process (it installs its own handlers), so the caller should treat
+    /// it as that signal. Always true for the kernel backend.
+    #[must_use]
+    pub fn backend_alive(&self) -> bool {
+        self.backend != Backend::Boringtun || platform::boringtun_threads() > 0
+    }
+
     async fn call<T, F>(&mut self, what: &'static str, timeout: Duration, f: F) -> Result<T, TunnelError>
     where
         T: Send + 'static,

@@ -128,10 +128,25 @@ fn route_lines(verb: &str, routes: &[IpNet], dev: &str) -> Vec<String> {
 }
 
 impl Linux {
+    /// BoringTun is started from a thread named [`BORINGTUN_THREAD`], so its worker threads carry
+    /// that name and [`boringtun_threads`] can count them.
     fn userspace(name: &str) -> Result<Api, TunnelError> {
-        let mut api = WGApi::<Userspace>::new(name).map_err(backend_error("starting BoringTun"))?;
-        api.create_interface()
-            .map_err(backend_error("creating the BoringTun interface"))?;
+        let owned = name.to_owned();
+        let creator = std::thread::Builder::new()
+            .name(BORINGTUN_THREAD.into())
+            .spawn(move || -> Result<WGApi<Userspace>, TunnelError> {
+                let mut api = WGApi::<Userspace>::new(owned).map_err(backend_error("starting BoringTun"))?;
+                api.create_interface()
+                    .map_err(backend_error("creating the BoringTun interface"))?;
+                Ok(api)
+            })
+            .map_err(|source| TunnelError::Io {
+                what: "starting BoringTun",
+                source,
+            })?;
+        let api = creator
+            .join()
+            .map_err(|_| TunnelError::Panicked("starting BoringTun"))??;
         Ok(Api::Userspace(api))
     }
 
@@ -283,6 +298,25 @@ impl Platform for Linux {
         }
         Ok(())
     }
+}
+
+/// The name BoringTun's threads inherit (see [`Linux::userspace`]).
+pub(crate) const BORINGTUN_THREAD: &str = "kwd-boringtun";
+
+/// How many BoringTun worker threads run in this process. BoringTun registers its own SIGTERM and
+/// SIGINT handlers (a signalfd) and, when it wins the race for a signal meant for the whole process,
+/// stops its threads: the interface is then dead while the process lives on. Counting the threads
+/// lets the daemon notice and stop as asked.
+#[must_use]
+pub fn boringtun_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == BORINGTUN_THREAD)
+        .count()
 }
 
 fn run_ip(args: &[&str], what: &'static str) -> Result<(), TunnelError> {
