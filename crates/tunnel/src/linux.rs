@@ -177,6 +177,13 @@ impl Platform for Linux {
             "kernel" => {
                 Self::kernel(name).map_err(backend_error("creating the kernel WireGuard interface"))?
             }
+            _ if !kernel_wireguard_available() => {
+                tracing::info!(
+                    interface = name,
+                    "no kernel WireGuard module; using BoringTun in-process"
+                );
+                Self::userspace(name)?
+            }
             _ => match Self::kernel(name) {
                 Ok(api) => api,
                 Err(err) => {
@@ -298,6 +305,18 @@ impl Platform for Linux {
         }
         Ok(())
     }
+}
+
+/// Whether the kernel has WireGuard: the module is loaded, or loads (`modprobe wireguard`). Saves a
+/// failing netlink call (and the library's error log line) on kernels without it.
+fn kernel_wireguard_available() -> bool {
+    std::path::Path::new("/sys/module/wireguard").exists()
+        || Command::new("modprobe")
+            .args(["-q", "wireguard"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 /// The name BoringTun's threads inherit (see [`Linux::userspace`]).
