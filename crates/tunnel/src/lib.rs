@@ -96,7 +96,10 @@ pub struct PeerStats {
 pub enum TunnelError {
     #[error("the WireGuard backend did not answer {what} within {after:?}; the interface is wedged")]
     Timeout { what: &'static str, after: Duration },
-    #[error("the interface is wedged by an earlier failure; disconnect (or restart kubewired) to recover")]
+    #[error(
+        "the interface is wedged by an earlier failure of the WireGuard backend; restart kubewired to recover \
+         (sudo systemctl restart kubewired)"
+    )]
     Wedged,
     #[error("the interface is gone")]
     Gone,
