@@ -94,6 +94,16 @@ pub async fn apply(
             ),
         });
     }
+    if let Some(session) = slot.as_ref()
+        && session.tunnel.is_wedged()
+    {
+        // BoringTun wedges for good (its threads hold the device); only a new process frees it.
+        return Err(ApplyError::failed(format!(
+            "{}: {}",
+            session.tunnel.name(),
+            kubewire_tunnel::TunnelError::Wedged
+        )));
+    }
     if request.private_key.0.parse::<PrivateKey>().is_err() {
         return Err(ApplyError {
             code: ErrorCode::BadRequest,
