@@ -94,6 +94,16 @@ pub async fn apply(
             ),
         });
     }
+    if let Some(session) = slot.as_ref()
+        && session.tunnel.is_wedged()
+    {
+        // BoringTun wedges for good (its threads hold the device); only a new process frees it.
+        return Err(ApplyError::failed(format!(
+            "{}: {}",
+            session.tunnel.name(),
+            kubewire_tunnel::TunnelError::Wedged
+        )));
+    }
     if request.private_key.0.parse::<PrivateKey>().is_err() {
         return Err(ApplyError {
             code: ErrorCode::BadRequest,
@@ -163,6 +173,7 @@ pub async fn apply(
             connected_since,
             last_update: now,
             apply_warnings: Vec::new(),
+            peer_added_at: std::collections::HashMap::new(),
         });
     }
     let Some(session) = slot.as_mut() else {
@@ -205,6 +216,16 @@ pub async fn apply(
     let applied = result.map_err(|e| ApplyError::failed(format!("applying the Plan to {name}: {e}")))?;
     changes.peers_removed = names(&applied.peers_removed, &session.plan);
     changes.peers_added = names(&applied.peers_added, &plan);
+    for key in &applied.peers_removed {
+        session.peer_added_at.remove(key);
+    }
+    for key in &applied.peers_added {
+        session.peer_added_at.insert(*key, now);
+    }
+    // In the Plan's order, the way the user reads them.
+    let rank = |p: &Plan, name: &String| p.peers.iter().position(|e| &e.name == name);
+    changes.peers_removed.sort_by_key(|n| rank(&session.plan, n));
+    changes.peers_added.sort_by_key(|n| rank(&plan, n));
     changes.routes_added = applied.routes_added;
     changes.routes_removed = applied.routes_removed;
     tracing::info!(

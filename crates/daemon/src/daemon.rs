@@ -200,6 +200,16 @@ impl Daemon {
         }
     }
 
+    /// True when the session's BoringTun stopped by itself: it caught a SIGTERM/SIGINT meant for
+    /// the daemon. Never waits for an apply under way.
+    pub fn backend_took_a_signal(&self) -> bool {
+        self.session
+            .try_lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().map(|s| !s.tunnel.backend_alive()))
+            .unwrap_or(false)
+    }
+
     /// Removes everything (SIGTERM / SIGINT). `true` when all was removed.
     pub async fn shutdown(&self) -> bool {
         let mut slot = self.session.lock().await;

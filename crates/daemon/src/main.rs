@@ -79,8 +79,15 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         pid = std::process::id(),
         "kubewired ready"
     );
+    // BoringTun installs its own SIGTERM/SIGINT handlers and may catch the signal first: then its
+    // threads stop, which this watch turns into the same clean stop.
+    let mut watch = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
+            _ = watch.tick() => if daemon.backend_took_a_signal() {
+                tracing::info!("BoringTun stopped on a signal meant for kubewired");
+                break;
+            },
             accepted = server.accept() => match accepted {
                 Ok(conn) => { tokio::spawn(connection::serve(daemon.clone(), conn)); }
                 Err(err) => tracing::warn!(error = %err, "accept failed"),

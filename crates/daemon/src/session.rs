@@ -36,6 +36,8 @@ pub struct Session {
     pub last_update: u64,
     /// Warnings of the last apply (endpoints that did not resolve…).
     pub apply_warnings: Vec<String>,
+    /// When each peer was last (re-)added: its handshake grace period starts there.
+    pub peer_added_at: std::collections::HashMap<kubewire_core::PublicKey, u64>,
 }
 
 /// Joins the Plan's peers with the live statistics.
@@ -65,10 +67,11 @@ fn http_date(secs: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Connected or Degraded, and why.
+/// Connected or Degraded, and why. `since(peer)` is when that peer's grace period started (the
+/// session's start, or when the peer was last added).
 #[must_use]
 pub fn assess(
-    connected_since: u64,
+    since: impl Fn(&PeerStatus) -> u64,
     now: u64,
     peers: &[PeerStatus],
     controller_lost_at: Option<u64>,
@@ -81,15 +84,16 @@ pub fn assess(
             http_date(lost)
         ));
     }
-    if now.saturating_sub(connected_since) > HANDSHAKE_GRACE_SECS {
-        for peer in peers {
-            match peer.last_handshake_secs {
-                None => warnings.push(format!("no handshake with {} yet", peer.name)),
-                Some(age) if age > HANDSHAKE_STALE_SECS => {
-                    warnings.push(format!("no handshake with {} for {age} s", peer.name));
-                }
-                Some(_) => {}
+    for peer in peers
+        .iter()
+        .filter(|p| now.saturating_sub(since(p)) > HANDSHAKE_GRACE_SECS)
+    {
+        match peer.last_handshake_secs {
+            None => warnings.push(format!("no handshake with {} yet", peer.name)),
+            Some(age) if age > HANDSHAKE_STALE_SECS => {
+                warnings.push(format!("no handshake with {} for {age} s", peer.name));
             }
+            Some(_) => {}
         }
     }
     let state = if warnings.is_empty() {
@@ -107,7 +111,14 @@ impl Session {
             Ok(stats) => (peer_statuses(&self.plan, stats, now), None),
             Err(e) => (peer_statuses(&self.plan, &[], now), Some(e)),
         };
-        let (mut state, mut warnings) = assess(self.connected_since, now, &peers, self.controller_lost_at);
+        let since = |p: &PeerStatus| {
+            self.peer_added_at
+                .get(&p.public_key)
+                .copied()
+                .unwrap_or(self.connected_since)
+                .max(self.connected_since)
+        };
+        let (mut state, mut warnings) = assess(since, now, &peers, self.controller_lost_at);
         if let Some(problem) = backend_problem {
             state = TunnelState::Degraded;
             warnings.insert(0, format!("the WireGuard backend does not answer: {problem}"));
@@ -154,26 +165,34 @@ mod tests {
 
     #[test]
     fn fresh_sessions_are_connected_while_handshakes_are_pending() {
-        let (state, warnings) = assess(1000, 1010, &[peer("aws", None)], None);
+        let (state, warnings) = assess(|_| 1000, 1010, &[peer("aws", None)], None);
         assert_eq!(state, TunnelState::Connected);
         assert!(warnings.is_empty());
     }
 
     #[test]
     fn a_peer_without_handshake_after_the_grace_period_degrades() {
-        let (state, warnings) = assess(1000, 1021, &[peer("aws", Some(5)), peer("gcp", None)], None);
+        let (state, warnings) = assess(|_| 1000, 1021, &[peer("aws", Some(5)), peer("gcp", None)], None);
         assert_eq!(state, TunnelState::Degraded);
         assert_eq!(warnings, vec!["no handshake with gcp yet".to_owned()]);
-        let (state, warnings) = assess(1000, 2000, &[peer("aws", Some(181))], None);
+        let (state, warnings) = assess(|_| 1000, 2000, &[peer("aws", Some(181))], None);
         assert_eq!(state, TunnelState::Degraded);
         assert!(warnings[0].contains("aws for 181 s"));
-        let (state, _) = assess(1000, 2000, &[peer("aws", Some(180))], None);
+        let (state, _) = assess(|_| 1000, 2000, &[peer("aws", Some(180))], None);
+        // A peer added a moment ago in an old session gets its own grace period.
+        let (state_new, _) = assess(
+            |p| if p.name == "new" { 1990 } else { 1000 },
+            2000,
+            &[peer("new", None)],
+            None,
+        );
+        assert_eq!(state_new, TunnelState::Connected);
         assert_eq!(state, TunnelState::Connected);
     }
 
     #[test]
     fn a_lost_controller_degrades_and_says_since_when() {
-        let (state, warnings) = assess(1000, 1005, &[], Some(1_800_000_000));
+        let (state, warnings) = assess(|_| 1000, 1005, &[], Some(1_800_000_000));
         assert_eq!(state, TunnelState::Degraded);
         assert!(warnings[0].contains("no longer updated since"), "{}", warnings[0]);
         assert!(warnings[0].contains("GMT"), "{}", warnings[0]);

@@ -284,21 +284,40 @@ async fn a_corrupt_state_file_is_reported_moved_aside_and_cleaned_up() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_removes_everything_and_exits_0() {
-    require_root!();
+async fn stop_signal_removes_everything_and_exits_0(signal: nix::sys::signal::Signal) {
     let mut lab = Lab::new(1);
     lab.start_daemon();
     let mut client = lab.client().await;
     apply(&lab, &mut client, lab.plan(&[(0, None)])).await;
     assert!(!lab.routes().is_empty());
-    let status = lab.signal_daemon(nix::sys::signal::Signal::SIGTERM);
+    let status = lab.signal_daemon(signal);
     assert!(status.success(), "exit status {status:?}\n{}", lab.log());
+    let caught_by = if lab.log().contains("BoringTun stopped on a signal") {
+        "BoringTun"
+    } else {
+        "kubewired"
+    };
+    eprintln!("{signal} caught by {caught_by}");
     assert!(!lab.link_exists(&lab.wg));
     assert!(lab.routes().is_empty());
     assert!(!lab.state_file().exists());
     assert!(!lab.socket().exists());
     assert!(!std::path::Path::new(&format!("/var/run/wireguard/{}.sock", lab.wg)).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_removes_everything_and_exits_0() {
+    require_root!();
+    // BoringTun races the daemon for this signal; repeat so both outcomes are exercised.
+    for _ in 0..3 {
+        stop_signal_removes_everything_and_exits_0(nix::sys::signal::Signal::SIGTERM).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_removes_everything_and_exits_0() {
+    require_root!();
+    stop_signal_removes_everything_and_exits_0(nix::sys::signal::Signal::SIGINT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,4 +471,68 @@ async fn only_the_owner_or_root_may_end_a_session() {
         other => panic!("{other:?}"),
     }
     assert!(lab.link_exists(&lab.wg), "a non-owner ended the session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_backend_is_an_error_not_a_hang() {
+    require_root!();
+    let mut lab = Lab::new(1).with_args(&["--backend-timeout", "2"]);
+    lab.start_daemon();
+    let mut client = lab.client().await;
+    apply(&lab, &mut client, lab.plan(&[(0, None)])).await;
+    assert!(lab.ping(lab.nodes[0].pod, Duration::from_secs(10)));
+
+    // Wedge BoringTun from outside, the way an in-place peer change does (it panics a worker).
+    let sock = format!("/var/run/wireguard/{}.sock", lab.wg);
+    let hex: String = lab.nodes[0]
+        .key
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let wedge = format!("set=1\npublic_key={hex}\nendpoint=198.18.1.3:51820\n\n");
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::UnixStream::connect(&sock).await.unwrap();
+        s.write_all(wedge.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf).await;
+    })
+    .await;
+
+    // Status answers (no hang) and says what is wrong.
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(15), lab.status())
+        .await
+        .expect("status hung");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(status.state, TunnelState::Degraded);
+    assert!(
+        status.warnings.iter().any(|w| w.contains("does not answer")),
+        "{:?}",
+        status.warnings
+    );
+    // A new Plan is an error, quickly.
+    let started = Instant::now();
+    let moved = lab.plan(&[(0, Some("198.18.1.3:51820"))]);
+    let answer = tokio::time::timeout(Duration::from_secs(20), client.request(&lab.apply_request(moved)))
+        .await
+        .expect("apply hung");
+    match answer {
+        Err(ClientError::Daemon {
+            code: ErrorCode::Failed,
+            message,
+        }) => {
+            assert!(message.contains("restart kubewired"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Stopping still works, and the next start leaves nothing behind.
+    let _ = lab.signal_daemon(nix::sys::signal::Signal::SIGTERM);
+    lab.start_daemon();
+    assert!(!lab.link_exists(&lab.wg), "{}", lab.log());
+    assert!(lab.routes().is_empty());
+    assert!(!std::path::Path::new(&sock).exists());
+    assert!(!lab.state_file().exists());
 }

@@ -96,7 +96,10 @@ pub struct PeerStats {
 pub enum TunnelError {
     #[error("the WireGuard backend did not answer {what} within {after:?}; the interface is wedged")]
     Timeout { what: &'static str, after: Duration },
-    #[error("the interface is wedged by an earlier failure; disconnect (or restart kubewired) to recover")]
+    #[error(
+        "the interface is wedged by an earlier failure of the WireGuard backend; restart kubewired to recover \
+         (sudo systemctl restart kubewired)"
+    )]
     Wedged,
     #[error("the interface is gone")]
     Gone,
@@ -218,6 +221,14 @@ impl Tunnel {
     #[must_use]
     pub fn is_wedged(&self) -> bool {
         self.wedged
+    }
+
+    /// False when the in-process BoringTun has stopped its threads. It does that when it catches a
+    /// SIGTERM/SIGINT sent to the process (it installs its own handlers), so the caller should treat
+    /// it as that signal. Always true for the kernel backend.
+    #[must_use]
+    pub fn backend_alive(&self) -> bool {
+        self.backend != Backend::Boringtun || platform::boringtun_threads() > 0
     }
 
     async fn call<T, F>(&mut self, what: &'static str, timeout: Duration, f: F) -> Result<T, TunnelError>

@@ -128,10 +128,25 @@ fn route_lines(verb: &str, routes: &[IpNet], dev: &str) -> Vec<String> {
 }
 
 impl Linux {
+    /// BoringTun is started from a thread named [`BORINGTUN_THREAD`], so its worker threads carry
+    /// that name and [`boringtun_threads`] can count them.
     fn userspace(name: &str) -> Result<Api, TunnelError> {
-        let mut api = WGApi::<Userspace>::new(name).map_err(backend_error("starting BoringTun"))?;
-        api.create_interface()
-            .map_err(backend_error("creating the BoringTun interface"))?;
+        let owned = name.to_owned();
+        let creator = std::thread::Builder::new()
+            .name(BORINGTUN_THREAD.into())
+            .spawn(move || -> Result<WGApi<Userspace>, TunnelError> {
+                let mut api = WGApi::<Userspace>::new(owned).map_err(backend_error("starting BoringTun"))?;
+                api.create_interface()
+                    .map_err(backend_error("creating the BoringTun interface"))?;
+                Ok(api)
+            })
+            .map_err(|source| TunnelError::Io {
+                what: "starting BoringTun",
+                source,
+            })?;
+        let api = creator
+            .join()
+            .map_err(|_| TunnelError::Panicked("starting BoringTun"))??;
         Ok(Api::Userspace(api))
     }
 
@@ -161,6 +176,13 @@ impl Platform for Linux {
             "userspace" | "boringtun" => Self::userspace(name)?,
             "kernel" => {
                 Self::kernel(name).map_err(backend_error("creating the kernel WireGuard interface"))?
+            }
+            _ if !kernel_wireguard_available() => {
+                tracing::info!(
+                    interface = name,
+                    "no kernel WireGuard module; using BoringTun in-process"
+                );
+                Self::userspace(name)?
             }
             _ => match Self::kernel(name) {
                 Ok(api) => api,
@@ -283,6 +305,37 @@ impl Platform for Linux {
         }
         Ok(())
     }
+}
+
+/// Whether the kernel has WireGuard: the module is loaded, or loads (`modprobe wireguard`). Saves a
+/// failing netlink call (and the library's error log line) on kernels without it.
+fn kernel_wireguard_available() -> bool {
+    std::path::Path::new("/sys/module/wireguard").exists()
+        || Command::new("modprobe")
+            .args(["-q", "wireguard"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// The name BoringTun's threads inherit (see [`Linux::userspace`]).
+pub(crate) const BORINGTUN_THREAD: &str = "kwd-boringtun";
+
+/// How many BoringTun worker threads run in this process. BoringTun registers its own SIGTERM and
+/// SIGINT handlers (a signalfd) and, when it wins the race for a signal meant for the whole process,
+/// stops its threads: the interface is then dead while the process lives on. Counting the threads
+/// lets the daemon notice and stop as asked.
+#[must_use]
+pub fn boringtun_threads() -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == BORINGTUN_THREAD)
+        .count()
 }
 
 fn run_ip(args: &[&str], what: &'static str) -> Result<(), TunnelError> {

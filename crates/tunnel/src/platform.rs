@@ -6,9 +6,14 @@ use kubewire_core::PublicKey;
 use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
 
 #[cfg(target_os = "linux")]
-pub(crate) use crate::linux::{Linux as Imp, cleanup_leftover, local_networks};
+pub(crate) use crate::linux::{Linux as Imp, boringtun_threads, cleanup_leftover, local_networks};
 #[cfg(target_os = "macos")]
 pub(crate) use crate::macos::{Macos as Imp, cleanup_leftover, local_networks};
+/// Only counted on Linux; elsewhere BoringTun's threads are assumed alive.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn boringtun_threads() -> usize {
+    usize::MAX
+}
 #[cfg(target_os = "windows")]
 pub(crate) use crate::windows::{Windows as Imp, cleanup_leftover, local_networks};
 

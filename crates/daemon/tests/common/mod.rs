@@ -268,7 +268,11 @@ impl Lab {
                 self.last_log = Some(d.log);
                 return status;
             }
-            assert!(Instant::now() < deadline, "kubewired did not exit after {sig}");
+            if Instant::now() >= deadline {
+                let log = std::fs::read_to_string(&d.log).unwrap_or_default();
+                let _ = d.child.kill();
+                panic!("kubewired did not exit after {sig}:\n{log}");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
