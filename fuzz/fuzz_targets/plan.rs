@@ -10,14 +10,24 @@ use kubewire_core::{PlanRequest, PublicKey, Snapshot, plan};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(snapshot) = Snapshot::parse(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(snapshot) = Snapshot::parse(text) else {
+        return;
+    };
     let mut request = PlanRequest::new(PublicKey::from_bytes([7; 32]));
     request.settings.service_cidrs = vec!["10.43.0.0/16".parse().expect("valid CIDR")];
     request.local_networks = vec!["192.168.1.0/24".parse().expect("valid CIDR")];
     for now in [0, 1_800_000_010] {
-        let Ok(p) = plan(&snapshot, &request, now) else { continue };
-        let union: Vec<_> = p.peers.iter().flat_map(|e| e.allowed_ips.iter().copied()).collect();
+        let Ok(p) = plan(&snapshot, &request, now) else {
+            continue;
+        };
+        let union: Vec<_> = p
+            .peers
+            .iter()
+            .flat_map(|e| e.allowed_ips.iter().copied())
+            .collect();
         assert_eq!(p.routes, union);
         for (i, a) in p.peers.iter().enumerate() {
             for b in p.peers.iter().skip(i + 1) {

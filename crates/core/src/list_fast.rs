@@ -9,7 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, Visitor};
+use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
 
 use crate::annotations::parse_node_parts;
 use crate::list::ListItems;
@@ -67,8 +67,33 @@ fn owned_map(map: Option<Map<'_>>) -> BTreeMap<String, String> {
 struct List<'a> {
     #[serde(borrow)]
     kind: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    items: Option<Vec<Item<'a>>>,
+    /// Sorted as they are read: no vector of raw items.
+    #[serde(borrow, default, deserialize_with = "sorted_items")]
+    items: Items<'a>,
+}
+
+/// Reads `items`, keeping the wanted objects; an item the fast path cannot take aborts it.
+fn sorted_items<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Items<'a>, D::Error> {
+    struct ItemsVisitor<'a>(PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for ItemsVisitor<'a> {
+        type Value = Items<'a>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of Kubernetes objects")
+        }
+        fn visit_unit<E>(self) -> Result<Items<'a>, E> {
+            Ok(Items::default())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'a>, A::Error> {
+            let mut out = Items::default();
+            while let Some(item) = seq.next_element::<Item<'de>>()? {
+                if accept(&mut out, item).is_none() {
+                    return Err(A::Error::custom("needs the precise reader"));
+                }
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(ItemsVisitor(PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -155,65 +180,67 @@ fn pod_cidrs<'a>(spec: Option<&mut Spec<'a>>) -> Vec<Str<'a>> {
     out
 }
 
-fn sort(list: List<'_>) -> Option<Items<'_>> {
-    if !list.kind.as_ref().is_some_and(|k| k.0.ends_with("List")) {
+/// Files one item into `out`; `None` when the precise reader must look.
+fn accept<'a>(out: &mut Items<'a>, item: Item<'a>) -> Option<()> {
+    let kind = item.kind?.0;
+    if kind.ends_with("List") {
         return None;
     }
-    let mut out = Items::default();
-    for item in list.items.unwrap_or_default() {
-        let kind = item.kind?.0;
-        if kind.ends_with("List") {
-            return None;
-        }
-        let api_version = item.api_version.map(|v| v.0).unwrap_or_default();
-        let wanted = match &*kind {
-            "Node" | "Service" => api_version == "v1",
-            "Peer" => api_version.starts_with("kilo.squat.ai/"),
-            _ => false,
-        };
-        if !wanted {
-            out.ignored += 1;
-            continue;
-        }
-        let metadata = item.metadata?;
-        let name = metadata.name.filter(|n| !n.0.is_empty())?;
-        let mut spec = item.spec;
-        match &*kind {
-            "Node" => out.nodes.push(NodeItem {
-                name,
-                labels: metadata.labels,
-                annotations: metadata.annotations.unwrap_or_default(),
-                pod_cidrs: pod_cidrs(spec.as_mut()),
-            }),
-            "Peer" => {
-                let spec = spec?;
-                out.peers.push(PeerSource {
-                    name: name.owned(),
-                    allowed_ips: spec.allowed_ips.unwrap_or_default(),
-                    public_key: spec.public_key.unwrap_or_default(),
-                    endpoint: spec.endpoint.map(|e| {
-                        let (dns, ip) = e.dns_or_ip.map(|d| (d.dns, d.ip)).unwrap_or_default();
-                        PeerEndpointSource {
-                            dns,
-                            ip,
-                            port: e.port.unwrap_or(0),
-                        }
-                    }),
-                    persistent_keepalive: spec.persistent_keepalive.unwrap_or(0),
-                    has_preshared_key: spec.preshared_key.is_some_and(|k| !k.is_empty()),
-                });
-            }
-            _ => out.services.push(ServiceSource {
-                namespace: metadata
-                    .namespace
-                    .map_or_else(|| "default".to_owned(), Str::owned),
-                name: name.owned(),
-                labels: owned_map(metadata.labels),
-                cluster_ip: spec.and_then(|s| s.cluster_ip),
-            }),
-        }
+    let api_version = item.api_version.map(|v| v.0).unwrap_or_default();
+    let wanted = match &*kind {
+        "Node" | "Service" => api_version == "v1",
+        "Peer" => api_version.starts_with("kilo.squat.ai/"),
+        _ => false,
+    };
+    if !wanted {
+        out.ignored += 1;
+        return Some(());
     }
-    Some(out)
+    let metadata = item.metadata?;
+    let name = metadata.name.filter(|n| !n.0.is_empty())?;
+    let mut spec = item.spec;
+    match &*kind {
+        "Node" => out.nodes.push(NodeItem {
+            name,
+            labels: metadata.labels,
+            annotations: metadata.annotations.unwrap_or_default(),
+            pod_cidrs: pod_cidrs(spec.as_mut()),
+        }),
+        "Peer" => {
+            let spec = spec?;
+            out.peers.push(PeerSource {
+                name: name.owned(),
+                allowed_ips: spec.allowed_ips.unwrap_or_default(),
+                public_key: spec.public_key.unwrap_or_default(),
+                endpoint: spec.endpoint.map(|e| {
+                    let (dns, ip) = e.dns_or_ip.map(|d| (d.dns, d.ip)).unwrap_or_default();
+                    PeerEndpointSource {
+                        dns,
+                        ip,
+                        port: e.port.unwrap_or(0),
+                    }
+                }),
+                persistent_keepalive: spec.persistent_keepalive.unwrap_or(0),
+                has_preshared_key: spec.preshared_key.is_some_and(|k| !k.is_empty()),
+            });
+        }
+        _ => out.services.push(ServiceSource {
+            namespace: metadata
+                .namespace
+                .map_or_else(|| "default".to_owned(), Str::owned),
+            name: name.owned(),
+            labels: owned_map(metadata.labels),
+            cluster_ip: spec.and_then(|s| s.cluster_ip),
+        }),
+    }
+    Some(())
+}
+
+fn sort(list: List<'_>) -> Option<Items<'_>> {
+    list.kind
+        .as_ref()
+        .is_some_and(|k| k.0.ends_with("List"))
+        .then_some(list.items)
 }
 
 fn read(text: &str) -> Option<Items<'_>> {

@@ -145,8 +145,17 @@ pub fn filter_peers(
         }
     }
     // No address in two peers: the lower rank, then the earlier peer, keeps it.
-    let mut order: Vec<usize> = (0..flat.len()).collect();
-    order.sort_by_key(|&k| flat.get(k).map(|f| f.0));
+    // Stable by rank (few distinct ranks: one pass each).
+    let distinct: std::collections::BTreeSet<u8> = flat.iter().map(|f| f.0).collect();
+    let mut order: Vec<usize> = Vec::with_capacity(flat.len());
+    for rank in distinct {
+        order.extend(
+            flat.iter()
+                .enumerate()
+                .filter(|(_, f)| f.0 == rank)
+                .map(|(k, _)| k),
+        );
+    }
     let ranges: Vec<IpNet> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.3)).collect();
     let owners: Vec<usize> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.1)).collect();
     let claims = earlier_claims(&ranges, &owners);

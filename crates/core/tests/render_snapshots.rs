@@ -37,3 +37,12 @@ fn json_of_the_seed() {
 fn dot_of_the_seed() {
     insta::assert_snapshot!(dot::render(&seed_plan()));
 }
+
+#[test]
+fn wg_quick_leaves_out_empty_allowed_ips() {
+    let mut plan = seed_plan();
+    plan.peers[0].allowed_ips.clear();
+    let text = wg_quick::render(&plan, None);
+    assert!(!text.contains("AllowedIPs = \n"), "{text}");
+    assert_eq!(text.matches("[Peer]").count(), 4);
+}
