@@ -119,6 +119,11 @@ impl Laptop {
         );
     }
 
+    /// The daemon's PID (`ip netns exec` execs it in place).
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
     /// The daemon's log so far.
     pub fn daemon_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("kubewired.log")).unwrap_or_default()

@@ -128,6 +128,29 @@ pub fn demo() -> Result<()> {
     Ok(())
 }
 
+/// Criterion benches of the core, then the main job's benchmarks against the lab, with release
+/// binaries (`tests/tests/bench.rs`; numbers as `BENCH` lines).
 pub fn bench() -> Result<()> {
-    sh::cargo(&["bench", "--workspace"])
+    setup::run()?;
+    sh::cargo(&["bench", "-p", "kubewire-core"])?;
+    sh::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    sh::cargo(&["build", "-p", "kubewire-lab"])?;
+    let bins = crate::root().join("target/release");
+    let run = || {
+        sh::cargo_env(
+            &[
+                "test",
+                "-p",
+                "kubewire-e2e",
+                "--test",
+                "bench",
+                "--",
+                "--ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ],
+            &[("KUBEWIRE_BIN_DIR", &bins.to_string_lossy())],
+        )
+    };
+    with_lab(&[], run)
 }
