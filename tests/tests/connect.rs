@@ -258,7 +258,15 @@ fn the_tunnel_follows_the_cluster_live() {
 
     // The API server goes away: the tunnel stays, status says why; it comes back and kubewire resumes.
     control(&Request::ApiStop).unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    let says_why = wait_until(Duration::from_secs(20), || {
+        let out = laptop.kubewire(&["status"]);
+        text(&out).contains("unreachable")
+    });
+    assert!(
+        says_why,
+        "status says the API is unreachable: {}",
+        text(&laptop.kubewire(&["status"]))
+    );
     assert_eq!(
         http_get(&ns, &format!("http://{}/", steady.pod_ip), QUICK).unwrap(),
         steady.pod_name
