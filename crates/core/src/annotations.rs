@@ -303,85 +303,97 @@ pub(crate) fn parse_node_parts(
     (node, r.diagnostics)
 }
 
-/// Reads a Kilo Peer as Kilo does: invalid allowed IPs are skipped, an invalid endpoint is dropped,
-/// and a Peer without a valid key or any valid allowed IP is ignored (`None`).
+/// Reads a Kilo Peer as Kilo does: a Peer that fails Kilo's validation (an invalid allowed IP, an
+/// endpoint with neither a valid IP nor a DNS name or with a port outside 1..=65535, an invalid key, no
+/// allowed IP) is ignored (`None`), with a diagnostic for each reason. A DNS name that is not a valid
+/// name passes validation but gives no endpoint.
 #[must_use]
 pub fn parse_peer(source: &PeerSource) -> (Option<KiloPeer>, Vec<Diagnostic>) {
     let object = ObjectRef::peer(&source.name);
     let mut diagnostics = Vec::new();
+    let mut valid = true;
+    let mut reject = |field: String, message: String, diagnostics: &mut Vec<Diagnostic>| {
+        valid = false;
+        diagnostics.push(Diagnostic::field(
+            object.clone(),
+            field,
+            format!("{message}; Kilo ignores this Peer"),
+        ));
+    };
     let mut allowed_ips = Vec::new();
     for (i, text) in source.allowed_ips.iter().enumerate() {
         match cidr::parse(text) {
             Some(net) => allowed_ips.push(net.trunc()),
-            None => diagnostics.push(Diagnostic::field(
-                object.clone(),
+            None => reject(
                 format!("spec.allowedIPs[{i}]"),
-                format!("{text:?} is not a CIDR; skipped"),
-            )),
+                format!("{text:?} is not a CIDR"),
+                &mut diagnostics,
+            ),
         }
     }
-    let endpoint = source.endpoint.as_ref().and_then(|e| {
+    if source.allowed_ips.is_empty() {
+        reject("spec.allowedIPs".into(), "is empty".into(), &mut diagnostics);
+    }
+    let mut endpoint = None;
+    if let Some(e) = &source.endpoint {
         let port = u16::try_from(e.port).ok().filter(|p| *p != 0);
-        let Some(port) = port else {
-            diagnostics.push(Diagnostic::field(
-                object.clone(),
-                "spec.endpoint.port",
-                format!("{} is not in 1..=65535; the Peer has no endpoint", e.port),
-            ));
-            return None;
-        };
-        // Kilo prefers the DNS name when both are given.
-        if let Some(dns) = e.dns.as_deref().filter(|d| !d.is_empty()) {
-            if is_dns1123_subdomain(dns) {
-                return Some(Endpoint {
+        let dns = e.dns.as_deref().filter(|d| !d.is_empty());
+        let ip = e.ip.as_deref().and_then(|t| t.parse::<IpAddr>().ok());
+        match (port, dns, ip) {
+            (None, _, _) => reject(
+                "spec.endpoint.port".into(),
+                format!("{} is not in 1..=65535", e.port),
+                &mut diagnostics,
+            ),
+            (Some(_), None, None) => reject(
+                "spec.endpoint.dnsOrIP".into(),
+                format!(
+                    "has neither a DNS name nor a valid IP ({:?})",
+                    e.ip.as_deref().unwrap_or("")
+                ),
+                &mut diagnostics,
+            ),
+            // Kilo prefers the DNS name when both are given.
+            (Some(port), Some(dns), _) if is_dns1123_subdomain(dns) => {
+                endpoint = Some(Endpoint {
                     host: Host::Dns(dns.to_owned()),
                     port,
                 });
             }
-            diagnostics.push(Diagnostic::field(
+            (Some(_), Some(dns), _) => diagnostics.push(Diagnostic::field(
                 object.clone(),
                 "spec.endpoint.dnsOrIP.dns",
                 format!("{dns:?} is not a DNS name; the Peer has no endpoint"),
-            ));
-            return None;
-        }
-        let ip_text = e.ip.as_deref().unwrap_or("");
-        match ip_text.parse::<IpAddr>() {
-            Ok(ip) => Some(Endpoint {
-                host: Host::Ip(ip),
-                port,
-            }),
-            Err(_) => {
-                diagnostics.push(Diagnostic::field(
-                    object.clone(),
-                    "spec.endpoint.dnsOrIP.ip",
-                    format!("{ip_text:?} is not an IP address; the Peer has no endpoint"),
-                ));
-                None
+            )),
+            (Some(port), None, Some(ip)) => {
+                endpoint = Some(Endpoint {
+                    host: Host::Ip(ip),
+                    port,
+                })
             }
         }
-    });
-    let key = match source.public_key.parse::<PublicKey>() {
+    }
+    let public_key = match source.public_key.parse::<PublicKey>() {
         Ok(key) if !key.is_zero() => Some(key),
         Ok(_) => {
-            diagnostics.push(Diagnostic::field(
-                object.clone(),
-                "spec.publicKey",
-                "is the zero key",
-            ));
+            reject(
+                "spec.publicKey".into(),
+                "is the zero key".into(),
+                &mut diagnostics,
+            );
             None
         }
         Err(e) => {
-            diagnostics.push(Diagnostic::field(
-                object.clone(),
-                "spec.publicKey",
+            reject(
+                "spec.publicKey".into(),
                 format!("{:?} is not a WireGuard key ({e})", source.public_key),
-            ));
+                &mut diagnostics,
+            );
             None
         }
     };
-    let peer = match key {
-        Some(public_key) if !allowed_ips.is_empty() => Some(KiloPeer {
+    let peer = match public_key {
+        Some(public_key) if valid => Some(KiloPeer {
             name: source.name.clone(),
             allowed_ips,
             public_key,
@@ -389,21 +401,7 @@ pub fn parse_peer(source: &PeerSource) -> (Option<KiloPeer>, Vec<Diagnostic>) {
             persistent_keepalive: source.persistent_keepalive.max(0),
             has_preshared_key: source.has_preshared_key,
         }),
-        Some(_) => {
-            diagnostics.push(Diagnostic::field(
-                object,
-                "spec.allowedIPs",
-                "has no valid CIDR; Kilo ignores this Peer",
-            ));
-            None
-        }
-        None => {
-            diagnostics.push(Diagnostic::object(
-                object,
-                "Kilo ignores this Peer (no valid public key)",
-            ));
-            None
-        }
+        _ => None,
     };
     (peer, diagnostics)
 }

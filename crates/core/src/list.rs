@@ -357,6 +357,8 @@ mod tests {
         let as_json = serde_json::to_string(&serde_yaml::from_str::<Value>(SEED).unwrap()).unwrap();
         let fast = crate::list_fast::parse(&as_json).expect("the seed as JSON takes the fast path");
         assert_eq!(Ok(fast), parse_list_precisely(&as_json));
+        let fast = crate::list_fast::parse(SEED).expect("the seed as YAML takes the fast path");
+        assert_eq!(Ok(fast), parse_list_precisely(SEED));
         assert_eq!(parse_list_precisely(&as_json), parse_list_precisely(SEED));
         assert_eq!(parse_list(SEED).unwrap().nodes.len(), 4);
     }
@@ -369,7 +371,11 @@ mod tests {
             "{\"kind\": \"List\", \"items\": [{\"kind\": \"NodeList\", \"items\": []}]}",
             "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"apiVersion\": \"v1\", \
              \"metadata\": {\"name\": \"a\", \"annotations\": {\"x\": 1}}}]}",
-            "kind: List\nitems: []\n",
+            "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {name: a, annotations: {x: 1}}\n",
+            "kind: List\nitems:\n- kind: Peer\n  apiVersion: kilo.squat.ai/v1\n  metadata: {name: p}\n  spec: {endpoint: {port: 1.5}}\n",
+            "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {name: true}\n",
+            "---\nkind: List\nitems: []\n---\nkind: List\nitems: []\n",
+            "- kind: List\n- []\n",
             "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {}\n",
             "kind: List\nitems:\n- kind: NodeList\n  items: []\n",
             "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {name: a, annotations: {x: 1}}\n",

@@ -1,7 +1,8 @@
-//! The fast path of snapshot parsing: a well-formed JSON List deserializes straight into typed values
-//! that borrow the file's text (no document tree, no copy of every annotation). Anything unusual (a
-//! type mismatch, a missing name, nested lists, YAML) returns `None` and the precise reader in
-//! `list.rs` takes over, so problems are always reported the same way.
+//! The fast path of snapshot parsing: a well-formed List (JSON, or one YAML document) deserializes
+//! straight into typed values, borrowing the file's text where it can (no document tree, no copy of
+//! every annotation from JSON). Strings and integers are strict, as in the precise reader. Anything
+//! unusual (a type mismatch, a missing name, nested lists, several documents) returns `None` and the
+//! precise reader in `list.rs` takes over, so problems are always reported the same way.
 
 use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
@@ -44,13 +45,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
                 Ok(Str(Cow::Owned(v)))
             }
         }
-        deserializer.deserialize_str(StrVisitor(PhantomData))
+        // `deserialize_any`: YAML resolves an unquoted `12` to a number, which is not a string here, as
+        // in the precise reader (and the API server).
+        deserializer.deserialize_any(StrVisitor(PhantomData))
     }
 }
 
 impl Str<'_> {
     fn owned(self) -> String {
         self.0.into_owned()
+    }
+}
+
+/// An integer, strictly: not a float, not a string.
+struct Int(i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v).map(Int).map_err(|_| E::custom("too large"))
+            }
+        }
+        deserializer.deserialize_any(IntVisitor)
     }
 }
 
@@ -121,16 +146,18 @@ struct Metadata<'a> {
 }
 
 #[derive(Deserialize)]
-struct DnsOrIp {
-    dns: Option<String>,
-    ip: Option<String>,
+struct DnsOrIp<'a> {
+    #[serde(borrow)]
+    dns: Option<Str<'a>>,
+    #[serde(borrow)]
+    ip: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Endpoint {
-    #[serde(rename = "dnsOrIP")]
-    dns_or_ip: Option<DnsOrIp>,
-    port: Option<i64>,
+struct Endpoint<'a> {
+    #[serde(borrow, rename = "dnsOrIP")]
+    dns_or_ip: Option<DnsOrIp<'a>>,
+    port: Option<Int>,
 }
 
 #[derive(Deserialize)]
@@ -139,17 +166,18 @@ struct Spec<'a> {
     pod_cidr: Option<Str<'a>>,
     #[serde(borrow, rename = "podCIDRs")]
     pod_cidrs: Option<Vec<Str<'a>>>,
-    #[serde(rename = "allowedIPs")]
-    allowed_ips: Option<Vec<String>>,
-    #[serde(rename = "publicKey")]
-    public_key: Option<String>,
-    endpoint: Option<Endpoint>,
+    #[serde(borrow, rename = "allowedIPs")]
+    allowed_ips: Option<Vec<Str<'a>>>,
+    #[serde(borrow, rename = "publicKey")]
+    public_key: Option<Str<'a>>,
+    #[serde(borrow)]
+    endpoint: Option<Endpoint<'a>>,
     #[serde(rename = "persistentKeepalive")]
-    persistent_keepalive: Option<i64>,
-    #[serde(rename = "presharedKey")]
-    preshared_key: Option<String>,
-    #[serde(rename = "clusterIP")]
-    cluster_ip: Option<String>,
+    persistent_keepalive: Option<Int>,
+    #[serde(borrow, rename = "presharedKey")]
+    preshared_key: Option<Str<'a>>,
+    #[serde(borrow, rename = "clusterIP")]
+    cluster_ip: Option<Str<'a>>,
 }
 
 /// A Node as the file has it, borrowed.
@@ -210,18 +238,23 @@ fn accept<'a>(out: &mut Items<'a>, item: Item<'a>) -> Option<()> {
             let spec = spec?;
             out.peers.push(PeerSource {
                 name: name.owned(),
-                allowed_ips: spec.allowed_ips.unwrap_or_default(),
-                public_key: spec.public_key.unwrap_or_default(),
+                allowed_ips: spec
+                    .allowed_ips
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Str::owned)
+                    .collect(),
+                public_key: spec.public_key.map(Str::owned).unwrap_or_default(),
                 endpoint: spec.endpoint.map(|e| {
                     let (dns, ip) = e.dns_or_ip.map(|d| (d.dns, d.ip)).unwrap_or_default();
                     PeerEndpointSource {
-                        dns,
-                        ip,
-                        port: e.port.unwrap_or(0),
+                        dns: dns.map(Str::owned),
+                        ip: ip.map(Str::owned),
+                        port: e.port.map_or(0, |p| p.0),
                     }
                 }),
-                persistent_keepalive: spec.persistent_keepalive.unwrap_or(0),
-                has_preshared_key: spec.preshared_key.is_some_and(|k| !k.is_empty()),
+                persistent_keepalive: spec.persistent_keepalive.map_or(0, |p| p.0),
+                has_preshared_key: spec.preshared_key.is_some_and(|k| !k.0.is_empty()),
             });
         }
         _ => out.services.push(ServiceSource {
@@ -230,7 +263,7 @@ fn accept<'a>(out: &mut Items<'a>, item: Item<'a>) -> Option<()> {
                 .map_or_else(|| "default".to_owned(), Str::owned),
             name: name.owned(),
             labels: owned_map(metadata.labels),
-            cluster_ip: spec.and_then(|s| s.cluster_ip),
+            cluster_ip: spec.and_then(|s| s.cluster_ip).map(Str::owned),
         }),
     }
     Some(())
@@ -244,13 +277,19 @@ fn sort(list: List<'_>) -> Option<Items<'_>> {
 }
 
 fn read(text: &str) -> Option<Items<'_>> {
-    // JSON only: serde_yaml reads an unquoted `1` as the string "1" where the precise reader (like the
-    // API server) wants a quoted string. Only a top-level object: typed structs would also accept an
-    // array, which means something else.
-    if !text.trim_start().starts_with('{') {
-        return None;
+    // Only a top-level mapping: typed structs would also accept a sequence, which means something else.
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && *l != "---")?;
+    if first.starts_with('{') {
+        sort(serde_json::from_str(text).ok()?)
+    } else if first.starts_with(['-', '[']) {
+        None
+    } else {
+        // One YAML document (several are an error here, so they go to the precise reader).
+        sort(serde_yaml::from_str(text).ok()?)
     }
-    sort(serde_json::from_str(text).ok()?)
 }
 
 /// The items of a well-formed JSON List as plain sources, or `None` when the precise reader must look.

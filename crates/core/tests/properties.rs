@@ -373,6 +373,10 @@ proptest! {
         let precise = precise.unwrap();
         prop_assert_eq!(precise.nodes.len(), c.nodes.len());
         let from_sources = Snapshot::from_sources(&precise.nodes, &precise.peers, &precise.services);
-        prop_assert_eq!(Snapshot::parse(&text).unwrap(), from_sources);
+        prop_assert_eq!(Snapshot::parse(&text).unwrap(), from_sources.clone());
+        // The same List as YAML.
+        let yaml = serde_yaml::to_string(&serde_json::from_str::<serde_json::Value>(&text).unwrap()).unwrap();
+        prop_assert_eq!(kubewire_core::list::parse_list(&yaml), kubewire_core::list::parse_list_precisely(&yaml));
+        prop_assert_eq!(Snapshot::parse(&yaml).unwrap(), from_sources);
     }
 }
