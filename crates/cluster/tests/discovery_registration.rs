@@ -113,7 +113,7 @@ async fn no_kube_dns_and_no_setting_means_no_service_cidr() {
     assert_eq!(facts.service_cidr_source, ServiceCidrSource::None);
     assert_eq!(facts.warnings.len(), 2, "{:?}", facts.warnings);
     // The label fallback finds a differently named DNS Service.
-    let mut coredns = kube_dns("10.96.0.10");
+    let mut coredns = kube_dns("10.43.0.53");
     coredns["metadata"]["name"] = json!("coredns");
     ts.store.create(coredns).unwrap();
     let dns = discovery::kube_dns(&client).await.unwrap().unwrap();

@@ -32,7 +32,10 @@ impl TestServer {
         Self::start_with(store).await
     }
 
+    /// A server for `store`, as an API server before Kubernetes 1.33: without ServiceCIDR objects
+    /// (the lab's store starts with the default one; tests that want it create their own).
     pub async fn start_with(store: Store) -> TestServer {
+        let _ = store.delete("networking.k8s.io/v1", "ServiceCIDR", None, "kubernetes");
         let tls = Tls::generate(&[]).unwrap();
         let cfg = ApiServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
