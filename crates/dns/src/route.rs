@@ -37,6 +37,7 @@ pub struct Router {
     zone: Name,
     reverse_zones: Vec<Name>,
     default_namespace: Option<String>,
+    namespaces: Option<Vec<String>>,
 }
 
 impl Router {
@@ -50,7 +51,21 @@ impl Router {
                 .map(|z| fqdn(z.to_lowercase()))
                 .collect(),
             default_namespace,
+            namespaces: None,
         }
+    }
+
+    /// Only these namespaces count for `<svc>.<ns>` (other two-label names go straight upstream,
+    /// the cluster never sees them). Without it every `<a>.<b>` is asked of the cluster first.
+    pub fn with_namespaces(mut self, namespaces: Option<Vec<String>>) -> Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    fn namespace_known(&self, ns: &str) -> bool {
+        self.namespaces
+            .as_ref()
+            .is_none_or(|known| known.iter().any(|k| k == ns))
     }
 
     /// The cluster zone.
@@ -77,7 +92,7 @@ impl Router {
         let (prefix, rest) = labels.split_at(service_prefix);
         let base: Option<Vec<&str>> = match rest {
             [svc] if dns1035(svc) => self.default_namespace.as_deref().map(|ns| vec![svc.as_str(), ns]),
-            [svc, ns] if dns1035(svc) && dns1123(ns) => Some(vec![svc, ns]),
+            [svc, ns] if dns1035(svc) && dns1123(ns) && self.namespace_known(ns) => Some(vec![svc, ns]),
             [svc, ns, s] if s == "svc" && dns1035(svc) && dns1123(ns) => Some(vec![svc, ns]),
             _ => None,
         };
@@ -190,6 +205,17 @@ mod tests {
             no_default.route(&n("web.default.")),
             short("web.default.svc.cluster.local.")
         );
+    }
+
+    #[test]
+    fn known_namespaces_keep_other_two_label_names_away_from_the_cluster() {
+        let r = router().with_namespaces(Some(vec!["default".into(), "kube-system".into()]));
+        assert_eq!(
+            r.route(&n("web.default.")),
+            short("web.default.svc.cluster.local.")
+        );
+        assert_eq!(r.route(&n("example.com.")), Route::Upstream);
+        assert_eq!(r.route(&n("web.")), short("web.default.svc.cluster.local."));
     }
 
     #[test]

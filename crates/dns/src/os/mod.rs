@@ -220,8 +220,11 @@ impl OsDns {
     pub async fn apply(&self, state: &DnsState, settings: &SplitDnsSettings) -> Result<(), DnsError> {
         match state.backend {
             BackendKind::None => Ok(()),
+            // No cluster search suffixes in resolv.conf: glibc would append them to every name
+            // that gets NODATA (`www.example.com.default.svc.cluster.local`), leaking external
+            // names to the cluster DNS. The resolver expands short names itself (crate::route).
             BackendKind::ResolvConf => {
-                resolv_conf::apply(&state.paths.resolv_conf, settings.resolver.ip(), &settings.search)
+                resolv_conf::apply(&state.paths.resolv_conf, settings.resolver.ip(), &[])
             }
             BackendKind::Macos => {
                 let files = macos::resolver_files(settings.resolver, &settings.domains());

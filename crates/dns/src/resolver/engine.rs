@@ -39,7 +39,8 @@ impl Engine {
             zone,
             reverse_zones(&config.reverse_ranges),
             config.default_namespace.clone(),
-        );
+        )
+        .with_namespaces(config.namespaces.clone());
         let cluster = match config.cluster_dns {
             Some(addr) => Some(Forwarder::new(&[addr], config.cluster_timeout, config.cache)?),
             None => None,

@@ -74,6 +74,8 @@ impl Forwarder {
         opts.attempts = 2;
         if cache {
             opts.cache_size = 8192;
+            // A negative answer without an SOA is still kept a moment (with one, its TTL counts).
+            opts.negative_min_ttl = Some(Duration::from_secs(1));
         } else {
             opts.cache_size = 0;
             opts.positive_max_ttl = Some(Duration::ZERO);
