@@ -29,6 +29,10 @@ pub enum Route {
     },
     /// Forward unchanged to the original nameservers.
     Upstream,
+    /// Answer NXDOMAIN here: a name under `svc.<zone>` no Service can have (a search suffix glued
+    /// to an external name, `www.example.com.default.svc.<zone>`), or in an unknown namespace.
+    /// The cluster never sees it.
+    NxDomain,
 }
 
 /// The routing rule, built from the cluster zone, the reverse zones and the default namespace.
@@ -81,7 +85,10 @@ impl Router {
     /// Where `name` goes.
     pub fn route(&self, name: &Name) -> Route {
         let name = name.to_lowercase();
-        if self.cluster_zones().any(|z| z.zone_of(&name)) {
+        if self.zone.zone_of(&name) {
+            return self.route_in_zone(&name);
+        }
+        if self.reverse_zones.iter().any(|z| z.zone_of(&name)) {
             return Route::Cluster;
         }
         let labels: Vec<String> = name
@@ -107,6 +114,31 @@ impl Router {
         match expanded {
             Ok(expanded) => Route::ShortName { expanded },
             Err(_) => Route::Upstream,
+        }
+    }
+}
+
+impl Router {
+    /// Names under `svc.<zone>` must look like `<ns>`, `<svc>.<ns>`, `<host>.<svc>.<ns>` or
+    /// `_<port>._<proto>.<svc>.<ns>` before `svc`; anything else cannot exist.
+    fn route_in_zone(&self, name: &Name) -> Route {
+        let Ok(svc_zone) = Name::from_ascii("svc").and_then(|s| s.append_domain(&self.zone)) else {
+            return Route::Cluster;
+        };
+        if !svc_zone.zone_of(name) {
+            return Route::Cluster;
+        }
+        let extra = usize::from(name.num_labels() - svc_zone.num_labels());
+        let labels: Vec<&[u8]> = name.iter().take(extra).collect();
+        let underscored = labels.iter().take_while(|l| l.starts_with(b"_")).count();
+        let shape_ok = matches!((extra, underscored), (0, 0) | (1, 0) | (2, 0) | (3, 0) | (4, 2));
+        let ns_ok = labels
+            .last()
+            .is_none_or(|ns| self.namespace_known(&String::from_utf8_lossy(ns)));
+        if shape_ok && ns_ok {
+            Route::Cluster
+        } else {
+            Route::NxDomain
         }
     }
 }
@@ -216,6 +248,32 @@ mod tests {
         );
         assert_eq!(r.route(&n("example.com.")), Route::Upstream);
         assert_eq!(r.route(&n("web.")), short("web.default.svc.cluster.local."));
+    }
+
+    #[test]
+    fn impossible_service_names_are_answered_here() {
+        let r = router();
+        for name in [
+            "www.example.com.default.svc.cluster.local.",
+            "a.b.c.d.svc.cluster.local.",
+            "_http.web.default.x.svc.cluster.local.",
+        ] {
+            assert_eq!(r.route(&n(name)), Route::NxDomain, "{name}");
+        }
+        for name in [
+            "default.svc.cluster.local.",
+            "echo-a.echo.default.svc.cluster.local.",
+            "_http._tcp.web.default.svc.cluster.local.",
+            "10-42-0-10.default.pod.cluster.local.",
+        ] {
+            assert_eq!(r.route(&n(name)), Route::Cluster, "{name}");
+        }
+        let known = router().with_namespaces(Some(vec!["default".into()]));
+        assert_eq!(
+            known.route(&n("www.example.com.svc.cluster.local.")),
+            Route::NxDomain
+        );
+        assert_eq!(known.route(&n("web.default.svc.cluster.local.")), Route::Cluster);
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl Engine {
                 .await
                 .unwrap_or_else(|| Outcome::code(ResponseCode::ServFail)),
             Route::Upstream => self.ask_upstream(name, rtype).await,
+            Route::NxDomain => Outcome::code(ResponseCode::NXDomain),
             Route::ShortName { expanded } => {
                 let skip_cluster = self.upstream.is_some() && self.cluster_down();
                 let cluster = if skip_cluster {
