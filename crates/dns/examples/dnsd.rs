@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
-use kubewire_dns::os::linux::resolv_conf::ResolvConfPaths;
+use kubewire_dns::os::ResolvConfPaths;
 use kubewire_dns::{
     BackendKind, DnsState, OsDns, OsPaths, ResolverConfig, SplitDnsSettings, SplitResolver, restore_at_start,
 };

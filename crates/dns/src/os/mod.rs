@@ -25,9 +25,13 @@ use tracing::{info, warn};
 use crate::DnsError;
 use crate::config::LOOPBACK_LISTEN;
 #[cfg(target_os = "linux")]
-use linux::resolv_conf::{self, ResolvConfPaths};
+use linux::resolv_conf;
+#[cfg(target_os = "linux")]
+pub use linux::resolv_conf::ResolvConfPaths;
 #[cfg(not(target_os = "linux"))]
-use resolv_conf_portable::{self as resolv_conf, ResolvConfPaths};
+use resolv_conf_portable as resolv_conf;
+#[cfg(not(target_os = "linux"))]
+pub use resolv_conf_portable::ResolvConfPaths;
 
 /// The environment variable that overrides the backend choice.
 pub const BACKEND_ENV: &str = "KUBEWIRE_DNS_BACKEND";

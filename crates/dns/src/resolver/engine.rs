@@ -9,6 +9,7 @@ use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tracing::debug;
 
+use super::answers::Answers;
 use super::forwarder::{Failure, Forwarder, Outcome};
 use crate::DnsError;
 use crate::config::ResolverConfig;
@@ -23,6 +24,8 @@ pub(crate) struct Engine {
     router: Router,
     cluster: Option<Forwarder>,
     upstream: Option<Forwarder>,
+    /// Finished answers (`None`: cache off).
+    answers: Option<Answers>,
     epoch: Instant,
     /// Milliseconds after `epoch` until which the cluster counts as down.
     cluster_down_until: AtomicU64,
@@ -60,6 +63,7 @@ impl Engine {
             upstream,
             epoch: Instant::now(),
             cluster_down_until: AtomicU64::new(0),
+            answers: config.cache.then(Answers::new),
         })
     }
 
@@ -106,6 +110,18 @@ impl Engine {
 
     /// The answer to `name`/`rtype`.
     pub async fn answer(&self, name: &Name, rtype: RecordType) -> Outcome {
+        let Some(answers) = &self.answers else {
+            return self.resolve(name, rtype).await;
+        };
+        if let Some(hit) = answers.get(name, rtype, Instant::now()) {
+            return hit;
+        }
+        let outcome = self.resolve(name, rtype).await;
+        answers.put(name, rtype, &outcome, Instant::now());
+        outcome
+    }
+
+    async fn resolve(&self, name: &Name, rtype: RecordType) -> Outcome {
         let route = self.router.route(name);
         debug!(%name, ?rtype, ?route, "query");
         match route {

@@ -2,6 +2,7 @@
 //! of the routed ranges) to the cluster DNS through the tunnel and, in resolv.conf mode, every other
 //! name to the original nameservers unchanged.
 
+mod answers;
 mod engine;
 mod forwarder;
 mod handler;
