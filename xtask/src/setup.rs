@@ -12,6 +12,7 @@ const PACKAGES: &[&str] = &[
     "wireguard-tools",
     "wireguard-go",
     "iputils-ping",
+    "iputils-arping",
     "dnsutils",
     "unbound",
     "dnsmasq-base",

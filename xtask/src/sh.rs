@@ -27,7 +27,22 @@ pub fn try_run(program: &str, args: &[&str]) -> bool {
 }
 
 pub fn cargo(args: &[&str]) -> Result<()> {
-    run(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()), args)
+    cargo_env(args, &[])
+}
+
+/// `cargo args…` with extra environment variables.
+pub fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(env.iter().copied())
+        .status()
+        .context("starting cargo")?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
 }
 
 /// Whether a program is on PATH.

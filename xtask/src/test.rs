@@ -7,8 +7,26 @@ use anyhow::{Result, bail};
 use crate::{setup, sh};
 
 /// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
-fn lab_tests(filter: Option<&str>) -> Result<()> {
-    let mut args = vec![
+/// The end-to-end tests (`tests/`): the real daemon and CLI against the lab.
+fn e2e_tests() -> Result<()> {
+    sh::cargo(&[
+        "test",
+        "-p",
+        "kubewire-e2e",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])
+}
+
+/// Both suites, on one lab.
+fn lab_and_e2e_tests() -> Result<()> {
+    lab_tests()?;
+    e2e_tests()
+}
+
+fn lab_tests() -> Result<()> {
+    sh::cargo(&[
         "test",
         "-p",
         "kubewire-lab",
@@ -17,11 +35,7 @@ fn lab_tests(filter: Option<&str>) -> Result<()> {
         "--",
         "--ignored",
         "--test-threads=1",
-    ];
-    if let Some(f) = filter {
-        args.push(f);
-    }
-    sh::cargo(&args)
+    ])
 }
 
 /// Brings a lab up with `up_args`, runs `body`, and always takes the lab down again.
@@ -39,7 +53,8 @@ pub fn all() -> Result<()> {
     sh::cargo(&["fmt", "--all", "--check"])?;
     sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     sh::cargo(&["test", "--workspace"])?;
-    sh::cargo(&["build", "-p", "kubewire-lab"])?;
+    // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
+    sh::cargo(&["build", "--workspace", "--bins"])?;
     // A lab left by an interrupted run is cleaned up by `up` itself.
     sh::lab(&["down"])?;
     sh::cargo(&[
@@ -51,10 +66,10 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
-    with_lab(&[], || lab_tests(None))?;
-    // Segments with leaders and members on a location LAN.
-    with_lab(&["--nodes-per-location", "2"], || lab_tests(Some("mesh")))?;
-    with_lab(&["--granularity", "full"], || lab_tests(Some("mesh")))?;
+    with_lab(&[], lab_and_e2e_tests)?;
+    // Segments with leaders and members on a location LAN; every node its own segment.
+    with_lab(&["--nodes-per-location", "2"], lab_and_e2e_tests)?;
+    with_lab(&["--granularity", "full"], lab_and_e2e_tests)?;
     eprintln!(
         "xtask test: all passed in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -113,6 +128,29 @@ pub fn demo() -> Result<()> {
     Ok(())
 }
 
+/// Criterion benches of the core, then the main job's benchmarks against the lab, with release
+/// binaries (`tests/tests/bench.rs`; numbers as `BENCH` lines).
 pub fn bench() -> Result<()> {
-    sh::cargo(&["bench", "--workspace"])
+    setup::run()?;
+    sh::cargo(&["bench", "-p", "kubewire-core"])?;
+    sh::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    sh::cargo(&["build", "-p", "kubewire-lab"])?;
+    let bins = crate::root().join("target/release");
+    let run = || {
+        sh::cargo_env(
+            &[
+                "test",
+                "-p",
+                "kubewire-e2e",
+                "--test",
+                "bench",
+                "--",
+                "--ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ],
+            &[("KUBEWIRE_BIN_DIR", &bins.to_string_lossy())],
+        )
+    };
+    with_lab(&[], run)
 }

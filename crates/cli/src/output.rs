@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+use kubewire_cluster::ClusterError;
 use kubewire_core::Plan;
+use kubewire_ipc::ClientError;
 
 /// Input the user gave is wrong (a bad snapshot file, a bad key file): one line per problem, exit 2.
 #[derive(Debug)]
@@ -16,16 +18,69 @@ impl std::fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
-/// Prints the error and picks the exit code: 2 for bad input, 1 otherwise.
+/// A failure already reported on the terminal (e.g. failed doctor checks): exit with this code.
+#[derive(Debug)]
+pub struct Reported(pub u8);
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "failed (exit {})", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+fn client_code(e: &ClientError) -> Option<u8> {
+    match e {
+        ClientError::NotRunning { .. } => Some(3),
+        ClientError::PermissionDenied { .. } => Some(4),
+        _ => None,
+    }
+}
+
+/// The exit code for an error (see `kubewire --help`).
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return 2;
+        }
+        if let Some(r) = cause.downcast_ref::<Reported>() {
+            return r.0;
+        }
+        if let Some(code) = cause.downcast_ref::<ClientError>().and_then(client_code) {
+            return code;
+        }
+        if let Some(e) = cause.downcast_ref::<ClusterError>() {
+            match e {
+                ClusterError::Unreachable { .. } | ClusterError::KiloMissing => return 5,
+                ClusterError::Kubeconfig { .. }
+                | ClusterError::NoKubeconfig { .. }
+                | ClusterError::UnknownContext { .. }
+                | ClusterError::NoCurrentContext
+                | ClusterError::ClientConfig { .. } => return 2,
+                ClusterError::Daemon(d) => {
+                    if let Some(code) = client_code(d) {
+                        return code;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    1
+}
+
+/// Prints the error and picks the exit code.
 pub fn report(error: &anyhow::Error) -> ExitCode {
+    let code = exit_code(error);
     if let Some(bad) = error.downcast_ref::<BadInput>() {
         for line in &bad.0 {
             eprintln!("error: {line}");
         }
-        return ExitCode::from(2);
+    } else if error.downcast_ref::<Reported>().is_none() {
+        eprintln!("error: {error:#}");
     }
-    eprintln!("error: {error:#}");
-    ExitCode::from(1)
+    ExitCode::from(code)
 }
 
 /// Prints the Plan's diagnostics and refusals as warnings, and skipped objects as notes.

@@ -67,7 +67,7 @@ fn json_output_reads_back_and_carries_warnings() {
     assert_eq!(plan.refused.len(), 2, "{:?}", plan.refused);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
-        stderr.contains("warning: refused 192.168.20.0/24 for location:azure (asked by node/azure)"),
+        stderr.contains("warning: refused 192.168.20.0/24 for \"location:azure\" (asked by node/azure)"),
         "{stderr}"
     );
 }

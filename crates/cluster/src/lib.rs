@@ -1,5 +1,44 @@
 //! kubewire-cluster: the user side's view of a cluster.
 //!
-//! Reads kubeconfig contexts, discovers Kilo, the cluster DNS and ranges, registers the laptop as a
-//! Kilo `Peer`, watches Nodes and Peers into snapshots and drives the core planner. Lands with the
-//! connect issue; empty until then.
+//! Reads kubeconfig contexts ([`kubeconfig`]), discovers Kilo, the cluster DNS, ranges and the API
+//! server's clock ([`discovery`]), keeps the laptop's key pair ([`keys`]), registers the laptop as a
+//! Kilo `Peer` ([`registration`]), watches Nodes and Peers into the core's snapshot ([`watch`]) and
+//! drives the core planner, handing every changed Plan to a [`sink::PlanSink`] (the daemon in
+//! production) ([`controller`]). [`connect::connect`] runs the whole sequence and returns a
+//! [`controller::ControllerHandle`]; progress and status come out as [`events::ControllerEvent`]s.
+//!
+//! For a front end (the CLI now, the tray app later):
+//!
+//! ```text
+//! let sink = DaemonSink::connect(socket.clone()).await?;          // fails fast: daemon not running
+//! let stats = daemon_events::follow_peer_stats(&socket).await.ok(); // handshake ages (failover)
+//! let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();   // ControllerEvent: steps with
+//! let connection = connect(ConnectOptions::new()?, sink, tx, stats).await?; //  timings, plan sent,
+//! let status = connection.controller.status();  // watch::Receiver<ControllerStatus>  unreachable…
+//! // … later:
+//! connection.controller.stop(StopMode::Disconnect { keep_peer: false }).await?;
+//! ```
+//!
+//! `StopMode::Detach` stops following and leaves the tunnel with its last Plan; dropping the handle
+//! does the same. [`connect::preview`] computes the Plan without registering anything.
+
+pub mod clock;
+pub mod connect;
+pub mod controller;
+pub mod daemon_events;
+pub mod discovery;
+pub mod error;
+pub mod events;
+pub mod failover;
+pub mod keys;
+pub mod kubeconfig;
+pub mod local_networks;
+pub mod registration;
+pub mod sink;
+pub mod watch;
+
+pub use connect::{ConnectOptions, connect};
+pub use controller::{ControllerHandle, ControllerStatus};
+pub use error::ClusterError;
+pub use events::{ControllerEvent, Step};
+pub use sink::{ChannelSink, DaemonSink, PlanSink, PlanUpdate, SinkError};

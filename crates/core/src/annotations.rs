@@ -1,8 +1,10 @@
 //! Reading `kilo.squat.ai/*` annotations and Peer specs exactly as Kilo does (pkg/k8s/backend.go),
 //! reporting every invalid value with the object and the annotation. Never panics.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::Bound;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -56,15 +58,37 @@ struct UdpAddr {
     port: u16,
 }
 
-struct Reader<'a> {
+/// Read access to a node's annotations, whoever owns the strings (a `NodeSource`, or text borrowed
+/// from a snapshot file).
+pub(crate) trait Annotations {
+    /// The value of one annotation.
+    fn value(&self, key: &str) -> Option<&str>;
+    /// The `kilo.squat.ai/*` keys.
+    fn kilo_keys(&self) -> Vec<&str>;
+}
+
+impl<K: Borrow<str> + Ord, V: Borrow<str>> Annotations for BTreeMap<K, V> {
+    fn value(&self, key: &str) -> Option<&str> {
+        self.get(key).map(Borrow::borrow)
+    }
+
+    fn kilo_keys(&self) -> Vec<&str> {
+        self.range::<str, _>((Bound::Included(PREFIX), Bound::Unbounded))
+            .map(|(k, _)| k.borrow())
+            .take_while(|k: &&str| k.starts_with(PREFIX))
+            .collect()
+    }
+}
+
+struct Reader<'a, A: Annotations> {
     object: ObjectRef,
-    annotations: &'a BTreeMap<String, String>,
+    annotations: &'a A,
     diagnostics: Vec<Diagnostic>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, A: Annotations> Reader<'a, A> {
     fn get(&self, key: &str) -> Option<&'a str> {
-        self.annotations.get(key).map(String::as_str)
+        self.annotations.value(key)
     }
 
     fn warn(&mut self, key: &str, message: String) {
@@ -213,14 +237,11 @@ impl<'a> Reader<'a> {
     }
 
     fn unknown(&mut self) {
-        let unknown: Vec<String> = self
-            .annotations
-            .keys()
-            .filter(|k| k.starts_with(PREFIX) && !KNOWN.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for key in unknown {
-            self.warn(&key, "not an annotation Kilo knows; ignored".into());
+        let annotations = self.annotations;
+        for key in annotations.kilo_keys() {
+            if !KNOWN.contains(&key) {
+                self.warn(key, "not an annotation Kilo knows; ignored".into());
+            }
         }
     }
 }
@@ -228,12 +249,27 @@ impl<'a> Reader<'a> {
 /// Reads a Node as Kilo does. Invalid values become diagnostics naming the node and annotation.
 #[must_use]
 pub fn parse_node(source: &NodeSource) -> (Node, Vec<Diagnostic>) {
+    parse_node_parts(
+        &source.name,
+        source.labels.clone(),
+        &source.annotations,
+        source.pod_cidrs.first().map(String::as_str),
+    )
+}
+
+/// [`parse_node`] from borrowed parts: `pod_cidr` is `spec.podCIDR`.
+pub(crate) fn parse_node_parts(
+    name: &str,
+    labels: BTreeMap<String, String>,
+    annotations: &impl Annotations,
+    pod_cidr: Option<&str>,
+) -> (Node, Vec<Diagnostic>) {
     let mut r = Reader {
-        object: ObjectRef::node(&source.name),
-        annotations: &source.annotations,
+        object: ObjectRef::node(name),
+        annotations,
         diagnostics: Vec::new(),
     };
-    let pod_cidr = match source.pod_cidrs.first() {
+    let pod_cidr = match pod_cidr {
         None => None,
         Some(text) => {
             let parsed = cidr::parse(text).map(|n| n.trunc());
@@ -248,8 +284,8 @@ pub fn parse_node(source: &NodeSource) -> (Node, Vec<Diagnostic>) {
         }
     };
     let node = Node {
-        name: source.name.clone(),
-        labels: source.labels.clone(),
+        name: name.to_owned(),
+        labels,
         location_annotation: r.get(LOCATION).map(str::to_owned),
         endpoint: r.endpoint(),
         internal_ip: r.internal_ip(),
@@ -267,85 +303,97 @@ pub fn parse_node(source: &NodeSource) -> (Node, Vec<Diagnostic>) {
     (node, r.diagnostics)
 }
 
-/// Reads a Kilo Peer as Kilo does: invalid allowed IPs are skipped, an invalid endpoint is dropped,
-/// and a Peer without a valid key or any valid allowed IP is ignored (`None`).
+/// Reads a Kilo Peer as Kilo does: a Peer that fails Kilo's validation (an invalid allowed IP, an
+/// endpoint with neither a valid IP nor a DNS name or with a port outside 1..=65535, an invalid key, no
+/// allowed IP) is ignored (`None`), with a diagnostic for each reason. A DNS name that is not a valid
+/// name passes validation but gives no endpoint.
 #[must_use]
 pub fn parse_peer(source: &PeerSource) -> (Option<KiloPeer>, Vec<Diagnostic>) {
     let object = ObjectRef::peer(&source.name);
     let mut diagnostics = Vec::new();
+    let mut valid = true;
+    let mut reject = |field: String, message: String, diagnostics: &mut Vec<Diagnostic>| {
+        valid = false;
+        diagnostics.push(Diagnostic::field(
+            object.clone(),
+            field,
+            format!("{message}; Kilo ignores this Peer"),
+        ));
+    };
     let mut allowed_ips = Vec::new();
     for (i, text) in source.allowed_ips.iter().enumerate() {
         match cidr::parse(text) {
             Some(net) => allowed_ips.push(net.trunc()),
-            None => diagnostics.push(Diagnostic::field(
-                object.clone(),
+            None => reject(
                 format!("spec.allowedIPs[{i}]"),
-                format!("{text:?} is not a CIDR; skipped"),
-            )),
+                format!("{text:?} is not a CIDR"),
+                &mut diagnostics,
+            ),
         }
     }
-    let endpoint = source.endpoint.as_ref().and_then(|e| {
+    if source.allowed_ips.is_empty() {
+        reject("spec.allowedIPs".into(), "is empty".into(), &mut diagnostics);
+    }
+    let mut endpoint = None;
+    if let Some(e) = &source.endpoint {
         let port = u16::try_from(e.port).ok().filter(|p| *p != 0);
-        let Some(port) = port else {
-            diagnostics.push(Diagnostic::field(
-                object.clone(),
-                "spec.endpoint.port",
-                format!("{} is not in 1..=65535; the Peer has no endpoint", e.port),
-            ));
-            return None;
-        };
-        // Kilo prefers the DNS name when both are given.
-        if let Some(dns) = e.dns.as_deref().filter(|d| !d.is_empty()) {
-            if is_dns1123_subdomain(dns) {
-                return Some(Endpoint {
+        let dns = e.dns.as_deref().filter(|d| !d.is_empty());
+        let ip = e.ip.as_deref().and_then(|t| t.parse::<IpAddr>().ok());
+        match (port, dns, ip) {
+            (None, _, _) => reject(
+                "spec.endpoint.port".into(),
+                format!("{} is not in 1..=65535", e.port),
+                &mut diagnostics,
+            ),
+            (Some(_), None, None) => reject(
+                "spec.endpoint.dnsOrIP".into(),
+                format!(
+                    "has neither a DNS name nor a valid IP ({:?})",
+                    e.ip.as_deref().unwrap_or("")
+                ),
+                &mut diagnostics,
+            ),
+            // Kilo prefers the DNS name when both are given.
+            (Some(port), Some(dns), _) if is_dns1123_subdomain(dns) => {
+                endpoint = Some(Endpoint {
                     host: Host::Dns(dns.to_owned()),
                     port,
                 });
             }
-            diagnostics.push(Diagnostic::field(
+            (Some(_), Some(dns), _) => diagnostics.push(Diagnostic::field(
                 object.clone(),
                 "spec.endpoint.dnsOrIP.dns",
                 format!("{dns:?} is not a DNS name; the Peer has no endpoint"),
-            ));
-            return None;
-        }
-        let ip_text = e.ip.as_deref().unwrap_or("");
-        match ip_text.parse::<IpAddr>() {
-            Ok(ip) => Some(Endpoint {
-                host: Host::Ip(ip),
-                port,
-            }),
-            Err(_) => {
-                diagnostics.push(Diagnostic::field(
-                    object.clone(),
-                    "spec.endpoint.dnsOrIP.ip",
-                    format!("{ip_text:?} is not an IP address; the Peer has no endpoint"),
-                ));
-                None
+            )),
+            (Some(port), None, Some(ip)) => {
+                endpoint = Some(Endpoint {
+                    host: Host::Ip(ip),
+                    port,
+                })
             }
         }
-    });
-    let key = match source.public_key.parse::<PublicKey>() {
+    }
+    let public_key = match source.public_key.parse::<PublicKey>() {
         Ok(key) if !key.is_zero() => Some(key),
         Ok(_) => {
-            diagnostics.push(Diagnostic::field(
-                object.clone(),
-                "spec.publicKey",
-                "is the zero key",
-            ));
+            reject(
+                "spec.publicKey".into(),
+                "is the zero key".into(),
+                &mut diagnostics,
+            );
             None
         }
         Err(e) => {
-            diagnostics.push(Diagnostic::field(
-                object.clone(),
-                "spec.publicKey",
+            reject(
+                "spec.publicKey".into(),
                 format!("{:?} is not a WireGuard key ({e})", source.public_key),
-            ));
+                &mut diagnostics,
+            );
             None
         }
     };
-    let peer = match key {
-        Some(public_key) if !allowed_ips.is_empty() => Some(KiloPeer {
+    let peer = match public_key {
+        Some(public_key) if valid => Some(KiloPeer {
             name: source.name.clone(),
             allowed_ips,
             public_key,
@@ -353,21 +401,7 @@ pub fn parse_peer(source: &PeerSource) -> (Option<KiloPeer>, Vec<Diagnostic>) {
             persistent_keepalive: source.persistent_keepalive.max(0),
             has_preshared_key: source.has_preshared_key,
         }),
-        Some(_) => {
-            diagnostics.push(Diagnostic::field(
-                object,
-                "spec.allowedIPs",
-                "has no valid CIDR; Kilo ignores this Peer",
-            ));
-            None
-        }
-        None => {
-            diagnostics.push(Diagnostic::object(
-                object,
-                "Kilo ignores this Peer (no valid public key)",
-            ));
-            None
-        }
+        _ => None,
     };
     (peer, diagnostics)
 }

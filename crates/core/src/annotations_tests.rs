@@ -200,15 +200,20 @@ fn peer(allowed: &[&str], key: &str, endpoint: Option<PeerEndpointSource>) -> Pe
 }
 
 #[test]
-fn peers_skip_invalid_ips_and_are_ignored_without_key_or_ips() {
-    let (p, d) = parse_peer(&peer(&["10.5.0.1/32", "nope"], KEY_A, None));
+fn peers_failing_kilo_validation_are_ignored() {
+    let (p, d) = parse_peer(&peer(&["10.5.0.1/32"], KEY_A, None));
     assert_eq!(p.unwrap().allowed_ips, vec!["10.5.0.1/32".parse().unwrap()]);
+    assert!(d.is_empty());
+    let (p, d) = parse_peer(&peer(&["10.5.0.1/32", "nope"], KEY_A, None));
+    assert!(p.is_none());
     assert_eq!(fields(&d), ["peer/p|spec.allowedIPs[1]"]);
+    assert!(d[0].message.ends_with("Kilo ignores this Peer"), "{}", d[0]);
     let (p, d) = parse_peer(&peer(&["10.5.0.1/32"], "bad", None));
     assert!(p.is_none());
-    assert!(fields(&d).contains(&"peer/p|spec.publicKey".to_owned()));
-    let (p, _) = parse_peer(&peer(&["nope"], KEY_A, None));
+    assert_eq!(fields(&d), ["peer/p|spec.publicKey"]);
+    let (p, d) = parse_peer(&peer(&[], KEY_A, None));
     assert!(p.is_none());
+    assert_eq!(fields(&d), ["peer/p|spec.allowedIPs"]);
 }
 
 #[test]
@@ -236,7 +241,18 @@ fn peer_endpoint_dns_over_ip_and_port_range() {
             KEY_A,
             Some(e(None, Some("1.2.3.4"), port)),
         ));
-        assert_eq!(p.unwrap().endpoint, None);
+        assert!(p.is_none(), "port {port}");
         assert_eq!(fields(&d), ["peer/p|spec.endpoint.port"]);
     }
+    let (p, d) = parse_peer(&peer(&["10.5.0.1/32"], KEY_A, Some(e(None, Some("nope"), 51820))));
+    assert!(p.is_none());
+    assert_eq!(fields(&d), ["peer/p|spec.endpoint.dnsOrIP"]);
+    // An invalid DNS name passes Kilo's validation but gives no endpoint.
+    let (p, d) = parse_peer(&peer(
+        &["10.5.0.1/32"],
+        KEY_A,
+        Some(e(Some("Bad_Name"), None, 51820)),
+    ));
+    assert_eq!(p.unwrap().endpoint, None);
+    assert_eq!(fields(&d), ["peer/p|spec.endpoint.dnsOrIP.dns"]);
 }

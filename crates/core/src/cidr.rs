@@ -4,10 +4,22 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-/// True when the two ranges share at least one address (Kilo's `intersect`).
+/// True when the two ranges share at least one address (Kilo's `intersect`): their addresses agree
+/// on the shorter of the two prefixes.
 #[must_use]
 pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
+    let prefix = a.prefix_len().min(b.prefix_len());
+    match (a, b) {
+        (IpNet::V4(x), IpNet::V4(y)) => {
+            let diff = u32::from(x.addr()) ^ u32::from(y.addr());
+            diff.checked_shr(32 - u32::from(prefix)).unwrap_or(0) == 0
+        }
+        (IpNet::V6(x), IpNet::V6(y)) => {
+            let diff = u128::from(x.addr()) ^ u128::from(y.addr());
+            diff.checked_shr(128 - u32::from(prefix)).unwrap_or(0) == 0
+        }
+        _ => false,
+    }
 }
 
 /// True when `inner` lies entirely inside `outer`.
@@ -52,6 +64,12 @@ mod tests {
         assert!(overlaps(&net("10.1.0.0/16"), &net("10.0.0.0/8")));
         assert!(!overlaps(&net("10.1.0.0/16"), &net("10.2.0.0/16")));
         assert!(!overlaps(&net("10.1.0.0/16"), &net("fd00::/8")));
+        assert!(overlaps(&net("0.0.0.0/0"), &net("192.0.2.1/32")));
+        assert!(overlaps(&net("::/0"), &net("fd00::1/128")));
+        assert!(overlaps(&net("192.168.1.34/24"), &net("192.168.1.0/32")));
+        assert!(!overlaps(&net("192.168.1.34/32"), &net("192.168.1.35/32")));
+        assert!(overlaps(&net("fd00::/8"), &net("fdff::1/128")));
+        assert!(!overlaps(&net("fd00::/8"), &net("fe00::/8")));
         assert!(inside(&net("10.1.2.0/24"), &net("10.1.0.0/16")));
         assert!(!inside(&net("10.1.0.0/16"), &net("10.1.2.0/24")));
     }

@@ -1,9 +1,16 @@
 //! kubewire-core: the pure planner (model, Kilo annotations, topology, plan, policy, rendering).
 //!
 //! Sans-IO: no tokio, no kube, no OS calls; time comes in as an argument. The flow is
-//! [`Snapshot`] (from a file with [`Snapshot::parse`], or from plain values with
-//! [`Snapshot::upsert_node`] & co.) + [`PlanRequest`] + "now" → [`plan()`] → [`Plan`], which the
-//! daemon re-checks with [`policy::enforce`] and the renderers in [`render`] print.
+//! [`Snapshot`] (from a file with [`Snapshot::parse`], or from plain values — [`NodeSource`],
+//! [`PeerSource`], [`ServiceSource`] — with [`Snapshot::from_sources`] / [`Snapshot::upsert_node`] & co.),
+//! plus a [`PlanRequest`] and "now" → [`plan()`] → [`Plan`], which the daemon re-checks with
+//! [`policy::enforce`] and the renderers in [`render`] print. A watcher keeps a [`Planner`]: it holds
+//! the snapshot and the last Plan and re-plans only when something that matters changed.
+//!
+//! Module map: `source` (plain inputs), `list` (snapshot files), `annotations` (Kilo's reading of
+//! Nodes and Peers), `model` (typed Node / KiloPeer), `readiness`, `topology` (segments, leaders,
+//! AllowedIPs, WireGuard IPs, location IPs, NAT), `plan` (the laptop's Plan: peers, address, service
+//! gateway, DNS), `policy` (refusals, the daemon's re-check), `render` (wg-quick, JSON, DOT).
 
 pub mod annotations;
 pub mod cidr;
@@ -11,9 +18,11 @@ pub mod diagnostics;
 pub mod endpoint;
 pub mod key;
 pub mod list;
+mod list_fast;
 pub mod model;
 mod overlap;
 pub mod plan;
+pub mod planner;
 pub mod policy;
 pub mod readiness;
 pub mod render;
@@ -27,5 +36,6 @@ pub use key::{PrivateKey, PublicKey};
 pub use list::ItemError;
 pub use model::{Granularity, KiloPeer, Node};
 pub use plan::{GranularitySetting, Plan, PlanError, PlanRequest, Settings, plan};
-pub use snapshot::Snapshot;
+pub use planner::Planner;
+pub use snapshot::{Change, Snapshot};
 pub use source::{NodeSource, PeerEndpointSource, PeerSource, ServiceSource};

@@ -314,6 +314,15 @@ fn documents(text: &str) -> Result<Vec<Value>, ItemError> {
 /// documents) or JSON. Nodes, Kilo Peers and Services are kept; other kinds are counted and skipped.
 /// Every structural problem is reported; an item with a problem is left out.
 pub fn parse_list(text: &str) -> Result<ListItems, Vec<ItemError>> {
+    match crate::list_fast::parse(text) {
+        Some(items) => Ok(items),
+        None => parse_list_precisely(text),
+    }
+}
+
+/// [`parse_list`] without the fast path: walks a document tree, naming the item and field of every
+/// problem.
+pub fn parse_list_precisely(text: &str) -> Result<ListItems, Vec<ItemError>> {
     let docs = documents(text).map_err(|e| vec![e])?;
     let mut out = ListItems::default();
     let mut errors = Vec::new();
@@ -335,4 +344,50 @@ pub fn parse_list(text: &str) -> Result<ListItems, Vec<ItemError>> {
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../tests/fixtures/seed-cluster.yaml");
+
+    #[test]
+    fn fast_path_agrees_with_the_precise_reader() {
+        let as_json = serde_json::to_string(&serde_yaml::from_str::<Value>(SEED).unwrap()).unwrap();
+        let fast = crate::list_fast::parse(&as_json).expect("the seed as JSON takes the fast path");
+        assert_eq!(Ok(fast), parse_list_precisely(&as_json));
+        let fast = crate::list_fast::parse(SEED).expect("the seed as YAML takes the fast path");
+        assert_eq!(Ok(fast), parse_list_precisely(SEED));
+        assert_eq!(parse_list_precisely(&as_json), parse_list_precisely(SEED));
+        assert_eq!(parse_list(SEED).unwrap().nodes.len(), 4);
+    }
+
+    #[test]
+    fn unusual_input_falls_back_to_the_precise_reader() {
+        let cases = [
+            "{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"a\"}}",
+            "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"apiVersion\": \"v1\", \"metadata\": {}}]}",
+            "{\"kind\": \"List\", \"items\": [{\"kind\": \"NodeList\", \"items\": []}]}",
+            "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"apiVersion\": \"v1\", \
+             \"metadata\": {\"name\": \"a\", \"annotations\": {\"x\": 1}}}]}",
+            "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {name: a, annotations: {x: 1}}\n",
+            "kind: List\nitems:\n- kind: Peer\n  apiVersion: kilo.squat.ai/v1\n  metadata: {name: p}\n  spec: {endpoint: {port: 1.5}}\n",
+            "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {name: true}\n",
+            "---\nkind: List\nitems: []\n---\nkind: List\nitems: []\n",
+            "- kind: List\n- []\n",
+            "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {}\n",
+            "kind: List\nitems:\n- kind: NodeList\n  items: []\n",
+            "kind: List\nitems:\n- kind: Node\n  apiVersion: v1\n  metadata: {name: a, annotations: {x: 1}}\n",
+            "---\nkind: List\nitems: []\n---\nkind: List\nitems: []\n",
+            "- kind: List\n- []\n",
+            "[\"List\", []]",
+        ];
+        for text in cases {
+            assert_eq!(crate::list_fast::parse(text), None, "{text}");
+        }
+        assert!(parse_list(cases[0]).is_ok());
+        assert!(parse_list(cases[1]).is_err());
+        assert!(parse_list(cases[3]).is_err());
+    }
 }

@@ -27,26 +27,32 @@ fn ip_u128(ip: IpAddr) -> u128 {
 #[must_use]
 pub fn earlier_claims(ranges: &[IpNet], owners: &[usize]) -> Vec<Option<usize>> {
     let mut claims = vec![None; ranges.len()];
-    let spans: Vec<(bool, u128, u128)> = ranges.iter().map(span).collect();
-    let mut order: Vec<usize> = (0..ranges.len()).collect();
-    order.sort_unstable_by_key(|&i| (spans[i].0, spans[i].1, std::cmp::Reverse(spans[i].2), i));
+    // Sorted by (family, start, widest first).
+    let mut sorted: Vec<(bool, u128, std::cmp::Reverse<u128>, usize)> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (v6, start, end) = span(r);
+            (v6, start, std::cmp::Reverse(end), i)
+        })
+        .collect();
+    sorted.sort_unstable();
     // A range overlaps something iff the next one (sorted by start) starts inside it, or some earlier
     // one ends at or after its start.
     let mut suspect = vec![false; ranges.len()];
     let mut reach: Option<(bool, u128)> = None;
-    for (pos, &i) in order.iter().enumerate() {
-        let (v6, start, end) = spans[i];
+    for (pos, &(v6, start, std::cmp::Reverse(end), i)) in sorted.iter().enumerate() {
         if let Some((family, max_end)) = reach
             && family == v6
             && max_end >= start
         {
             suspect[i] = true;
         }
-        if let Some(&next) = order.get(pos + 1) {
-            let (nv6, nstart, _) = spans[next];
-            if nv6 == v6 && nstart <= end {
-                suspect[i] = true;
-            }
+        if let Some(&(nv6, nstart, _, _)) = sorted.get(pos + 1)
+            && nv6 == v6
+            && nstart <= end
+        {
+            suspect[i] = true;
         }
         reach = match reach {
             Some((family, max_end)) if family == v6 => Some((v6, max_end.max(end))),

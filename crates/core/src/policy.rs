@@ -7,6 +7,7 @@
 //! the local networks it reads from the OS.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use ipnet::IpNet;
 
@@ -21,14 +22,60 @@ pub fn broadest_prefix(net: &IpNet) -> u8 {
     if net.network().is_ipv4() { 8 } else { 16 }
 }
 
-const LOOPBACK: [&str; 2] = ["127.0.0.0/8", "::1/128"];
-const LINK_LOCAL: [&str; 2] = ["169.254.0.0/16", "fe80::/10"];
-const MULTICAST: [&str; 2] = ["224.0.0.0/4", "ff00::/8"];
+/// Loopback, link-local and multicast ranges, parsed once.
+static SPECIAL: LazyLock<[Vec<IpNet>; 3]> = LazyLock::new(|| {
+    let parse = |list: &[&str]| {
+        list.iter()
+            .filter_map(|s| s.parse::<IpNet>().ok())
+            .collect::<Vec<_>>()
+    };
+    [
+        parse(&["127.0.0.0/8", "::1/128"]),
+        parse(&["169.254.0.0/16", "fe80::/10"]),
+        parse(&["224.0.0.0/4", "ff00::/8"]),
+    ]
+});
 
-fn overlaps_any(net: &IpNet, list: &[&str]) -> bool {
-    list.iter()
-        .filter_map(|s| s.parse::<IpNet>().ok())
-        .any(|special| overlaps(net, &special))
+fn overlaps_any(net: &IpNet, list: &[IpNet]) -> bool {
+    list.iter().any(|special| overlaps(net, special))
+}
+
+/// The peers' endpoint addresses, sorted, for "does this range contain one" in O(log n).
+struct EndpointIndex(Vec<((bool, u128), usize)>);
+
+fn key_of(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(v4) => (false, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (true, u128::from(v6)),
+    }
+}
+
+impl EndpointIndex {
+    fn new(peers: &[PeerEntry]) -> Self {
+        let mut list: Vec<((bool, u128), usize)> = peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.endpoint.as_ref().and_then(|e| e.ip()).map(|ip| (key_of(ip), i)))
+            .collect();
+        list.sort_unstable();
+        Self(list)
+    }
+
+    /// The lowest endpoint address inside `range` and the peer it belongs to.
+    fn inside(&self, range: &IpNet) -> Option<(IpAddr, usize)> {
+        let (lo, hi) = (key_of(range.network()), key_of(range.broadcast()));
+        let at = self.0.partition_point(|(k, _)| *k < lo);
+        let &(k, i) = self.0.get(at)?;
+        if k > hi {
+            return None;
+        }
+        let ip = if k.0 {
+            IpAddr::V6(k.1.into())
+        } else {
+            IpAddr::V4(u32::try_from(k.1).ok()?.into())
+        };
+        Some((ip, i))
+    }
 }
 
 /// Why `range` may not be routed into the tunnel, by the rules that need no other peer. Local networks
@@ -38,13 +85,14 @@ pub fn refusal_reason(range: &IpNet, local_networks: &[IpNet]) -> Option<Refusal
     if range.prefix_len() < broadest_prefix(range) {
         return Some(RefusalReason::TooBroad);
     }
-    if overlaps_any(range, &LOOPBACK) {
+    let [loopback, link_local, multicast] = &*SPECIAL;
+    if overlaps_any(range, loopback) {
         return Some(RefusalReason::Loopback);
     }
-    if overlaps_any(range, &LINK_LOCAL) {
+    if overlaps_any(range, link_local) {
         return Some(RefusalReason::LinkLocal);
     }
-    if overlaps_any(range, &MULTICAST) {
+    if overlaps_any(range, multicast) {
         return Some(RefusalReason::Multicast);
     }
     local_networks
@@ -56,95 +104,90 @@ pub fn refusal_reason(range: &IpNet, local_networks: &[IpNet]) -> Option<Refusal
         })
 }
 
-/// Who asked for one range of a peer entry, and how much it weighs when ranges of two peers overlap.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RangeOrigin {
-    /// The node, Peer or setting that asked for it.
-    pub requested_by: Option<ObjectRef>,
-    /// Lower ranks win overlaps; equal ranks go by plan order.
-    pub rank: u8,
-}
+/// Who asked for range `j` of peer entry `i` (called only for ranges that are refused).
+pub type RequestedBy<'a> = &'a dyn Fn(usize, usize) -> Option<ObjectRef>;
 
-/// Filters the peers' AllowedIPs in place and returns what was refused. `origins[i][j]` describes
-/// range `j` of peer `i` (missing entries: unknown origin, rank 0, so plan order decides).
+/// Filters the peers' AllowedIPs in place and returns what was refused. `ranks[i][j]` weighs range `j`
+/// of peer `i` when ranges of two peers overlap: the lower rank keeps it, equal ranks go by plan order
+/// (missing ranks count as 0).
 pub fn filter_peers(
     peers: &mut [PeerEntry],
     local_networks: &[IpNet],
-    origins: &[Vec<RangeOrigin>],
+    ranks: &[Vec<u8>],
+    requested_by: RequestedBy<'_>,
 ) -> Vec<Refusal> {
-    let endpoints: Vec<(String, IpAddr)> = peers
-        .iter()
-        .filter_map(|p| {
-            p.endpoint
-                .as_ref()
-                .and_then(|e| e.ip())
-                .map(|ip| (p.name.clone(), ip))
-        })
-        .collect();
-    let origin = |i: usize, j: usize| origins.get(i).and_then(|r| r.get(j)).cloned().unwrap_or_default();
+    let endpoints = EndpointIndex::new(peers);
     let mut refused = Vec::new();
-    // Rules about the range itself.
-    let mut kept: Vec<Vec<(IpNet, RangeOrigin)>> = Vec::with_capacity(peers.len());
+    // Rules about the range itself. Survivors: (rank, peer, original position, range).
+    let mut flat: Vec<(u8, usize, usize, IpNet)> = Vec::new();
     for (i, peer) in peers.iter().enumerate() {
-        let mut list = Vec::with_capacity(peer.allowed_ips.len());
         for (j, range) in peer.allowed_ips.iter().enumerate() {
             let reason = refusal_reason(range, local_networks).or_else(|| {
                 endpoints
-                    .iter()
-                    .find(|(_, ip)| range.contains(ip))
-                    .map(|(name, ip)| RefusalReason::ContainsEndpoint {
-                        endpoint_of: name.clone(),
-                        address: *ip,
+                    .inside(range)
+                    .map(|(address, owner)| RefusalReason::ContainsEndpoint {
+                        endpoint_of: peers.get(owner).map(|p| p.name.clone()).unwrap_or_default(),
+                        address,
                     })
             });
             match reason {
                 Some(reason) => refused.push(Refusal {
                     range: *range,
                     peer: peer.name.clone(),
-                    requested_by: origin(i, j).requested_by,
+                    requested_by: requested_by(i, j),
                     reason,
                 }),
-                None => list.push((*range, origin(i, j))),
+                None => {
+                    let rank = ranks.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0);
+                    flat.push((rank, i, j, *range));
+                }
             }
         }
-        kept.push(list);
     }
     // No address in two peers: the lower rank, then the earlier peer, keeps it.
-    let flat: Vec<(u8, usize, IpNet)> = kept
-        .iter()
-        .enumerate()
-        .flat_map(|(i, l)| l.iter().map(move |(net, o)| (o.rank, i, *net)))
-        .collect();
-    let mut order: Vec<usize> = (0..flat.len()).collect();
-    order.sort_by_key(|&k| flat.get(k).map(|f| f.0));
-    let ranges: Vec<IpNet> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.2)).collect();
+    // Stable by rank (few distinct ranks: one pass each).
+    let distinct: std::collections::BTreeSet<u8> = flat.iter().map(|f| f.0).collect();
+    let mut order: Vec<usize> = Vec::with_capacity(flat.len());
+    for rank in distinct {
+        order.extend(
+            flat.iter()
+                .enumerate()
+                .filter(|(_, f)| f.0 == rank)
+                .map(|(k, _)| k),
+        );
+    }
+    let ranges: Vec<IpNet> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.3)).collect();
     let owners: Vec<usize> = order.iter().filter_map(|&k| flat.get(k).map(|f| f.1)).collect();
     let claims = earlier_claims(&ranges, &owners);
-    // claim_of[flat index] = the winning (peer, range) it lost to.
-    let mut claim_of: Vec<Option<(usize, IpNet)>> = vec![None; flat.len()];
+    let mut lost: Vec<Option<(usize, IpNet)>> = vec![None; flat.len()];
     for (pos, claim) in claims.iter().enumerate() {
-        if let (Some(winner), Some(&k)) = (claim, order.get(pos)) {
-            claim_of[k] = owners.get(*winner).copied().zip(ranges.get(*winner).copied());
+        if let (Some(winner), Some(&k)) = (claim, order.get(pos))
+            && let Some(slot) = lost.get_mut(k)
+        {
+            *slot = owners.get(*winner).copied().zip(ranges.get(*winner).copied());
         }
     }
-    let names: Vec<String> = peers.iter().map(|p| p.name.clone()).collect();
-    let mut k = 0;
-    for (peer, list) in peers.iter_mut().zip(kept) {
+    let names: Vec<String> = if lost.iter().any(Option::is_some) {
+        peers.iter().map(|p| p.name.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    for peer in peers.iter_mut() {
         peer.allowed_ips.clear();
-        for (net, o) in list {
-            match claim_of.get(k).copied().flatten() {
-                Some((owner, range)) => refused.push(Refusal {
-                    range: net,
-                    peer: peer.name.clone(),
-                    requested_by: o.requested_by,
-                    reason: RefusalReason::ClaimedByEarlierPeer {
-                        held_by: names.get(owner).cloned().unwrap_or_default(),
-                        held_range: range,
-                    },
-                }),
-                None => peer.allowed_ips.push(net),
-            }
-            k += 1;
+    }
+    for (&(_, i, j, net), loss) in flat.iter().zip(lost) {
+        let Some(peer) = peers.get_mut(i) else { continue };
+        match loss {
+            None => peer.allowed_ips.push(net),
+            Some((owner, held_range)) => refused.push(Refusal {
+                range: net,
+                peer: peer.name.clone(),
+                requested_by: requested_by(i, j),
+                reason: RefusalReason::ClaimedByEarlierPeer {
+                    held_by: names.get(owner).cloned().unwrap_or_default(),
+                    held_range,
+                },
+            }),
         }
     }
     refused
@@ -200,7 +243,7 @@ pub fn enforce(mut plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRej
             return Err(PlanRejected::DuplicateName(peer.name.clone()));
         }
     }
-    let refused = filter_peers(&mut plan.peers, local_networks, &[]);
+    let refused = filter_peers(&mut plan.peers, local_networks, &[], &|_, _| None);
     plan.refused.extend(refused);
     plan.routes = routes(&plan.peers);
     if let Some(gateway) = &mut plan.service_gateway {

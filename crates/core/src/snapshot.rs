@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::annotations::{parse_node, parse_peer};
 use crate::diagnostics::{Diagnostic, ObjectRef};
-use crate::list::{ItemError, parse_list};
+use crate::list::ItemError;
 use crate::model::{KiloPeer, Node};
 use crate::source::{NodeSource, PeerSource, ServiceSource};
 
@@ -32,6 +32,17 @@ pub struct Snapshot {
     services: BTreeMap<(String, String), ServiceSource>,
 }
 
+/// What an update changed, as far as the planner cares.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Change {
+    /// Nothing.
+    Same,
+    /// Only a node's `last-seen` (the agents' heartbeat): the Plan stays unless readiness flips.
+    LastSeenOnly,
+    /// Anything else.
+    Changed,
+}
+
 /// The namespace and name of the cluster DNS Service.
 pub const CLUSTER_DNS_SERVICE: (&str, &str) = ("kube-system", "kube-dns");
 
@@ -46,51 +57,99 @@ impl Snapshot {
     #[must_use]
     pub fn from_sources(nodes: &[NodeSource], peers: &[PeerSource], services: &[ServiceSource]) -> Self {
         let mut s = Self::new();
-        nodes.iter().for_each(|n| s.upsert_node(n));
-        peers.iter().for_each(|p| s.upsert_peer(p));
-        services.iter().for_each(|v| s.upsert_service(v.clone()));
+        for n in nodes {
+            s.upsert_node(n);
+        }
+        for p in peers {
+            s.upsert_peer(p);
+        }
+        for v in services {
+            s.upsert_service(v.clone());
+        }
         s
     }
 
     /// Parses a snapshot file (see [`crate::list::parse_list`]).
     pub fn parse(text: &str) -> Result<Self, Vec<ItemError>> {
-        let items = parse_list(text)?;
+        if let Some(snapshot) = crate::list_fast::parse_snapshot(text) {
+            return Ok(snapshot);
+        }
+        let items = crate::list::parse_list_precisely(text)?;
         Ok(Self::from_sources(&items.nodes, &items.peers, &items.services))
     }
 
-    /// Adds or replaces a Node.
-    pub fn upsert_node(&mut self, source: &NodeSource) {
+    /// Adds or replaces a Node, and tells what changed for the planner.
+    pub fn upsert_node(&mut self, source: &NodeSource) -> Change {
         let (node, diagnostics) = parse_node(source);
-        self.nodes
-            .insert(source.name.clone(), ParsedNode { node, diagnostics });
+        self.upsert_parsed_node(node, diagnostics)
+    }
+
+    /// Adds or replaces a Node already read by [`crate::annotations`].
+    pub(crate) fn upsert_parsed_node(&mut self, node: Node, diagnostics: Vec<Diagnostic>) -> Change {
+        let parsed = ParsedNode { node, diagnostics };
+        let change = match self.nodes.get(&parsed.node.name) {
+            None => Change::Changed,
+            Some(old) if *old == parsed => Change::Same,
+            Some(old) => {
+                let mut same_but_seen = old.clone();
+                same_but_seen.node.last_seen = parsed.node.last_seen;
+                if same_but_seen == parsed {
+                    Change::LastSeenOnly
+                } else {
+                    Change::Changed
+                }
+            }
+        };
+        self.nodes.insert(parsed.node.name.clone(), parsed);
+        change
     }
 
     /// Removes a Node.
-    pub fn remove_node(&mut self, name: &str) {
-        self.nodes.remove(name);
+    pub fn remove_node(&mut self, name: &str) -> Change {
+        if self.nodes.remove(name).is_some() {
+            Change::Changed
+        } else {
+            Change::Same
+        }
     }
 
     /// Adds or replaces a Kilo Peer.
-    pub fn upsert_peer(&mut self, source: &PeerSource) {
+    pub fn upsert_peer(&mut self, source: &PeerSource) -> Change {
         let (peer, diagnostics) = parse_peer(source);
-        self.peers
-            .insert(source.name.clone(), ParsedPeer { peer, diagnostics });
+        let parsed = ParsedPeer { peer, diagnostics };
+        let same = self.peers.get(&source.name) == Some(&parsed);
+        self.peers.insert(source.name.clone(), parsed);
+        if same { Change::Same } else { Change::Changed }
     }
 
     /// Removes a Kilo Peer.
-    pub fn remove_peer(&mut self, name: &str) {
-        self.peers.remove(name);
+    pub fn remove_peer(&mut self, name: &str) -> Change {
+        if self.peers.remove(name).is_some() {
+            Change::Changed
+        } else {
+            Change::Same
+        }
     }
 
     /// Adds or replaces a Service.
-    pub fn upsert_service(&mut self, source: ServiceSource) {
-        self.services
-            .insert((source.namespace.clone(), source.name.clone()), source);
+    pub fn upsert_service(&mut self, source: ServiceSource) -> Change {
+        let key = (source.namespace.clone(), source.name.clone());
+        let same = self.services.get(&key) == Some(&source);
+        self.services.insert(key, source);
+        if same { Change::Same } else { Change::Changed }
     }
 
     /// Removes a Service.
-    pub fn remove_service(&mut self, namespace: &str, name: &str) {
-        self.services.remove(&(namespace.to_owned(), name.to_owned()));
+    pub fn remove_service(&mut self, namespace: &str, name: &str) -> Change {
+        if self
+            .services
+            .remove(&(namespace.to_owned(), name.to_owned()))
+            .is_some()
+        {
+            Change::Changed
+        } else {
+            Change::Same
+        }
     }
 
     /// Adds everything of `other` (its objects replace same-named ones).

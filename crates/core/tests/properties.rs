@@ -301,3 +301,82 @@ const ANNOTATIONS: &[&str] = &[
     "kilo.squat.ai/granularity",
     "kilo.squat.ai/other",
 ];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The Planner's cached answers equal a fresh plan after any sequence of heartbeats, clock moves
+    /// and real changes.
+    #[test]
+    fn planner_matches_a_fresh_plan(
+        c in cluster(),
+        steps in proptest::collection::vec((0_usize..10, 0_i64..80, 0_i64..40, 0_u8..10), 1..12),
+    ) {
+        let snapshot = Snapshot::from_sources(&c.nodes, &c.peers, &[kube_dns("10.43.0.10")]);
+        let mut planner = kubewire_core::Planner::new(snapshot, request(&c));
+        let mut nodes = c.nodes.clone();
+        let mut now = NOW;
+        for (which, age, tick, kind) in steps {
+            now += tick;
+            let i = which % nodes.len();
+            match kind {
+                // A real change now and then: a new endpoint.
+                0 => {
+                    nodes[i].annotations.insert("kilo.squat.ai/endpoint".into(), format!("198.51.100.{}:4000", which + 100));
+                }
+                // Mostly heartbeats.
+                _ => {
+                    nodes[i].annotations.insert("kilo.squat.ai/last-seen".into(), (now - age).to_string());
+                }
+            }
+            planner.upsert_node(&nodes[i]);
+            let fresh = plan(planner.snapshot(), &request(&c), now);
+            let cached = planner.plan(now).cloned();
+            prop_assert_eq!(cached, fresh);
+        }
+    }
+}
+
+fn as_json_list(c: &Cluster) -> String {
+    let mut items: Vec<serde_json::Value> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": n.name, "labels": n.labels, "annotations": n.annotations},
+                "spec": {"podCIDR": n.pod_cidrs.first(), "podCIDRs": n.pod_cidrs},
+            })
+        })
+        .collect();
+    items.extend(c.peers.iter().map(|p| {
+        let mut spec = serde_json::json!({"allowedIPs": p.allowed_ips, "publicKey": p.public_key});
+        if let Some(e) = &p.endpoint {
+            spec["endpoint"] = serde_json::json!({"dnsOrIP": {"ip": e.ip}, "port": e.port});
+        }
+        serde_json::json!({"apiVersion": "kilo.squat.ai/v1alpha1", "kind": "Peer", "metadata": {"name": p.name}, "spec": spec})
+    }));
+    items.push(serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": {"containers": []}}));
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The typed fast path reads exactly what the precise reader reads.
+    #[test]
+    fn fast_and_precise_readers_agree(c in cluster()) {
+        let text = as_json_list(&c);
+        let fast = kubewire_core::list::parse_list(&text);
+        let precise = kubewire_core::list::parse_list_precisely(&text);
+        prop_assert_eq!(&fast, &precise);
+        let precise = precise.unwrap();
+        prop_assert_eq!(precise.nodes.len(), c.nodes.len());
+        let from_sources = Snapshot::from_sources(&precise.nodes, &precise.peers, &precise.services);
+        prop_assert_eq!(Snapshot::parse(&text).unwrap(), from_sources.clone());
+        // The same List as YAML.
+        let yaml = serde_yaml::to_string(&serde_json::from_str::<serde_json::Value>(&text).unwrap()).unwrap();
+        prop_assert_eq!(kubewire_core::list::parse_list(&yaml), kubewire_core::list::parse_list_precisely(&yaml));
+        prop_assert_eq!(Snapshot::parse(&yaml).unwrap(), from_sources);
+    }
+}

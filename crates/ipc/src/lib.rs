@@ -11,10 +11,16 @@
 pub mod client;
 pub mod framing;
 pub mod messages;
+pub mod server;
+#[cfg(unix)]
+pub mod unix;
+#[cfg(windows)]
+pub mod windows;
 
 pub use client::{Client, ClientError};
 pub use framing::{FrameError, MAX_FRAME};
 pub use messages::*;
+pub use server::{Connection, PeerIdentity, authorize};
 
 /// Where `kubewired` listens by default.
 #[cfg(unix)]

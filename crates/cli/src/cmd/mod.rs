@@ -1,10 +1,44 @@
 //! Subcommands, one file each.
 
+pub mod common;
+pub mod connect;
+pub mod contexts;
+pub mod detach;
+pub mod disconnect;
+pub mod doctor;
+pub mod graph;
 pub mod plan;
+pub mod showconf;
+pub mod status;
+
+use std::path::PathBuf;
+
+/// Options every subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// The kubewire daemon's socket.
+    #[arg(long, global = true, value_name = "PATH", env = "KUBEWIRE_SOCKET", default_value = kubewire_ipc::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+}
 
 /// The subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Connect this laptop to the cluster and follow it (Ctrl-C disconnects).
+    #[command(long_about = connect::LONG_ABOUT)]
+    Connect(connect::ConnectArgs),
+    /// Take the tunnel down (stopping a background controller) and delete the laptop's Peer.
+    Disconnect(disconnect::DisconnectArgs),
+    /// The tunnel's status: per segment endpoint, handshake age, traffic; gateway; warnings.
+    Status(status::StatusArgs),
+    /// The live WireGuard configuration (private key redacted).
+    Showconf,
+    /// The cluster's mesh as this laptop would see it, as GraphViz DOT.
+    Graph(graph::GraphArgs),
+    /// Check everything a connection needs, each failure with its fix.
+    Doctor(doctor::DoctorArgs),
+    /// The kubeconfig's contexts.
+    Contexts(contexts::ContextsArgs),
     /// Compute the laptop's connection plan from a saved cluster snapshot (no cluster, no root).
     #[command(long_about = plan::LONG_ABOUT)]
     Plan(plan::PlanArgs),
@@ -12,8 +46,15 @@ pub enum Command {
 
 impl Command {
     /// Runs the subcommand.
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self, global: &Global) -> anyhow::Result<()> {
         match self {
+            Self::Connect(args) => connect::run(&args, global),
+            Self::Disconnect(args) => disconnect::run(&args, global),
+            Self::Status(args) => status::run(&args, global),
+            Self::Showconf => showconf::run(global),
+            Self::Graph(args) => graph::run(&args),
+            Self::Doctor(args) => doctor::run(&args, global),
+            Self::Contexts(args) => contexts::run(&args),
             Self::Plan(args) => plan::run(&args),
         }
     }

@@ -12,7 +12,7 @@ use super::{
 use crate::cidr::one_address;
 use crate::diagnostics::{Diagnostic, ObjectRef};
 use crate::model::{Granularity, KiloPeer, Node};
-use crate::policy::{RangeOrigin, filter_peers, refusal_reason, routes};
+use crate::policy::{filter_peers, refusal_reason, routes};
 use crate::readiness;
 use crate::snapshot::Snapshot;
 use crate::topology::{DEFAULT_SUBNET, Topology};
@@ -224,22 +224,12 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
 
     // One entry per segment, then the service CIDR on the gateway.
     let mut entries: Vec<PeerEntry> = Vec::new();
-    let mut origins: Vec<Vec<RangeOrigin>> = Vec::new();
+    let mut ranks: Vec<Vec<u8>> = Vec::new();
     for s in &topology.segments {
         let ranges = s.allowed_ips.iter().chain(&s.location_ips);
-        let origin = |rank| {
-            move |r: &crate::topology::Sourced| RangeOrigin {
-                requested_by: Some(ObjectRef::node(&r.origin)),
-                rank,
-            }
-        };
-        origins.push(
-            s.allowed_ips
-                .iter()
-                .map(origin(RANK_NODE))
-                .chain(s.location_ips.iter().map(origin(RANK_LOCATION)))
-                .collect(),
-        );
+        let mut rank = vec![RANK_NODE; s.allowed_ips.len()];
+        rank.resize(s.allowed_ips.len() + s.location_ips.len(), RANK_LOCATION);
+        ranks.push(rank);
         entries.push(PeerEntry {
             name: s.location.clone(),
             kind: PeerKind::Segment {
@@ -265,14 +255,11 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         &topology.segments,
         settings.service_gateway.as_deref(),
         &mut diagnostics,
-    ) && let (Some(entry), Some(origin)) = (entries.get_mut(i), origins.get_mut(i))
+    ) && let (Some(entry), Some(rank)) = (entries.get_mut(i), ranks.get_mut(i))
     {
         for cidr in &settings.service_cidrs {
             entry.allowed_ips.push(cidr.trunc());
-            origin.push(RangeOrigin {
-                requested_by: Some(ObjectRef::setting("service-cidr")),
-                rank: RANK_SERVICE,
-            });
+            rank.push(RANK_SERVICE);
         }
         let leader = topology
             .segments
@@ -289,8 +276,8 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
 
     // Other Kilo Peers that can be dialled.
     let segment_keys: BTreeSet<_> = topology.segments.iter().map(|s| s.key).collect();
+    let mut dialled: Vec<&str> = Vec::new();
     for p in &topology.peers {
-        let object = ObjectRef::peer(&p.name);
         let reason = if is_own(&p.name, p.public_key) {
             Some("the laptop's own Peer".to_owned())
         } else if segment_keys.contains(&p.public_key) {
@@ -301,18 +288,14 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             None
         };
         if let Some(reason) = reason {
-            skipped.push(Skipped { object, reason });
+            skipped.push(Skipped {
+                object: ObjectRef::peer(&p.name),
+                reason,
+            });
             continue;
         }
-        origins.push(
-            p.allowed_ips
-                .iter()
-                .map(|_| RangeOrigin {
-                    requested_by: Some(object.clone()),
-                    rank: RANK_PEER,
-                })
-                .collect(),
-        );
+        ranks.push(vec![RANK_PEER; p.allowed_ips.len()]);
+        dialled.push(&p.name);
         entries.push(PeerEntry {
             name: p.name.clone(),
             kind: PeerKind::KiloPeer,
@@ -323,7 +306,17 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         });
     }
 
-    let refused = filter_peers(&mut entries, &request.local_networks, &origins);
+    // Who asked for range j of entry i: segment ranges name their node, then the service CIDR setting;
+    // Peer ranges name the Peer.
+    let segments = &topology.segments;
+    let requested_by = |i: usize, j: usize| match segments.get(i) {
+        Some(s) => Some(s.allowed_ips.iter().chain(&s.location_ips).nth(j).map_or_else(
+            || ObjectRef::setting("service-cidr"),
+            |r| ObjectRef::node(s.origin_name(r)),
+        )),
+        None => dialled.get(i - segments.len()).map(|name| ObjectRef::peer(*name)),
+    };
+    let refused = filter_peers(&mut entries, &request.local_networks, &ranks, &requested_by);
     if let Some(g) = &mut gateway {
         let kept = entries
             .iter()

@@ -205,7 +205,7 @@ impl std::fmt::Display for RefusalReason {
                 )
             }
             Self::ClaimedByEarlierPeer { held_by, held_range } => {
-                write!(f, "overlaps {held_range}, already routed to {held_by}")
+                write!(f, "overlaps {held_range}, already routed to {held_by:?}")
             }
         }
     }
@@ -227,7 +227,7 @@ pub struct Refusal {
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "refused {} for {}", self.range, self.peer)?;
+        write!(f, "refused {} for {:?}", self.range, self.peer)?;
         if let Some(by) = &self.requested_by {
             write!(f, " (asked by {by})")?;
         }

@@ -1,5 +1,5 @@
 //! The Plan as a wg-quick file: `[Interface]` with Address and MTU (PrivateKey only when given), then
-//! one `[Peer]` each. No `DNS =` line: wg-quick would take over the whole system resolver, and kubewire
+//! one `[Peer]` each (a peer whose every range was refused keeps its entry, without AllowedIPs). No `DNS =` line: wg-quick would take over the whole system resolver, and kubewire
 //! only sends the cluster zone to the cluster.
 
 use std::fmt::Write as _;
@@ -27,8 +27,10 @@ pub fn render(plan: &Plan, private_key: Option<&PrivateKey>) -> String {
         if let Some(endpoint) = &peer.endpoint {
             let _ = writeln!(out, "Endpoint = {endpoint}");
         }
-        let allowed: Vec<String> = peer.allowed_ips.iter().map(ToString::to_string).collect();
-        let _ = writeln!(out, "AllowedIPs = {}", allowed.join(", "));
+        if !peer.allowed_ips.is_empty() {
+            let allowed: Vec<String> = peer.allowed_ips.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "AllowedIPs = {}", allowed.join(", "));
+        }
         if peer.persistent_keepalive != 0 {
             let _ = writeln!(out, "PersistentKeepalive = {}", peer.persistent_keepalive);
         }

@@ -2,32 +2,30 @@
 //! it): a range is dropped when it overlaps another segment's location IPs, lies inside any segment's
 //! AllowedIPs, or overlaps any Kilo Peer's allowed IPs.
 
-use std::collections::HashSet;
-
 use ipnet::IpNet;
 
 use super::{Segment, TopologyPeer};
 use crate::cidr::overlaps;
 use crate::diagnostics::{Diagnostic, ObjectRef};
 
-/// Every segment AllowedIP, indexed for "is this range inside one of them" questions.
-struct AllowedIndex(HashSet<IpNet>);
+/// Every segment AllowedIP, sorted, for "is this range inside one of them" questions.
+struct AllowedIndex(Vec<IpNet>);
 
 impl AllowedIndex {
     fn new(segments: &[Segment]) -> Self {
-        Self(
-            segments
-                .iter()
-                .flat_map(|s| s.allowed_ips.iter().map(|a| a.net.trunc()))
-                .collect(),
-        )
+        let mut nets: Vec<IpNet> = segments
+            .iter()
+            .flat_map(|s| s.allowed_ips.iter().map(|a| a.net.trunc()))
+            .collect();
+        nets.sort_unstable();
+        Self(nets)
     }
 
-    /// The AllowedIP `net` lies inside, if any (checks each of its supernets).
+    /// The AllowedIP `net` lies inside, if any (looks up each of its supernets).
     fn containing(&self, net: &IpNet) -> Option<IpNet> {
         (0..=net.prefix_len()).rev().find_map(|len| {
             let candidate = IpNet::new(net.network(), len).ok()?.trunc();
-            self.0.get(&candidate).copied()
+            self.0.binary_search(&candidate).ok().map(|_| candidate)
         })
     }
 }
@@ -44,6 +42,7 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
         .map(|s| s.location_ips.iter().map(|l| l.net).collect())
         .collect();
     for (si, segment) in segments.iter_mut().enumerate() {
+        let nodes = &segment.nodes;
         segment.location_ips.retain(|ip| {
             let why = raw
                 .iter()
@@ -68,7 +67,7 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
                 None => true,
                 Some(reason) => {
                     diagnostics.push(Diagnostic::field(
-                        ObjectRef::node(&ip.origin),
+                        ObjectRef::node(nodes.get(ip.origin).map_or("", String::as_str)),
                         "kilo.squat.ai/allowed-location-ips",
                         format!("{} {reason}; Kilo leaves it out", ip.net),
                     ));

@@ -26,8 +26,8 @@ pub const DEFAULT_SUBNET: &str = "10.4.0.0/16";
 pub struct Sourced {
     /// The range.
     pub net: IpNet,
-    /// Name of the node that asked for it.
-    pub origin: String,
+    /// The node that asked for it: an index into its segment's `nodes`.
+    pub origin: usize,
 }
 
 /// One Kilo segment: the nodes reached through one leader.
@@ -39,6 +39,8 @@ pub struct Segment {
     pub nodes: Vec<String>,
     /// Name of the leader.
     pub leader: String,
+    /// The leader's index in `nodes`.
+    pub leader_index: usize,
     /// The leader's key.
     pub key: PublicKey,
     /// The leader's endpoint, or its discovered endpoint when it is behind NAT.
@@ -51,6 +53,14 @@ pub struct Segment {
     pub allowed_ips: Vec<Sourced>,
     /// The segment's `allowed-location-ips` that survived filtering, sorted as Kilo sorts them.
     pub location_ips: Vec<Sourced>,
+}
+
+impl Segment {
+    /// The name of the node that asked for a range of this segment.
+    #[must_use]
+    pub fn origin_name(&self, range: &Sourced) -> &str {
+        self.nodes.get(range.origin).map_or("", String::as_str)
+    }
 }
 
 /// A Kilo Peer as the topology sees it (allowed IPs deduplicated across Peers as Kilo does).
@@ -85,12 +95,16 @@ pub struct Topology {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-fn location_key(node: &Node, granularity: Granularity, topology_label: &str) -> String {
+/// Kilo's location key, `location:<location>` or `node:<name>`, as a pair that sorts the same way
+/// ("location:" < "node:") without building the string for every node.
+fn location_key<'a>(
+    node: &'a Node,
+    granularity: Granularity,
+    topology_label: &str,
+) -> (&'static str, &'a str) {
     match granularity {
-        Granularity::Location if node.internal_ip.is_some() => {
-            format!("location:{}", node.location(topology_label))
-        }
-        Granularity::Location | Granularity::Full => format!("node:{}", node.name),
+        Granularity::Location if node.internal_ip.is_some() => ("location:", node.location(topology_label)),
+        Granularity::Location | Granularity::Full => ("node:", &node.name),
     }
 }
 
@@ -141,39 +155,35 @@ fn dedup_peers(peers: &[&KiloPeer], diagnostics: &mut Vec<Diagnostic>) -> Vec<To
         .collect()
 }
 
-fn build_segment(location: String, mut members: Vec<&Node>) -> Option<Segment> {
+fn build_segment(location: &str, members: &mut [&Node]) -> Option<Segment> {
     members.sort_by(|a, b| a.name.cmp(&b.name));
-    let leader = members.get(find_leader(&members)).copied()?;
+    let leader = members.get(find_leader(members)).copied()?;
     let key = leader.key?;
     let mut allowed_ips = Vec::with_capacity(members.len() * 2 + 1);
     let mut location_ips: Vec<Sourced> = Vec::new();
-    for node in &members {
+    for (origin, node) in members.iter().enumerate() {
         if let Some(pod) = node.pod_cidr {
-            allowed_ips.push(Sourced {
-                net: pod,
-                origin: node.name.clone(),
-            });
+            allowed_ips.push(Sourced { net: pod, origin });
         }
         for ip in &node.allowed_location_ips {
             if !location_ips.iter().any(|l| l.net == *ip) {
-                location_ips.push(Sourced {
-                    net: *ip,
-                    origin: node.name.clone(),
-                });
+                location_ips.push(Sourced { net: *ip, origin });
             }
         }
         if let Some(internal) = node.internal_ip {
             allowed_ips.push(Sourced {
                 net: one_address(internal.addr()),
-                origin: node.name.clone(),
+                origin,
             });
         }
     }
+    let leader_index = members.iter().position(|n| n.name == leader.name).unwrap_or(0);
     location_ips.sort_by_cached_key(|l| l.net.to_string());
     Some(Segment {
-        location,
+        location: location.to_owned(),
         nodes: members.iter().map(|n| n.name.clone()).collect(),
         leader: leader.name.clone(),
+        leader_index,
         key,
         endpoint: leader.endpoint.clone(),
         leader_behind_nat: leader.behind_nat(),
@@ -194,35 +204,31 @@ impl Topology {
         topology_label: &str,
     ) -> Self {
         let mut diagnostics = Vec::new();
-        let mut groups: BTreeMap<String, Vec<&Node>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str), Vec<&Node>> = BTreeMap::new();
         for node in nodes {
             groups
                 .entry(location_key(node, granularity, topology_label))
                 .or_default()
                 .push(node);
         }
-        let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), *n)).collect();
         // BTreeMap iteration is Kilo's "segments sorted by location".
         let mut segments: Vec<Segment> = groups
-            .into_iter()
-            .filter_map(|(location, members)| build_segment(location, members))
+            .iter_mut()
+            .filter_map(|(location, members)| {
+                build_segment(&format!("{}{}", location.0, location.1), members.as_mut_slice())
+            })
             .collect();
         let peers = dedup_peers(peers, &mut diagnostics);
 
         // Discovered endpoints: segments in order, nodes by name, first one wins.
         let mut discovered: BTreeMap<&str, &Endpoint> = BTreeMap::new();
-        for segment in &segments {
-            for name in &segment.nodes {
-                let Some(node) = by_name.get(name.as_str()) else {
-                    continue;
-                };
-                for (key, endpoint) in &node.discovered_endpoints {
-                    discovered.entry(key.as_str()).or_insert(endpoint);
-                }
+        for node in groups.values().flatten() {
+            for (key, endpoint) in &node.discovered_endpoints {
+                discovered.entry(key.as_str()).or_insert(endpoint);
             }
         }
         let nat_endpoint = |key: &PublicKey, behind_nat: bool, own: Option<&Endpoint>| {
-            if !behind_nat {
+            if !behind_nat || discovered.is_empty() {
                 return own.cloned();
             }
             discovered
@@ -249,7 +255,7 @@ impl Topology {
                     segment.wireguard_ip = Some(ip);
                     segment.allowed_ips.push(Sourced {
                         net: one_address(ip),
-                        origin: segment.leader.clone(),
+                        origin: segment.leader_index,
                     });
                 }
                 None => diagnostics.push(Diagnostic::object(

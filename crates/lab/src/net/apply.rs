@@ -17,12 +17,15 @@ use crate::model::{Node, WIREGUARD_PORT};
 pub fn apply(dir: &Path, node: &Node, old: &NodeConfig, new: &NodeConfig) -> Result<(), NetError> {
     let netns = node.netns();
     let ifname = node.wg_ifname();
-    if old.wireguard_ip != new.wireguard_ip {
-        if let Some(addr) = old.wireguard_ip {
-            let _ = ip_in(&netns, &["addr", "del", &addr.to_string(), "dev", &ifname]);
-        }
+    let address_changed = old.wireguard_ip != new.wireguard_ip;
+    if address_changed {
+        // New address first: an interface left without IPv4 even for a moment loses every route
+        // through it. The node namespaces promote secondaries, so removing the old primary keeps it.
         if let Some(addr) = new.wireguard_ip {
             ip_in(&netns, &["addr", "replace", &addr.to_string(), "dev", &ifname])?;
+        }
+        if let Some(addr) = old.wireguard_ip {
+            let _ = ip_in(&netns, &["addr", "del", &addr.to_string(), "dev", &ifname]);
         }
     }
     if old.peers != new.peers {
@@ -34,7 +37,13 @@ pub fn apply(dir: &Path, node: &Node, old: &NodeConfig, new: &NodeConfig) -> Res
         std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600))?;
         exec_in(&netns, "wg", &["syncconf", &ifname, &conf.to_string_lossy()])?;
     }
-    for route in new.routes.difference(&old.routes) {
+    // After an address change, assert every route again (the kernel may have dropped some).
+    let to_add: Vec<&Route> = if address_changed {
+        new.routes.iter().collect()
+    } else {
+        new.routes.difference(&old.routes).collect()
+    };
+    for route in to_add {
         let args = match route {
             Route::Wireguard(net) => vec![
                 "route".to_string(),

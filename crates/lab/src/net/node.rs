@@ -188,6 +188,7 @@ pub fn move_underlay(node: &Node, new_ip: Ipv4Addr) -> Result<(), NetError> {
         &["addr", "del", &format!("{}/24", node.underlay_ip), "dev", "eth0"],
     )?;
     ip_in(&netns, &["addr", "add", &format!("{new_ip}/24"), "dev", "eth0"])?;
+    ns::announce(&netns, new_ip)?;
     Ok(())
 }
 

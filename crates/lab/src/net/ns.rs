@@ -23,7 +23,12 @@ pub fn create(name: &str, forwarding: bool) -> Result<(), CmdError> {
     } else {
         "net.ipv4.ip_forward=0"
     };
-    exec_in(name, "sysctl", &["-qw", value])?;
+    // Removing an interface's primary address keeps its secondaries (Kilo IPs and endpoints move).
+    let promote = [
+        "net.ipv4.conf.all.promote_secondaries=1",
+        "net.ipv4.conf.default.promote_secondaries=1",
+    ];
+    exec_in(name, "sysctl", &["-qw", value, promote[0], promote[1]])?;
     Ok(())
 }
 
@@ -63,6 +68,27 @@ pub fn attach_underlay(ns: &str, port: &str, addr: Ipv4Addr) -> Result<(), CmdEr
     let cidr = format!("{addr}/{}", UNDERLAY.prefix_len());
     ip_in(ns, &["addr", "add", &cidr, "dev", "eth0"])?;
     ip_in(ns, &["link", "set", "eth0", "up"])?;
+    announce(ns, addr)
+}
+
+/// Gratuitous ARP for `addr` on `ns`'s `eth0`, as a VM does when it gets an address: neighbours
+/// that cached an earlier owner of the address (a removed node, a moved endpoint) learn the new one.
+/// The packet leaves at once; arping then idles a second for replies that never come, so it is
+/// reaped in the background rather than waited for.
+pub fn announce(ns: &str, addr: Ipv4Addr) -> Result<(), CmdError> {
+    let args = ["netns", "exec", ns, "arping", "-q", "-U", "-c", "1", "-I", "eth0"];
+    let mut child = std::process::Command::new("ip")
+        .args(args)
+        .arg(addr.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|source| CmdError::Spawn {
+            cmd: format!("ip {} {addr}", args.join(" ")),
+            source,
+        })?;
+    std::thread::spawn(move || child.wait());
     Ok(())
 }
 

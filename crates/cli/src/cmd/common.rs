@@ -1,0 +1,171 @@
+//! What several subcommands share: the cluster and settings arguments, the async runtime, the
+//! controller's state files (pid, log).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use ipnet::IpNet;
+use kubewire_cluster::ConnectOptions;
+
+/// Which cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// The kubeconfig context (default: the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file (default: KUBECONFIG's files, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// How to plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// The service CIDR, when the API has no ServiceCIDR objects (default: the /16 around kube-dns,
+    /// with a warning); may be repeated.
+    #[arg(long, value_name = "CIDR")]
+    pub service_cidr: Vec<IpNet>,
+    /// Route the service CIDR through this node's segment.
+    #[arg(long, value_name = "NODE")]
+    pub service_gateway: Option<String>,
+    /// The cluster DNS domain (k3s --cluster-domain).
+    #[arg(long, value_name = "ZONE", default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The namespace of the first DNS search suffix (default: the context's, else `default`).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+/// The connect options for these arguments.
+pub fn options(cluster: &ClusterArgs, settings: &SettingsArgs) -> anyhow::Result<ConnectOptions> {
+    let mut o = ConnectOptions::new()?;
+    o.kubeconfig.clone_from(&cluster.kubeconfig);
+    o.context.clone_from(&cluster.context);
+    o.settings.service_cidrs.clone_from(&settings.service_cidr);
+    o.settings.service_gateway.clone_from(&settings.service_gateway);
+    o.settings.dns_zone.clone_from(&settings.cluster_domain);
+    if let Some(ns) = &settings.namespace {
+        o.settings.namespace.clone_from(ns);
+        o.namespace_given = true;
+    }
+    o.local_networks = kubewire_cluster::local_networks::local_networks(&o.settings.interface_name);
+    Ok(o)
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The controller's state directory: `$KUBEWIRE_STATE_DIR`, else the user's state dir
+/// (`$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire`), else the cache dir.
+pub fn state_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("KUBEWIRE_STATE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::state_dir()
+        .or_else(dirs::cache_dir)
+        .map(|d| d.join("kubewire"))
+        .context("no state directory for this user (HOME unset?)")
+}
+
+/// The pid file of the running controller.
+pub fn pid_file() -> anyhow::Result<PathBuf> {
+    Ok(state_dir()?.join("controller.pid"))
+}
+
+/// The background controller's log.
+pub fn log_file() -> anyhow::Result<PathBuf> {
+    Ok(state_dir()?.join("controller.log"))
+}
+
+/// The controller's status file (written by the running controller, read by `status`).
+pub fn status_file() -> anyhow::Result<PathBuf> {
+    Ok(state_dir()?.join("controller.json"))
+}
+
+/// The pid of a running controller, if the pid file names a live kubewire process.
+pub fn running_controller() -> Option<i32> {
+    let text = std::fs::read_to_string(pid_file().ok()?).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    (alive(pid) && is_kubewire(pid)).then_some(pid)
+}
+
+/// Guards against a stale pid file whose pid now belongs to another program.
+#[cfg(target_os = "linux")]
+fn is_kubewire(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("kubewire"))
+        .unwrap_or(false)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_kubewire(_pid: i32) -> bool {
+    true
+}
+
+#[cfg(unix)]
+pub fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+#[cfg(not(unix))]
+pub fn alive(_pid: i32) -> bool {
+    false
+}
+
+/// Writes this process's pid file; removed by [`PidFile`]'s drop.
+#[derive(Debug)]
+pub struct PidFile(PathBuf);
+
+impl PidFile {
+    pub fn create() -> anyhow::Result<Self> {
+        let path = pid_file()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.0)
+            .ok()
+            .is_some_and(|t| t.trim() == std::process::id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// "12 s", "3 min", "2 h" for an age in seconds.
+pub fn age(secs: u64) -> String {
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        _ => format!("{} h", secs / 3600),
+    }
+}
+
+/// "1.2 MiB" for a byte count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,175 @@
+//! `kubewire connect`: connect step by step (each step printed with its timing), then follow the
+//! cluster in the foreground until Ctrl-C, or in the background with `--detach`.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use kubewire_cluster::controller::StopMode;
+use kubewire_cluster::daemon_events::follow_peer_stats;
+use kubewire_cluster::{DaemonSink, connect};
+
+use super::Global;
+use super::common::{self, ClusterArgs, PidFile, SettingsArgs};
+use super::detach;
+
+pub const LONG_ABOUT: &str = "\
+Connect this laptop to the cluster: read the kubeconfig, check the API server and Kilo, find the \
+cluster DNS and the service CIDR, get the laptop's key pair (OS keyring, else a 0600 file), register \
+the laptop as a Kilo Peer (server-side apply), compute the plan and hand it to the kubewire daemon. \
+Each step is printed with its timing.
+
+Then kubewire follows the cluster: nodes and Peers are watched, and every change reaches the tunnel \
+within a second or two. If the API server becomes unreachable, the tunnel keeps its last plan and \
+kubewire retries. If the service gateway's segment stops answering (no handshake for 3 minutes) while \
+another segment does, the service CIDR moves there, and back when it recovers.
+
+Stopping:
+  Ctrl-C or SIGTERM   take the tunnel down and delete the Peer (keep it with --keep-peer)
+  --keep-running      Ctrl-C only stops following: the tunnel stays with its last plan
+  --detach            follow in the background; `kubewire disconnect` stops it
+                      (log: ~/.local/state/kubewire/controller.log)
+
+Examples:
+  kubewire connect
+  kubewire connect --context prod --service-cidr 10.43.0.0/16 --detach";
+
+/// Arguments of `kubewire connect`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// Keep following the cluster in the background; `kubewire disconnect` stops it.
+    #[arg(long)]
+    pub detach: bool,
+    /// Leave the laptop's Kilo Peer registered when disconnecting.
+    #[arg(long)]
+    pub keep_peer: bool,
+    /// On Ctrl-C only stop following the cluster: the tunnel stays up with its last plan.
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// Runs `kubewire connect`.
+pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
+    if args.detach {
+        return detach::spawn(global);
+    }
+    if let Some(pid) = common::running_controller().filter(|p| i64::from(*p) != i64::from(std::process::id()))
+    {
+        anyhow::bail!("a kubewire controller already runs (pid {pid}); run `kubewire disconnect` first");
+    }
+    common::runtime()?.block_on(foreground(args, global))
+}
+
+async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
+    let mut options = common::options(&args.cluster, &args.settings)?;
+    options.keep_peer = args.keep_peer;
+    let sink = DaemonSink::connect(global.socket.clone()).await?;
+    let stats = match follow_peer_stats(&global.socket).await {
+        Ok(rx) => Some(rx),
+        Err(error) => {
+            eprintln!("warning: no per-peer statistics from the daemon ({error}); failover is off");
+            None
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            eprintln!("{event}");
+        }
+    });
+    let _pid = PidFile::create()?;
+    let started = Instant::now();
+    let connection = connect(options, sink, tx, stats).await?;
+    eprintln!(
+        "connected in {} ms to {} as Peer {} ({}); following the cluster. {}",
+        started.elapsed().as_millis(),
+        connection.context,
+        connection.peer_name,
+        connection.plan.interface.address,
+        if args.keep_running {
+            "Ctrl-C stops following (the tunnel stays up)."
+        } else {
+            "Ctrl-C disconnects."
+        }
+    );
+    let status_writer = tokio::spawn(write_status(connection.controller.status()));
+    let mode = wait_for_stop(args).await?;
+    status_writer.abort();
+    if let Ok(path) = common::status_file() {
+        let _ = std::fs::remove_file(path);
+    }
+    let result = connection.controller.stop(mode).await;
+    let _ = printer.await;
+    result.context("disconnecting")?;
+    match mode {
+        StopMode::Detach => eprintln!("stopped following; the tunnel stays up with its last plan"),
+        StopMode::Disconnect { keep_peer: true } => eprintln!("disconnected (the Peer stays registered)"),
+        StopMode::Disconnect { keep_peer: false } => eprintln!("disconnected"),
+    }
+    Ok(())
+}
+
+/// Keeps `controller.json` in the state dir up to date for `kubewire status` (no key material in it).
+async fn write_status(mut status: tokio::sync::watch::Receiver<kubewire_cluster::ControllerStatus>) {
+    let Ok(path) = common::status_file() else { return };
+    loop {
+        let text = {
+            let s = status.borrow_and_update();
+            serde_json::json!({
+                "pid": std::process::id(),
+                "reachable": s.reachable,
+                "unreachable_since": s.unreachable_since,
+                "last_error": s.last_error,
+                "plan_sent_at": s.plan_sent_at,
+                "gateway_override": s.gateway_override.as_ref().map(|(node, reason)| serde_json::json!({"node": node, "reason": reason})),
+                "warnings": s.warnings,
+            })
+            .to_string()
+        };
+        let tmp = path.with_extension("json.tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits for Ctrl-C / SIGTERM (disconnect), SIGUSR1 (disconnect, keep the Peer); ignores SIGHUP.
+#[cfg(unix)]
+async fn wait_for_stop(args: &ConnectArgs) -> anyhow::Result<StopMode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let disconnect = StopMode::Disconnect {
+        keep_peer: args.keep_peer,
+    };
+    loop {
+        tokio::select! {
+            _ = int.recv() => {
+                return Ok(if args.keep_running { StopMode::Detach } else { disconnect });
+            }
+            _ = term.recv() => return Ok(disconnect),
+            _ = usr1.recv() => return Ok(StopMode::Disconnect { keep_peer: true }),
+            _ = hup.recv() => {}
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop(args: &ConnectArgs) -> anyhow::Result<StopMode> {
+    tokio::signal::ctrl_c().await.context("Ctrl-C handler")?;
+    Ok(if args.keep_running {
+        StopMode::Detach
+    } else {
+        StopMode::Disconnect {
+            keep_peer: args.keep_peer,
+        }
+    })
+}

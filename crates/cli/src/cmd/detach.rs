@@ -1,0 +1,76 @@
+//! `kubewire connect --detach`: the same command re-run in its own process group with its output in
+//! the controller log; this process shows the log until the child is connected (or failed).
+
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use super::Global;
+use super::common;
+use crate::output::Reported;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Starts the background controller and waits until it is connected.
+pub fn spawn(global: &Global) -> anyhow::Result<()> {
+    if let Some(pid) = common::running_controller() {
+        anyhow::bail!("a kubewire controller already runs (pid {pid}); run `kubewire disconnect` first");
+    }
+    let exe = std::env::current_exe().context("finding the kubewire binary")?;
+    let args: Vec<OsString> = std::env::args_os().skip(1).filter(|a| a != "--detach").collect();
+    let log_path = common::log_file()?;
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut command = Command::new(exe);
+    command
+        .args(args)
+        .env("KUBEWIRE_SOCKET", &global.socket)
+        .env(
+            "KUBEWIRE_LOG",
+            std::env::var("KUBEWIRE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().context("the log file")?)
+        .stderr(log);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // Its own process group: Ctrl-C in this terminal does not reach it.
+        command.process_group(0);
+    }
+    let mut child = command.spawn().context("starting the background controller")?;
+    let started = Instant::now();
+    let mut shown = 0;
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.len() > shown {
+            eprint!("{}", &text[shown..]);
+            shown = text.len();
+        }
+        if text.contains("\nconnected in ") || text.starts_with("connected in ") {
+            eprintln!(
+                "kubewire follows the cluster in the background (pid {}, log {}); `kubewire disconnect` stops it",
+                child.id(),
+                log_path.display()
+            );
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait().context("watching the background controller")? {
+            let code = status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(1);
+            return Err(Reported(code.max(1)).into());
+        }
+        if started.elapsed() > CONNECT_TIMEOUT {
+            anyhow::bail!(
+                "the background controller (pid {}) is not connected after {} s; see {}",
+                child.id(),
+                CONNECT_TIMEOUT.as_secs(),
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,162 @@
+//! `kubewire status`: the tunnel as the daemon has it (per segment: endpoint, handshake age, traffic;
+//! the service gateway; warnings) and whether a controller still follows the cluster.
+
+use kubewire_ipc::{Client, ClientError, Request, Response, Status, TunnelState};
+use serde_json::json;
+
+use super::Global;
+use super::common;
+
+/// Arguments of `kubewire status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// JSON output: `{"daemon": <status>, "controller_pid": N|null}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `kubewire status`.
+pub fn run(args: &StatusArgs, global: &Global) -> anyhow::Result<()> {
+    let status = common::runtime()?.block_on(async {
+        let mut client = Client::connect(&global.socket).await?;
+        match client.request(&Request::Status).await? {
+            Response::Status { status } => Ok::<_, anyhow::Error>(*status),
+            _ => Err(ClientError::Unexpected.into()),
+        }
+    })?;
+    let pid = common::running_controller();
+    let controller: Option<serde_json::Value> = pid
+        .and_then(|_| common::status_file().ok())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"daemon": status, "controller_pid": pid, "controller": controller})
+            )?
+        );
+        return Ok(());
+    }
+    print!("{}", render(&status, pid));
+    if let Some(c) = controller {
+        print!("{}", render_controller(&c));
+    }
+    Ok(())
+}
+
+/// What the controller knows that the daemon does not: the cluster API's reachability, failover.
+fn render_controller(c: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if c["reachable"] == false {
+        let since = c["unreachable_since"]
+            .as_u64()
+            .map(|t| httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)))
+            .unwrap_or_else(|| "?".into());
+        let _ = writeln!(
+            out,
+            "warning: cluster API unreachable since {since}, retrying; the tunnel keeps its last plan ({})",
+            c["last_error"].as_str().unwrap_or("")
+        );
+    }
+    if let Some(node) = c["gateway_override"]["node"].as_str() {
+        let _ = writeln!(
+            out,
+            "warning: service gateway failed over to {node}: {}",
+            c["gateway_override"]["reason"].as_str().unwrap_or("")
+        );
+    }
+    for w in c["warnings"].as_array().into_iter().flatten() {
+        if let Some(w) = w.as_str() {
+            let _ = writeln!(out, "warning: {w}");
+        }
+    }
+    out
+}
+
+fn render(s: &Status, pid: Option<i32>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let state = match s.state {
+        TunnelState::Disconnected => "disconnected",
+        TunnelState::Connected => "connected",
+        TunnelState::Degraded => "degraded",
+    };
+    let _ = writeln!(out, "state:       {state}");
+    if s.state == TunnelState::Disconnected {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "interface:   {} ({}), address {}",
+        s.interface.as_deref().unwrap_or("?"),
+        s.backend.as_deref().unwrap_or("?"),
+        s.address.map_or_else(|| "?".into(), |a| a.to_string())
+    );
+    if let Some(session) = &s.session {
+        let _ = writeln!(
+            out,
+            "cluster:     {} ({}), Peer {}",
+            session.context, session.cluster, session.peer_name
+        );
+    }
+    let controller = match (s.controller_attached, pid) {
+        (true, Some(pid)) => format!("attached (pid {pid})"),
+        (true, None) => "attached".to_owned(),
+        (false, _) => {
+            "NOT attached: the tunnel keeps its last plan and is no longer updated; run `kubewire connect`"
+                .to_owned()
+        }
+    };
+    let _ = writeln!(out, "controller:  {controller}");
+    let _ = writeln!(
+        out,
+        "gateway:     {}",
+        s.service_gateway
+            .as_deref()
+            .unwrap_or("none (services not routed)")
+    );
+    if let Some(dns) = s.dns_server {
+        let _ = writeln!(out, "cluster DNS: {dns}");
+    }
+    let _ = writeln!(out);
+    let rows: Vec<[String; 6]> = s
+        .peers
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.endpoint.clone().unwrap_or_else(|| "-".into()),
+                p.last_handshake_secs
+                    .map_or_else(|| "never".into(), |a| format!("{} ago", common::age(a))),
+                common::bytes(p.rx_bytes),
+                common::bytes(p.tx_bytes),
+                p.allowed_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    let header = ["PEER", "ENDPOINT", "HANDSHAKE", "RX", "TX", "ALLOWED IPS"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}

@@ -1,0 +1,391 @@
+//! Connecting, step by step: kubeconfig → API reachable (and its clock) → Kilo present (kube-dns,
+//! service CIDR) → key pair → Peer registered (address chosen by the core, stable for the key) → first
+//! Plan → applied by the sink; then the controller follows the cluster. Each step is reported with its
+//! timing on the event channel.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+use kubewire_core::{Plan, PlanError, PlanRequest, Settings, Snapshot, plan};
+use kubewire_ipc::{PeerStatus, SessionInfo};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::clock::ApiClock;
+use crate::controller::{self, ControllerConfig, ControllerHandle, ControllerStart};
+use crate::discovery::{self, ClusterFacts};
+use crate::error::ClusterError;
+use crate::events::{ControllerEvent, Step};
+use crate::keys::{KeyPair, KeySource, KeyStore};
+use crate::kubeconfig::{self, ClusterClient};
+use crate::registration::{self, Identity, peers_api};
+use crate::sink::{PlanSink, PlanUpdate};
+use crate::watch::{node_source, peer_source};
+
+/// What to connect to and how.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// Planner settings (`service_cidrs` is the fallback when the API has no ServiceCIDR objects;
+    /// `dns_zone` is the cluster domain; `namespace` defaults to the context's).
+    pub settings: Settings,
+    /// Whether `settings.namespace` was given explicitly.
+    pub namespace_given: bool,
+    /// Where keys are kept.
+    pub key_store: KeyStore,
+    /// User and host (name and labels of the Peer).
+    pub identity: Identity,
+    /// The laptop's own networks (ranges overlapping them are refused).
+    pub local_networks: Vec<IpNet>,
+    /// Keep the Peer if connecting fails after registering it.
+    pub keep_peer: bool,
+    /// Controller timings (debounce, periodic re-plan).
+    pub debounce: Duration,
+    /// Periodic probe and re-plan.
+    pub replan_every: Duration,
+}
+
+impl ConnectOptions {
+    /// Defaults for the current user and host, keys in the default store.
+    pub fn new() -> Result<Self, ClusterError> {
+        Ok(Self {
+            kubeconfig: None,
+            context: None,
+            settings: Settings::default(),
+            namespace_given: false,
+            key_store: KeyStore::default_store()?,
+            identity: Identity::current(),
+            local_networks: Vec::new(),
+            keep_peer: false,
+            debounce: Duration::from_millis(100),
+            replan_every: Duration::from_secs(5),
+        })
+    }
+}
+
+/// A live connection.
+#[derive(Debug)]
+pub struct Connection {
+    /// The controller following the cluster.
+    pub controller: ControllerHandle,
+    /// The kubeconfig context.
+    pub context: String,
+    /// The API server URL.
+    pub server: String,
+    /// The Peer's name.
+    pub peer_name: String,
+    /// What discovery found.
+    pub facts: ClusterFacts,
+    /// The first Plan (applied).
+    pub plan: Plan,
+    /// Where the key is kept.
+    pub key_source: KeySource,
+}
+
+struct Steps {
+    events: mpsc::UnboundedSender<ControllerEvent>,
+    last: Instant,
+}
+
+impl Steps {
+    fn done(&mut self, step: Step, detail: String) {
+        let took = self.last.elapsed();
+        self.last = Instant::now();
+        tracing::info!(
+            step = step.label(),
+            took_ms = took.as_millis() as u64,
+            "connect step"
+        );
+        let _ = self.events.send(ControllerEvent::Step { step, took, detail });
+    }
+}
+
+fn plan_error(error: PlanError) -> ClusterError {
+    match error {
+        PlanError::NoReadyNodes { total, skipped } => ClusterError::Plan(format!(
+            "none of the {total} nodes is a ready Kilo node ({}); is Kilo running on them?",
+            skipped
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        other => ClusterError::Plan(other.to_string()),
+    }
+}
+
+/// Reads Nodes and Peers once into `snapshot`.
+pub async fn list_into(client: &kube::Client, snapshot: &mut Snapshot) -> Result<(), ClusterError> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let nodes = nodes
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ClusterError::api("listing Nodes", &e))?;
+    nodes.items.iter().for_each(|n| {
+        snapshot.upsert_node(&node_source(n));
+    });
+    let peers = peers_api(client)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ClusterError::api("listing Kilo Peers", &e))?;
+    peers.items.iter().for_each(|p| {
+        snapshot.upsert_peer(&peer_source(p));
+    });
+    Ok(())
+}
+
+/// Everything known before registering: the cluster, its facts, the key, a snapshot and the request.
+pub struct Prepared {
+    /// The cluster's client.
+    pub cluster: ClusterClient,
+    /// The API server's clock.
+    pub clock: ApiClock,
+    /// What discovery found.
+    pub facts: ClusterFacts,
+    /// The laptop's key pair.
+    pub keys: KeyPair,
+    /// Where it is kept.
+    pub key_source: KeySource,
+    /// Nodes, Peers and kube-dns as listed now.
+    pub snapshot: Snapshot,
+    /// The planner's request (no address fixed yet).
+    pub request: PlanRequest,
+}
+
+/// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers. With
+/// `create_key` false a missing key is replaced by a throwaway one (nothing is stored).
+async fn prepare(
+    options: &ConnectOptions,
+    steps: &mut Steps,
+    create_key: bool,
+) -> Result<Prepared, ClusterError> {
+    let loaded = kubeconfig::load(options.kubeconfig.as_deref())?;
+    let cluster = loaded.client(options.context.as_deref()).await?;
+    steps.done(
+        Step::Kubeconfig,
+        format!("context {} ({})", cluster.context, cluster.server),
+    );
+
+    let clock = discovery::probe(&cluster.client, &cluster.server).await?;
+    steps.done(
+        Step::ApiReachable,
+        format!("{} (clock offset {} s)", cluster.server, clock.offset_secs),
+    );
+
+    let facts = discovery::discover(
+        &cluster.client,
+        clock,
+        &options.settings.service_cidrs,
+        &options.settings.dns_zone,
+    )
+    .await?;
+    for message in &facts.warnings {
+        let _ = steps.events.send(ControllerEvent::Warning {
+            message: message.clone(),
+        });
+    }
+    let dns = facts
+        .kube_dns
+        .as_ref()
+        .and_then(|s| s.cluster_ip.clone())
+        .unwrap_or_else(|| "none".into());
+    steps.done(
+        Step::KiloPresent,
+        format!(
+            "kube-dns {dns}, service CIDR {} ({})",
+            facts
+                .service_cidrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            facts.service_cidr_source
+        ),
+    );
+
+    let (keys, key_source) = if create_key {
+        options.key_store.load_or_create(&cluster.server).await?
+    } else {
+        match options.key_store.load(&cluster.server).await? {
+            Some(found) => found,
+            None => (KeyPair::generate()?, KeySource::Ephemeral),
+        }
+    };
+    steps.done(
+        Step::Key,
+        match &key_source {
+            KeySource::Keyring => "in the OS keyring".to_owned(),
+            KeySource::File(p) => format!("in {}", p.display()),
+            KeySource::Ephemeral => "none stored yet (a throwaway one for this preview)".to_owned(),
+        },
+    );
+
+    let mut snapshot = Snapshot::new();
+    if let Some(dns) = &facts.kube_dns {
+        snapshot.upsert_service(dns.clone());
+    }
+    list_into(&cluster.client, &mut snapshot).await?;
+    let mut settings = options.settings.clone();
+    settings.service_cidrs.clone_from(&facts.service_cidrs);
+    settings.dns_zone.clone_from(&facts.cluster_domain);
+    if !options.namespace_given
+        && let Some(ns) = &cluster.namespace
+    {
+        settings.namespace.clone_from(ns);
+    }
+    let mut request = PlanRequest::new(keys.public);
+    request.peer_name = Some(options.identity.peer_name());
+    request.local_networks.clone_from(&options.local_networks);
+    request.settings = settings;
+    Ok(Prepared {
+        cluster,
+        clock,
+        facts,
+        keys,
+        key_source,
+        snapshot,
+        request,
+    })
+}
+
+/// The Plan this laptop would get, without registering or storing anything (for `graph` and
+/// `doctor`).
+pub async fn preview(
+    options: &ConnectOptions,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+) -> Result<(Prepared, Result<Plan, ClusterError>), ClusterError> {
+    let mut steps = Steps {
+        events,
+        last: Instant::now(),
+    };
+    let prepared = prepare(options, &mut steps, false).await?;
+    let plan = plan(&prepared.snapshot, &prepared.request, prepared.clock.now_unix()).map_err(plan_error);
+    Ok((prepared, plan))
+}
+
+/// Connects and starts following the cluster.
+pub async fn connect<S: PlanSink>(
+    options: ConnectOptions,
+    mut sink: S,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+    peer_stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
+) -> Result<Connection, ClusterError> {
+    let mut steps = Steps {
+        events: events.clone(),
+        last: Instant::now(),
+    };
+    let Prepared {
+        cluster,
+        clock,
+        facts,
+        keys,
+        key_source,
+        mut snapshot,
+        mut request,
+    } = prepare(&options, &mut steps, true).await?;
+    let peer_name = options.identity.peer_name();
+    // The core chooses the address: our Peer's when it exists, else one from the key.
+    let first = plan(&snapshot, &request, clock.now_unix()).map_err(plan_error)?;
+    let address = first.interface.address;
+    request.address = Some(address);
+    let keepalive = request.settings.persistent_keepalive;
+    registration::register(
+        &cluster.client,
+        &peer_name,
+        &options.identity,
+        &keys.public,
+        address,
+        keepalive,
+    )
+    .await?;
+    snapshot.upsert_peer(&kubewire_core::PeerSource {
+        name: peer_name.clone(),
+        allowed_ips: vec![address.to_string()],
+        public_key: keys.public.to_string(),
+        persistent_keepalive: i64::from(keepalive),
+        ..kubewire_core::PeerSource::default()
+    });
+    steps.done(Step::PeerRegistered, format!("{peer_name} at {address}"));
+
+    let cleanup = async |client: &kube::Client| {
+        if !options.keep_peer {
+            let _ = registration::unregister(client, &peer_name).await;
+        }
+    };
+    let plan = match plan(&snapshot, &request, clock.now_unix()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            cleanup(&cluster.client).await;
+            return Err(plan_error(e));
+        }
+    };
+    steps.done(
+        Step::Planned,
+        format!(
+            "{} peers, {} routes, {} of {} nodes ready, service gateway {}",
+            plan.peers.len(),
+            plan.routes.len(),
+            plan.cluster.ready_nodes,
+            plan.cluster.nodes,
+            plan.service_gateway
+                .as_ref()
+                .map_or("none", |g| g.leader.as_str())
+        ),
+    );
+
+    let session = SessionInfo {
+        context: cluster.context.clone(),
+        cluster: cluster.server.clone(),
+        peer_name: peer_name.clone(),
+    };
+    let update = PlanUpdate {
+        plan,
+        private_key: keys.private.clone(),
+        session: session.clone(),
+    };
+    if let Err(e) = sink.apply(&update).await {
+        cleanup(&cluster.client).await;
+        return Err(match e {
+            crate::sink::SinkError::Daemon(d) => ClusterError::Daemon(d),
+            other => ClusterError::Plan(other.to_string()),
+        });
+    }
+    steps.done(Step::Applied, format!("interface {}", update.plan.interface.name));
+
+    let mut config = ControllerConfig::new(request, keys.private, session);
+    config.debounce = options.debounce;
+    config.replan_every = options.replan_every;
+    config.registration = Some(controller::Registration {
+        identity: options.identity.clone(),
+        address,
+    });
+    let controller = controller::spawn(
+        ControllerStart {
+            client: cluster.client.clone(),
+            server: cluster.server.clone(),
+            snapshot,
+            clock,
+            applied: Some(update.plan.clone()),
+            peer_stats,
+            last_step: steps.last,
+        },
+        config,
+        sink,
+        events,
+    );
+    Ok(Connection {
+        controller,
+        context: cluster.context,
+        server: cluster.server,
+        peer_name,
+        facts,
+        plan: update.plan,
+        key_source,
+    })
+}

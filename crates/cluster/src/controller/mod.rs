@@ -1,0 +1,248 @@
+//! The connection controller: follows the cluster (Node and Peer watches, a periodic probe of the API
+//! server that also refreshes its clock), re-plans with the core on every relevant change (debounced)
+//! and periodically (readiness depends on `last-seen` against the API server's clock), and hands a
+//! Plan to the [`PlanSink`] only when it differs from the last one sent (ignoring `cluster.now`).
+//! While the API server is unreachable the last Plan stays in force (re-planning would age every
+//! node out); the controller says so and probes with backoff until it answers again. Per-peer
+//! handshake ages from the daemon drive service gateway failover ([`crate::failover`]).
+//!
+//! This file: configuration, status, the handle and `spawn`; `follow.rs`: the loop (watches, probes,
+//! re-planning); `gateway.rs`: handshake statistics and failover.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use kubewire_core::{Plan, PlanError, PlanRequest, PrivateKey, Snapshot, plan};
+use kubewire_ipc::{PeerStatus, SessionInfo};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::clock::ApiClock;
+use crate::discovery;
+use crate::error::ClusterError;
+use crate::events::{ControllerEvent, Step};
+use crate::failover::{self, FailoverDecision, FailoverInput};
+use crate::registration;
+use crate::sink::{PlanSink, PlanUpdate};
+use crate::watch::{ClusterChange, follow_nodes, follow_peers};
+
+mod follow;
+mod gateway;
+
+/// After the API server answers again, the watches catch up for this long before re-planning.
+const RESUME_SETTLE: Duration = Duration::from_secs(1);
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The planner's request (address and Peer name already fixed).
+    pub request: PlanRequest,
+    /// The laptop's private key, handed to the sink with each Plan.
+    pub private_key: PrivateKey,
+    /// Who asks, for the daemon.
+    pub session: SessionInfo,
+    /// Quiet time after a change before re-planning.
+    pub debounce: Duration,
+    /// Probe the API server and re-plan this often.
+    pub replan_every: Duration,
+    /// Longest wait between probes while the API server is unreachable.
+    pub max_backoff: Duration,
+    /// How long one probe may take.
+    pub probe_timeout: Duration,
+    /// Re-register the laptop's Peer when someone deletes it.
+    pub registration: Option<Registration>,
+}
+
+/// What re-registering the laptop's Peer needs.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// User and host (labels).
+    pub identity: registration::Identity,
+    /// The laptop's address.
+    pub address: ipnet::IpNet,
+}
+
+impl ControllerConfig {
+    /// Defaults: 100 ms debounce, re-plan every 5 s, probes back off up to 10 s.
+    #[must_use]
+    pub fn new(request: PlanRequest, private_key: PrivateKey, session: SessionInfo) -> Self {
+        Self {
+            request,
+            private_key,
+            session,
+            debounce: Duration::from_millis(100),
+            replan_every: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(10),
+            probe_timeout: Duration::from_secs(3),
+            registration: None,
+        }
+    }
+}
+
+/// The controller's state, for `status` and the tray app.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ControllerStatus {
+    /// The API server answers.
+    pub reachable: bool,
+    /// Since when it does not (Unix seconds).
+    pub unreachable_since: Option<u64>,
+    /// The last error talking to it.
+    pub last_error: Option<String>,
+    /// The Plan in force (last sent).
+    pub plan: Option<Plan>,
+    /// When it was sent (Unix seconds).
+    pub plan_sent_at: Option<u64>,
+    /// The node failover put the service CIDR on, and why.
+    pub gateway_override: Option<(String, String)>,
+    /// Warnings (e.g. no ready node right now).
+    pub warnings: Vec<String>,
+}
+
+/// How to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// Take the tunnel down, and delete the Peer unless `keep_peer`.
+    Disconnect {
+        /// Keep the Kilo Peer registered.
+        keep_peer: bool,
+    },
+    /// Stop following the cluster only: the tunnel stays with its last Plan (no longer updated).
+    Detach,
+}
+
+/// A running controller.
+#[derive(Debug)]
+pub struct ControllerHandle {
+    stop: Option<oneshot::Sender<StopMode>>,
+    task: JoinHandle<Result<(), ClusterError>>,
+    status: watch::Receiver<ControllerStatus>,
+}
+
+impl ControllerHandle {
+    /// The live status.
+    #[must_use]
+    pub fn status(&self) -> watch::Receiver<ControllerStatus> {
+        self.status.clone()
+    }
+
+    /// Stops and cleans up as `mode` says.
+    pub async fn stop(mut self, mode: StopMode) -> Result<(), ClusterError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(mode);
+        }
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(ClusterError::Plan(format!("the controller task failed: {e}"))),
+        }
+    }
+}
+
+/// The inputs of a controller besides its configuration.
+pub struct ControllerStart {
+    /// The cluster.
+    pub client: kube::Client,
+    /// The API server URL.
+    pub server: String,
+    /// The snapshot so far (kube-dns already in it; the watches replace Nodes and Peers).
+    pub snapshot: Snapshot,
+    /// The API server's clock.
+    pub clock: ApiClock,
+    /// The Plan already applied, if any.
+    pub applied: Option<Plan>,
+    /// Per-peer statistics from the daemon.
+    pub peer_stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
+    /// When the previous step completed (for the first-handshake timing).
+    pub last_step: Instant,
+}
+
+/// Starts a controller.
+pub fn spawn<S: PlanSink>(
+    start: ControllerStart,
+    config: ControllerConfig,
+    sink: S,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+) -> ControllerHandle {
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (status_tx, status_rx) = watch::channel(ControllerStatus {
+        reachable: true,
+        plan: start.applied.clone(),
+        ..ControllerStatus::default()
+    });
+    let user_gateway = config.request.settings.service_gateway.clone();
+    let original_gateway = start
+        .applied
+        .as_ref()
+        .and_then(|p| p.service_gateway.as_ref())
+        .map(|g| g.peer.clone());
+    let controller = Controller {
+        client: start.client,
+        server: start.server,
+        snapshot: start.snapshot,
+        clock: start.clock,
+        sink,
+        events,
+        status: status_tx,
+        last_sent: start.applied,
+        pending: false,
+        unreachable_since: None,
+        user_gateway,
+        gateway_override: None,
+        original_gateway,
+        ages: BTreeMap::new(),
+        up_since: Instant::now(),
+        first_handshake: false,
+        last_step: start.last_step,
+        last_plan_error: None,
+        nodes: BTreeSet::new(),
+        peers: BTreeSet::new(),
+        refused_watches: BTreeSet::new(),
+        config,
+    };
+    let task = tokio::spawn(controller.run(stop_rx, start.peer_stats));
+    ControllerHandle {
+        stop: Some(stop_tx),
+        task,
+        status: status_rx,
+    }
+}
+
+pub(crate) struct Controller<S> {
+    pub(crate) client: kube::Client,
+    pub(crate) server: String,
+    pub(crate) snapshot: Snapshot,
+    pub(crate) clock: ApiClock,
+    pub(crate) sink: S,
+    pub(crate) events: mpsc::UnboundedSender<ControllerEvent>,
+    pub(crate) status: watch::Sender<ControllerStatus>,
+    pub(crate) last_sent: Option<Plan>,
+    pub(crate) pending: bool,
+    pub(crate) unreachable_since: Option<(SystemTime, Instant)>,
+    pub(crate) user_gateway: Option<String>,
+    pub(crate) gateway_override: Option<(String, String)>,
+    pub(crate) original_gateway: Option<String>,
+    pub(crate) ages: BTreeMap<String, Option<u64>>,
+    pub(crate) up_since: Instant,
+    pub(crate) first_handshake: bool,
+    pub(crate) last_step: Instant,
+    pub(crate) last_plan_error: Option<String>,
+    pub(crate) nodes: BTreeSet<String>,
+    pub(crate) peers: BTreeSet<String>,
+    pub(crate) refused_watches: BTreeSet<&'static str>,
+    pub(crate) config: ControllerConfig,
+}
+
+/// Whether two Plans are the same apart from the time they were computed at.
+#[must_use]
+pub fn same_plan(a: &Plan, b: &Plan) -> bool {
+    let mut b = b.clone();
+    b.cluster.now = a.cluster.now;
+    *a == b
+}
+
+pub(crate) fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,244 @@
+//! What the user side learns from the cluster before planning: that the API server answers (and its
+//! clock), that Kilo is installed, the cluster DNS Service, the service CIDR and the cluster domain.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kubewire_core::ServiceSource;
+
+use crate::clock::ApiClock;
+use crate::error::ClusterError;
+
+/// The Kilo Peer CRD's name.
+pub const KILO_PEER_CRD: &str = "peers.kilo.squat.ai";
+/// How long one probe of the API server may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the service CIDR came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceCidrSource {
+    /// `networking.k8s.io/v1` ServiceCIDR objects.
+    ServiceCidrObjects,
+    /// The user's setting.
+    Setting,
+    /// Guessed: the /16 around the kube-dns ClusterIP.
+    KubeDnsGuess,
+    /// Unknown: services are not routed.
+    None,
+}
+
+impl std::fmt::Display for ServiceCidrSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ServiceCidrObjects => "from the ServiceCIDR objects",
+            Self::Setting => "from --service-cidr",
+            Self::KubeDnsGuess => "guessed from kube-dns",
+            Self::None => "unknown",
+        })
+    }
+}
+
+/// What discovery found.
+#[derive(Debug, Clone)]
+pub struct ClusterFacts {
+    /// The API server's clock.
+    pub clock: ApiClock,
+    /// The cluster DNS Service, if found.
+    pub kube_dns: Option<ServiceSource>,
+    /// The service CIDR(s) to route.
+    pub service_cidrs: Vec<IpNet>,
+    /// Where they came from.
+    pub service_cidr_source: ServiceCidrSource,
+    /// The cluster DNS zone.
+    pub cluster_domain: String,
+    /// Things the user should know (e.g. a guessed service CIDR).
+    pub warnings: Vec<String>,
+}
+
+/// GETs `/version` and reads the `Date` header: proves the API server answers and our credentials
+/// work, and gives its clock.
+pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, ClusterError> {
+    let unreachable = |message: String| ClusterError::Unreachable {
+        url: server.to_owned(),
+        message,
+    };
+    let request = http::Request::get("/version")
+        .body(kube::client::Body::from(Vec::new()))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let response = tokio::time::timeout(PROBE_TIMEOUT, client.send(request))
+        .await
+        .map_err(|_| unreachable(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())))?
+        .map_err(|e| {
+            if is_auth_error(&e) {
+                ClusterError::Credentials {
+                    context: server.to_owned(),
+                    message: e.to_string(),
+                }
+            } else {
+                unreachable(e.to_string())
+            }
+        })?;
+    let local = SystemTime::now();
+    let status = response.status();
+    if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+        return Err(ClusterError::Api {
+            what: format!("the API server at {server}"),
+            message: format!(
+                "refused our credentials ({status}); log in again or check the kubeconfig's user"
+            ),
+        });
+    }
+    let clock = response
+        .headers()
+        .get(http::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ApiClock::from_date_header(v, local))
+        .unwrap_or_else(|| {
+            tracing::warn!("the API server sent no Date header; using the local clock for readiness");
+            ApiClock::default()
+        });
+    tracing::debug!(offset_secs = clock.offset_secs, "API server clock");
+    Ok(clock)
+}
+
+/// Whether a request failed while getting credentials (token file, exec plugin), not on the network.
+fn is_auth_error(error: &kube::Error) -> bool {
+    if matches!(error, kube::Error::Auth(_)) {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<kube::client::AuthError>().is_some() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Fails with the install instructions unless the Peer CRD exists.
+pub async fn check_kilo(client: &kube::Client) -> Result<(), ClusterError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match crds.get_opt(KILO_PEER_CRD).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ClusterError::KiloMissing),
+        Err(e) => Err(ClusterError::api(format!("reading the CRD {KILO_PEER_CRD}"), &e)),
+    }
+}
+
+fn service_source(svc: &Service) -> ServiceSource {
+    ServiceSource {
+        namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+        name: svc.metadata.name.clone().unwrap_or_default(),
+        labels: svc.metadata.labels.clone().unwrap_or_default(),
+        cluster_ip: svc.spec.as_ref().and_then(|s| s.cluster_ip.clone()),
+    }
+}
+
+/// The cluster DNS Service: `kube-system/kube-dns`, else a `kube-system` Service labelled
+/// `k8s-app=kube-dns`.
+pub async fn kube_dns(client: &kube::Client) -> Result<Option<ServiceSource>, ClusterError> {
+    let services: Api<Service> = Api::namespaced(client.clone(), "kube-system");
+    match services.get_opt("kube-dns").await {
+        Ok(Some(svc)) => return Ok(Some(service_source(&svc))),
+        Ok(None) => {}
+        Err(e) => return Err(ClusterError::api("reading Service kube-system/kube-dns", &e)),
+    }
+    let labelled = services
+        .list(&ListParams::default().labels("k8s-app=kube-dns"))
+        .await
+        .map_err(|e| ClusterError::api("listing kube-system Services", &e))?;
+    Ok(labelled.items.first().map(service_source))
+}
+
+/// The CIDRs of the `networking.k8s.io/v1` ServiceCIDR objects; `None` when the API has none.
+pub async fn service_cidr_objects(client: &kube::Client) -> Result<Option<Vec<IpNet>>, ClusterError> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("networking.k8s.io", "v1", "ServiceCIDR"),
+        "servicecidrs",
+    );
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let list = match api.list(&ListParams::default()).await {
+        Ok(list) => list,
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+        Err(e) => return Err(ClusterError::api("listing ServiceCIDRs", &e)),
+    };
+    let cidrs: Vec<IpNet> = list
+        .items
+        .iter()
+        .filter_map(|o| o.data.pointer("/spec/cidrs").and_then(|c| c.as_array()))
+        .flatten()
+        .filter_map(|c| c.as_str().and_then(|s| s.parse().ok()))
+        .collect();
+    Ok((!cidrs.is_empty()).then_some(cidrs))
+}
+
+/// The /16 (IPv6: /112) around the kube-dns address.
+#[must_use]
+pub fn guess_from_dns(ip: IpAddr) -> Option<IpNet> {
+    let prefix = if ip.is_ipv4() { 16 } else { 112 };
+    IpNet::new(ip, prefix).ok().map(|n| n.trunc())
+}
+
+/// Runs discovery after a successful probe: Kilo, kube-dns, service CIDR. `setting` is the user's
+/// service CIDR setting (used when the API has no ServiceCIDR objects).
+pub async fn discover(
+    client: &kube::Client,
+    clock: ApiClock,
+    setting: &[IpNet],
+    cluster_domain: &str,
+) -> Result<ClusterFacts, ClusterError> {
+    check_kilo(client).await?;
+    let kube_dns = kube_dns(client).await?;
+    let mut warnings = Vec::new();
+    let dns_ip: Option<IpAddr> = kube_dns
+        .as_ref()
+        .and_then(|s| s.cluster_ip.as_deref())
+        .and_then(|ip| ip.parse().ok());
+    if kube_dns.is_none() {
+        warnings.push("no kube-dns Service in kube-system: cluster names will not resolve".to_owned());
+    }
+    let (service_cidrs, service_cidr_source) = if let Some(cidrs) = service_cidr_objects(client).await? {
+        if !setting.is_empty() && setting != cidrs.as_slice() {
+            warnings.push(format!(
+                "the cluster's ServiceCIDR objects say {}; ignoring --service-cidr",
+                join(&cidrs)
+            ));
+        }
+        (cidrs, ServiceCidrSource::ServiceCidrObjects)
+    } else if !setting.is_empty() {
+        (setting.to_vec(), ServiceCidrSource::Setting)
+    } else if let Some(guess) = dns_ip.and_then(guess_from_dns) {
+        warnings.push(format!(
+            "the service CIDR is a guess ({guess}, around the kube-dns address); pass --service-cidr if it is wrong"
+        ));
+        (vec![guess], ServiceCidrSource::KubeDnsGuess)
+    } else {
+        warnings.push("the service CIDR is unknown: services are not routed; pass --service-cidr".to_owned());
+        (Vec::new(), ServiceCidrSource::None)
+    };
+    for w in &warnings {
+        tracing::info!(warning = %w, "discovery");
+    }
+    Ok(ClusterFacts {
+        clock,
+        kube_dns,
+        service_cidrs,
+        service_cidr_source,
+        cluster_domain: cluster_domain.to_owned(),
+        warnings,
+    })
+}
+
+fn join(cidrs: &[IpNet]) -> String {
+    cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

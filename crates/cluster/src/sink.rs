@@ -1,0 +1,159 @@
+//! Where Plans go: the daemon in production ([`DaemonSink`]), a channel in tests ([`ChannelSink`]).
+
+use std::path::PathBuf;
+
+use futures::future::BoxFuture;
+use kubewire_core::{Plan, PrivateKey};
+use kubewire_ipc::{Client, ClientError, Request, Response, SecretKey, SessionInfo};
+use tokio::sync::mpsc;
+
+/// How long the daemon may take to answer one request.
+pub const DAEMON_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sending a Plan failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The daemon said no or is gone.
+    #[error(transparent)]
+    Daemon(#[from] ClientError),
+    /// The receiving side is gone.
+    #[error("the plan receiver is gone")]
+    Closed,
+}
+
+/// One Plan to apply, with what the daemon needs besides it.
+#[derive(Debug, Clone)]
+pub struct PlanUpdate {
+    /// The Plan.
+    pub plan: Plan,
+    /// The laptop's private key (redacted in `Debug`).
+    pub private_key: PrivateKey,
+    /// Who asks.
+    pub session: SessionInfo,
+}
+
+/// Receives every new Plan.
+pub trait PlanSink: Send + 'static {
+    /// Applies a Plan.
+    fn apply<'a>(&'a mut self, update: &'a PlanUpdate) -> BoxFuture<'a, Result<(), SinkError>>;
+    /// Takes the tunnel down.
+    fn disconnect(&mut self) -> BoxFuture<'_, Result<(), SinkError>>;
+}
+
+/// The daemon: one connection kept open while the controller runs (the daemon treats it as the
+/// live controller); reconnects once when it was closed.
+#[derive(Debug)]
+pub struct DaemonSink {
+    socket: PathBuf,
+    client: Option<Client>,
+}
+
+impl DaemonSink {
+    /// Connects now, so a missing daemon is reported before anything else happens.
+    pub async fn connect(socket: PathBuf) -> Result<Self, ClientError> {
+        let client = Client::connect(&socket).await?;
+        Ok(Self {
+            socket,
+            client: Some(client),
+        })
+    }
+
+    async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        if self.client.is_none() {
+            self.client = Some(Client::connect(&self.socket).await?);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err(ClientError::Closed);
+        };
+        let (result, broken) = match tokio::time::timeout(DAEMON_TIMEOUT, client.request(request)).await {
+            Ok(result) => {
+                let broken = matches!(result, Err(ClientError::Closed | ClientError::Frame(_)));
+                (result, broken)
+            }
+            Err(_) => (
+                Err(ClientError::Daemon {
+                    code: kubewire_ipc::ErrorCode::Failed,
+                    message: format!(
+                        "the kubewire daemon did not answer within {} s",
+                        DAEMON_TIMEOUT.as_secs()
+                    ),
+                }),
+                true,
+            ),
+        };
+        if broken {
+            // The connection is gone or out of step: the next request opens a new one.
+            self.client = None;
+        }
+        result
+    }
+}
+
+impl PlanSink for DaemonSink {
+    fn apply<'a>(&'a mut self, update: &'a PlanUpdate) -> BoxFuture<'a, Result<(), SinkError>> {
+        Box::pin(async move {
+            let request = Request::Apply {
+                plan: Box::new(update.plan.clone()),
+                private_key: SecretKey(update.private_key.to_base64()),
+                session: update.session.clone(),
+            };
+            match self.request(&request).await? {
+                Response::Applied { changes, .. } => {
+                    tracing::info!(
+                        peers_added = changes.peers_added.len(),
+                        peers_removed = changes.peers_removed.len(),
+                        routes_added = changes.routes_added.len(),
+                        routes_removed = changes.routes_removed.len(),
+                        refused = changes.refused.len(),
+                        "plan applied by the daemon"
+                    );
+                    Ok(())
+                }
+                _ => Err(SinkError::Daemon(ClientError::Unexpected)),
+            }
+        })
+    }
+
+    fn disconnect(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            match self.request(&Request::Disconnect).await {
+                Ok(_) => Ok(()),
+                Err(ClientError::Daemon {
+                    code: kubewire_ipc::ErrorCode::NoSession,
+                    ..
+                }) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+/// Sends every Plan to a channel (tests, and embedding without a daemon).
+#[derive(Debug, Clone)]
+pub struct ChannelSink {
+    tx: mpsc::UnboundedSender<Option<Plan>>,
+}
+
+impl ChannelSink {
+    /// A sink and the receiving end: `Some(plan)` per Plan, `None` on disconnect.
+    #[must_use]
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Option<Plan>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+}
+
+impl PlanSink for ChannelSink {
+    fn apply<'a>(&'a mut self, update: &'a PlanUpdate) -> BoxFuture<'a, Result<(), SinkError>> {
+        let result = self
+            .tx
+            .send(Some(update.plan.clone()))
+            .map_err(|_| SinkError::Closed);
+        Box::pin(async move { result })
+    }
+
+    fn disconnect(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
+        let result = self.tx.send(None).map_err(|_| SinkError::Closed);
+        Box::pin(async move { result })
+    }
+}

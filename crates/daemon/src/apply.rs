@@ -1,0 +1,343 @@
+//! Applying a Plan: re-check it with the core's policy against this machine's networks (the daemon
+//! trusts no client), then bring the tunnel to it by its difference. Nothing changes when the Plan is
+//! refused. The state file is written before every change.
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+use kubewire_core::{Plan, PrivateKey, policy};
+use kubewire_ipc::{Changes, ErrorCode, SecretKey, SessionInfo};
+use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel, resolve_plan};
+
+use crate::local_networks;
+use crate::persist::{State, StateFile};
+use crate::session::{Session, now_secs};
+
+/// How long a DNS name of an endpoint may take to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A failed apply, as the client will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApplyError {
+    fn failed(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::Failed,
+            message: message.into(),
+        }
+    }
+}
+
+/// The Plan after the daemon's own policy check, or why it is refused as a whole. Any range the
+/// check refuses beyond what the Plan already reports (a default route, a too-broad range, the
+/// laptop's own network…) refuses the whole Plan: nothing is applied.
+pub fn check_policy(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, ApplyError> {
+    let already = plan.refused.len();
+    let checked = policy::enforce(plan, local_networks).map_err(|e| ApplyError {
+        code: ErrorCode::PlanRefused,
+        message: format!("the Plan was refused: {e}"),
+    })?;
+    let new: Vec<String> = checked
+        .refused
+        .iter()
+        .skip(already)
+        .map(ToString::to_string)
+        .collect();
+    if new.is_empty() {
+        Ok(checked)
+    } else {
+        Err(ApplyError {
+            code: ErrorCode::PlanRefused,
+            message: format!("the Plan was refused, nothing was changed: {}", new.join("; ")),
+        })
+    }
+}
+
+fn spec_of(plan: &Plan) -> InterfaceSpec {
+    InterfaceSpec {
+        name: plan.interface.name.clone(),
+        address: plan.interface.address,
+        mtu: plan.interface.mtu,
+        listen_port: plan.interface.listen_port,
+    }
+}
+
+/// What one client asks.
+pub struct ApplyRequest {
+    pub plan: Plan,
+    pub private_key: SecretKey,
+    pub info: SessionInfo,
+    pub uid: u32,
+    pub connection: u64,
+}
+
+/// Applies `request` to the session in `slot` (creating it on the first Plan).
+pub async fn apply(
+    slot: &mut Option<Session>,
+    state_file: &StateFile,
+    call_timeout: Duration,
+    request: ApplyRequest,
+) -> Result<Changes, ApplyError> {
+    if let Some(session) = slot.as_ref()
+        && request.uid != 0
+        && request.uid != session.owner_uid
+    {
+        return Err(ApplyError {
+            code: ErrorCode::NotOwner,
+            message: format!(
+                "the tunnel belongs to uid {}; only that user or root may change it",
+                session.owner_uid
+            ),
+        });
+    }
+    if let Some(session) = slot.as_ref()
+        && session.tunnel.is_wedged()
+    {
+        // BoringTun wedges for good (its threads hold the device); only a new process frees it.
+        return Err(ApplyError::failed(format!(
+            "{}: {}",
+            session.tunnel.name(),
+            kubewire_tunnel::TunnelError::Wedged
+        )));
+    }
+    if request.private_key.0.parse::<PrivateKey>().is_err() {
+        return Err(ApplyError {
+            code: ErrorCode::BadRequest,
+            message: "the private key is not base64 of 32 bytes".into(),
+        });
+    }
+    let own = slot.as_ref().map_or_else(
+        || request.plan.interface.name.clone(),
+        |s| s.tunnel.name().to_owned(),
+    );
+    let t0 = std::time::Instant::now();
+    let local = local_networks::read(Some(&own));
+    let t_local = t0.elapsed();
+    let plan = check_policy(request.plan, &local)?;
+    let t_policy = t0.elapsed() - t_local;
+    let resolved = resolve_plan(&plan, RESOLVE_TIMEOUT).await;
+    let spec = spec_of(&plan);
+    let mut changes = Changes::default();
+
+    // A different interface (name, address, MTU, key) means a new interface; peers never do.
+    let recreate = slot.as_ref().is_some_and(|s| {
+        s.tunnel.spec() != &spec
+            || s.plan.interface.public_key != plan.interface.public_key
+            || s.tunnel.is_wedged()
+    });
+    let mut previous = None;
+    if recreate && let Some(old) = slot.take() {
+        tracing::info!(interface = %old.tunnel.name(), "interface settings changed: re-creating the interface");
+        let keep = (old.owner_uid, old.connected_since, old.info.clone());
+        if let Err(err) = old.tunnel.remove().await {
+            tracing::warn!(error = %err, "removing the previous interface");
+        }
+        previous = Some(keep);
+    }
+
+    let now = now_secs();
+    if slot.is_none() {
+        state_file
+            .write(&State::new(
+                &spec.name,
+                None,
+                resolved.config.routes.iter().copied(),
+            ))
+            .map_err(|e| ApplyError::failed(e.to_string()))?;
+        let key = PrivateKeyText(request.private_key.0.clone());
+        let tunnel = match Tunnel::create(&spec, &key, call_timeout).await {
+            Ok(t) => t,
+            Err(err) => {
+                let _ = state_file.remove();
+                return Err(ApplyError::failed(format!(
+                    "creating the interface {}: {err}",
+                    spec.name
+                )));
+            }
+        };
+        changes.interface_created = true;
+        let (owner_uid, connected_since) = previous
+            .as_ref()
+            .map_or((request.uid, now), |(uid, since, _)| (*uid, *since));
+        *slot = Some(Session {
+            owner_uid,
+            info: request.info.clone(),
+            plan: plan.clone(),
+            tunnel,
+            controller: Some(request.connection),
+            controller_lost_at: None,
+            connected_since,
+            last_update: now,
+            apply_warnings: Vec::new(),
+            peer_added_at: std::collections::HashMap::new(),
+        });
+    }
+    let Some(session) = slot.as_mut() else {
+        return Err(ApplyError::failed(
+            "no session after creating it (internal error)",
+        ));
+    };
+    let name = session.tunnel.name().to_owned();
+    let backend = session.tunnel.backend().to_string();
+    let superset = session
+        .tunnel
+        .live()
+        .routes
+        .iter()
+        .chain(resolved.config.routes.iter())
+        .copied()
+        .collect::<Vec<_>>();
+    state_file
+        .write(&State::new(&name, Some(&backend), superset))
+        .map_err(|e| ApplyError::failed(e.to_string()))?;
+
+    let started = std::time::Instant::now();
+    let result = session.tunnel.apply(&resolved.config).await;
+    let names = |keys: &[kubewire_core::PublicKey], plan: &Plan| -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                plan.peers
+                    .iter()
+                    .find(|p| p.public_key == *k)
+                    .map_or_else(|| k.to_string(), |p| p.name.clone())
+            })
+            .collect()
+    };
+    // Record what is live now, whatever happened.
+    let _ = state_file.write(&State::new(
+        &name,
+        Some(&backend),
+        session.tunnel.live().routes.iter().copied(),
+    ));
+    let applied = result.map_err(|e| ApplyError::failed(format!("applying the Plan to {name}: {e}")))?;
+    changes.peers_removed = names(&applied.peers_removed, &session.plan);
+    changes.peers_added = names(&applied.peers_added, &plan);
+    for key in &applied.peers_removed {
+        session.peer_added_at.remove(key);
+    }
+    for key in &applied.peers_added {
+        session.peer_added_at.insert(*key, now);
+    }
+    // In the Plan's order, the way the user reads them.
+    let rank = |p: &Plan, name: &String| p.peers.iter().position(|e| &e.name == name);
+    changes.peers_removed.sort_by_key(|n| rank(&session.plan, n));
+    changes.peers_added.sort_by_key(|n| rank(&plan, n));
+    changes.routes_added = applied.routes_added;
+    changes.routes_removed = applied.routes_removed;
+    tracing::info!(
+        interface = %name,
+        peers_added = changes.peers_added.len(),
+        peers_removed = changes.peers_removed.len(),
+        routes_added = changes.routes_added.len(),
+        routes_removed = changes.routes_removed.len(),
+        local_networks_ms = t_local.as_millis() as u64,
+        policy_ms = t_policy.as_millis() as u64,
+        tunnel_ms = started.elapsed().as_millis() as u64,
+        total_ms = t0.elapsed().as_millis() as u64,
+        "Plan applied"
+    );
+    session.plan = plan;
+    session.info = request.info;
+    session.controller = Some(request.connection);
+    session.controller_lost_at = None;
+    session.last_update = now;
+    session.apply_warnings = resolved.warnings;
+    Ok(changes)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use kubewire_core::Endpoint;
+    use kubewire_core::plan::{ClusterSummary, Dns, Interface, PeerEntry, PeerKind};
+
+    use super::*;
+
+    pub(crate) fn plan(peers: &[(&str, &str, &[&str])]) -> Plan {
+        Plan {
+            version: kubewire_core::plan::PLAN_VERSION,
+            interface: Interface {
+                name: "kwdtest0".into(),
+                address: "10.4.0.100/32".parse().unwrap(),
+                public_key: kubewire_core::PublicKey::from_bytes([9; 32]),
+                mtu: 1420,
+                listen_port: None,
+            },
+            peers: peers
+                .iter()
+                .enumerate()
+                .map(|(i, (name, endpoint, ips))| PeerEntry {
+                    name: (*name).into(),
+                    kind: PeerKind::KiloPeer,
+                    public_key: kubewire_core::PublicKey::from_bytes([i as u8 + 1; 32]),
+                    endpoint: Some(endpoint.parse::<Endpoint>().unwrap()),
+                    allowed_ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
+                    persistent_keepalive: 25,
+                })
+                .collect(),
+            routes: peers
+                .iter()
+                .flat_map(|(_, _, ips)| ips.iter().map(|s| s.parse().unwrap()))
+                .collect(),
+            dns: Dns {
+                zone: "cluster.local".into(),
+                server: None,
+                search: vec![],
+            },
+            service_gateway: None,
+            cluster: ClusterSummary {
+                granularity: kubewire_core::Granularity::Location,
+                subnet: "10.4.0.0/16".parse().unwrap(),
+                nodes: 1,
+                ready_nodes: 1,
+                now: 0,
+            },
+            refused: vec![],
+            skipped: vec![],
+            diagnostics: vec![],
+        }
+    }
+
+    #[test]
+    fn a_clean_plan_passes_unchanged() {
+        let p = plan(&[("aws", "192.0.2.10:51820", &["10.4.0.1/32", "10.42.0.0/24"])]);
+        let local: Vec<IpNet> = vec!["192.0.2.0/24".parse().unwrap()];
+        assert_eq!(check_policy(p.clone(), &local).unwrap(), p);
+    }
+
+    #[test]
+    fn a_default_route_refuses_the_whole_plan_with_the_reason() {
+        let p = plan(&[("aws", "192.0.2.10:51820", &["10.42.0.0/24", "0.0.0.0/0"])]);
+        let err = check_policy(p, &[]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PlanRefused);
+        assert!(err.message.contains("0.0.0.0/0"), "{}", err.message);
+        assert!(err.message.contains("default route"), "{}", err.message);
+    }
+
+    #[test]
+    fn the_laptops_own_network_and_too_broad_ranges_are_refused() {
+        let local: Vec<IpNet> = vec!["192.168.1.0/24".parse().unwrap()];
+        let p = plan(&[("aws", "192.0.2.10:51820", &["192.168.0.0/16"])]);
+        let err = check_policy(p, &local).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PlanRefused);
+        assert!(
+            err.message.contains("overlaps the local network 192.168.1.0/24"),
+            "{}",
+            err.message
+        );
+        let p = plan(&[("aws", "192.0.2.10:51820", &["10.0.0.0/7"])]);
+        assert_eq!(check_policy(p, &[]).unwrap_err().code, ErrorCode::PlanRefused);
+    }
+
+    #[test]
+    fn a_malformed_plan_is_refused() {
+        let mut p = plan(&[("aws", "192.0.2.10:51820", &["10.42.0.0/24"])]);
+        p.interface.address = "10.4.0.0/24".parse().unwrap();
+        let err = check_policy(p, &[]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PlanRefused);
+        assert!(err.message.contains("not a single address"), "{}", err.message);
+    }
+}

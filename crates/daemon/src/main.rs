@@ -1,0 +1,136 @@
+//! `kubewired`: the privileged kubewire daemon. See `crates/daemon/README.md`.
+
+mod apply;
+mod connection;
+mod daemon;
+mod events;
+mod local_networks;
+mod persist;
+mod restore;
+mod session;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use kubewire_ipc::unix::{ListenOptions, UnixServer};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// kubewired: puts this machine into a Kubernetes cluster meshed by Kilo, on behalf of `kubewire`.
+///
+/// Runs as root. Listens on a local socket for Plans computed by the unprivileged `kubewire` CLI or
+/// tray app, re-checks each Plan with the safety policy (no default route, nothing overlapping this
+/// machine's own networks), and applies only the difference to one WireGuard interface and its routes.
+/// What it changes is recorded in <STATE_DIR>/state.json before each change; at start it undoes
+/// whatever a crashed predecessor left; on SIGTERM/SIGINT and on `kubewire disconnect` it removes
+/// everything.
+///
+/// Only root and members of the group (default `kubewire`) may use the socket:
+///   sudo groupadd --system kubewire && sudo usermod -aG kubewire $USER
+///
+/// Logs: RUST_LOG=kubewired=debug,kubewire_tunnel=debug for more. Backend: kernel WireGuard when the
+/// kernel has it, else BoringTun in-process (force with KUBEWIRE_WG_BACKEND=userspace|kernel).
+///
+/// Exit codes: 0 stopped cleanly; 1 could not start (socket, state dir) or could not remove
+/// everything at shutdown; 2 bad command line.
+#[derive(Debug, Parser)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, value_name = "PATH", default_value = kubewire_ipc::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Where the state file lives.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/kubewire")]
+    state_dir: PathBuf,
+    /// The group whose members may use the daemon (besides root).
+    #[arg(long, value_name = "NAME", default_value = kubewire_ipc::GROUP)]
+    group: String,
+    /// Socket mode in octal, overriding 0660/0600 (for tests of the credential check).
+    #[arg(long, value_name = "OCTAL", hide = true, value_parser = parse_octal)]
+    socket_mode: Option<u32>,
+    /// Seconds one call into the WireGuard backend may take.
+    #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
+    backend_timeout: u64,
+}
+
+fn parse_octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8).map_err(|e| e.to_string())
+}
+
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let state_file = persist::StateFile::new(&args.state_dir);
+    let restored = restore::restore(&state_file);
+    tracing::debug!(?restored, "restore done");
+    let server = UnixServer::bind(&ListenOptions {
+        path: args.socket.clone(),
+        group: args.group.clone(),
+        mode: args.socket_mode,
+    })
+    .await
+    .with_context(|| format!("cannot listen at {}", args.socket.display()))?;
+    let daemon = daemon::Daemon::new(state_file, Duration::from_secs(args.backend_timeout));
+    tokio::spawn(events::run(daemon.clone()));
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        "kubewired ready"
+    );
+    // BoringTun installs its own SIGTERM/SIGINT handlers and may catch the signal first: then its
+    // threads stop, which this watch turns into the same clean stop.
+    let mut watch = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = watch.tick() => if daemon.backend_took_a_signal() {
+                tracing::info!("BoringTun stopped on a signal meant for kubewired");
+                break;
+            },
+            accepted = server.accept() => match accepted {
+                Ok(conn) => { tokio::spawn(connection::serve(daemon.clone(), conn)); }
+                Err(err) => tracing::warn!(error = %err, "accept failed"),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("stopping: removing the tunnel");
+    let clean = daemon.shutdown().await;
+    server.remove();
+    Ok(clean)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start the runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(args));
+    // A wedged WireGuard backend may hold a blocking thread forever: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

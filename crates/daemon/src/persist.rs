@@ -1,0 +1,197 @@
+//! The state file `<state-dir>/state.json`: what the daemon created (interface, backend, routes),
+//! written before each change, so a successor can undo it after a crash. Mode 0600, written to a
+//! temporary file, synced and renamed (atomic).
+
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The state file's shape version.
+pub const STATE_VERSION: u32 = 1;
+
+/// What is (or is about to be) on the machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    /// The WireGuard interface.
+    pub interface: String,
+    /// `kernel` or `boringtun`; `None` while the interface is being created.
+    pub backend: Option<String>,
+    /// Routes through the interface (a superset while a change is under way).
+    pub routes: Vec<IpNet>,
+    /// The daemon that wrote it.
+    pub pid: u32,
+}
+
+impl State {
+    #[must_use]
+    pub fn new(interface: &str, backend: Option<&str>, routes: impl IntoIterator<Item = IpNet>) -> Self {
+        let mut routes: Vec<IpNet> = routes.into_iter().collect();
+        routes.sort();
+        routes.dedup();
+        Self {
+            version: STATE_VERSION,
+            interface: interface.to_owned(),
+            backend: backend.map(str::to_owned),
+            routes,
+            pid: std::process::id(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the state file {path} is unreadable ({reason})")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+/// The state file in `dir`.
+#[derive(Clone, Debug)]
+pub struct StateFile {
+    path: PathBuf,
+}
+
+impl StateFile {
+    #[must_use]
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            path: dir.join("state.json"),
+        }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, what: &'static str) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
+        move |source| PersistError::Io {
+            what,
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Writes atomically with mode 0600 (creating the directory, 0700).
+    pub fn write(&self, state: &State) -> Result<(), PersistError> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(self.io("creating the directory of"))?;
+        }
+        let tmp = self.path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(state).map_err(|e| PersistError::Corrupt {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(self.io("writing"))?;
+        file.write_all(&text).map_err(self.io("writing"))?;
+        file.sync_all().map_err(self.io("syncing"))?;
+        std::fs::rename(&tmp, &self.path).map_err(self.io("replacing"))?;
+        Ok(())
+    }
+
+    /// `Ok(None)` when there is no file.
+    pub fn read(&self) -> Result<Option<State>, PersistError> {
+        let text = match std::fs::read(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.io("reading")(e)),
+        };
+        let state: State = serde_json::from_slice(&text).map_err(|e| PersistError::Corrupt {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        if state.version != STATE_VERSION || state.interface.is_empty() {
+            return Err(PersistError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("version {} / interface {:?}", state.version, state.interface),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Moves a corrupt file aside to `state.json.corrupt`; returns the new path.
+    pub fn move_aside(&self) -> Result<PathBuf, PersistError> {
+        let aside = self.path.with_extension("json.corrupt");
+        std::fs::rename(&self.path, &aside).map_err(self.io("moving aside"))?;
+        Ok(aside)
+    }
+
+    pub fn remove(&self) -> Result<(), PersistError> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("removing")(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn round_trip_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(&dir.path().join("lib/kubewire"));
+        assert_eq!(file.read().unwrap(), None);
+        let state = State::new(
+            "kubewire0",
+            Some("boringtun"),
+            ["10.42.1.0/24".parse().unwrap(), "10.42.0.0/24".parse().unwrap()],
+        );
+        file.write(&state).unwrap();
+        assert_eq!(file.read().unwrap(), Some(state.clone()));
+        assert_eq!(
+            state.routes[0],
+            "10.42.0.0/24".parse::<IpNet>().unwrap(),
+            "sorted"
+        );
+        let mode = std::fs::metadata(file.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        file.remove().unwrap();
+        assert_eq!(file.read().unwrap(), None);
+        file.remove().unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_file_is_named_and_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path());
+        std::fs::write(file.path(), b"{\"version\":1,\"interf").unwrap();
+        let err = file.read().unwrap_err();
+        assert!(err.to_string().contains("state.json"), "{err}");
+        let aside = file.move_aside().unwrap();
+        assert!(aside.ends_with("state.json.corrupt"));
+        assert!(aside.exists());
+        assert_eq!(file.read().unwrap(), None);
+        // Valid JSON with the wrong shape is corrupt too.
+        std::fs::write(
+            file.path(),
+            b"{\"version\":9,\"interface\":\"x\",\"backend\":null,\"routes\":[],\"pid\":1}",
+        )
+        .unwrap();
+        assert!(matches!(file.read(), Err(PersistError::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,429 @@
+//! Network-namespace harness for kubewired's integration tests (root only).
+//!
+//! Each [`Lab`] makes its own namespaces `kwd-l<id>` (the laptop) and `kwd-n<id>-<k>` (nodes), joined
+//! by veth pairs created inside them (198.18.<k>.0/24; nothing touches the host's namespace). Each
+//! node runs wireguard-go (`kwdn<id><k>`) with its Kilo address 10.4.0.<k>/32 and a "pod" address
+//! 10.42.<k>.1 on `lo`. The real `kubewired` runs inside the laptop namespace; the test talks to it
+//! through its Unix socket (paths work across network namespaces). Everything is removed on Drop,
+//! also when a test fails.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use kubewire_core::plan::{ClusterSummary, Dns, Interface, PeerEntry, PeerKind, Plan};
+use kubewire_core::{Endpoint, PublicKey};
+use kubewire_ipc::{Client, Request, Response, SecretKey, SessionInfo, Status};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub fn sh(args: &[&str]) -> std::process::Output {
+    Command::new(args[0]).args(&args[1..]).output().unwrap()
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let out = sh(args);
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn in_ns(ns: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["ip", "netns", "exec", ns];
+    all.extend_from_slice(args);
+    sh(&all)
+}
+
+pub fn ok_ns(ns: &str, args: &[&str]) -> String {
+    let mut all = vec!["ip", "netns", "exec", ns];
+    all.extend_from_slice(args);
+    ok(&all)
+}
+
+pub fn genkey() -> (String, PublicKey) {
+    let private = ok(&["wg", "genkey"]).trim().to_owned();
+    let mut child = Command::new("wg")
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), private.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let public = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    (private, public)
+}
+
+pub struct Node {
+    pub ns: String,
+    pub wg: String,
+    pub key: PublicKey,
+    pub pod: IpAddr,
+    pub endpoint: String,
+    pub index: u8,
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+pub struct Lab {
+    pub id: String,
+    pub laptop: String,
+    pub wg: String,
+    pub nodes: Vec<Node>,
+    pub laptop_private: String,
+    pub laptop_public: PublicKey,
+    pub dir: tempfile::TempDir,
+    pub daemon: Option<Daemon>,
+    children: Vec<Child>,
+    namespaces: Vec<String>,
+    extra_args: Vec<String>,
+    last_log: Option<PathBuf>,
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::getuid().is_root()
+}
+
+impl Lab {
+    /// A laptop namespace and `nodes` node namespaces with wireguard-go, no daemon yet.
+    pub fn new(nodes: u8) -> Self {
+        let id = format!(
+            "{:x}{}",
+            std::process::id() % 0x1000,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let laptop = format!("kwd-l{id}");
+        let (laptop_private, laptop_public) = genkey();
+        let dir = tempfile::tempdir().unwrap();
+        // nobody must reach the socket in the user tests.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut lab = Self {
+            wg: format!("kwd{id}"),
+            id,
+            laptop: laptop.clone(),
+            nodes: Vec::new(),
+            laptop_private,
+            laptop_public,
+            dir,
+            daemon: None,
+            children: Vec::new(),
+            namespaces: Vec::new(),
+            extra_args: Vec::new(),
+            last_log: None,
+        };
+        ok(&["ip", "netns", "add", &laptop]);
+        lab.namespaces.push(laptop.clone());
+        ok_ns(&laptop, &["ip", "link", "set", "lo", "up"]);
+        for k in 1..=nodes {
+            lab.add_node(k);
+        }
+        lab
+    }
+
+    fn add_node(&mut self, k: u8) {
+        let ns = format!("kwd-n{}-{k}", self.id);
+        ok(&["ip", "netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        let (lv, nv) = (format!("v{k}"), format!("v{k}n"));
+        ok_ns(
+            &self.laptop,
+            &[
+                "ip", "link", "add", &lv, "type", "veth", "peer", "name", &nv, "netns", &ns,
+            ],
+        );
+        ok_ns(
+            &self.laptop,
+            &["ip", "addr", "add", &format!("198.18.{k}.1/24"), "dev", &lv],
+        );
+        ok_ns(&self.laptop, &["ip", "link", "set", &lv, "up"]);
+        ok_ns(
+            &ns,
+            &["ip", "addr", "add", &format!("198.18.{k}.2/24"), "dev", &nv],
+        );
+        // A second address: "the node's endpoint moved".
+        ok_ns(
+            &ns,
+            &["ip", "addr", "add", &format!("198.18.{k}.3/24"), "dev", &nv],
+        );
+        ok_ns(&ns, &["ip", "link", "set", &nv, "up"]);
+        ok_ns(&ns, &["ip", "link", "set", "lo", "up"]);
+        let pod: IpAddr = format!("10.42.{k}.1").parse().unwrap();
+        ok_ns(&ns, &["ip", "addr", "add", &format!("{pod}/32"), "dev", "lo"]);
+        let wg = format!("kwdn{}{k}", self.id);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns, "wireguard-go", &wg])
+            .env("WG_PROCESS_FOREGROUND", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.children.push(child);
+        let sock = PathBuf::from(format!("/var/run/wireguard/{wg}.sock"));
+        wait_for(Duration::from_secs(5), || sock.exists()).unwrap();
+        let (private, public) = genkey();
+        let keyfile = self.dir.path().join(format!("{wg}.key"));
+        std::fs::write(&keyfile, &private).unwrap();
+        ok_ns(
+            &ns,
+            &[
+                "wg",
+                "set",
+                &wg,
+                "private-key",
+                keyfile.to_str().unwrap(),
+                "listen-port",
+                "51820",
+                "peer",
+                &self.laptop_public.to_string(),
+                "allowed-ips",
+                "10.4.0.100/32",
+            ],
+        );
+        ok_ns(&ns, &["ip", "addr", "add", &format!("10.4.0.{k}/32"), "dev", &wg]);
+        ok_ns(&ns, &["ip", "link", "set", &wg, "mtu", "1420", "up"]);
+        ok_ns(&ns, &["ip", "route", "add", "10.4.0.100/32", "dev", &wg]);
+        self.nodes.push(Node {
+            ns,
+            wg,
+            key: public,
+            pod,
+            endpoint: format!("198.18.{k}.2:51820"),
+            index: k,
+        });
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("kubewired.sock")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.state_dir().join("state.json")
+    }
+
+    pub fn with_args(mut self, args: &[&str]) -> Self {
+        self.extra_args = args.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Starts kubewired in the laptop namespace and waits for its socket.
+    pub fn start_daemon(&mut self) {
+        let n = self.children.len();
+        let log = self.dir.path().join(format!("kubewired-{n}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let _ = std::fs::remove_file(self.socket());
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.laptop, env!("CARGO_BIN_EXE_kubewired")])
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        self.last_log = Some(log.clone());
+        self.daemon = Some(Daemon { child, log });
+        let socket = self.socket();
+        wait_for(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        })
+        .unwrap_or_else(|_| panic!("kubewired did not start:\n{}", self.log()));
+    }
+
+    pub fn log(&self) -> String {
+        self.last_log
+            .as_ref()
+            .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().unwrap().child.id() as i32
+    }
+
+    /// Sends a signal to our daemon and waits for it to exit; its exit status.
+    pub fn signal_daemon(&mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        let mut d = self.daemon.take().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), sig).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = d.child.try_wait().unwrap() {
+                self.last_log = Some(d.log);
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let log = std::fs::read_to_string(&d.log).unwrap_or_default();
+                let _ = d.child.kill();
+                panic!("kubewired did not exit after {sig}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn plan(&self, nodes: &[(usize, Option<&str>)]) -> Plan {
+        plan_for(&self.wg, self.laptop_public, &self.nodes, nodes)
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.socket()).await.unwrap()
+    }
+
+    pub fn apply_request(&self, plan: Plan) -> Request {
+        Request::Apply {
+            plan: Box::new(plan),
+            private_key: SecretKey(self.laptop_private.clone()),
+            session: SessionInfo {
+                context: "test".into(),
+                cluster: "https://198.18.0.1:6443".into(),
+                peer_name: "laptop".into(),
+            },
+        }
+    }
+
+    pub async fn status(&self) -> Status {
+        match self.client().await.request(&Request::Status).await.unwrap() {
+            Response::Status { status } => *status,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Routes through our interface in the laptop namespace.
+    pub fn routes(&self) -> Vec<IpNet> {
+        let out = in_ns(&self.laptop, &["ip", "-j", "route", "show", "dev", &self.wg]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let mut nets: Vec<IpNet> = v
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["dst"].as_str())
+                    .map(|d| {
+                        d.parse()
+                            .unwrap_or_else(|_| IpNet::from(d.parse::<IpAddr>().unwrap()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        nets.sort();
+        nets
+    }
+
+    pub fn link_exists(&self, name: &str) -> bool {
+        in_ns(&self.laptop, &["ip", "link", "show", "dev", name])
+            .status
+            .success()
+    }
+
+    /// One ping from the laptop, retried until `within` (handshakes take a moment).
+    pub fn ping(&self, target: IpAddr, within: Duration) -> bool {
+        wait_for(within, || {
+            in_ns(&self.laptop, &["ping", "-c", "1", "-W", "1", &target.to_string()])
+                .status
+                .success()
+        })
+        .is_ok()
+    }
+}
+
+/// A Plan with one Kilo-Peer-like entry per chosen node: (node index in `nodes`, endpoint override).
+pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Option<&str>)]) -> Plan {
+    let peers: Vec<PeerEntry> = chosen
+        .iter()
+        .map(|(i, endpoint)| {
+            let n = &all[*i];
+            PeerEntry {
+                name: format!("node-{}", n.index),
+                kind: PeerKind::KiloPeer,
+                public_key: n.key,
+                endpoint: Some(endpoint.unwrap_or(&n.endpoint).parse::<Endpoint>().unwrap()),
+                allowed_ips: vec![
+                    format!("10.4.0.{}/32", n.index).parse().unwrap(),
+                    format!("10.42.{}.0/24", n.index).parse().unwrap(),
+                ],
+                persistent_keepalive: 5,
+            }
+        })
+        .collect();
+    Plan {
+        version: kubewire_core::plan::PLAN_VERSION,
+        interface: Interface {
+            name: wg.to_owned(),
+            address: "10.4.0.100/32".parse().unwrap(),
+            public_key: laptop,
+            mtu: 1420,
+            listen_port: None,
+        },
+        routes: kubewire_core::policy::routes(&peers),
+        peers,
+        dns: Dns {
+            zone: "cluster.local".into(),
+            server: None,
+            search: vec![],
+        },
+        service_gateway: None,
+        cluster: ClusterSummary {
+            granularity: kubewire_core::Granularity::Location,
+            subnet: "10.4.0.0/16".parse().unwrap(),
+            nodes: all.len(),
+            ready_nodes: all.len(),
+            now: 0,
+        },
+        refused: vec![],
+        skipped: vec![],
+        diagnostics: vec![],
+    }
+}
+
+pub fn wait_for(within: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()> {
+    let deadline = Instant::now() + within;
+    loop {
+        if f() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.child.kill();
+            let _ = d.child.wait();
+        }
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = sh(&["ip", "netns", "del", ns]);
+        }
+        // Control sockets of our own interfaces only (kwd names).
+        let mut names = vec![self.wg.clone()];
+        names.extend(self.nodes.iter().map(|n| n.wg.clone()));
+        for name in names {
+            let _ = std::fs::remove_file(Path::new("/var/run/wireguard").join(format!("{name}.sock")));
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! macOS: BoringTun in-process on a `utunN` interface (the kernel picks no other names; the Plan's
+//! name is only a wish), routes with `route(8)`, the machine's networks from `netstat -rn`.
+//! Not built on the project's Linux CI; kept to the same private trait so the compiler checks it on
+//! a Mac.
+
+use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use defguard_wireguard_rs::error::WireguardInterfaceError;
+use defguard_wireguard_rs::key::Key;
+use defguard_wireguard_rs::net::IpAddrMask;
+use defguard_wireguard_rs::peer::Peer;
+use defguard_wireguard_rs::{InterfaceConfiguration, Userspace, WGApi, WireguardInterfaceApi};
+use ipnet::IpNet;
+use kubewire_core::PublicKey;
+
+use crate::platform::Platform;
+use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
+
+pub(crate) struct Macos {
+    name: String,
+    api: WGApi<Userspace>,
+}
+
+fn err(what: &'static str) -> impl FnOnce(WireguardInterfaceError) -> TunnelError {
+    move |e| TunnelError::Backend {
+        what,
+        message: e.to_string(),
+    }
+}
+
+fn run(program: &str, args: &[&str], what: &'static str) -> Result<String, TunnelError> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|source| TunnelError::Io { what, source })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(TunnelError::Command {
+            what,
+            command: format!("{program} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// The first `utunN` that does not exist yet.
+fn free_utun() -> String {
+    (3..256)
+        .map(|n| format!("utun{n}"))
+        .find(|name| run("ifconfig", &[name.as_str()], "probing utun").is_err())
+        .unwrap_or_else(|| "utun255".into())
+}
+
+fn family(net: &IpNet) -> &'static str {
+    if net.addr().is_ipv4() { "-inet" } else { "-inet6" }
+}
+
+impl Platform for Macos {
+    fn create(spec: &InterfaceSpec, key: &PrivateKeyText) -> Result<Self, TunnelError> {
+        let name = free_utun();
+        let mut api = WGApi::<Userspace>::new(name.clone()).map_err(err("starting BoringTun"))?;
+        api.create_interface().map_err(err("creating the interface"))?;
+        let config = InterfaceConfiguration {
+            name: name.clone(),
+            prvkey: key.0.clone(),
+            addresses: vec![IpAddrMask::new(spec.address.addr(), spec.address.prefix_len())],
+            port: spec.listen_port.unwrap_or(0),
+            peers: Vec::new(),
+            mtu: Some(u32::from(spec.mtu)),
+            fwmark: None,
+        };
+        api.configure_interface(&config)
+            .map_err(err("configuring the interface"))?;
+        Ok(Self { name, api })
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn backend(&self) -> Backend {
+        Backend::Boringtun
+    }
+    fn add_peer(&mut self, peer: &PeerSpec) -> Result<(), TunnelError> {
+        let mut p = Peer::new(Key::new(*peer.public_key.as_bytes()));
+        p.endpoint = peer.endpoint;
+        p.persistent_keepalive_interval =
+            (peer.persistent_keepalive != 0).then_some(peer.persistent_keepalive);
+        p.allowed_ips = peer
+            .allowed_ips
+            .iter()
+            .map(|n| IpAddrMask::new(n.addr(), n.prefix_len()))
+            .collect();
+        self.api.configure_peer(&p).map_err(err("adding a peer"))
+    }
+    fn remove_peer(&mut self, key: &PublicKey) -> Result<(), TunnelError> {
+        self.api
+            .remove_peer(&Key::new(*key.as_bytes()))
+            .map_err(err("removing a peer"))
+    }
+    fn add_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
+        for r in routes {
+            let net = r.to_string();
+            run(
+                "route",
+                &["-q", "-n", "add", family(r), &net, "-interface", &self.name],
+                "adding a route",
+            )?;
+        }
+        Ok(())
+    }
+    fn remove_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
+        for r in routes {
+            let net = r.to_string();
+            let _ = run(
+                "route",
+                &["-q", "-n", "delete", family(r), &net, "-interface", &self.name],
+                "removing a route",
+            );
+        }
+        Ok(())
+    }
+    fn read_peers(&self) -> Result<Vec<PeerStats>, TunnelError> {
+        let host = self
+            .api
+            .read_interface_data()
+            .map_err(err("reading peer statistics"))?;
+        Ok(host
+            .peers
+            .values()
+            .map(|p| PeerStats {
+                public_key: PublicKey::from_bytes(p.public_key.as_array()),
+                endpoint: p.endpoint,
+                last_handshake: p
+                    .last_handshake
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .filter(|s| *s > 0),
+                rx_bytes: p.rx_bytes,
+                tx_bytes: p.tx_bytes,
+            })
+            .collect())
+    }
+    fn remove(&mut self) -> Result<(), TunnelError> {
+        match self.api.remove_interface() {
+            Ok(()) | Err(WireguardInterfaceError::DnsError(_)) => Ok(()),
+            Err(e) => Err(err("removing the interface")(e)),
+        }
+    }
+}
+
+/// A crashed process's utun vanishes with it; only routes pointing at it may remain.
+pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<String>, TunnelError> {
+    for r in routes {
+        let net = r.to_string();
+        let _ = run(
+            "route",
+            &["-q", "-n", "delete", family(r), &net, "-interface", interface],
+            "removing a route",
+        );
+    }
+    Ok(vec![format!("routes through {interface}")])
+}
+
+pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNet>, TunnelError> {
+    let text = run("netstat", &["-rn"], "reading the routing table")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let (dst, netif) = (cols.first()?, cols.get(3)?);
+            if Some(*netif) == exclude_interface || *dst == "default" {
+                return None;
+            }
+            dst.parse::<IpNet>().ok()
+        })
+        .collect())
+}

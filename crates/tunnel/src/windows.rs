@@ -1,0 +1,177 @@
+//! Windows: WireGuardNT through `defguard_wireguard_rs` (kernel driver). Its adapter takes peers only
+//! as a whole configuration, so every peer change re-sends the full list through
+//! `configure_interface` (WireGuardNT replaces peers without the BoringTun panic); the adapter itself
+//! is never re-created for a peer change. Routes with `route.exe`. Not built on the project's Linux CI.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::UNIX_EPOCH;
+
+use defguard_wireguard_rs::error::WireguardInterfaceError;
+use defguard_wireguard_rs::key::Key;
+use defguard_wireguard_rs::net::IpAddrMask;
+use defguard_wireguard_rs::peer::Peer;
+use defguard_wireguard_rs::{InterfaceConfiguration, Kernel, WGApi, WireguardInterfaceApi};
+use ipnet::IpNet;
+use kubewire_core::PublicKey;
+
+use crate::platform::Platform;
+use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
+
+pub(crate) struct Windows {
+    name: String,
+    api: WGApi<Kernel>,
+    config: InterfaceConfiguration,
+    peers: BTreeMap<PublicKey, Peer>,
+}
+
+fn err(what: &'static str) -> impl FnOnce(WireguardInterfaceError) -> TunnelError {
+    move |e| TunnelError::Backend {
+        what,
+        message: e.to_string(),
+    }
+}
+
+fn route(args: &[&str], what: &'static str) -> Result<(), TunnelError> {
+    let out = Command::new("route")
+        .args(args)
+        .output()
+        .map_err(|source| TunnelError::Io { what, source })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(TunnelError::Command {
+            what,
+            command: format!("route {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        })
+    }
+}
+
+impl Windows {
+    fn push(&mut self) -> Result<(), TunnelError> {
+        self.config.peers = self.peers.values().cloned().collect();
+        self.api
+            .configure_interface(&self.config)
+            .map_err(err("configuring peers"))
+    }
+}
+
+impl Platform for Windows {
+    fn create(spec: &InterfaceSpec, key: &PrivateKeyText) -> Result<Self, TunnelError> {
+        let mut api = WGApi::<Kernel>::new(spec.name.clone()).map_err(err("loading WireGuardNT"))?;
+        api.create_interface().map_err(err("creating the adapter"))?;
+        let config = InterfaceConfiguration {
+            name: spec.name.clone(),
+            prvkey: key.0.clone(),
+            addresses: vec![IpAddrMask::new(spec.address.addr(), spec.address.prefix_len())],
+            port: spec.listen_port.unwrap_or(0),
+            peers: Vec::new(),
+            mtu: Some(u32::from(spec.mtu)),
+            fwmark: None,
+        };
+        api.configure_interface(&config)
+            .map_err(err("configuring the adapter"))?;
+        Ok(Self {
+            name: spec.name.clone(),
+            api,
+            config,
+            peers: BTreeMap::new(),
+        })
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn backend(&self) -> Backend {
+        Backend::Kernel
+    }
+    fn add_peer(&mut self, peer: &PeerSpec) -> Result<(), TunnelError> {
+        let mut p = Peer::new(Key::new(*peer.public_key.as_bytes()));
+        p.endpoint = peer.endpoint;
+        p.persistent_keepalive_interval =
+            (peer.persistent_keepalive != 0).then_some(peer.persistent_keepalive);
+        p.allowed_ips = peer
+            .allowed_ips
+            .iter()
+            .map(|n| IpAddrMask::new(n.addr(), n.prefix_len()))
+            .collect();
+        self.peers.insert(peer.public_key, p);
+        self.push()
+    }
+    fn remove_peer(&mut self, key: &PublicKey) -> Result<(), TunnelError> {
+        self.peers.remove(key);
+        self.push()
+    }
+    fn add_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
+        // WireGuardNT's configure_interface installs routes for AllowedIPs itself; add the rest.
+        for r in routes {
+            let (net, mask) = (r.network().to_string(), r.netmask().to_string());
+            let _ = route(
+                &[
+                    "ADD",
+                    &net,
+                    "MASK",
+                    &mask,
+                    &self
+                        .config
+                        .addresses
+                        .first()
+                        .map(|a| a.address.to_string())
+                        .unwrap_or_default(),
+                ],
+                "adding a route",
+            );
+        }
+        Ok(())
+    }
+    fn remove_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
+        for r in routes {
+            let _ = route(&["DELETE", &r.network().to_string()], "removing a route");
+        }
+        Ok(())
+    }
+    fn read_peers(&self) -> Result<Vec<PeerStats>, TunnelError> {
+        let host = self
+            .api
+            .read_interface_data()
+            .map_err(err("reading peer statistics"))?;
+        Ok(host
+            .peers
+            .values()
+            .map(|p| PeerStats {
+                public_key: PublicKey::from_bytes(p.public_key.as_array()),
+                endpoint: p.endpoint,
+                last_handshake: p
+                    .last_handshake
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .filter(|s| *s > 0),
+                rx_bytes: p.rx_bytes,
+                tx_bytes: p.tx_bytes,
+            })
+            .collect())
+    }
+    fn remove(&mut self) -> Result<(), TunnelError> {
+        match self.api.remove_interface() {
+            Ok(()) | Err(WireguardInterfaceError::DnsError(_)) => Ok(()),
+            Err(e) => Err(err("removing the adapter")(e)),
+        }
+    }
+}
+
+/// A WireGuardNT adapter outlives a crashed service: remove it by name, then its routes.
+pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<String>, TunnelError> {
+    if let Ok(mut api) = WGApi::<Kernel>::new(interface.to_owned()) {
+        let _ = api.remove_interface();
+    }
+    for r in routes {
+        let _ = route(&["DELETE", &r.network().to_string()], "removing a route");
+    }
+    Ok(vec![format!("adapter {interface}")])
+}
+
+pub(crate) fn local_networks(_exclude_interface: Option<&str>) -> Result<Vec<IpNet>, TunnelError> {
+    // `route print` parsing is left to the Windows port; an empty list makes the policy rely on its
+    // range rules alone (default route, too broad, loopback, link-local, multicast).
+    Ok(Vec::new())
+}

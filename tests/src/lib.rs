@@ -1,0 +1,283 @@
+//! Helpers for kubewire's end-to-end tests: the real `kubewired` in the lab's laptop namespace, the real
+//! `kubewire` CLI next to it, and cleanup that runs even when a test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kubewire_lab::desc::LabDescription;
+
+/// The laptop's WireGuard interface (the Plan's default name).
+pub const IFACE: &str = "kubewire0";
+
+/// Where the workspace's binaries are (`KUBEWIRE_BIN_DIR`, else `target/debug`).
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("KUBEWIRE_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
+    dir.join(name)
+}
+
+/// Runs a command and returns its output; panics only if it cannot start.
+pub fn run(program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.output() {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run {}: {e}", program.display()),
+    }
+}
+
+/// Text of an output (stdout then stderr).
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Polls `check` every 100 ms until it holds or `within` passed.
+pub fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running `kubewired` in the laptop namespace plus the user side's files, torn down on drop
+/// (disconnect, daemon stopped by PID, interface and state removed).
+pub struct Laptop {
+    pub lab: LabDescription,
+    pub dir: tempfile::TempDir,
+    daemon: Option<Child>,
+}
+
+impl Laptop {
+    /// Starts the daemon in `kw-laptop` with its own socket and state dir.
+    pub fn start() -> Self {
+        let lab = kubewire_lab::testing::lab().unwrap_or_else(|e| panic!("{e}"));
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let mut laptop = Laptop {
+            lab,
+            dir,
+            daemon: None,
+        };
+        laptop.start_daemon();
+        laptop
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("kubewired.sock")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// (Re)starts the daemon and waits for its socket.
+    pub fn start_daemon(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let log = std::fs::File::create(self.dir.path().join("kubewired.log")).ok();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.lab.laptop_netns])
+            .arg(bin("kubewired"))
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        if let Some(log) = log {
+            if let Ok(copy) = log.try_clone() {
+                cmd.stdout(copy);
+            }
+            cmd.stderr(log);
+        }
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("cannot start kubewired: {e}"),
+        };
+        self.daemon = Some(child);
+        let socket = self.socket();
+        assert!(
+            wait_until(Duration::from_secs(10), || socket.exists()),
+            "kubewired did not listen: {}",
+            self.daemon_log()
+        );
+    }
+
+    /// The daemon's PID (`ip netns exec` execs it in place).
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(Child::id)
+    }
+
+    /// The daemon's log so far.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kubewired.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL the daemon (a crash); returns its PID.
+    pub fn crash_daemon(&mut self) -> u32 {
+        let Some(mut child) = self.daemon.take() else {
+            panic!("no daemon")
+        };
+        let pid = child.id();
+        let _ = child.kill();
+        let _ = child.wait();
+        pid
+    }
+
+    /// SIGTERM the daemon and wait for it.
+    pub fn stop_daemon(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.daemon.take()?;
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// The environment of the user side: its own HOME and XDG dirs (keys, pid and log files).
+    fn user_env(&self) -> Vec<(&'static str, PathBuf)> {
+        let home = self.dir.path().join("home");
+        vec![
+            ("HOME", home.clone()),
+            ("XDG_CONFIG_HOME", home.join(".config")),
+            ("XDG_STATE_HOME", home.join(".local/state")),
+            ("XDG_DATA_HOME", home.join(".local/share")),
+            ("XDG_RUNTIME_DIR", home.join("run")),
+            ("KUBEWIRE_STATE_DIR", home.join(".local/state/kubewire")),
+            ("KUBECONFIG", self.lab.kubeconfig.clone()),
+        ]
+    }
+
+    /// `kubewire --socket S ARGS…` in the laptop namespace.
+    pub fn kubewire(&self, args: &[&str]) -> Output {
+        let socket = self.socket();
+        let socket = socket.to_string_lossy();
+        let cli = bin("kubewire");
+        let cli = cli.to_string_lossy();
+        let mut all = vec!["netns", "exec", &self.lab.laptop_netns, &cli, "--socket", &socket];
+        all.extend_from_slice(args);
+        let env = self.user_env();
+        let home = self.dir.path().join("home");
+        let _ = std::fs::create_dir_all(home.join("run"));
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        run(Path::new("ip"), &all, &env)
+    }
+
+    /// `kubewire connect --detach`, asserting success.
+    pub fn connect(&self, extra: &[&str]) -> String {
+        let mut args = vec!["connect", "--detach"];
+        args.extend_from_slice(extra);
+        let out = self.kubewire(&args);
+        assert!(
+            out.status.success(),
+            "connect failed: {}\ndaemon log:\n{}",
+            text(&out),
+            self.daemon_log()
+        );
+        text(&out)
+    }
+
+    /// `kubewire status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.kubewire(&["status", "--json"]);
+        assert!(out.status.success(), "status failed: {}", text(&out));
+        match serde_json::from_slice(&out.stdout) {
+            Ok(v) => v,
+            Err(e) => panic!("status --json is not JSON ({e}): {}", text(&out)),
+        }
+    }
+
+    /// Runs a program inside the laptop namespace.
+    pub fn exec(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        kubewire_lab::testing::exec(&self.lab.laptop_netns, program, args)
+    }
+
+    /// The routes through the laptop's WireGuard interface, as prefixes.
+    pub fn tunnel_routes(&self) -> std::collections::BTreeSet<String> {
+        self.exec("ip", &["route", "show", "dev", IFACE])
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|p| {
+                if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/32")
+                }
+            })
+            .collect()
+    }
+
+    pub fn interface_exists(&self) -> bool {
+        self.exec("ip", &["link", "show", IFACE]).is_ok()
+    }
+
+    /// `kubectl` against the lab with the lab's kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Result<String, String> {
+        let kc = self.lab.kubeconfig.to_string_lossy().to_string();
+        let mut all = vec!["--kubeconfig", kc.as_str(), "--request-timeout=10s"];
+        all.extend_from_slice(args);
+        let out = run(Path::new("kubectl"), &all, &[]);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(text(&out))
+        }
+    }
+}
+
+impl Drop for Laptop {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            let _ = self.kubewire(&["disconnect"]);
+            let _ = self.stop_daemon();
+        }
+        // Whatever a failed test left: the interface (its socket) and kubewire's Peers.
+        let _ = self.exec("ip", &["link", "del", IFACE]);
+        let _ = std::fs::remove_file(format!("/var/run/wireguard/{IFACE}.sock"));
+        let _ = self.kubectl(&[
+            "delete",
+            "peers",
+            "-l",
+            "app.kubernetes.io/managed-by=kubewire",
+            "--ignore-not-found",
+        ]);
+    }
+}
+
+/// The routes the laptop must have in this lab: every ready node's pod CIDR and internal IP, every
+/// leader's Kilo IP, and the service CIDR. Computed from `lab.json`, independently of kubewire.
+pub fn expected_routes(lab: &LabDescription) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for n in lab.nodes.iter().filter(|n| n.ready) {
+        out.insert(n.pod_cidr.clone());
+        out.insert(format!("{}/32", n.internal_ip));
+        if let Some(wg) = &n.wireguard_ip {
+            out.insert(format!("{}/32", wg.split('/').next().unwrap_or_default()));
+        }
+    }
+    out.insert(lab.service_cidr.clone());
+    out
+}
