@@ -1,2 +1,24 @@
 //! kubewire-dns: the split resolver (cluster zone to the cluster DNS over the tunnel) and the per-OS
-//! split-DNS backends. Lands with the split-DNS issue; empty until then.
+//! split-DNS backends that point the OS at it.
+//!
+//! The daemon's part, in order:
+//! 1. at every start, before anything else: [`os::restore_at_start`] with the [`os::DnsState`] it
+//!    persisted last time (or `None`): undoes what a crashed run left behind;
+//! 2. on connect: [`os::OsDns::detect`], [`os::OsDns::listen_addr`], [`os::OsDns::upstreams`]
+//!    (resolv.conf mode: the original nameservers), [`SplitResolver::start`] with
+//!    [`ResolverConfig::from_plan`], then [`os::OsDns::prepare`] -> persist the returned
+//!    [`os::DnsState`] -> [`os::OsDns::apply`];
+//! 3. on a new Plan: [`SplitResolver::update`] and, if the settings changed, `apply` again;
+//! 4. on disconnect: [`os::OsDns::revert`], then [`SplitResolver::stop`], then forget the state.
+
+mod config;
+mod error;
+pub mod os;
+pub use os::{BackendKind, DnsState, OsDns, OsPaths, SplitDnsSettings, restore_at_start};
+mod resolver;
+pub mod reverse;
+pub mod route;
+
+pub use config::{LOOPBACK_LISTEN, ResolverConfig};
+pub use error::DnsError;
+pub use resolver::SplitResolver;

@@ -1,0 +1,131 @@
+//! The split resolver: a hickory server on the laptop that sends cluster names (and the reverse zones
+//! of the routed ranges) to the cluster DNS through the tunnel and, in resolv.conf mode, every other
+//! name to the original nameservers unchanged.
+
+mod answers;
+mod engine;
+mod forwarder;
+mod handler;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+use tracing::{debug, info};
+
+use crate::DnsError;
+use crate::config::ResolverConfig;
+use engine::Engine;
+use handler::Handler;
+
+/// Idle TCP connections are closed after this long.
+const TCP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The running resolver. [`SplitResolver::stop`] it; dropping it stops it too (abruptly).
+pub struct SplitResolver {
+    engine: Arc<RwLock<Arc<Engine>>>,
+    server: Server<Handler>,
+    listen: SocketAddr,
+    config: ResolverConfig,
+}
+
+impl std::fmt::Debug for SplitResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SplitResolver")
+            .field("listen", &self.listen)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SplitResolver {
+    /// Bind `config.listen` (UDP and TCP; port 0 picks one) and start answering. Refuses wildcard
+    /// addresses. Must run inside a tokio runtime.
+    pub async fn start(config: ResolverConfig) -> Result<Self, DnsError> {
+        if config.listen.ip().is_unspecified() {
+            return Err(DnsError::Config(
+                "the resolver must not listen on a wildcard address".into(),
+            ));
+        }
+        let engine = Arc::new(RwLock::new(Arc::new(Engine::new(&config)?)));
+        let bind_err = |source| DnsError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let udp = UdpSocket::bind(config.listen).await.map_err(bind_err)?;
+        let listen = udp.local_addr().map_err(bind_err)?;
+        let tcp = TcpListener::bind(listen).await.map_err(bind_err)?;
+        let mut server = Server::new(Handler {
+            engine: Arc::clone(&engine),
+            listen_ip: listen.ip(),
+        });
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_TIMEOUT, 64);
+        info!(
+            cluster = config.cluster_dns.is_some(),
+            upstreams = config.upstreams.len(),
+            "resolver started"
+        );
+        debug!(%listen, zone = %config.zone, "resolver listening");
+        Ok(Self {
+            engine,
+            server,
+            listen,
+            config: ResolverConfig { listen, ..config },
+        })
+    }
+
+    /// Where it listens (with the port picked if `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ResolverConfig {
+        &self.config
+    }
+
+    /// Switch to a new configuration (new cluster DNS, zone, routes, upstreams, cache setting)
+    /// without dropping a query. The listen address cannot change: stop and start for that. The
+    /// cache starts empty.
+    pub fn update(&mut self, config: ResolverConfig) -> Result<(), DnsError> {
+        let config = ResolverConfig {
+            listen: if config.listen.port() == 0 && config.listen.ip() == self.listen.ip() {
+                self.listen
+            } else {
+                config.listen
+            },
+            ..config
+        };
+        if config.listen != self.listen {
+            return Err(DnsError::Config(
+                "the listen address cannot change while running".into(),
+            ));
+        }
+        if config == self.config {
+            return Ok(());
+        }
+        let engine = Arc::new(Engine::new(&config)?);
+        let mut slot = self
+            .engine
+            .write()
+            .map_err(|_| DnsError::Server("engine lock poisoned".into()))?;
+        *slot = engine;
+        drop(slot);
+        self.config = config;
+        info!("resolver configuration updated");
+        Ok(())
+    }
+
+    /// Stop answering and close the sockets.
+    pub async fn stop(mut self) -> Result<(), DnsError> {
+        self.server
+            .shutdown_gracefully()
+            .await
+            .map_err(|e| DnsError::Server(e.to_string()))?;
+        info!("resolver stopped");
+        Ok(())
+    }
+}
