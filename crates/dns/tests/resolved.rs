@@ -18,6 +18,7 @@ fn resolved_mode_end_to_end() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !common::can_run() || !resolved.exists() || !has_dbus {
+        common::strict_skip("needs root, dbus-daemon and tests/resolved/setup.sh");
         eprintln!("skipped: needs root, dbus-daemon and tests/resolved/setup.sh");
         return;
     }
