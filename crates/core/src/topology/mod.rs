@@ -97,7 +97,7 @@ pub struct Topology {
 
 /// Kilo's location key, `location:<location>` or `node:<name>`, as a pair that sorts the same way
 /// ("location:" < "node:") without building the string for every node.
-fn location_key<'a>(
+pub(crate) fn location_key<'a>(
     node: &'a Node,
     granularity: Granularity,
     topology_label: &str,
