@@ -69,6 +69,26 @@ impl Snapshot {
         s
     }
 
+    /// A snapshot of Nodes already read by [`crate::annotations`] (later duplicates of a name replace
+    /// earlier ones), built in one go.
+    pub(crate) fn from_parsed_nodes(nodes: impl Iterator<Item = (Node, Vec<Diagnostic>)>) -> Self {
+        let mut list: Vec<ParsedNode> = nodes
+            .map(|(node, diagnostics)| ParsedNode { node, diagnostics })
+            .collect();
+        list.sort_by(|a, b| a.node.name.cmp(&b.node.name)); // stable: duplicates stay in input order
+        let mut unique: Vec<ParsedNode> = Vec::with_capacity(list.len());
+        for parsed in list {
+            if unique.last().is_some_and(|l| l.node.name == parsed.node.name) {
+                unique.pop();
+            }
+            unique.push(parsed);
+        }
+        Self {
+            nodes: unique.into_iter().map(|p| (p.node.name.clone(), p)).collect(),
+            ..Self::default()
+        }
+    }
+
     /// Parses a snapshot file (see [`crate::list::parse_list`]).
     pub fn parse(text: &str) -> Result<Self, Vec<ItemError>> {
         if let Some(snapshot) = crate::list_fast::parse_snapshot(text) {

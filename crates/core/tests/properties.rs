@@ -455,7 +455,9 @@ fn change_node(nodes: &mut Vec<NodeSource>, which: usize, kind: u8, value: u8, n
             added.name = format!("new-{v}");
             added.annotations.insert(k("key"), key(700 + u32::from(value)));
             added.pod_cidrs = vec![format!("10.42.{}.0/24", v + 100)];
-            nodes.push(added);
+            if !nodes.iter().any(|n| n.name == added.name) {
+                nodes.push(added);
+            }
         }
     }
     None
@@ -489,7 +491,7 @@ proptest! {
                 match change_node(&mut nodes, i, kind, value.wrapping_add(r as u8), now) {
                     Some(removed) => planner.remove_node(&removed),
                     None => {
-                        let j = if kind == 10 { nodes.len() - 1 } else { i.min(nodes.len() - 1) };
+                        let j = if kind >= 10 { nodes.len() - 1 } else { i.min(nodes.len() - 1) };
                         planner.upsert_node(&nodes[j]);
                     }
                 }
