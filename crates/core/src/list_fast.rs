@@ -108,7 +108,8 @@ impl<'de> Deserialize<'de> for OwnedMap {
 #[derive(Default)]
 struct AnnotationList<'a> {
     entries: Vec<(Str<'a>, Str<'a>)>,
-    known: [Option<u32>; KNOWN_COUNT],
+    /// 1 + the position in `entries`, 0 when absent.
+    known: [u16; KNOWN_COUNT],
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for AnnotationList<'a> {
@@ -122,11 +123,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for AnnotationList<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnnotationList<'a>, A::Error> {
                 let mut out = AnnotationList {
                     entries: Vec::with_capacity(16),
-                    known: [None; KNOWN_COUNT],
+                    known: [0; KNOWN_COUNT],
                 };
                 while let Some((k, v)) = map.next_entry::<Str<'de>, Str<'de>>()? {
                     if let Some(slot) = known_index(&k.0).and_then(|i| out.known.get_mut(i)) {
-                        *slot = u32::try_from(out.entries.len()).ok();
+                        *slot = u16::try_from(out.entries.len() + 1)
+                            .map_err(|_| A::Error::custom("needs the precise reader"))?;
                     }
                     out.entries.push((k, v));
                 }
@@ -149,7 +151,7 @@ impl AnnotationList<'_> {
 impl Annotations for AnnotationList<'_> {
     fn value(&self, key: &str) -> Option<&str> {
         let at = match known_index(key) {
-            Some(i) => self.known.get(i).copied().flatten().map(|p| p as usize),
+            Some(i) => self.known.get(i).and_then(|&p| usize::from(p).checked_sub(1)),
             None => self.entries.iter().rposition(|(k, _)| k.0 == key),
         };
         at.and_then(|p| self.entries.get(p)).map(|(_, v)| &*v.0)

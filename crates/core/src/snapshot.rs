@@ -72,9 +72,17 @@ impl Snapshot {
     /// A snapshot of Nodes already read by [`crate::annotations`] (later duplicates of a name replace
     /// earlier ones), built in one go.
     pub(crate) fn from_parsed_nodes(nodes: impl Iterator<Item = (Node, Vec<Diagnostic>)>) -> Self {
-        let mut list: Vec<ParsedNode> = nodes
-            .map(|(node, diagnostics)| ParsedNode { node, diagnostics })
+        let list: Vec<(String, ParsedNode)> = nodes
+            .map(|(node, diagnostics)| (node.name.clone(), ParsedNode { node, diagnostics }))
             .collect();
+        if list.is_sorted_by(|a, b| a.0 < b.0) {
+            // The usual case (the API server lists by name): no name twice, built without moving much.
+            return Self {
+                nodes: list.into_iter().collect(),
+                ..Self::default()
+            };
+        }
+        let mut list: Vec<ParsedNode> = list.into_iter().map(|(_, p)| p).collect();
         list.sort_by(|a, b| a.node.name.cmp(&b.node.name)); // stable: duplicates stay in input order
         let mut unique: Vec<ParsedNode> = Vec::with_capacity(list.len());
         for parsed in list {
