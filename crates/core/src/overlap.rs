@@ -27,28 +27,46 @@ fn ip_u128(ip: IpAddr) -> u128 {
 #[must_use]
 pub fn earlier_claims(ranges: &[IpNet], owners: &[usize]) -> Vec<Option<usize>> {
     let mut claims = vec![None; ranges.len()];
-    // Sorted by (family, start, widest first).
-    let mut sorted: Vec<(bool, u128, std::cmp::Reverse<u128>, usize)> = ranges
+    // Sorted by (family, start, widest first): IPv4 ranges packed in one integer (start, then the
+    // complement of the end, then the index), the rest as tuples; IPv4 first.
+    let mut v4: Vec<u128> = Vec::with_capacity(ranges.len());
+    let mut other: Vec<(bool, u128, std::cmp::Reverse<u128>, usize)> = Vec::new();
+    let packable = u32::try_from(ranges.len()).is_ok();
+    for (i, r) in ranges.iter().enumerate() {
+        match span(r) {
+            (false, start, end) if packable => {
+                v4.push(start << 64 | (u128::from(u32::MAX) - end) << 32 | i as u128);
+            }
+            (v6, start, end) => other.push((v6, start, std::cmp::Reverse(end), i)),
+        }
+    }
+    v4.sort_unstable();
+    other.sort_unstable();
+    let mask = u128::from(u32::MAX);
+    let sorted = v4
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let (v6, start, end) = span(r);
-            (v6, start, std::cmp::Reverse(end), i)
+        .map(|k| {
+            (
+                false,
+                k >> 64,
+                std::cmp::Reverse(mask - (k >> 32 & mask)),
+                (k & mask) as usize,
+            )
         })
-        .collect();
-    sorted.sort_unstable();
+        .chain(other.iter().copied());
     // A range overlaps something iff the next one (sorted by start) starts inside it, or some earlier
     // one ends at or after its start.
     let mut suspect = vec![false; ranges.len()];
     let mut reach: Option<(bool, u128)> = None;
-    for (pos, &(v6, start, std::cmp::Reverse(end), i)) in sorted.iter().enumerate() {
+    let mut sorted = sorted.peekable();
+    while let Some((v6, start, std::cmp::Reverse(end), i)) = sorted.next() {
         if let Some((family, max_end)) = reach
             && family == v6
             && max_end >= start
         {
             suspect[i] = true;
         }
-        if let Some(&(nv6, nstart, _, _)) = sorted.get(pos + 1)
+        if let Some(&(nv6, nstart, _, _)) = sorted.peek()
             && nv6 == v6
             && nstart <= end
         {

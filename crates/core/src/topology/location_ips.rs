@@ -2,30 +2,50 @@
 //! it): a range is dropped when it overlaps another segment's location IPs, lies inside any segment's
 //! AllowedIPs, or overlaps any Kilo Peer's allowed IPs.
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::{Segment, TopologyPeer};
 use crate::cidr::overlaps;
 use crate::diagnostics::{Diagnostic, ObjectRef};
 
-/// Every segment AllowedIP, sorted, for "is this range inside one of them" questions.
-struct AllowedIndex(Vec<IpNet>);
+/// Every segment AllowedIP (as networks), sorted, for "is this range inside one of them" questions:
+/// IPv4 ones packed as `address << 8 | prefix` (cheap to sort and search), IPv6 ones as pairs.
+struct AllowedIndex {
+    v4: Vec<u64>,
+    v6: Vec<(u128, u8)>,
+}
+
+fn pack_v4(net: &Ipv4Net) -> u64 {
+    u64::from(u32::from(net.network())) << 8 | u64::from(net.prefix_len())
+}
 
 impl AllowedIndex {
     fn new(segments: &[Segment]) -> Self {
-        let mut nets: Vec<IpNet> = segments
-            .iter()
-            .flat_map(|s| s.allowed_ips.iter().map(|a| a.net.trunc()))
-            .collect();
-        nets.sort_unstable();
-        Self(nets)
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for a in segments.iter().flat_map(|s| &s.allowed_ips) {
+            match a.net {
+                IpNet::V4(n) => v4.push(pack_v4(&n)),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), n.prefix_len())),
+            }
+        }
+        v4.sort_unstable();
+        v6.sort_unstable();
+        Self { v4, v6 }
     }
 
-    /// The AllowedIP `net` lies inside, if any (looks up each of its supernets).
+    /// The AllowedIP `net` lies inside, if any (looks up each of its supernets, longest first).
     fn containing(&self, net: &IpNet) -> Option<IpNet> {
         (0..=net.prefix_len()).rev().find_map(|len| {
             let candidate = IpNet::new(net.network(), len).ok()?.trunc();
-            self.0.binary_search(&candidate).ok().map(|_| candidate)
+            let found = match candidate {
+                IpNet::V4(n) => self.v4.binary_search(&pack_v4(&n)).is_ok(),
+                IpNet::V6(n) => self
+                    .v6
+                    .binary_search(&(u128::from(n.network()), n.prefix_len()))
+                    .is_ok(),
+            };
+            found.then_some(candidate)
         })
     }
 }
