@@ -7,6 +7,7 @@ use ipnet::{IpNet, Ipv4Net};
 use super::{Segment, TopologyPeer};
 use crate::cidr::overlaps;
 use crate::diagnostics::{Diagnostic, ObjectRef};
+use crate::overlap::SpanIndex;
 
 /// Every segment AllowedIP (as networks), sorted, for "is this range inside one of them" questions:
 /// IPv4 ones packed as `address << 8 | prefix` (cheap to sort and search), IPv6 ones as pairs.
@@ -61,6 +62,7 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
         .iter()
         .map(|s| s.location_ips.iter().map(|l| l.net).collect())
         .collect();
+    let peer_index = SpanIndex::new(peers.iter().flat_map(|p| &p.allowed_ips));
     for (si, segment) in segments.iter_mut().enumerate() {
         let nodes = &segment.nodes;
         segment.location_ips.retain(|ip| {
@@ -76,6 +78,9 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
                         .map(|n| format!("lies inside AllowedIP {n}"))
                 })
                 .or_else(|| {
+                    if !peer_index.overlaps_any(&ip.net) {
+                        return None;
+                    }
                     peers.iter().find_map(|p| {
                         p.allowed_ips
                             .iter()
