@@ -266,7 +266,22 @@ struct NodeItem<'a> {
     name: Str<'a>,
     labels: BTreeMap<String, String>,
     annotations: AnnotationList<'a>,
-    pod_cidrs: Vec<Str<'a>>,
+    /// `spec.podCIDR` and `spec.podCIDRs`, as written (merged only when all are wanted).
+    pod_cidr: Option<Str<'a>>,
+    more_pod_cidrs: Vec<Str<'a>>,
+}
+
+impl<'a> NodeItem<'a> {
+    /// `spec.podCIDR`, then the other `spec.podCIDRs`, each once.
+    fn pod_cidrs(&mut self) -> Vec<Str<'a>> {
+        let mut out: Vec<Str<'a>> = self.pod_cidr.take().into_iter().collect();
+        for cidr in std::mem::take(&mut self.more_pod_cidrs) {
+            if !out.contains(&cidr) {
+                out.push(cidr);
+            }
+        }
+        out
+    }
 }
 
 /// The wanted objects of a List, in file order.
@@ -276,17 +291,6 @@ struct Items<'a> {
     peers: Vec<PeerSource>,
     services: Vec<ServiceSource>,
     ignored: usize,
-}
-
-fn pod_cidrs<'a>(spec: Option<&mut Spec<'a>>) -> Vec<Str<'a>> {
-    let Some(spec) = spec else { return Vec::new() };
-    let mut out: Vec<Str<'a>> = spec.pod_cidr.take().into_iter().collect();
-    for cidr in spec.pod_cidrs.take().unwrap_or_default() {
-        if !out.contains(&cidr) {
-            out.push(cidr);
-        }
-    }
-    out
 }
 
 /// Files one item into `out`; `None` when the precise reader must look.
@@ -313,7 +317,8 @@ fn accept<'a>(out: &mut Items<'a>, item: Item<'a>) -> Option<()> {
             name,
             labels: metadata.labels.unwrap_or_default().0,
             annotations: metadata.annotations.unwrap_or_default(),
-            pod_cidrs: pod_cidrs(spec.as_mut()),
+            pod_cidr: spec.as_mut().and_then(|s| s.pod_cidr.take()),
+            more_pod_cidrs: spec.as_mut().and_then(|s| s.pod_cidrs.take()).unwrap_or_default(),
         }),
         "Peer" => {
             let spec = spec?;
@@ -384,11 +389,11 @@ pub fn parse(text: &str) -> Option<ListItems> {
         nodes: items
             .nodes
             .into_iter()
-            .map(|n| NodeSource {
+            .map(|mut n| NodeSource {
+                pod_cidrs: n.pod_cidrs().into_iter().map(Str::owned).collect(),
                 name: n.name.owned(),
                 labels: n.labels,
                 annotations: n.annotations.owned(),
-                pod_cidrs: n.pod_cidrs.into_iter().map(Str::owned).collect(),
             })
             .collect(),
         peers: items.peers,
@@ -402,7 +407,8 @@ pub fn parse(text: &str) -> Option<ListItems> {
 pub fn parse_snapshot(text: &str) -> Option<Snapshot> {
     let items = read(text)?;
     let nodes = items.nodes.into_iter().map(|n| {
-        let pod_cidr = n.pod_cidrs.first().map(|c| c.0.as_ref());
+        // The pod CIDR Kilo uses: `spec.podCIDR`, else the first of `spec.podCIDRs`.
+        let pod_cidr = n.pod_cidr.as_ref().or(n.more_pod_cidrs.first()).map(|c| &*c.0);
         parse_node_parts(&n.name.0, n.labels, &n.annotations, pod_cidr)
     });
     let mut snapshot = Snapshot::from_parsed_nodes(nodes);
