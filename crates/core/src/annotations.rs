@@ -199,6 +199,9 @@ impl<'a, A: Annotations> Reader<'a, A> {
         let Some(text) = self.get(DISCOVERED_ENDPOINTS) else {
             return BTreeMap::new();
         };
+        if text == "{}" {
+            return BTreeMap::new(); // what agents that discovered nothing write
+        }
         let parsed: Result<BTreeMap<String, Option<UdpAddr>>, _> = serde_json::from_str(text);
         let Ok(map) = parsed else {
             self.warn(
