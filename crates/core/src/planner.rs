@@ -120,8 +120,10 @@ impl Planner {
             .collect()
     }
 
-    /// The Plan at `now`: the cached one when no node's readiness flipped and nothing else changed
-    /// (always equal to [`plan()`] on the same snapshot), else a fresh one.
+    /// The Plan at `now`: the cached one when no node's readiness flipped and nothing else changed, or
+    /// the cached one patched when the only changes are nodes' endpoints, keys or keepalives that move
+    /// no leader, refuse no other range and change no gateway (always equal to [`plan()`] on the same
+    /// snapshot), else a fresh one.
     pub fn plan(&mut self, now: i64) -> Result<&Plan, PlanError> {
         let ready = self.readiness(now);
         let changed = std::mem::take(&mut self.changed);
