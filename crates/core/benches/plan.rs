@@ -149,7 +149,7 @@ fn bench(c: &mut Criterion) {
         },
     );
     group.bench_function(
-        "re-plan after one node's endpoint changed (Planner: full plan)",
+        "re-plan after one node's endpoint changed (Planner: patched, no leader moves)",
         |b| {
             b.iter(|| {
                 tick += 1;
@@ -198,6 +198,21 @@ fn bench(c: &mut Criterion) {
             cpu_time(n, || {
                 tick += 1;
                 let mut node = changed_node(1234, NOW - 5);
+                node.annotations.insert(
+                    "kilo.squat.ai/endpoint".into(),
+                    format!("198.51.100.{}:51820", tick % 200 + 1),
+                );
+                planner.upsert_node(&node);
+                planner.plan(NOW).unwrap().peers.len()
+            })
+        });
+    });
+    group.bench_function("re-plan after a leader's endpoint change (Planner)", |b| {
+        b.iter_custom(|n| {
+            cpu_time(n, || {
+                tick += 1;
+                // Node 34 leads location 34 (index 0, annotated leader).
+                let mut node = changed_node(34, NOW - 5);
                 node.annotations.insert(
                     "kilo.squat.ai/endpoint".into(),
                     format!("198.51.100.{}:51820", tick % 200 + 1),

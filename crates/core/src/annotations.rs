@@ -58,13 +58,36 @@ struct UdpAddr {
     port: u16,
 }
 
+/// The position of a `kilo.squat.ai/*` annotation Kilo knows in [`KNOWN`].
+pub(crate) fn known_index(key: &str) -> Option<usize> {
+    Some(match key {
+        FORCE_ENDPOINT => 0,
+        ENDPOINT => 1,
+        FORCE_INTERNAL_IP => 2,
+        INTERNAL_IP => 3,
+        KEY => 4,
+        LAST_SEEN => 5,
+        LEADER => 6,
+        LOCATION => 7,
+        PERSISTENT_KEEPALIVE => 8,
+        WIREGUARD_IP => 9,
+        DISCOVERED_ENDPOINTS => 10,
+        ALLOWED_LOCATION_IPS => 11,
+        GRANULARITY => 12,
+        _ => return None,
+    })
+}
+
+/// Number of annotations Kilo knows.
+pub(crate) const KNOWN_COUNT: usize = KNOWN.len();
+
 /// Read access to a node's annotations, whoever owns the strings (a `NodeSource`, or text borrowed
 /// from a snapshot file).
 pub(crate) trait Annotations {
     /// The value of one annotation.
     fn value(&self, key: &str) -> Option<&str>;
-    /// The `kilo.squat.ai/*` keys.
-    fn kilo_keys(&self) -> Vec<&str>;
+    /// The `kilo.squat.ai/*` keys Kilo does not know, sorted, each once.
+    fn unknown_kilo_keys(&self) -> Vec<&str>;
 }
 
 impl<K: Borrow<str> + Ord, V: Borrow<str>> Annotations for BTreeMap<K, V> {
@@ -72,16 +95,17 @@ impl<K: Borrow<str> + Ord, V: Borrow<str>> Annotations for BTreeMap<K, V> {
         self.get(key).map(Borrow::borrow)
     }
 
-    fn kilo_keys(&self) -> Vec<&str> {
+    fn unknown_kilo_keys(&self) -> Vec<&str> {
         self.range::<str, _>((Bound::Included(PREFIX), Bound::Unbounded))
             .map(|(k, _)| k.borrow())
             .take_while(|k: &&str| k.starts_with(PREFIX))
+            .filter(|k| known_index(k).is_none())
             .collect()
     }
 }
 
 struct Reader<'a, A: Annotations> {
-    object: ObjectRef,
+    name: &'a str,
     annotations: &'a A,
     diagnostics: Vec<Diagnostic>,
 }
@@ -93,7 +117,7 @@ impl<'a, A: Annotations> Reader<'a, A> {
 
     fn warn(&mut self, key: &str, message: String) {
         self.diagnostics
-            .push(Diagnostic::field(self.object.clone(), key, message));
+            .push(Diagnostic::field(ObjectRef::node(self.name), key, message));
     }
 
     fn endpoint(&mut self) -> Option<Endpoint> {
@@ -175,6 +199,9 @@ impl<'a, A: Annotations> Reader<'a, A> {
         let Some(text) = self.get(DISCOVERED_ENDPOINTS) else {
             return BTreeMap::new();
         };
+        if text == "{}" {
+            return BTreeMap::new(); // what agents that discovered nothing write
+        }
         let parsed: Result<BTreeMap<String, Option<UdpAddr>>, _> = serde_json::from_str(text);
         let Ok(map) = parsed else {
             self.warn(
@@ -238,10 +265,8 @@ impl<'a, A: Annotations> Reader<'a, A> {
 
     fn unknown(&mut self) {
         let annotations = self.annotations;
-        for key in annotations.kilo_keys() {
-            if !KNOWN.contains(&key) {
-                self.warn(key, "not an annotation Kilo knows; ignored".into());
-            }
+        for key in annotations.unknown_kilo_keys() {
+            self.warn(key, "not an annotation Kilo knows; ignored".into());
         }
     }
 }
@@ -265,7 +290,7 @@ pub(crate) fn parse_node_parts(
     pod_cidr: Option<&str>,
 ) -> (Node, Vec<Diagnostic>) {
     let mut r = Reader {
-        object: ObjectRef::node(name),
+        name,
         annotations,
         diagnostics: Vec::new(),
     };
@@ -275,7 +300,7 @@ pub(crate) fn parse_node_parts(
             let parsed = cidr::parse(text).map(|n| n.trunc());
             if parsed.is_none() {
                 r.diagnostics.push(Diagnostic::field(
-                    r.object.clone(),
+                    ObjectRef::node(name),
                     "spec.podCIDR",
                     format!("{text:?} is not a CIDR; the node is not ready"),
                 ));

@@ -10,9 +10,9 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
+use serde::de::{Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 
-use crate::annotations::parse_node_parts;
+use crate::annotations::{Annotations, KNOWN_COUNT, PREFIX, known_index, parse_node_parts};
 use crate::list::ListItems;
 use crate::snapshot::Snapshot;
 use crate::source::{NodeSource, PeerEndpointSource, PeerSource, ServiceSource};
@@ -79,13 +79,95 @@ impl<'de> Deserialize<'de> for Int {
     }
 }
 
-type Map<'a> = BTreeMap<Str<'a>, Str<'a>>;
+/// A map of strings, owned (labels: the Node keeps them).
+#[derive(Default)]
+struct OwnedMap(BTreeMap<String, String>);
 
-fn owned_map(map: Option<Map<'_>>) -> BTreeMap<String, String> {
-    map.unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.owned(), v.owned()))
-        .collect()
+impl<'de> Deserialize<'de> for OwnedMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = OwnedMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OwnedMap, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<Str<'de>, Str<'de>>()? {
+                    out.insert(k.owned(), v.owned());
+                }
+                Ok(OwnedMap(out))
+            }
+        }
+        deserializer.deserialize_map(MapVisitor)
+    }
+}
+
+/// Annotations as the file has them, borrowed, in file order, with the position of the last value of
+/// each annotation Kilo knows (a repeated key: the last one counts, as in a map).
+#[derive(Default)]
+struct AnnotationList<'a> {
+    entries: Vec<(Str<'a>, Str<'a>)>,
+    /// 1 + the position in `entries`, 0 when absent.
+    known: [u16; KNOWN_COUNT],
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnnotationList<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ListVisitor<'a> {
+            type Value = AnnotationList<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnnotationList<'a>, A::Error> {
+                let mut out = AnnotationList {
+                    entries: Vec::with_capacity(16),
+                    known: [0; KNOWN_COUNT],
+                };
+                while let Some((k, v)) = map.next_entry::<Str<'de>, Str<'de>>()? {
+                    if let Some(slot) = known_index(&k.0).and_then(|i| out.known.get_mut(i)) {
+                        *slot = u16::try_from(out.entries.len() + 1)
+                            .map_err(|_| A::Error::custom("needs the precise reader"))?;
+                    }
+                    out.entries.push((k, v));
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(ListVisitor(PhantomData))
+    }
+}
+
+impl AnnotationList<'_> {
+    fn owned(self) -> BTreeMap<String, String> {
+        self.entries
+            .into_iter()
+            .map(|(k, v)| (k.owned(), v.owned()))
+            .collect()
+    }
+}
+
+impl Annotations for AnnotationList<'_> {
+    fn value(&self, key: &str) -> Option<&str> {
+        let at = match known_index(key) {
+            Some(i) => self.known.get(i).and_then(|&p| usize::from(p).checked_sub(1)),
+            None => self.entries.iter().rposition(|(k, _)| k.0 == key),
+        };
+        at.and_then(|p| self.entries.get(p)).map(|(_, v)| &*v.0)
+    }
+
+    fn unknown_kilo_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self
+            .entries
+            .iter()
+            .map(|(k, _)| &*k.0)
+            .filter(|k| k.starts_with(PREFIX) && known_index(k).is_none())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
 }
 
 #[derive(Deserialize)]
@@ -139,10 +221,9 @@ struct Metadata<'a> {
     name: Option<Str<'a>>,
     #[serde(borrow)]
     namespace: Option<Str<'a>>,
+    labels: Option<OwnedMap>,
     #[serde(borrow)]
-    labels: Option<Map<'a>>,
-    #[serde(borrow)]
-    annotations: Option<Map<'a>>,
+    annotations: Option<AnnotationList<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -183,9 +264,24 @@ struct Spec<'a> {
 /// A Node as the file has it, borrowed.
 struct NodeItem<'a> {
     name: Str<'a>,
-    labels: Option<Map<'a>>,
-    annotations: Map<'a>,
-    pod_cidrs: Vec<Str<'a>>,
+    labels: BTreeMap<String, String>,
+    annotations: AnnotationList<'a>,
+    /// `spec.podCIDR` and `spec.podCIDRs`, as written (merged only when all are wanted).
+    pod_cidr: Option<Str<'a>>,
+    more_pod_cidrs: Vec<Str<'a>>,
+}
+
+impl<'a> NodeItem<'a> {
+    /// `spec.podCIDR`, then the other `spec.podCIDRs`, each once.
+    fn pod_cidrs(&mut self) -> Vec<Str<'a>> {
+        let mut out: Vec<Str<'a>> = self.pod_cidr.take().into_iter().collect();
+        for cidr in std::mem::take(&mut self.more_pod_cidrs) {
+            if !out.contains(&cidr) {
+                out.push(cidr);
+            }
+        }
+        out
+    }
 }
 
 /// The wanted objects of a List, in file order.
@@ -195,17 +291,6 @@ struct Items<'a> {
     peers: Vec<PeerSource>,
     services: Vec<ServiceSource>,
     ignored: usize,
-}
-
-fn pod_cidrs<'a>(spec: Option<&mut Spec<'a>>) -> Vec<Str<'a>> {
-    let Some(spec) = spec else { return Vec::new() };
-    let mut out: Vec<Str<'a>> = spec.pod_cidr.take().into_iter().collect();
-    for cidr in spec.pod_cidrs.take().unwrap_or_default() {
-        if !out.contains(&cidr) {
-            out.push(cidr);
-        }
-    }
-    out
 }
 
 /// Files one item into `out`; `None` when the precise reader must look.
@@ -230,9 +315,10 @@ fn accept<'a>(out: &mut Items<'a>, item: Item<'a>) -> Option<()> {
     match &*kind {
         "Node" => out.nodes.push(NodeItem {
             name,
-            labels: metadata.labels,
+            labels: metadata.labels.unwrap_or_default().0,
             annotations: metadata.annotations.unwrap_or_default(),
-            pod_cidrs: pod_cidrs(spec.as_mut()),
+            pod_cidr: spec.as_mut().and_then(|s| s.pod_cidr.take()),
+            more_pod_cidrs: spec.as_mut().and_then(|s| s.pod_cidrs.take()).unwrap_or_default(),
         }),
         "Peer" => {
             let spec = spec?;
@@ -262,7 +348,7 @@ fn accept<'a>(out: &mut Items<'a>, item: Item<'a>) -> Option<()> {
                 .namespace
                 .map_or_else(|| "default".to_owned(), Str::owned),
             name: name.owned(),
-            labels: owned_map(metadata.labels),
+            labels: metadata.labels.unwrap_or_default().0,
             cluster_ip: spec.and_then(|s| s.cluster_ip).map(Str::owned),
         }),
     }
@@ -278,6 +364,10 @@ fn sort(list: List<'_>) -> Option<Items<'_>> {
 
 fn read(text: &str) -> Option<Items<'_>> {
     // Only a top-level mapping: typed structs would also accept a sequence, which means something else.
+    if text.trim_start().starts_with('{') {
+        // JSON (no need to look for the end of a first line that may be the whole file).
+        return sort(serde_json::from_str(text).ok()?);
+    }
     let first = text
         .lines()
         .map(str::trim)
@@ -299,11 +389,11 @@ pub fn parse(text: &str) -> Option<ListItems> {
         nodes: items
             .nodes
             .into_iter()
-            .map(|n| NodeSource {
+            .map(|mut n| NodeSource {
+                pod_cidrs: n.pod_cidrs().into_iter().map(Str::owned).collect(),
                 name: n.name.owned(),
-                labels: owned_map(n.labels),
-                annotations: owned_map(Some(n.annotations)),
-                pod_cidrs: n.pod_cidrs.into_iter().map(Str::owned).collect(),
+                labels: n.labels,
+                annotations: n.annotations.owned(),
             })
             .collect(),
         peers: items.peers,
@@ -316,12 +406,12 @@ pub fn parse(text: &str) -> Option<ListItems> {
 /// precise reader must look.
 pub fn parse_snapshot(text: &str) -> Option<Snapshot> {
     let items = read(text)?;
-    let mut snapshot = Snapshot::new();
-    for n in items.nodes {
-        let pod_cidr = n.pod_cidrs.first().map(|c| c.0.as_ref());
-        let (node, diagnostics) = parse_node_parts(&n.name.0, owned_map(n.labels), &n.annotations, pod_cidr);
-        snapshot.upsert_parsed_node(node, diagnostics);
-    }
+    let nodes = items.nodes.into_iter().map(|n| {
+        // The pod CIDR Kilo uses: `spec.podCIDR`, else the first of `spec.podCIDRs`.
+        let pod_cidr = n.pod_cidr.as_ref().or(n.more_pod_cidrs.first()).map(|c| &*c.0);
+        parse_node_parts(&n.name.0, n.labels, &n.annotations, pod_cidr)
+    });
+    let mut snapshot = Snapshot::from_parsed_nodes(nodes);
     for p in &items.peers {
         snapshot.upsert_peer(p);
     }
@@ -329,4 +419,36 @@ pub fn parse_snapshot(text: &str) -> Option<Snapshot> {
         snapshot.upsert_service(s);
     }
     Some(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use crate::list::parse_list_precisely;
+    use crate::snapshot::Snapshot;
+
+    /// Repeated annotations and Nodes (the last counts), unknown and escaped `kilo.squat.ai/*` keys:
+    /// the fast path reads what the precise reader reads.
+    #[test]
+    fn repeats_unknown_keys_and_escapes_read_as_the_precise_reader() {
+        let text = r#"{"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b", "labels": {"x": "1"},
+             "annotations": {"kilo.squat.ai/endpoint": "1.2.3.4:5", "kilo.squat.ai/zz": "1",
+               "kilo.squat.ai/endpoint": "bad", "kilo.squat.ai/aa": "2", "kilo.squat.ai/zz": "3",
+               "kilo.squat.ai/lo\u0063ation": "here", "other": "x"}}, "spec": {"podCIDR": "10.0.0.0/24"}},
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "a", "annotations": {"kilo.squat.ai/key": "k"}}},
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b", "annotations":
+              {"kilo.squat.ai/endpoint": "9.9.9.9:1", "kilo.squat.ai/force-endpoint": "nope", "kilo.squat.ai/q": ""}},
+             "spec": {"podCIDR": "10.0.1.0/24"}}
+        ]}"#;
+        let fast = Snapshot::parse(text).unwrap();
+        let items = parse_list_precisely(text).unwrap();
+        assert_eq!(
+            fast,
+            Snapshot::from_sources(&items.nodes, &items.peers, &items.services)
+        );
+        assert_eq!(super::parse(text), Some(items));
+        assert_eq!(fast.node_count(), 2);
+    }
 }

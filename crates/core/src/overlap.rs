@@ -21,34 +21,90 @@ fn ip_u128(ip: IpAddr) -> u128 {
     }
 }
 
+/// A set of ranges that answers "does this range overlap any of them" in O(log n).
+pub(crate) struct SpanIndex {
+    /// (family, start) sorted, with the largest end among this and all earlier ones of the family.
+    spans: Vec<((bool, u128), u128)>,
+}
+
+impl SpanIndex {
+    pub(crate) fn new<'a>(nets: impl Iterator<Item = &'a IpNet>) -> Self {
+        let mut spans: Vec<((bool, u128), u128)> = nets
+            .map(|n| {
+                let (v6, start, end) = span(n);
+                ((v6, start), end)
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut reach: Option<(bool, u128)> = None;
+        for ((v6, _), end) in &mut spans {
+            if let Some((family, max_end)) = reach
+                && family == *v6
+            {
+                *end = (*end).max(max_end);
+            }
+            reach = Some((*v6, *end));
+        }
+        Self { spans }
+    }
+
+    /// Whether `net` overlaps one of the ranges.
+    pub(crate) fn overlaps_any(&self, net: &IpNet) -> bool {
+        let (v6, start, end) = span(net);
+        // The last range starting at or before `net`'s end: some range up to it reaches `net`'s start.
+        let at = self.spans.partition_point(|&(k, _)| k <= (v6, end));
+        at.checked_sub(1)
+            .and_then(|i| self.spans.get(i))
+            .is_some_and(|&((family, _), max_end)| family == v6 && max_end >= start)
+    }
+}
+
 /// For `ranges` in priority order, each tagged with its owner (a peer), the index of the earlier *kept*
 /// range of another owner that it overlaps (`None`: kept). Ranges of one owner may overlap each other;
 /// a range that overlaps only dropped ranges is kept.
 #[must_use]
 pub fn earlier_claims(ranges: &[IpNet], owners: &[usize]) -> Vec<Option<usize>> {
     let mut claims = vec![None; ranges.len()];
-    // Sorted by (family, start, widest first).
-    let mut sorted: Vec<(bool, u128, std::cmp::Reverse<u128>, usize)> = ranges
+    // Sorted by (family, start, widest first): IPv4 ranges packed in one integer (start, then the
+    // complement of the end, then the index), the rest as tuples; IPv4 first.
+    let mut v4: Vec<u128> = Vec::with_capacity(ranges.len());
+    let mut other: Vec<(bool, u128, std::cmp::Reverse<u128>, usize)> = Vec::new();
+    let packable = u32::try_from(ranges.len()).is_ok();
+    for (i, r) in ranges.iter().enumerate() {
+        match span(r) {
+            (false, start, end) if packable => {
+                v4.push(start << 64 | (u128::from(u32::MAX) - end) << 32 | i as u128);
+            }
+            (v6, start, end) => other.push((v6, start, std::cmp::Reverse(end), i)),
+        }
+    }
+    v4.sort_unstable();
+    other.sort_unstable();
+    let mask = u128::from(u32::MAX);
+    let sorted = v4
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let (v6, start, end) = span(r);
-            (v6, start, std::cmp::Reverse(end), i)
+        .map(|k| {
+            (
+                false,
+                k >> 64,
+                std::cmp::Reverse(mask - (k >> 32 & mask)),
+                (k & mask) as usize,
+            )
         })
-        .collect();
-    sorted.sort_unstable();
+        .chain(other.iter().copied());
     // A range overlaps something iff the next one (sorted by start) starts inside it, or some earlier
     // one ends at or after its start.
     let mut suspect = vec![false; ranges.len()];
     let mut reach: Option<(bool, u128)> = None;
-    for (pos, &(v6, start, std::cmp::Reverse(end), i)) in sorted.iter().enumerate() {
+    let mut sorted = sorted.peekable();
+    while let Some((v6, start, std::cmp::Reverse(end), i)) = sorted.next() {
         if let Some((family, max_end)) = reach
             && family == v6
             && max_end >= start
         {
             suspect[i] = true;
         }
-        if let Some(&(nv6, nstart, _, _)) = sorted.get(pos + 1)
+        if let Some(&(nv6, nstart, _, _)) = sorted.peek()
             && nv6 == v6
             && nstart <= end
         {
@@ -95,6 +151,36 @@ mod tests {
             earlier_claims(&r, &owners),
             vec![None, None, Some(0), Some(0), Some(1), None]
         );
+    }
+
+    #[test]
+    fn span_index_agrees_with_pairwise_overlaps() {
+        let set = nets(&[
+            "10.0.0.0/24",
+            "10.0.2.0/23",
+            "192.168.0.1/32",
+            "fd00::/64",
+            "10.8.0.0/16",
+        ]);
+        let index = SpanIndex::new(set.iter());
+        for probe in nets(&[
+            "10.0.0.0/8",
+            "10.0.1.0/24",
+            "10.0.3.7/32",
+            "10.0.0.255/32",
+            "10.9.0.0/16",
+            "192.168.0.0/24",
+            "192.168.0.2/32",
+            "fd00::1/128",
+            "fd01::/64",
+            "::/0",
+            "0.0.0.0/0",
+            "11.0.0.0/8",
+        ]) {
+            let expected = set.iter().any(|n| overlaps(n, &probe));
+            assert_eq!(index.overlaps_any(&probe), expected, "{probe}");
+        }
+        assert!(!SpanIndex::new([].iter()).overlaps_any(&set[0]));
     }
 
     #[test]

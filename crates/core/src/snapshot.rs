@@ -13,9 +13,9 @@ use crate::model::{KiloPeer, Node};
 use crate::source::{NodeSource, PeerSource, ServiceSource};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
-struct ParsedNode {
-    node: Node,
-    diagnostics: Vec<Diagnostic>,
+pub(crate) struct ParsedNode {
+    pub(crate) node: Node,
+    pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -69,6 +69,34 @@ impl Snapshot {
         s
     }
 
+    /// A snapshot of Nodes already read by [`crate::annotations`] (later duplicates of a name replace
+    /// earlier ones), built in one go.
+    pub(crate) fn from_parsed_nodes(nodes: impl Iterator<Item = (Node, Vec<Diagnostic>)>) -> Self {
+        let list: Vec<(String, ParsedNode)> = nodes
+            .map(|(node, diagnostics)| (node.name.clone(), ParsedNode { node, diagnostics }))
+            .collect();
+        if list.is_sorted_by(|a, b| a.0 < b.0) {
+            // The usual case (the API server lists by name): no name twice, built without moving much.
+            return Self {
+                nodes: list.into_iter().collect(),
+                ..Self::default()
+            };
+        }
+        let mut list: Vec<ParsedNode> = list.into_iter().map(|(_, p)| p).collect();
+        list.sort_by(|a, b| a.node.name.cmp(&b.node.name)); // stable: duplicates stay in input order
+        let mut unique: Vec<ParsedNode> = Vec::with_capacity(list.len());
+        for parsed in list {
+            if unique.last().is_some_and(|l| l.node.name == parsed.node.name) {
+                unique.pop();
+            }
+            unique.push(parsed);
+        }
+        Self {
+            nodes: unique.into_iter().map(|p| (p.node.name.clone(), p)).collect(),
+            ..Self::default()
+        }
+    }
+
     /// Parses a snapshot file (see [`crate::list::parse_list`]).
     pub fn parse(text: &str) -> Result<Self, Vec<ItemError>> {
         if let Some(snapshot) = crate::list_fast::parse_snapshot(text) {
@@ -86,22 +114,46 @@ impl Snapshot {
 
     /// Adds or replaces a Node already read by [`crate::annotations`].
     pub(crate) fn upsert_parsed_node(&mut self, node: Node, diagnostics: Vec<Diagnostic>) -> Change {
+        self.upsert_parsed_node_keeping_old(node, diagnostics).0
+    }
+
+    /// [`Self::upsert_node`], also giving back the replaced Node (with its diagnostics).
+    pub(crate) fn upsert_node_keeping_old(&mut self, source: &NodeSource) -> (Change, Option<ParsedNode>) {
+        let (node, diagnostics) = parse_node(source);
+        self.upsert_parsed_node_keeping_old(node, diagnostics)
+    }
+
+    fn upsert_parsed_node_keeping_old(
+        &mut self,
+        node: Node,
+        diagnostics: Vec<Diagnostic>,
+    ) -> (Change, Option<ParsedNode>) {
         let parsed = ParsedNode { node, diagnostics };
-        let change = match self.nodes.get(&parsed.node.name) {
-            None => Change::Changed,
-            Some(old) if *old == parsed => Change::Same,
-            Some(old) => {
-                let mut same_but_seen = old.clone();
-                same_but_seen.node.last_seen = parsed.node.last_seen;
-                if same_but_seen == parsed {
+        let name = parsed.node.name.clone();
+        let old = self.nodes.insert(name, parsed);
+        let change = match (&old, old.as_ref().and_then(|o| self.nodes.get(&o.node.name))) {
+            (Some(old), Some(new)) if old == new => Change::Same,
+            (Some(old), Some(new)) => {
+                let (a, b) = (&old.node, &new.node);
+                let same_but_seen = old.diagnostics == new.diagnostics
+                    && Node {
+                        last_seen: b.last_seen,
+                        ..a.clone()
+                    } == *b;
+                if same_but_seen {
                     Change::LastSeenOnly
                 } else {
                     Change::Changed
                 }
             }
+            _ => Change::Changed,
         };
-        self.nodes.insert(parsed.node.name.clone(), parsed);
-        change
+        (change, old)
+    }
+
+    /// A Node by name, with the diagnostics from reading it.
+    pub(crate) fn parsed_node(&self, name: &str) -> Option<&ParsedNode> {
+        self.nodes.get(name)
     }
 
     /// Removes a Node.

@@ -380,3 +380,126 @@ proptest! {
         prop_assert_eq!(Snapshot::parse(&yaml).unwrap(), from_sources);
     }
 }
+
+/// One random change to one node, as a watcher sees it.
+fn change_node(nodes: &mut Vec<NodeSource>, which: usize, kind: u8, value: u8, now: i64) -> Option<String> {
+    let i = which % nodes.len().max(1);
+    let v = usize::from(value);
+    let node = nodes.get_mut(i)?;
+    let a = &mut node.annotations;
+    let k = |s: &str| format!("kilo.squat.ai/{s}");
+    match kind {
+        // Endpoint: public, private, DNS, inside a range some peer asks for, invalid.
+        0 => {
+            let endpoint = match v % 5 {
+                0 => format!("198.51.100.{}:4000", v + 100),
+                1 => format!("10.9.1.{v}:51820"),
+                2 => format!("m{v}.example.com:51820"),
+                3 => "198.51.100.3:51820".to_owned(),
+                _ => "nonsense".to_owned(),
+            };
+            a.insert(k("endpoint"), endpoint);
+        }
+        // Key: a fresh one, another node's, a Peer's, invalid.
+        1 => {
+            let key = match v % 4 {
+                0 => key(500 + u32::from(value)),
+                1 => key(u32::from(value % 10) + 1),
+                2 => key(1000 + u32::from(value % 5)),
+                _ => "bad".to_owned(),
+            };
+            a.insert(k("key"), key);
+        }
+        2 => {
+            match v % 3 {
+                0 => a.remove(&k("persistent-keepalive")),
+                1 => a.insert(k("persistent-keepalive"), "0".into()),
+                _ => a.insert(k("persistent-keepalive"), "25".into()),
+            };
+        }
+        3 => {
+            a.insert(k("location"), format!("loc{}", v % 4));
+        }
+        4 => {
+            if v % 3 == 0 {
+                a.remove(&k("internal-ip"));
+            } else {
+                a.insert(k("internal-ip"), format!("192.168.{}.{}/24", v % 4, v % 7 + 1));
+            }
+        }
+        5 => node.pod_cidrs = vec![format!("10.42.{}.0/24", v + 50)],
+        // Readiness: stale or fresh.
+        6 => {
+            let age = if v % 2 == 0 { 100 } else { 0 };
+            a.insert(k("last-seen"), (now - age).to_string());
+        }
+        7 => {
+            if a.remove(&k("leader")).is_none() {
+                a.insert(k("leader"), String::new());
+            }
+        }
+        8 => {
+            let d = format!(
+                r#"{{"{}":{{"IP":"203.0.113.{v}","Port":5000}}}}"#,
+                key(v as u32 % 10 + 1)
+            );
+            a.insert(k("discovered-endpoints"), d);
+        }
+        9 => {
+            let name = node.name.clone();
+            nodes.remove(i);
+            return Some(name);
+        }
+        _ => {
+            let mut added = node.clone();
+            added.name = format!("new-{v}");
+            added.annotations.insert(k("key"), key(700 + u32::from(value)));
+            added.pod_cidrs = vec![format!("10.42.{}.0/24", v + 100)];
+            if !nodes.iter().any(|n| n.name == added.name) {
+                nodes.push(added);
+            }
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The Planner's patched Plans equal a fresh plan after random single-node changes (endpoint, key,
+    /// keepalive, location, internal IP, pod CIDR, readiness, leader annotation, discovered endpoints,
+    /// removal, addition), one or a few between two plans.
+    #[test]
+    fn planner_matches_a_fresh_plan_after_node_changes(
+        c in cluster(),
+        steps in proptest::collection::vec((0_usize..12, 0_u8..11, any::<u8>(), 0_i64..20, 1_usize..3), 1..16),
+    ) {
+        let snapshot = Snapshot::from_sources(&c.nodes, &c.peers, &[kube_dns("10.43.0.10")]);
+        let mut planner = kubewire_core::Planner::new(snapshot, request(&c));
+        let mut nodes = c.nodes.clone();
+        let mut now = NOW;
+        let _ = planner.plan(now);
+        for (which, kind, value, tick, repeat) in steps {
+            now += tick;
+            for r in 0..repeat {
+                if nodes.is_empty() {
+                    break;
+                }
+                // Mostly the cheap kinds, so that the patched path runs often.
+                let kind = if r == 0 { kind } else { kind % 3 };
+                let i = (which + r) % nodes.len();
+                match change_node(&mut nodes, i, kind, value.wrapping_add(r as u8), now) {
+                    Some(removed) => planner.remove_node(&removed),
+                    None => {
+                        let j = if kind >= 10 { nodes.len() - 1 } else { i.min(nodes.len() - 1) };
+                        planner.upsert_node(&nodes[j]);
+                    }
+                }
+            }
+            let fresh = plan(planner.snapshot(), &request(&c), now);
+            prop_assert_eq!(planner.snapshot(), &Snapshot::from_sources(&nodes, &c.peers, &[kube_dns("10.43.0.10")]));
+            let cached = planner.plan(now).cloned();
+            prop_assert_eq!(cached, fresh);
+        }
+    }
+}

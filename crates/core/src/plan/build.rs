@@ -167,7 +167,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         });
     }
     let peers: Vec<&KiloPeer> = snapshot.peers().collect();
-    let topology = Topology::build(&ready, &peers, granularity, subnet, &settings.topology_label);
+    let mut topology = Topology::build(&ready, &peers, granularity, subnet, &settings.topology_label);
     diagnostics.extend(topology.diagnostics.iter().cloned());
 
     // The laptop's own Peer: by name or by key.
@@ -235,7 +235,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             kind: PeerKind::Segment {
                 location: s.location.clone(),
                 leader: s.leader.clone(),
-                nodes: s.nodes.clone(),
+                nodes: Vec::new(), // moved in below, once nothing else needs them
                 leader_behind_nat: s.leader_behind_nat,
                 wireguard_ip: s.wireguard_ip,
             },
@@ -329,6 +329,11 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             .map(IpNet::trunc)
             .filter(|c| kept.contains(c))
             .collect();
+    }
+    for (entry, segment) in entries.iter_mut().zip(&mut topology.segments) {
+        if let PeerKind::Segment { nodes, .. } = &mut entry.kind {
+            *nodes = std::mem::take(&mut segment.nodes);
+        }
     }
     let routes = routes(&entries);
 

@@ -2,30 +2,51 @@
 //! it): a range is dropped when it overlaps another segment's location IPs, lies inside any segment's
 //! AllowedIPs, or overlaps any Kilo Peer's allowed IPs.
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::{Segment, TopologyPeer};
 use crate::cidr::overlaps;
 use crate::diagnostics::{Diagnostic, ObjectRef};
+use crate::overlap::SpanIndex;
 
-/// Every segment AllowedIP, sorted, for "is this range inside one of them" questions.
-struct AllowedIndex(Vec<IpNet>);
+/// Every segment AllowedIP (as networks), sorted, for "is this range inside one of them" questions:
+/// IPv4 ones packed as `address << 8 | prefix` (cheap to sort and search), IPv6 ones as pairs.
+struct AllowedIndex {
+    v4: Vec<u64>,
+    v6: Vec<(u128, u8)>,
+}
+
+fn pack_v4(net: &Ipv4Net) -> u64 {
+    u64::from(u32::from(net.network())) << 8 | u64::from(net.prefix_len())
+}
 
 impl AllowedIndex {
     fn new(segments: &[Segment]) -> Self {
-        let mut nets: Vec<IpNet> = segments
-            .iter()
-            .flat_map(|s| s.allowed_ips.iter().map(|a| a.net.trunc()))
-            .collect();
-        nets.sort_unstable();
-        Self(nets)
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for a in segments.iter().flat_map(|s| &s.allowed_ips) {
+            match a.net {
+                IpNet::V4(n) => v4.push(pack_v4(&n)),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), n.prefix_len())),
+            }
+        }
+        v4.sort_unstable();
+        v6.sort_unstable();
+        Self { v4, v6 }
     }
 
-    /// The AllowedIP `net` lies inside, if any (looks up each of its supernets).
+    /// The AllowedIP `net` lies inside, if any (looks up each of its supernets, longest first).
     fn containing(&self, net: &IpNet) -> Option<IpNet> {
         (0..=net.prefix_len()).rev().find_map(|len| {
             let candidate = IpNet::new(net.network(), len).ok()?.trunc();
-            self.0.binary_search(&candidate).ok().map(|_| candidate)
+            let found = match candidate {
+                IpNet::V4(n) => self.v4.binary_search(&pack_v4(&n)).is_ok(),
+                IpNet::V6(n) => self
+                    .v6
+                    .binary_search(&(u128::from(n.network()), n.prefix_len()))
+                    .is_ok(),
+            };
+            found.then_some(candidate)
         })
     }
 }
@@ -41,6 +62,7 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
         .iter()
         .map(|s| s.location_ips.iter().map(|l| l.net).collect())
         .collect();
+    let peer_index = SpanIndex::new(peers.iter().flat_map(|p| &p.allowed_ips));
     for (si, segment) in segments.iter_mut().enumerate() {
         let nodes = &segment.nodes;
         segment.location_ips.retain(|ip| {
@@ -56,6 +78,9 @@ pub fn filter(segments: &mut [Segment], peers: &[TopologyPeer], diagnostics: &mu
                         .map(|n| format!("lies inside AllowedIP {n}"))
                 })
                 .or_else(|| {
+                    if !peer_index.overlaps_any(&ip.net) {
+                        return None;
+                    }
                     peers.iter().find_map(|p| {
                         p.allowed_ips
                             .iter()

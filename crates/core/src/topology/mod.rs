@@ -4,7 +4,7 @@
 mod leader;
 mod location_ips;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -97,7 +97,7 @@ pub struct Topology {
 
 /// Kilo's location key, `location:<location>` or `node:<name>`, as a pair that sorts the same way
 /// ("location:" < "node:") without building the string for every node.
-fn location_key<'a>(
+pub(crate) fn location_key<'a>(
     node: &'a Node,
     granularity: Granularity,
     topology_label: &str,
@@ -204,14 +204,20 @@ impl Topology {
         topology_label: &str,
     ) -> Self {
         let mut diagnostics = Vec::new();
-        let mut groups: BTreeMap<(&str, &str), Vec<&Node>> = BTreeMap::new();
+        // Grouped by location key with a hash index, then sorted: Kilo's "segments sorted by location".
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut groups: Vec<((&str, &str), Vec<&Node>)> = Vec::new();
         for node in nodes {
-            groups
-                .entry(location_key(node, granularity, topology_label))
-                .or_default()
-                .push(node);
+            let key = location_key(node, granularity, topology_label);
+            let at = *index.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            if let Some((_, members)) = groups.get_mut(at) {
+                members.push(node);
+            }
         }
-        // BTreeMap iteration is Kilo's "segments sorted by location".
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut segments: Vec<Segment> = groups
             .iter_mut()
             .filter_map(|(location, members)| {
@@ -222,7 +228,7 @@ impl Topology {
 
         // Discovered endpoints: segments in order, nodes by name, first one wins.
         let mut discovered: BTreeMap<&str, &Endpoint> = BTreeMap::new();
-        for node in groups.values().flatten() {
+        for node in groups.iter().flat_map(|(_, members)| members) {
             for (key, endpoint) in &node.discovered_endpoints {
                 discovered.entry(key.as_str()).or_insert(endpoint);
             }
