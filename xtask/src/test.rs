@@ -13,6 +13,9 @@ fn e2e_tests() -> Result<()> {
         "test",
         "-p",
         "kubewire-e2e",
+        // Not `--test bench`: the benchmarks run with `cargo xtask bench`.
+        "--test",
+        "connect",
         "--",
         "--ignored",
         "--test-threads=1",
