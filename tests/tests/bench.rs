@@ -109,7 +109,7 @@ fn wg_quick(ns: &str, verb: &str, conf: &Path) -> bool {
         .args(["netns", "exec", ns, "wg-quick", verb])
         .arg(conf)
         .env("WG_QUICK_USERSPACE_IMPLEMENTATION", "wireguard-go")
-        .env("WG_PROCESS_FOREGROUND", "0")
+        .env_remove("WG_PROCESS_FOREGROUND")
         .output()
         .unwrap();
     if !out.status.success() {
