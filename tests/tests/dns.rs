@@ -65,7 +65,7 @@ fn cluster_names_resolve_through_the_system_resolver_and_other_names_do_not_reac
         original,
         "resolv.conf points at kubewire's resolver"
     );
-    let status = laptop.status();
+    let status = laptop.status()["daemon"].clone();
     assert_eq!(status["dns_server"], lab.cluster_dns.as_str(), "{status}");
     assert!(
         status["warnings"].as_array().is_some_and(Vec::is_empty),
