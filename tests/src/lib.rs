@@ -100,6 +100,10 @@ impl Laptop {
             .arg(self.state_dir())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null());
+        // Without its own resolv.conf the namespace sees the host's: never let the daemon change it.
+        if !self.resolv_conf_path().exists() {
+            cmd.env("KUBEWIRE_DNS_BACKEND", "none");
+        }
         if let Some(log) = log {
             if let Ok(copy) = log.try_clone() {
                 cmd.stdout(copy);
@@ -117,6 +121,18 @@ impl Laptop {
             "kubewired did not listen: {}",
             self.daemon_log()
         );
+    }
+
+    /// The laptop namespace's own resolv.conf (`ip netns exec` shows it as `/etc/resolv.conf`).
+    pub fn resolv_conf_path(&self) -> PathBuf {
+        Path::new("/etc/netns")
+            .join(&self.lab.laptop_netns)
+            .join("resolv.conf")
+    }
+
+    /// Its bytes now (empty if it cannot be read).
+    pub fn resolv_conf(&self) -> Vec<u8> {
+        std::fs::read(self.resolv_conf_path()).unwrap_or_default()
     }
 
     /// The daemon's PID (`ip netns exec` execs it in place).

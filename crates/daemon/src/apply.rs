@@ -9,6 +9,7 @@ use kubewire_core::{Plan, PrivateKey, policy};
 use kubewire_ipc::{Changes, ErrorCode, SecretKey, SessionInfo};
 use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel, resolve_plan};
 
+use crate::dns::{DnsOptions, DnsSession};
 use crate::local_networks;
 use crate::persist::{State, StateFile};
 use crate::session::{Session, now_secs};
@@ -80,6 +81,7 @@ pub async fn apply(
     slot: &mut Option<Session>,
     state_file: &StateFile,
     call_timeout: Duration,
+    dns: &DnsOptions,
     request: ApplyRequest,
 ) -> Result<Changes, ApplyError> {
     if let Some(session) = slot.as_ref()
@@ -130,9 +132,14 @@ pub async fn apply(
             || s.tunnel.is_wedged()
     });
     let mut previous = None;
-    if recreate && let Some(old) = slot.take() {
+    if recreate && let Some(mut old) = slot.take() {
         tracing::info!(interface = %old.tunnel.name(), "interface settings changed: re-creating the interface");
         let keep = (old.owner_uid, old.connected_since, old.info.clone());
+        if let Some(d) = old.dns.take()
+            && let Err(e) = d.stop().await
+        {
+            tracing::warn!(error = %e, "stopping DNS of the previous interface");
+        }
         if let Err(err) = old.tunnel.remove().await {
             tracing::warn!(error = %err, "removing the previous interface");
         }
@@ -174,6 +181,8 @@ pub async fn apply(
             last_update: now,
             apply_warnings: Vec::new(),
             peer_added_at: std::collections::HashMap::new(),
+            dns: None,
+            dns_warnings: Vec::new(),
         });
     }
     let Some(session) = slot.as_mut() else {
@@ -191,8 +200,9 @@ pub async fn apply(
         .chain(resolved.config.routes.iter())
         .copied()
         .collect::<Vec<_>>();
+    let dns_state = session.dns.as_ref().map(|d| d.state().clone());
     state_file
-        .write(&State::new(&name, Some(&backend), superset))
+        .write(&State::new(&name, Some(&backend), superset).with_dns(dns_state.clone()))
         .map_err(|e| ApplyError::failed(e.to_string()))?;
 
     let started = std::time::Instant::now();
@@ -208,11 +218,12 @@ pub async fn apply(
             .collect()
     };
     // Record what is live now, whatever happened.
-    let _ = state_file.write(&State::new(
+    let live = State::new(
         &name,
         Some(&backend),
         session.tunnel.live().routes.iter().copied(),
-    ));
+    );
+    let _ = state_file.write(&live.clone().with_dns(dns_state));
     let applied = result.map_err(|e| ApplyError::failed(format!("applying the Plan to {name}: {e}")))?;
     changes.peers_removed = names(&applied.peers_removed, &session.plan);
     changes.peers_added = names(&applied.peers_added, &plan);
@@ -246,7 +257,43 @@ pub async fn apply(
     session.controller_lost_at = None;
     session.last_update = now;
     session.apply_warnings = resolved.warnings;
+    sync_dns(session, state_file, dns, &live).await;
     Ok(changes)
+}
+
+/// Brings the split DNS to the session's Plan: started on the first Plan with a cluster DNS server
+/// (again after a failed start), updated on later ones, stopped when the Plan has none. Failures
+/// become warnings: the tunnel is up and works by IP.
+async fn sync_dns(session: &mut Session, state_file: &StateFile, options: &DnsOptions, base: &State) {
+    let wanted = session.plan.dns.server.is_some();
+    let result = match session.dns.as_mut() {
+        Some(running) if wanted => running.update(&session.plan).await,
+        Some(_) => match session.dns.take() {
+            Some(running) => {
+                let stopped = running.stop().await;
+                if stopped.is_ok() {
+                    let _ = state_file.write(base);
+                }
+                stopped
+            }
+            None => Ok(()),
+        },
+        None if wanted => match DnsSession::start(options, &session.plan, state_file, base).await {
+            Ok(started) => {
+                session.dns = Some(started);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        },
+        None => Ok(()),
+    };
+    session.dns_warnings = match result {
+        Ok(()) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(interface = %session.tunnel.name(), error = %e, "split DNS failed; the tunnel works by IP");
+            vec![format!("cluster names do not resolve on this machine: {e}")]
+        }
+    };
 }
 
 #[cfg(test)]

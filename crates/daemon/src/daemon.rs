@@ -9,6 +9,7 @@ use kubewire_ipc::{ErrorCode, Event, PeerIdentity, Request, Response, Status};
 use tokio::sync::{Mutex, broadcast};
 
 use crate::apply::{ApplyRequest, apply};
+use crate::dns::DnsOptions;
 use crate::persist::StateFile;
 use crate::session::{Session, now_secs};
 
@@ -17,6 +18,7 @@ pub struct Daemon {
     events: broadcast::Sender<Event>,
     state_file: StateFile,
     call_timeout: Duration,
+    dns: DnsOptions,
     next_connection: AtomicU64,
 }
 
@@ -39,13 +41,14 @@ pub async fn status_of(slot: &mut Option<Session>) -> Status {
 }
 
 impl Daemon {
-    pub fn new(state_file: StateFile, call_timeout: Duration) -> Arc<Self> {
+    pub fn new(state_file: StateFile, call_timeout: Duration, dns: DnsOptions) -> Arc<Self> {
         let (events, _) = broadcast::channel(64);
         Arc::new(Self {
             session: Mutex::new(None),
             events,
             state_file,
             call_timeout,
+            dns,
             next_connection: AtomicU64::new(1),
         })
     }
@@ -104,7 +107,7 @@ impl Daemon {
                     uid: peer.uid,
                     connection,
                 };
-                match apply(&mut slot, &self.state_file, self.call_timeout, request).await {
+                match apply(&mut slot, &self.state_file, self.call_timeout, &self.dns, request).await {
                     Ok(changes) => {
                         let status = self.publish_status(&mut slot).await;
                         Response::Applied {
@@ -166,13 +169,28 @@ impl Daemon {
     /// Removes the tunnel (routes, interface) and the state file. On failure the state file stays,
     /// so the next start cleans up.
     async fn take_down(&self, slot: &mut Option<Session>) -> Result<(), String> {
-        let Some(session) = slot.take() else {
+        let Some(mut session) = slot.take() else {
             // Nothing live; a state file of a failed earlier attempt may remain.
             return self.state_file.remove().map_err(|e| e.to_string());
         };
         let name = session.tunnel.name().to_owned();
+        // DNS first (the resolver may listen on the tunnel's address); a failure keeps the state
+        // file, so the next start restores the system's DNS settings.
+        let mut dns_failed = None;
+        if let Some(dns) = session.dns.take()
+            && let Err(e) = dns.stop().await
+        {
+            tracing::error!(interface = %name, error = %e, "could not restore the DNS settings");
+            dns_failed = Some(e);
+        }
         match session.tunnel.remove().await {
-            Ok(()) => self.state_file.remove().map_err(|e| e.to_string()),
+            Ok(()) => match dns_failed {
+                None => self.state_file.remove().map_err(|e| e.to_string()),
+                Some(e) => Err(format!(
+                    "{e}; they will be restored when kubewired restarts \
+                     (sudo systemctl restart kubewired)"
+                )),
+            },
             Err(err) => {
                 tracing::error!(interface = %name, error = %err, "could not remove the interface");
                 Err(format!(

@@ -3,6 +3,7 @@
 mod apply;
 mod connection;
 mod daemon;
+mod dns;
 mod events;
 mod local_networks;
 mod persist;
@@ -53,6 +54,15 @@ struct Args {
     /// Seconds one call into the WireGuard backend may take.
     #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
     backend_timeout: u64,
+    /// How to point the system at the cluster resolver: resolved, resolv-conf, macos, nrpt or none
+    /// (default: detected; KUBEWIRE_DNS_BACKEND also overrides).
+    #[arg(long, value_name = "BACKEND", value_parser = parse_dns_backend)]
+    dns_backend: Option<kubewire_dns::BackendKind>,
+}
+
+fn parse_dns_backend(s: &str) -> Result<kubewire_dns::BackendKind, String> {
+    kubewire_dns::BackendKind::parse(s)
+        .ok_or_else(|| format!("unknown DNS backend {s:?} (resolved, resolv-conf, macos, nrpt, none)"))
 }
 
 fn parse_octal(s: &str) -> Result<u32, String> {
@@ -61,6 +71,14 @@ fn parse_octal(s: &str) -> Result<u32, String> {
 
 async fn run(args: Args) -> anyhow::Result<bool> {
     let state_file = persist::StateFile::new(&args.state_dir);
+    let dns_options = dns::DnsOptions {
+        paths: dns::os_paths(&args.state_dir),
+        backend: args.dns_backend,
+    };
+    // DNS before anything else: a crashed predecessor may have left the system's resolver pointing
+    // at a resolver that no longer runs.
+    let persisted_dns = state_file.read().ok().flatten().and_then(|s| s.dns);
+    dns::restore_at_start(persisted_dns.as_ref(), &dns_options.paths).await;
     let restored = restore::restore(&state_file);
     tracing::debug!(?restored, "restore done");
     let server = UnixServer::bind(&ListenOptions {
@@ -70,7 +88,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     })
     .await
     .with_context(|| format!("cannot listen at {}", args.socket.display()))?;
-    let daemon = daemon::Daemon::new(state_file, Duration::from_secs(args.backend_timeout));
+    let daemon = daemon::Daemon::new(state_file, Duration::from_secs(args.backend_timeout), dns_options);
     tokio::spawn(events::run(daemon.clone()));
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;

@@ -24,6 +24,9 @@ pub struct State {
     pub routes: Vec<IpNet>,
     /// The daemon that wrote it.
     pub pid: u32,
+    /// What the split DNS changed in the OS (written before the change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<kubewire_dns::DnsState>,
 }
 
 impl State {
@@ -38,7 +41,14 @@ impl State {
             backend: backend.map(str::to_owned),
             routes,
             pid: std::process::id(),
+            dns: None,
         }
+    }
+
+    /// The same state with the split DNS's persisted part.
+    #[must_use]
+    pub fn with_dns(self, dns: Option<kubewire_dns::DnsState>) -> Self {
+        Self { dns, ..self }
     }
 }
 

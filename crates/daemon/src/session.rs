@@ -38,6 +38,10 @@ pub struct Session {
     pub apply_warnings: Vec<String>,
     /// When each peer was last (re-)added: its handshake grace period starts there.
     pub peer_added_at: std::collections::HashMap<kubewire_core::PublicKey, u64>,
+    /// The split DNS, when the Plan has a cluster DNS server and it could start.
+    pub dns: Option<crate::dns::DnsSession>,
+    /// Why the split DNS is not (fully) working; the tunnel works regardless.
+    pub dns_warnings: Vec<String>,
 }
 
 /// Joins the Plan's peers with the live statistics.
@@ -124,6 +128,7 @@ impl Session {
             warnings.insert(0, format!("the WireGuard backend does not answer: {problem}"));
         }
         warnings.extend(self.apply_warnings.iter().cloned());
+        warnings.extend(self.dns_warnings.iter().cloned());
         if !warnings.is_empty() {
             state = TunnelState::Degraded;
         }

@@ -15,7 +15,7 @@ use crate::api::{self, ApiServerConfig, RunningApiServer, Store, Tls};
 use crate::control::{Request, Response};
 use crate::desc::LabDescription;
 use crate::mesh::{self, KiloPeer, NodeConfig};
-use crate::model::{API_ADDR, Cluster, DnsPod, LAPTOP_UNDERLAY_IP, LabSpec, Node, Service};
+use crate::model::{API_ADDR, Cluster, DnsPod, ISP_DNS_IP, LAPTOP_UNDERLAY_IP, LabSpec, Node, Service};
 use crate::net::{self, NetError, node as netnode, ns, procs::LabProcess};
 use crate::{dns, keys, objects, standin};
 
@@ -109,6 +109,10 @@ impl Lab {
         ns::create_underlay()?;
         ns::create(ns::LAPTOP_NS, false)?;
         ns::attach_underlay(ns::LAPTOP_NS, "u-laptop", LAPTOP_UNDERLAY_IP)?;
+        // The laptop's own resolv.conf, naming the lab's ISP resolver: DNS tests change this file,
+        // never the host's.
+        ns::write_resolv_conf(ns::LAPTOP_NS, ISP_DNS_IP)?;
+        lab.start_isp_dns()?;
 
         for node in lab.cluster.nodes.clone() {
             tracing::info!(node = %node.name, location = %node.location, "building node");
@@ -143,6 +147,34 @@ impl Lab {
         );
         write_private(&path, &text)?;
         write_private(&self.dir.join("ca.crt"), &self.api_config.tls.ca_pem)
+    }
+
+    /// The ISP resolver: unbound in its own namespace on the underlay.
+    fn start_isp_dns(&mut self) -> Result<(), LabError> {
+        let dir = self.dir.join("isp");
+        std::fs::create_dir_all(&dir).map_err(|source| LabError::File {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join("unbound.conf");
+        std::fs::write(&path, dns::isp_unbound_conf(&dir)).map_err(|source| LabError::File {
+            path: path.clone(),
+            source,
+        })?;
+        ns::create(ns::ISP_NS, false)?;
+        ns::attach_underlay(ns::ISP_NS, "u-isp", ISP_DNS_IP)?;
+        let conf = path.to_string_lossy();
+        let proc = net::procs::spawn_in(
+            &self.dir,
+            "isp-dns",
+            ns::ISP_NS,
+            "unbound",
+            &["-d", "-c", &conf],
+            &[],
+        )
+        .map_err(net::NetError::from)?;
+        self.procs.push(proc);
+        Ok(())
     }
 
     fn write_dns_conf(&self) -> Result<PathBuf, LabError> {

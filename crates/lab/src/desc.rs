@@ -22,6 +22,12 @@ pub struct LabDescription {
     pub granularity: String,
     /// unbound's query log of the cluster DNS.
     pub dns_query_log: PathBuf,
+    /// The laptop's original nameserver (the "ISP resolver", `/etc/netns/<laptop>/resolv.conf`).
+    #[serde(default)]
+    pub isp_dns: String,
+    /// unbound's query log of the ISP resolver.
+    #[serde(default)]
+    pub isp_query_log: PathBuf,
     pub control_socket: PathBuf,
     pub nodes: Vec<NodeDescription>,
     pub services: Vec<ServiceDescription>,
@@ -111,6 +117,8 @@ impl LabDescription {
             cluster_dns: model::CLUSTER_DNS_IP.to_string(),
             granularity: cluster.granularity.as_str().into(),
             dns_query_log: dir.join("dns").join("queries.log"),
+            isp_dns: model::ISP_DNS_IP.to_string(),
+            isp_query_log: dir.join("isp").join("queries.log"),
             control_socket: dir.join("control.sock"),
             nodes,
             services,

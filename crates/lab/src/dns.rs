@@ -55,6 +55,51 @@ pub fn records(services: &[Service]) -> Vec<String> {
     out
 }
 
+/// The cluster zone's SOA (CoreDNS answers NXDOMAIN/NODATA with one; its minimum is the negative
+/// TTL).
+pub fn soa(zone: &str) -> String {
+    format!(
+        "{zone}. {TTL} IN SOA ns.dns.{CLUSTER_DOMAIN}. hostmaster.{CLUSTER_DOMAIN}. 1 7200 1800 86400 {TTL}"
+    )
+}
+
+/// The "internet" names the lab's ISP resolver serves.
+pub const ISP_RECORDS: &[&str] = &[
+    "example.test. 300 IN A 198.51.100.10",
+    "www.example.test. 300 IN A 198.51.100.11",
+];
+
+/// unbound's configuration for the lab's ISP resolver (the laptop's original nameserver): a few
+/// "internet" names, NXDOMAIN for the rest, every query logged to `<dir>/queries.log`.
+pub fn isp_unbound_conf(dir: &Path) -> String {
+    let mut out = String::from("server:\n");
+    for line in [
+        "interface: 0.0.0.0",
+        "port: 53",
+        "do-ip6: no",
+        "access-control: 0.0.0.0/0 allow",
+        "username: \"\"",
+        "chroot: \"\"",
+        "pidfile: \"\"",
+        "use-syslog: no",
+        "log-queries: yes",
+        "log-replies: yes",
+        "verbosity: 0",
+        "module-config: \"iterator\"",
+        "do-not-query-localhost: yes",
+        "local-zone: \".\" static",
+        "local-data: \". 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 30\"",
+    ] {
+        let _ = writeln!(out, "  {line}");
+    }
+    let _ = writeln!(out, "  directory: \"{}\"", dir.display());
+    let _ = writeln!(out, "  logfile: \"{}\"", dir.join("queries.log").display());
+    for record in ISP_RECORDS {
+        let _ = writeln!(out, "  local-data: \"{record}\"");
+    }
+    out
+}
+
 /// unbound's configuration for the DNS pod. `dir` holds the query log.
 pub fn unbound_conf(dir: &Path, services: &[Service]) -> String {
     let log = dir.join("queries.log");
@@ -82,6 +127,9 @@ pub fn unbound_conf(dir: &Path, services: &[Service]) -> String {
     }
     let _ = writeln!(out, "  directory: \"{}\"", dir.display());
     let _ = writeln!(out, "  logfile: \"{}\"", log.display());
+    for zone in [CLUSTER_DOMAIN, "42.10.in-addr.arpa", "43.10.in-addr.arpa"] {
+        let _ = writeln!(out, "  local-data: \"{}\"", soa(zone));
+    }
     for record in records(services) {
         match record.strip_prefix("PTR:") {
             Some(ptr) => {
@@ -125,5 +173,13 @@ mod tests {
         assert!(r.contains(&"PTR:10.42.0.10 echo-aws.echo.default.svc.cluster.local.".to_string()));
         assert!(r.contains(&"kube-dns.kube-system.svc.cluster.local. 5 IN A 10.43.0.10".to_string()));
         assert!(r.contains(&"10-42-0-10.default.pod.cluster.local. 5 IN A 10.42.0.10".to_string()));
+        let conf = unbound_conf(Path::new("/tmp/x"), &c.services());
+        assert!(
+            conf.contains("cluster.local. 5 IN SOA ns.dns.cluster.local."),
+            "{conf}"
+        );
+        let isp = isp_unbound_conf(Path::new("/tmp/isp"));
+        assert!(isp.contains("www.example.test. 300 IN A"), "{isp}");
+        assert!(isp.contains("/tmp/isp/queries.log"), "{isp}");
     }
 }

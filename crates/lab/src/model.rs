@@ -32,6 +32,8 @@ impl Granularity {
 
 pub const UNDERLAY: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(192, 0, 2, 0), 24);
 pub const LAPTOP_UNDERLAY_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+/// The "ISP resolver" the laptop's own resolv.conf names (outside the node range).
+pub const ISP_DNS_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 253);
 pub const POD_RANGE: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 42, 0, 0), 16);
 pub const SERVICE_CIDR: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 43, 0, 0), 16);
 pub const KILO_SUBNET: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(10, 4, 0, 0), 16);

@@ -11,6 +11,8 @@ use crate::model::UNDERLAY;
 pub const UNDERLAY_NS: &str = "kw-net";
 /// The laptop's namespace.
 pub const LAPTOP_NS: &str = "kw-laptop";
+/// The "ISP resolver"'s namespace (on the underlay).
+pub const ISP_NS: &str = "kw-isp";
 /// Every lab namespace starts with this.
 pub const PREFIX: &str = "kw-";
 
@@ -30,6 +32,19 @@ pub fn create(name: &str, forwarding: bool) -> Result<(), CmdError> {
     ];
     exec_in(name, "sysctl", &["-qw", value, promote[0], promote[1]])?;
     Ok(())
+}
+
+/// Gives namespace `ns` its own `/etc/resolv.conf` (`/etc/netns/<ns>/resolv.conf`, which
+/// `ip netns exec` bind-mounts over `/etc/resolv.conf`): the host's file is never seen or touched.
+pub fn write_resolv_conf(ns: &str, nameserver: Ipv4Addr) -> Result<(), CmdError> {
+    let dir = std::path::Path::new("/etc/netns").join(ns);
+    let io = |source| CmdError::Spawn {
+        cmd: format!("writing {}/resolv.conf", dir.display()),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let text = format!("# the lab's ISP resolver (kubewire-lab)\nnameserver {nameserver}\n");
+    std::fs::write(dir.join("resolv.conf"), text).map_err(io)
 }
 
 /// The lab namespaces that exist now.

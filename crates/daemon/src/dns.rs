@@ -1,0 +1,186 @@
+//! Split DNS for a session (`kubewire-dns`): started on the first Plan with a cluster DNS server,
+//! updated on later Plans, reverted and stopped on disconnect. The OS change is persisted in the
+//! state file before it is made, so a successor can undo it after a crash. A DNS failure never
+//! fails an apply: it becomes a warning (the tunnel still works by IP).
+
+use std::path::{Path, PathBuf};
+
+use kubewire_core::Plan;
+use kubewire_dns::{
+    BackendKind, DnsState, OsDns, OsPaths, ResolverConfig, SplitDnsSettings, SplitResolver,
+    os::ResolvConfPaths,
+};
+
+use crate::persist::{State, StateFile};
+
+/// The resolv.conf backup's name in the state directory.
+pub const RESOLV_BACKUP: &str = "resolv.pre-kubewire-backup.conf";
+
+/// The files the DNS backends touch: the system resolv.conf, with its backup in the daemon's state
+/// directory (under `ip netns exec` only `/etc/resolv.conf` is the namespace's own file).
+#[must_use]
+pub fn os_paths(state_dir: &Path) -> OsPaths {
+    OsPaths {
+        resolv_conf: ResolvConfPaths {
+            target: PathBuf::from("/etc/resolv.conf"),
+            backup: state_dir.join(RESOLV_BACKUP),
+        },
+        ..OsPaths::default()
+    }
+}
+
+/// How the daemon does DNS: its files and an optional forced backend (`--dns-backend`).
+#[derive(Clone, Debug)]
+pub struct DnsOptions {
+    pub paths: OsPaths,
+    pub backend: Option<BackendKind>,
+}
+
+/// The running split DNS of a session.
+pub struct DnsSession {
+    os: OsDns,
+    state: DnsState,
+    settings: SplitDnsSettings,
+    resolver: SplitResolver,
+    watch: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl DnsSession {
+    /// What to persist in the state file.
+    #[must_use]
+    pub fn state(&self) -> &DnsState {
+        &self.state
+    }
+
+    /// Starts DNS for `plan` (its interface exists). `base` is the state file's content without
+    /// DNS: the DNS state is added and written before the OS is changed.
+    pub async fn start(
+        options: &DnsOptions,
+        plan: &Plan,
+        state_file: &StateFile,
+        base: &State,
+    ) -> Result<Self, String> {
+        let os = match options.backend {
+            Some(kind) => OsDns::new(kind, options.paths.clone()),
+            None => OsDns::detect(options.paths.clone()).await,
+        };
+        let listen = os.listen_addr(plan.interface.address.addr());
+        let upstreams = os
+            .upstreams(listen)
+            .map_err(|e| format!("reading the original nameservers: {e}"))?;
+        let resolver = SplitResolver::start(ResolverConfig::from_plan(plan, listen, upstreams))
+            .await
+            .map_err(|e| format!("starting the resolver: {e}"))?;
+        let settings = SplitDnsSettings::from_plan(plan, resolver.local_addr());
+        let state = match os.prepare(&settings) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = resolver.stop().await;
+                return Err(format!("preparing the {:?} backend: {e}", os.kind()));
+            }
+        };
+        if let Err(e) = state_file.write(&base.clone().with_dns(Some(state.clone()))) {
+            let _ = resolver.stop().await;
+            return Err(format!("persisting the DNS state: {e}"));
+        }
+        if let Err(e) = os.apply(&state, &settings).await {
+            if let Err(r) = os.revert(&state).await {
+                tracing::error!(error = %r, "reverting a failed DNS change");
+            }
+            let _ = resolver.stop().await;
+            let _ = state_file.write(base);
+            return Err(format!(
+                "pointing the system at the resolver ({:?}): {e}",
+                os.kind()
+            ));
+        }
+        let watch = match os.watch(&state, &settings).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch for resolver restarts");
+                None
+            }
+        };
+        tracing::info!(
+            backend = ?os.kind(),
+            listen = %resolver.local_addr(),
+            zone = %settings.zone,
+            "split DNS started"
+        );
+        Ok(Self {
+            os,
+            state,
+            settings,
+            resolver,
+            watch,
+        })
+    }
+
+    /// A new Plan on the same interface: new resolver configuration, and the OS told again if its
+    /// settings changed.
+    pub async fn update(&mut self, plan: &Plan) -> Result<(), String> {
+        let upstreams = self.resolver.config().upstreams.clone();
+        self.resolver
+            .update(ResolverConfig::from_plan(
+                plan,
+                self.resolver.local_addr(),
+                upstreams,
+            ))
+            .map_err(|e| format!("updating the resolver: {e}"))?;
+        let settings = SplitDnsSettings::from_plan(plan, self.resolver.local_addr());
+        if settings != self.settings {
+            self.os
+                .apply(&self.state, &settings)
+                .await
+                .map_err(|e| format!("re-applying DNS settings: {e}"))?;
+            if let Some(w) = self.watch.take() {
+                w.abort();
+            }
+            self.watch = self.os.watch(&self.state, &settings).await.ok().flatten();
+            self.settings = settings;
+        }
+        Ok(())
+    }
+
+    /// Reverts the OS change and stops the resolver.
+    pub async fn stop(mut self) -> Result<(), String> {
+        if let Some(w) = self.watch.take() {
+            w.abort();
+        }
+        let reverted = self.os.revert(&self.state).await;
+        if let Err(e) = self.resolver.stop().await {
+            tracing::warn!(error = %e, "stopping the resolver");
+        }
+        reverted.map_err(|e| format!("restoring the system's DNS settings: {e}"))?;
+        tracing::info!(backend = ?self.os.kind(), "split DNS stopped");
+        Ok(())
+    }
+}
+
+/// At start, before anything else: undo what a crashed predecessor changed (its persisted DNS state,
+/// else the default files: a resolv.conf of ours is restored from the backup).
+pub async fn restore_at_start(state: Option<&DnsState>, paths: &OsPaths) {
+    match kubewire_dns::restore_at_start(state, paths).await {
+        Ok(()) => {
+            if state.is_some() {
+                tracing::info!("restored the DNS settings a previous kubewired left");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not restore the DNS settings a previous kubewired left"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backup_lives_in_the_state_dir() {
+        let p = os_paths(Path::new("/var/lib/kubewire"));
+        assert_eq!(p.resolv_conf.target, PathBuf::from("/etc/resolv.conf"));
+        assert_eq!(
+            p.resolv_conf.backup,
+            PathBuf::from("/var/lib/kubewire/resolv.pre-kubewire-backup.conf")
+        );
+    }
+}
