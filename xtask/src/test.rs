@@ -16,6 +16,8 @@ fn e2e_tests() -> Result<()> {
         // Not `--test bench`: the benchmarks run with `cargo xtask bench`.
         "--test",
         "connect",
+        "--test",
+        "dns",
         "--",
         "--ignored",
         "--test-threads=1",
