@@ -56,6 +56,8 @@ pub fn create(dir: &Path, node: &Node, exe: &Path) -> Result<Vec<LabProcess>, Ne
         ],
     )?;
     ip_in(&netns, &["link", "set", "lan0", "up"])?;
+    // A removed member's LAN address comes back with the next member: neighbours must learn it.
+    ns::announce(&netns, "lan0", node.internal_ip())?;
 
     ip_in(&netns, &["link", "add", "cni0", "type", "bridge"])?;
     ip_in(
@@ -188,7 +190,7 @@ pub fn move_underlay(node: &Node, new_ip: Ipv4Addr) -> Result<(), NetError> {
         &["addr", "del", &format!("{}/24", node.underlay_ip), "dev", "eth0"],
     )?;
     ip_in(&netns, &["addr", "add", &format!("{new_ip}/24"), "dev", "eth0"])?;
-    ns::announce(&netns, new_ip)?;
+    ns::announce(&netns, "eth0", new_ip)?;
     Ok(())
 }
 

@@ -83,15 +83,15 @@ pub fn attach_underlay(ns: &str, port: &str, addr: Ipv4Addr) -> Result<(), CmdEr
     let cidr = format!("{addr}/{}", UNDERLAY.prefix_len());
     ip_in(ns, &["addr", "add", &cidr, "dev", "eth0"])?;
     ip_in(ns, &["link", "set", "eth0", "up"])?;
-    announce(ns, addr)
+    announce(ns, "eth0", addr)
 }
 
-/// Gratuitous ARP for `addr` on `ns`'s `eth0`, as a VM does when it gets an address: neighbours
+/// Gratuitous ARP for `addr` on `ns`'s `dev`, as a VM does when it gets an address: neighbours
 /// that cached an earlier owner of the address (a removed node, a moved endpoint) learn the new one.
 /// The packet leaves at once; arping then idles a second for replies that never come, so it is
 /// reaped in the background rather than waited for.
-pub fn announce(ns: &str, addr: Ipv4Addr) -> Result<(), CmdError> {
-    let args = ["netns", "exec", ns, "arping", "-q", "-U", "-c", "1", "-I", "eth0"];
+pub fn announce(ns: &str, dev: &str, addr: Ipv4Addr) -> Result<(), CmdError> {
+    let args = ["netns", "exec", ns, "arping", "-q", "-U", "-c", "1", "-I", dev];
     let mut child = std::process::Command::new("ip")
         .args(args)
         .arg(addr.to_string())
