@@ -59,21 +59,39 @@ fn bench_connect_time_against_wg_quick() {
                 println!("BENCH connect step: {}", line.trim());
             }
         }
-        // The same configuration for wg-quick: kubewire's live config plus the laptop's key.
+        // The same configuration for wg-quick (kubewire's live config), under a key and Peer of its own:
+        // reusing the key BoringTun just used makes the leaders drop wg-quick's first handshakes as
+        // replays (WireGuard's timestamp check), which would time the check, not the tunnel.
         let conf = laptop.kubewire(&["showconf"]);
         assert!(conf.status.success(), "{}", text(&conf));
-        let keys = laptop.dir.path().join("home/.config/kubewire/keys");
-        let key_file = std::fs::read_dir(&keys).unwrap().next().unwrap().unwrap().path();
-        let key = std::fs::read_to_string(key_file).unwrap();
-        let out = laptop.kubewire(&["disconnect", "--keep-peer"]);
+        let out = laptop.kubewire(&["disconnect"]);
         assert!(out.status.success(), "{}", text(&out));
-        // showconf never prints the private key: put the laptop's own back for wg-quick.
+        let (private, public) = kubewire_lab::keys::generate();
+        let address = "10.4.254.77/32";
+        let peer = format!(
+            "apiVersion: kilo.squat.ai/v1alpha1\nkind: Peer\nmetadata:\n  name: bench-wg-quick\nspec:\n  allowedIPs: [{address}]\n  publicKey: {public}\n  persistentKeepalive: 25\n"
+        );
+        let manifest = laptop.dir.path().join("bench-peer.yaml");
+        std::fs::write(&manifest, peer).unwrap();
+        laptop
+            .kubectl(&["apply", "-f", &manifest.to_string_lossy()])
+            .unwrap();
+        let leader = lab.nodes.iter().find(|n| n.leader).unwrap();
+        let leader_if = format!("kwg-{}", leader.name);
+        assert!(kubewire_e2e::wait_until(Duration::from_secs(5), || {
+            kubewire_lab::testing::exec(&leader.netns, "wg", &["show", &leader_if, "peers"])
+                .unwrap_or_default()
+                .contains(&public)
+        }));
+        let key = private;
         let conf = String::from_utf8_lossy(&conf.stdout)
             .lines()
             .filter(|l| !l.trim_start().starts_with('#') && !l.trim_start().starts_with("PrivateKey"))
             .map(|l| {
                 if l.trim() == "[Interface]" {
-                    format!("{l}\nPrivateKey = {}", key.trim())
+                    format!("{l}\nPrivateKey = {key}")
+                } else if l.trim_start().starts_with("Address") {
+                    format!("Address = {address}")
                 } else {
                     l.to_string()
                 }
@@ -106,7 +124,7 @@ fn bench_connect_time_against_wg_quick() {
         wg_quick_times.push(answered);
         assert!(up, "wg-quick up failed");
         assert!(wg_quick_down(&ns, &path));
-        let _ = laptop.kubectl(&["delete", "peers", "-l", "app.kubernetes.io/managed-by=kubewire"]);
+        let _ = laptop.kubectl(&["delete", "peer", "bench-wg-quick"]);
     }
     kubewire.sort();
     wg_quick_times.sort();
