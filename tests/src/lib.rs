@@ -40,19 +40,7 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// Polls `check` every 100 ms until it holds or `within` passed.
-pub fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+pub use kubewire_lab::testing::{Restore, wait_until};
 
 /// A running `kubewired` in the laptop namespace plus the user side's files, torn down on drop
 /// (disconnect, daemon stopped by PID, interface and state removed).

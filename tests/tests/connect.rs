@@ -7,22 +7,11 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kubewire_e2e::{IFACE, Laptop, expected_routes, text, wait_until};
+use kubewire_e2e::{IFACE, Laptop, Restore, expected_routes, text, wait_until};
 use kubewire_lab::control::Request;
 use kubewire_lab::testing::{control, http_get, http_get_within};
 
 const QUICK: Duration = Duration::from_secs(2);
-
-/// Undoes a change to the lab even when the test fails.
-struct Restore(Vec<Request>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            let _ = control(r);
-        }
-    }
-}
 
 #[test]
 #[ignore = "needs the lab: cargo xtask test"]

@@ -71,6 +71,32 @@ pub fn http_get_within(netns: &str, url: &str, within: Duration) -> Result<Strin
     }
 }
 
+/// Polls `check` every 100 ms until it holds or `within` has passed.
+pub fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Undoes a test's changes to the lab (by controller requests) even when the test fails.
+#[derive(Debug)]
+pub struct Restore(pub Vec<Request>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for request in &self.0 {
+            let _ = control(request);
+        }
+    }
+}
+
 /// One ICMP echo from `netns` to `ip`, waiting at most a second.
 pub fn ping(netns: &str, ip: &str) -> bool {
     exec(netns, "ping", &["-c", "1", "-W", "1", ip]).is_ok()

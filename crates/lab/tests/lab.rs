@@ -6,12 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kubewire_lab::control::Request;
 use kubewire_lab::desc::{LabDescription, NodeDescription};
 use kubewire_lab::keys;
-use kubewire_lab::testing::{TestNs, control, exec, http_get, http_get_within, lab, ping};
+use kubewire_lab::testing::{
+    Restore, TestNs, control, exec, http_get, http_get_within, lab, ping, wait_until,
+};
 
 const NEEDS_LAB: &str = "needs the lab: cargo xtask test";
 const QUICK: Duration = Duration::from_secs(2);
@@ -37,30 +39,6 @@ struct DeletePeer<'a>(&'a LabDescription, &'static str);
 impl Drop for DeletePeer<'_> {
     fn drop(&mut self) {
         let _ = kubectl(self.0, &["delete", "peer", self.1, "--ignore-not-found"]);
-    }
-}
-
-/// Undoes a test's change to the lab even when the test fails.
-struct Restore(Vec<Request>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        for request in &self.0 {
-            let _ = control(request);
-        }
-    }
-}
-
-fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
