@@ -40,7 +40,7 @@ fn options(ts: &TestServer, keys: &tempfile::TempDir) -> ConnectOptions {
 }
 
 async fn start(nodes: &[(&str, u8)]) -> Harness {
-    let ts = TestServer::start().await;
+    let ts = support::start().await;
     for (name, n) in nodes {
         ts.add_node(name, *n);
     }
@@ -326,7 +326,7 @@ fn stats(plan: &Plan, ages: &[(&str, Option<u64>)]) -> Vec<kubewire_ipc::PeerSta
 
 #[tokio::test]
 async fn the_service_gateway_fails_over_and_comes_back() {
-    let ts = TestServer::start().await;
+    let ts = support::start().await;
     ts.add_node("aws", 1);
     ts.add_node("gcp", 2);
     let keys = tempfile::tempdir().unwrap();
@@ -472,7 +472,7 @@ impl kubewire_cluster::PlanSink for FlakySink {
 
 #[tokio::test]
 async fn a_failed_apply_is_retried_and_a_failed_first_apply_fails_connect() {
-    let ts = TestServer::start().await;
+    let ts = support::start().await;
     ts.add_node("aws", 1);
     let keys = tempfile::tempdir().unwrap();
 

@@ -9,12 +9,12 @@ use kubewire_cluster::keys::{KeyPair, KeySource, KeyStore};
 use kubewire_cluster::registration::{self, Identity};
 use kubewire_lab::api::Store;
 use serde_json::json;
-use support::{TestServer, kube_dns};
+use support::kube_dns;
 
 #[tokio::test]
 async fn kilo_missing_says_how_to_install_it() {
-    let ts = TestServer::start_with(Store::new()).await;
-    let client = ts.client().await;
+    let ts = support::start_with(Store::new()).await;
+    let client = support::client(&ts).await;
     let err = discovery::check_kilo(&client).await.unwrap_err();
     assert!(matches!(err, ClusterError::KiloMissing));
     let text = err.to_string();
@@ -32,8 +32,8 @@ async fn kilo_missing_says_how_to_install_it() {
 
 #[tokio::test]
 async fn kube_dns_and_a_guessed_service_cidr_with_a_warning() {
-    let ts = TestServer::start().await;
-    let client = ts.client().await;
+    let ts = support::start().await;
+    let client = support::client(&ts).await;
     let clock = discovery::probe(&client, &ts.url).await.unwrap();
     let facts = discovery::discover(&client, clock, &[], "cluster.local")
         .await
@@ -64,7 +64,7 @@ async fn kube_dns_and_a_guessed_service_cidr_with_a_warning() {
 
 #[tokio::test]
 async fn service_cidr_objects_win_when_the_api_has_them() {
-    let ts = TestServer::start().await;
+    let ts = support::start().await;
     // The test server serves ServiceCIDR through a CRD of the same group/version/kind.
     ts.store
         .create(json!({
@@ -87,7 +87,7 @@ async fn service_cidr_objects_win_when_the_api_has_them() {
             "spec": {"cidrs": ["10.43.0.0/16", "fd00:43::/112"]},
         }))
         .unwrap();
-    let client = ts.client().await;
+    let client = support::client(&ts).await;
     let clock = discovery::probe(&client, &ts.url).await.unwrap();
     let facts = discovery::discover(&client, clock, &[], "cluster.local")
         .await
@@ -103,8 +103,8 @@ async fn service_cidr_objects_win_when_the_api_has_them() {
 async fn no_kube_dns_and_no_setting_means_no_service_cidr() {
     let store = Store::new();
     store.install_kilo_crd().unwrap();
-    let ts = TestServer::start_with(store).await;
-    let client = ts.client().await;
+    let ts = support::start_with(store).await;
+    let client = support::client(&ts).await;
     let facts = discovery::discover(&client, Default::default(), &[], "cluster.local")
         .await
         .unwrap();
@@ -122,8 +122,8 @@ async fn no_kube_dns_and_no_setting_means_no_service_cidr() {
 
 #[tokio::test]
 async fn the_api_servers_clock_comes_from_the_date_header() {
-    let ts = TestServer::start().await;
-    let client = ts.client().await;
+    let ts = support::start().await;
+    let client = support::client(&ts).await;
     let clock = discovery::probe(&client, &ts.url).await.unwrap();
     // Same machine: the offset is within the Date header's one-second resolution.
     assert!(clock.offset_secs.abs() <= 1, "{clock:?}");
@@ -132,8 +132,8 @@ async fn the_api_servers_clock_comes_from_the_date_header() {
 
 #[tokio::test]
 async fn an_unreachable_api_server_says_so() {
-    let mut ts = TestServer::start().await;
-    let client = ts.client().await;
+    let mut ts = support::start().await;
+    let client = support::client(&ts).await;
     ts.stop().await;
     let err = discovery::probe(&client, &ts.url).await.unwrap_err();
     let text = err.to_string();
@@ -195,8 +195,8 @@ async fn without_a_keyring_service_the_file_fallback_is_used() {
 
 #[tokio::test]
 async fn registration_applies_the_peer_and_a_changed_key_updates_it() {
-    let ts = TestServer::start().await;
-    let client = ts.client().await;
+    let ts = support::start().await;
+    let client = support::client(&ts).await;
     let id = Identity {
         user: "Jane".into(),
         host: "dev-box.local".into(),
@@ -236,7 +236,7 @@ async fn registration_applies_the_peer_and_a_changed_key_updates_it() {
 
 #[tokio::test]
 async fn a_failing_exec_credential_plugin_is_not_called_unreachable() {
-    let ts = TestServer::start().await;
+    let ts = support::start().await;
     let ca = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &ts.tls.ca_pem);
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: sso\nclusters:\n- name: lab\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: /bin/false\n      interactiveMode: Never\ncontexts:\n- name: sso\n  context: {{cluster: lab, user: sso}}\n",

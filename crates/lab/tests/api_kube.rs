@@ -5,7 +5,7 @@ mod api_support;
 
 use std::time::Duration;
 
-use api_support::{TestServer, peer, peers_api};
+use api_support::{LabServer, TestServer, peer, peers_api, start_server};
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, DeleteParams, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::{Discovery, Scope};
@@ -14,7 +14,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn discovery_finds_builtins_and_the_peer_crd() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let client = ts.client().await;
     let info = client.apiserver_version().await.unwrap();
     assert_eq!(info.git_version, "v1.33.0+kubewire-lab");
@@ -37,7 +37,7 @@ async fn discovery_finds_builtins_and_the_peer_crd() {
     }
 
     // Without the CRD the group is not served.
-    let bare = TestServer::start_with(kubewire_lab::api::Store::new()).await;
+    let bare = TestServer::start_with(kubewire_lab::api::Store::new(), "kubewire-lab").await;
     let discovery = Discovery::new(bare.client().await).run().await.unwrap();
     assert!(!discovery.has_group("kilo.squat.ai"));
     assert!(
@@ -49,9 +49,9 @@ async fn discovery_finds_builtins_and_the_peer_crd() {
 
 #[tokio::test]
 async fn list_pages_are_consistent_and_carry_a_resource_version() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-        ts.add_node(name, &format!("192.0.2.{}", i + 10));
+        ts.add_ip_node(name, &format!("192.0.2.{}", i + 10));
     }
     let nodes: Api<Node> = Api::all(ts.client().await);
     let first = nodes.list(&ListParams::default().limit(2)).await.unwrap();
@@ -64,7 +64,7 @@ async fn list_pages_are_consistent_and_carry_a_resource_version() {
     let token = first.metadata.continue_.clone().unwrap();
 
     // Changes after the first page do not show in the following pages.
-    ts.add_node("bb", "192.0.2.99");
+    ts.add_ip_node("bb", "192.0.2.99");
     ts.store.delete("v1", "Node", None, "e").unwrap();
 
     let second = nodes
@@ -118,7 +118,7 @@ async fn list_pages_are_consistent_and_carry_a_resource_version() {
 
 #[tokio::test]
 async fn create_get_conflict_and_delete() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let services: Api<Service> = Api::namespaced(ts.client().await, "default");
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": "web", "labels": {"app": "web"}},
@@ -172,8 +172,8 @@ async fn create_get_conflict_and_delete() {
 
 #[tokio::test]
 async fn merge_patch_sets_a_node_annotation() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
+    let ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
     let nodes: Api<Node> = Api::all(ts.client().await);
     let patch = json!({"metadata": {"annotations": {"kilo.squat.ai/location": "frankfurt", "kilo.squat.ai/endpoint": null}}});
     let patched = nodes
@@ -223,7 +223,7 @@ async fn merge_patch_sets_a_node_annotation() {
 
 #[tokio::test]
 async fn server_side_apply_creates_then_updates_a_peer() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let client = ts.client().await;
     let peers = peers_api(client.clone());
     let pp = PatchParams::apply("kubewire");
@@ -303,7 +303,7 @@ async fn server_side_apply_creates_then_updates_a_peer() {
 
 #[tokio::test]
 async fn a_wrong_token_is_a_401_status() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let nodes: Api<Node> = Api::all(ts.client_with_token("wrong").await);
     let err = nodes.list(&ListParams::default()).await.unwrap_err();
     match err {
@@ -317,7 +317,7 @@ async fn a_wrong_token_is_a_401_status() {
 
 #[tokio::test]
 async fn responses_carry_a_date_header_and_http2_is_offered() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let client = ts.client().await;
     let resp = client
         .send(http::Request::get("/version").body(Vec::new().into()).unwrap())
@@ -358,13 +358,13 @@ async fn responses_carry_a_date_header_and_http2_is_offered() {
 
 #[tokio::test]
 async fn delete_preconditions_dry_run_and_delete_collection() {
-    let ts = TestServer::start().await;
-    let uid = ts.add_node("aws", "192.0.2.10")["metadata"]["uid"]
+    let ts = start_server().await;
+    let uid = ts.add_ip_node("aws", "192.0.2.10")["metadata"]["uid"]
         .as_str()
         .unwrap()
         .to_string();
-    ts.add_node("gcp", "192.0.2.11");
-    ts.add_node("azure", "192.0.2.12");
+    ts.add_ip_node("gcp", "192.0.2.11");
+    ts.add_ip_node("azure", "192.0.2.12");
     let nodes: Api<Node> = Api::all(ts.client().await);
 
     // Preconditions: a wrong uid is a 409 Conflict; the right one deletes.
@@ -427,7 +427,7 @@ async fn delete_preconditions_dry_run_and_delete_collection() {
 #[tokio::test]
 async fn the_peer_crd_is_readable_and_deleting_it_stops_serving_peers() {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let client = ts.client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = crds.get("peers.kilo.squat.ai").await.unwrap();
@@ -462,7 +462,7 @@ async fn the_peer_crd_is_readable_and_deleting_it_stops_serving_peers() {
 #[tokio::test]
 async fn services_get_cluster_ips_from_the_service_cidr() {
     use k8s_openapi::api::networking::v1::ServiceCIDR;
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let client = ts.client().await;
     let cidrs: Api<ServiceCIDR> = Api::all(client.clone());
     let kubernetes = cidrs.get("kubernetes").await.unwrap();
@@ -526,8 +526,8 @@ async fn services_get_cluster_ips_from_the_service_cidr() {
 
 #[tokio::test]
 async fn node_status_changes_only_through_the_status_subresource() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
+    let ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
     let nodes: Api<Node> = Api::all(ts.client().await);
     let not_ready = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]}});
 
@@ -578,7 +578,7 @@ async fn forbidden_verbs_are_403_and_access_reviews_agree() {
     use k8s_openapi::api::authorization::v1::{
         ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
     };
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     let client = ts.client().await;
     let peers = peers_api(client.clone());
     let can = |verb: &str| {

@@ -5,7 +5,7 @@ mod api_support;
 
 use std::time::Duration;
 
-use api_support::{TestServer, WAIT, next, until};
+use api_support::{LabServer, WAIT, next, start_server, until};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
@@ -16,13 +16,13 @@ use serde_json::json;
 
 #[tokio::test]
 async fn watcher_sees_added_modified_deleted() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
+    let ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
     let nodes: Api<Node> = Api::all(ts.client().await);
     let mut w = watcher::watcher(nodes, watcher::Config::default()).boxed();
     until(&mut w, |e| matches!(e, Event::InitDone).then_some(())).await;
 
-    ts.add_node("gcp", "192.0.2.11");
+    ts.add_ip_node("gcp", "192.0.2.11");
     until(&mut w, |e| {
         matches!(e, Event::Apply(n) if n.name_any() == "gcp").then_some(())
     })
@@ -47,14 +47,14 @@ async fn watcher_sees_added_modified_deleted() {
 
 #[tokio::test]
 async fn a_watch_resumes_after_a_resource_version() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
-    let before = ts.add_node("azure", "192.0.2.11");
+    let ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
+    let before = ts.add_ip_node("azure", "192.0.2.11");
     let rv = before["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
         .to_string();
-    ts.add_node("gcp", "192.0.2.12");
+    ts.add_ip_node("gcp", "192.0.2.12");
     ts.store
         .update("v1", "Node", None, "aws", |n| {
             n["metadata"]["labels"]["x"] = json!("y")
@@ -105,9 +105,9 @@ async fn a_watch_resumes_after_a_resource_version() {
 
 #[tokio::test]
 async fn bookmarks_arrive_and_timeouts_end_the_stream() {
-    let ts = TestServer::start().await;
+    let ts = start_server().await;
     ts.store.set_bookmark_interval(Duration::from_millis(200));
-    ts.add_node("aws", "192.0.2.10");
+    ts.add_ip_node("aws", "192.0.2.10");
     let rv = ts.store.resource_version().to_string();
     let nodes: Api<Node> = Api::all(ts.client().await);
     let mut s = nodes
@@ -131,9 +131,9 @@ async fn bookmarks_arrive_and_timeouts_end_the_stream() {
 
 #[tokio::test]
 async fn streaming_lists_end_with_init_done() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
-    ts.add_node("gcp", "192.0.2.11");
+    let ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
+    ts.add_ip_node("gcp", "192.0.2.11");
     let nodes: Api<Node> = Api::all(ts.client().await);
     let mut w = watcher::watcher(nodes, watcher::Config::default().streaming_lists()).boxed();
     let mut names = Vec::new();
@@ -146,7 +146,7 @@ async fn streaming_lists_end_with_init_done() {
         }
     }
     assert_eq!(names, ["aws", "gcp"]);
-    ts.add_node("azure", "192.0.2.12");
+    ts.add_ip_node("azure", "192.0.2.12");
     until(&mut w, |e| {
         matches!(e, Event::Apply(n) if n.name_any() == "azure").then_some(())
     })
@@ -155,10 +155,10 @@ async fn streaming_lists_end_with_init_done() {
 
 #[tokio::test]
 async fn the_watcher_relists_after_an_in_stream_410() {
-    let mut ts = TestServer::start().await;
+    let mut ts = start_server().await;
     ts.store.set_expired_mode(ExpiredMode::InStreamError);
-    ts.add_node("aws", "192.0.2.10");
-    ts.add_node("gcp", "192.0.2.11");
+    ts.add_ip_node("aws", "192.0.2.10");
+    ts.add_ip_node("gcp", "192.0.2.11");
     let nodes: Api<Node> = Api::all(ts.client().await);
     let mut w = watcher::watcher(nodes, watcher::Config::default()).boxed();
     until(&mut w, |e| matches!(e, Event::InitDone).then_some(())).await;
@@ -166,7 +166,7 @@ async fn the_watcher_relists_after_an_in_stream_410() {
     // The API server goes away; the cluster changes; history is compacted; it comes back.
     ts.stop().await;
     ts.store.delete("v1", "Node", None, "gcp").unwrap();
-    ts.add_node("azure", "192.0.2.12");
+    ts.add_ip_node("azure", "192.0.2.12");
     ts.store.compact();
     ts.restart().await;
 
@@ -191,13 +191,13 @@ async fn the_watcher_relists_after_an_in_stream_410() {
 
 #[tokio::test]
 async fn an_http_410_watch_response_is_a_status_and_the_watcher_does_not_relist() {
-    let mut ts = TestServer::start().await;
+    let mut ts = start_server().await;
     ts.store.set_expired_mode(ExpiredMode::HttpStatus);
-    let old = ts.add_node("aws", "192.0.2.10")["metadata"]["resourceVersion"]
+    let old = ts.add_ip_node("aws", "192.0.2.10")["metadata"]["resourceVersion"]
         .as_str()
         .unwrap()
         .to_string();
-    ts.add_node("gcp", "192.0.2.11");
+    ts.add_ip_node("gcp", "192.0.2.11");
     ts.store.compact();
     let client = ts.client().await;
 
@@ -242,7 +242,7 @@ async fn an_http_410_watch_response_is_a_status_and_the_watcher_does_not_relist(
     let mut w = watcher::watcher(nodes.clone(), watcher::Config::default()).boxed();
     until(&mut w, |e| matches!(e, Event::InitDone).then_some(())).await;
     ts.stop().await;
-    ts.add_node("azure", "192.0.2.12");
+    ts.add_ip_node("azure", "192.0.2.12");
     ts.store.compact();
     ts.restart().await;
     let mut gone = 0;
@@ -263,8 +263,8 @@ async fn an_http_410_watch_response_is_a_status_and_the_watcher_does_not_relist(
 
 #[tokio::test]
 async fn shutdown_closes_watches_and_the_store_survives() {
-    let mut ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
+    let mut ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
     let client = ts.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let mut s = nodes
@@ -300,8 +300,8 @@ async fn shutdown_closes_watches_and_the_store_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_watchers_see_every_change_in_order() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", "192.0.2.10");
+    let ts = start_server().await;
+    ts.add_ip_node("aws", "192.0.2.10");
     let rv = ts.store.resource_version().to_string();
     let nodes: Api<Node> = Api::all(ts.client().await);
     let mut watches = Vec::new();

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use api_support::{TestServer, node};
+use api_support::{TestServer, node, start_server};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -28,7 +28,7 @@ impl Lab {
             .enable_all()
             .build()
             .unwrap();
-        let ts = rt.block_on(TestServer::start());
+        let ts = rt.block_on(start_server());
         ts.store.create(node("aws", "192.168.10.1")).unwrap();
         let mut gcp = node("gcp", "192.168.20.1");
         gcp["metadata"]["annotations"]

@@ -1,5 +1,4 @@
-//! Helpers for the CLI tests: the lab's API test server and a stand-in for the daemon's socket.
+//! Helpers for the CLI tests: a stand-in for the daemon's socket.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod api;
 pub mod fake_daemon;

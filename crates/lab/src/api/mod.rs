@@ -84,6 +84,7 @@ mod store;
 mod store_model_tests;
 mod strategic;
 mod table;
+pub mod testing;
 mod time;
 mod tls;
 mod verbs;

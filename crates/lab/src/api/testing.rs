@@ -1,104 +1,136 @@
-//! The lab's Kubernetes-API test server on 127.0.0.1 with a fresh CA, token and
-//! kubeconfig, and Kilo-annotated Nodes.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! The API test server for other crates' tests: on 127.0.0.1 with a fresh CA, token and kubeconfig
+//! file, stoppable and restartable on the same address, plus Kilo-annotated Nodes and kube-dns.
+//!
+//! Helpers here panic with a message on failure: they are for tests only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kubewire_lab::api::{ApiServerConfig, RunningApiServer, Store, Tls, kubeconfig_yaml, serve};
 use serde_json::{Value, json};
 
+use super::{ApiServerConfig, RunningApiServer, Store, Tls, kubeconfig_yaml, serve};
+
+/// The bearer token every test server accepts.
 pub const TOKEN: &str = "kubewire-test-token";
+/// How long tests wait for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// A running test server and its kubeconfig.
 pub struct TestServer {
     pub store: Store,
     pub server: Option<RunningApiServer>,
     pub addr: SocketAddr,
     pub tls: Tls,
     pub url: String,
+    /// The kubeconfig's text (context `context`), also written to `kubeconfig_path`.
+    pub kubeconfig: String,
     pub kubeconfig_path: PathBuf,
     pub dir: tempfile::TempDir,
 }
 
+fn check<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("test API server: {what}: {e}"))
+}
+
 impl TestServer {
-    /// A server with the Kilo CRD and kube-dns.
-    pub async fn start() -> TestServer {
+    /// A server with the Kilo CRD and kube-dns at 10.43.0.10.
+    pub async fn start() -> Self {
         let store = Store::new();
-        store.install_kilo_crd().unwrap();
-        store.create(kube_dns("10.43.0.10")).unwrap();
-        Self::start_with(store).await
+        check("Kilo CRD", store.install_kilo_crd());
+        check("kube-dns", store.create(kube_dns("10.43.0.10")));
+        Self::start_with(store, "lab").await
     }
 
-    pub async fn start_with(store: Store) -> TestServer {
-        let tls = Tls::generate(&[]).unwrap();
+    /// A server for `store`; its kubeconfig's context is named `context`.
+    pub async fn start_with(store: Store, context: &str) -> Self {
+        let tls = check("TLS", Tls::generate(&[]));
         let cfg = ApiServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: TOKEN.into(),
             tls: tls.clone(),
         };
-        let server = serve(store.clone(), cfg).await.unwrap();
+        let server = check("serve", serve(store.clone(), cfg).await);
         let addr = server.local_addr();
         let url = format!("https://{addr}");
-        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = kubeconfig_yaml(&url, &tls.ca_pem, TOKEN, context);
+        let dir = check("tempdir", tempfile::tempdir());
         let kubeconfig_path = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig_path, kubeconfig_yaml(&url, &tls.ca_pem, TOKEN, "lab")).unwrap();
-        TestServer {
+        check("kubeconfig", std::fs::write(&kubeconfig_path, &kubeconfig));
+        Self {
             store,
             server: Some(server),
             addr,
             tls,
             url,
+            kubeconfig,
             kubeconfig_path,
             dir,
         }
     }
 
+    /// Stops the server (closing every connection); the store survives.
     pub async fn stop(&mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
     }
 
+    /// Starts it again on the same address.
     pub async fn restart(&mut self) {
         let cfg = ApiServerConfig {
             listen: self.addr,
             token: TOKEN.into(),
             tls: self.tls.clone(),
         };
-        self.server = Some(serve(self.store.clone(), cfg).await.unwrap());
+        self.server = Some(check("serve", serve(self.store.clone(), cfg).await));
     }
 
+    /// A kubeconfig for this server with another token (for authentication tests).
+    #[must_use]
+    pub fn kubeconfig_with_token(&self, token: &str, context: &str) -> String {
+        kubeconfig_yaml(&self.url, &self.tls.ca_pem, token, context)
+    }
+
+    /// Adds [`kilo_node`]`(name, n)`.
     pub fn add_node(&self, name: &str, n: u8) {
-        self.store.create(kilo_node(name, n)).unwrap();
+        check("create node", self.store.create(kilo_node(name, n)));
     }
 
     pub fn delete_node(&self, name: &str) {
-        self.store.delete("v1", "Node", None, name).unwrap();
+        check("delete node", self.store.delete("v1", "Node", None, name));
     }
 
+    /// Sets `kilo.squat.ai/<key>` on a node.
     pub fn set_annotation(&self, node: &str, key: &str, value: &str) {
-        self.store
-            .update("v1", "Node", None, node, |o| {
+        check(
+            "annotate node",
+            self.store.update("v1", "Node", None, node, |o| {
                 o["metadata"]["annotations"][format!("kilo.squat.ai/{key}")] = json!(value);
-            })
-            .unwrap();
+            }),
+        );
     }
 
+    /// The Kilo Peer `name`, if registered.
+    #[must_use]
     pub fn peer(&self, name: &str) -> Option<Value> {
         self.store.get("kilo.squat.ai/v1alpha1", "Peer", None, name)
     }
 }
 
+/// Seconds since the Unix epoch.
+#[must_use]
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A ready Kilo node, alone in its location `name`: endpoint 192.0.2.n, internal IP 172.31.n.1/24,
 /// pod CIDR 10.42.n.0/24, leader with WireGuard IP 10.4.0.n/16, last seen now.
+#[must_use]
 pub fn kilo_node(name: &str, n: u8) -> Value {
-    let (_, public) = kubewire_lab::keys::generate();
+    let (_, public) = crate::keys::generate();
     json!({
         "apiVersion": "v1",
         "kind": "Node",
@@ -120,6 +152,8 @@ pub fn kilo_node(name: &str, n: u8) -> Value {
     })
 }
 
+/// The kube-dns Service at `ip`.
+#[must_use]
 pub fn kube_dns(ip: &str) -> Value {
     json!({
         "apiVersion": "v1",
