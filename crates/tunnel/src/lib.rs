@@ -15,6 +15,7 @@
 mod diff;
 mod platform;
 mod resolve;
+mod wgconv;
 
 #[cfg(target_os = "linux")]
 mod linux;

@@ -11,17 +11,15 @@ use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, UNIX_EPOCH};
 
 use defguard_wireguard_rs::error::WireguardInterfaceError;
 use defguard_wireguard_rs::key::Key;
-use defguard_wireguard_rs::net::IpAddrMask;
-use defguard_wireguard_rs::peer::Peer;
 use defguard_wireguard_rs::{InterfaceConfiguration, Kernel, Userspace, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
 
 use crate::platform::Platform;
+use crate::wgconv::{backend_error, mask, peer_stats, to_peer};
 use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
 
 enum Api {
@@ -41,13 +39,6 @@ impl Api {
 pub(crate) struct Linux {
     name: String,
     api: Api,
-}
-
-fn backend_error(what: &'static str) -> impl FnOnce(WireguardInterfaceError) -> TunnelError {
-    move |e| TunnelError::Backend {
-        what,
-        message: e.to_string(),
-    }
 }
 
 fn uapi_socket(name: &str) -> PathBuf {
@@ -70,19 +61,6 @@ fn link_exists(name: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-fn mask(net: &IpNet) -> IpAddrMask {
-    IpAddrMask::new(net.addr(), net.prefix_len())
-}
-
-fn to_peer(spec: &PeerSpec) -> Peer {
-    let mut peer = Peer::new(Key::new(*spec.public_key.as_bytes()));
-    peer.endpoint = spec.endpoint;
-    peer.persistent_keepalive_interval =
-        (spec.persistent_keepalive != 0).then_some(spec.persistent_keepalive);
-    peer.allowed_ips = spec.allowed_ips.iter().map(mask).collect();
-    peer
 }
 
 /// Runs `ip -force -batch -` with one command per line; returns stderr lines.
@@ -273,21 +251,7 @@ impl Platform for Linux {
             .get()
             .read_interface_data()
             .map_err(backend_error("reading peer statistics"))?;
-        Ok(host
-            .peers
-            .values()
-            .map(|p| PeerStats {
-                public_key: PublicKey::from_bytes(p.public_key.as_array()),
-                endpoint: p.endpoint,
-                last_handshake: p
-                    .last_handshake
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .filter(|d| *d > Duration::ZERO)
-                    .map(|d| d.as_secs()),
-                rx_bytes: p.rx_bytes,
-                tx_bytes: p.tx_bytes,
-            })
-            .collect())
+        Ok(peer_stats(&host))
     }
 
     fn remove(&mut self) -> Result<(), TunnelError> {
@@ -464,18 +428,5 @@ mod tests {
                 "172.17.0.1/32".parse().unwrap()
             ]
         );
-    }
-
-    #[test]
-    fn peers_carry_keepalive_only_when_set() {
-        let spec = PeerSpec::new(
-            PublicKey::from_bytes([3; 32]),
-            None,
-            ["10.42.0.0/24".parse().unwrap()],
-            0,
-        );
-        assert_eq!(to_peer(&spec).persistent_keepalive_interval, None);
-        let spec = PeerSpec::new(PublicKey::from_bytes([3; 32]), None, [], 25);
-        assert_eq!(to_peer(&spec).persistent_keepalive_interval, Some(25));
     }
 }

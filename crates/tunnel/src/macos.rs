@@ -4,29 +4,19 @@
 //! a Mac.
 
 use std::process::Command;
-use std::time::UNIX_EPOCH;
 
 use defguard_wireguard_rs::error::WireguardInterfaceError;
-use defguard_wireguard_rs::key::Key;
-use defguard_wireguard_rs::net::IpAddrMask;
-use defguard_wireguard_rs::peer::Peer;
 use defguard_wireguard_rs::{InterfaceConfiguration, Userspace, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
 
 use crate::platform::Platform;
+use crate::wgconv::{backend_error, key as wg_key, mask, peer_stats, to_peer};
 use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
 
 pub(crate) struct Macos {
     name: String,
     api: WGApi<Userspace>,
-}
-
-fn err(what: &'static str) -> impl FnOnce(WireguardInterfaceError) -> TunnelError {
-    move |e| TunnelError::Backend {
-        what,
-        message: e.to_string(),
-    }
 }
 
 fn run(program: &str, args: &[&str], what: &'static str) -> Result<String, TunnelError> {
@@ -60,19 +50,20 @@ fn family(net: &IpNet) -> &'static str {
 impl Platform for Macos {
     fn create(spec: &InterfaceSpec, key: &PrivateKeyText) -> Result<Self, TunnelError> {
         let name = free_utun();
-        let mut api = WGApi::<Userspace>::new(name.clone()).map_err(err("starting BoringTun"))?;
-        api.create_interface().map_err(err("creating the interface"))?;
+        let mut api = WGApi::<Userspace>::new(name.clone()).map_err(backend_error("starting BoringTun"))?;
+        api.create_interface()
+            .map_err(backend_error("creating the interface"))?;
         let config = InterfaceConfiguration {
             name: name.clone(),
             prvkey: key.0.clone(),
-            addresses: vec![IpAddrMask::new(spec.address.addr(), spec.address.prefix_len())],
+            addresses: vec![mask(&spec.address)],
             port: spec.listen_port.unwrap_or(0),
             peers: Vec::new(),
             mtu: Some(u32::from(spec.mtu)),
             fwmark: None,
         };
         api.configure_interface(&config)
-            .map_err(err("configuring the interface"))?;
+            .map_err(backend_error("configuring the interface"))?;
         Ok(Self { name, api })
     }
     fn name(&self) -> &str {
@@ -82,21 +73,15 @@ impl Platform for Macos {
         Backend::Boringtun
     }
     fn add_peer(&mut self, peer: &PeerSpec) -> Result<(), TunnelError> {
-        let mut p = Peer::new(Key::new(*peer.public_key.as_bytes()));
-        p.endpoint = peer.endpoint;
-        p.persistent_keepalive_interval =
-            (peer.persistent_keepalive != 0).then_some(peer.persistent_keepalive);
-        p.allowed_ips = peer
-            .allowed_ips
-            .iter()
-            .map(|n| IpAddrMask::new(n.addr(), n.prefix_len()))
-            .collect();
-        self.api.configure_peer(&p).map_err(err("adding a peer"))
+        let p = to_peer(peer);
+        self.api
+            .configure_peer(&p)
+            .map_err(backend_error("adding a peer"))
     }
     fn remove_peer(&mut self, key: &PublicKey) -> Result<(), TunnelError> {
         self.api
-            .remove_peer(&Key::new(*key.as_bytes()))
-            .map_err(err("removing a peer"))
+            .remove_peer(&wg_key(key))
+            .map_err(backend_error("removing a peer"))
     }
     fn add_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
         for r in routes {
@@ -124,27 +109,13 @@ impl Platform for Macos {
         let host = self
             .api
             .read_interface_data()
-            .map_err(err("reading peer statistics"))?;
-        Ok(host
-            .peers
-            .values()
-            .map(|p| PeerStats {
-                public_key: PublicKey::from_bytes(p.public_key.as_array()),
-                endpoint: p.endpoint,
-                last_handshake: p
-                    .last_handshake
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs())
-                    .filter(|s| *s > 0),
-                rx_bytes: p.rx_bytes,
-                tx_bytes: p.tx_bytes,
-            })
-            .collect())
+            .map_err(backend_error("reading peer statistics"))?;
+        Ok(peer_stats(&host))
     }
     fn remove(&mut self) -> Result<(), TunnelError> {
         match self.api.remove_interface() {
             Ok(()) | Err(WireguardInterfaceError::DnsError(_)) => Ok(()),
-            Err(e) => Err(err("removing the interface")(e)),
+            Err(e) => Err(backend_error("removing the interface")(e)),
         }
     }
 }

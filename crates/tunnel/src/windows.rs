@@ -5,17 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::UNIX_EPOCH;
 
 use defguard_wireguard_rs::error::WireguardInterfaceError;
-use defguard_wireguard_rs::key::Key;
-use defguard_wireguard_rs::net::IpAddrMask;
 use defguard_wireguard_rs::peer::Peer;
 use defguard_wireguard_rs::{InterfaceConfiguration, Kernel, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
 
 use crate::platform::Platform;
+use crate::wgconv::{backend_error, mask, peer_stats, to_peer};
 use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
 
 pub(crate) struct Windows {
@@ -23,13 +21,6 @@ pub(crate) struct Windows {
     api: WGApi<Kernel>,
     config: InterfaceConfiguration,
     peers: BTreeMap<PublicKey, Peer>,
-}
-
-fn err(what: &'static str) -> impl FnOnce(WireguardInterfaceError) -> TunnelError {
-    move |e| TunnelError::Backend {
-        what,
-        message: e.to_string(),
-    }
 }
 
 fn route(args: &[&str], what: &'static str) -> Result<(), TunnelError> {
@@ -53,25 +44,27 @@ impl Windows {
         self.config.peers = self.peers.values().cloned().collect();
         self.api
             .configure_interface(&self.config)
-            .map_err(err("configuring peers"))
+            .map_err(backend_error("configuring peers"))
     }
 }
 
 impl Platform for Windows {
     fn create(spec: &InterfaceSpec, key: &PrivateKeyText) -> Result<Self, TunnelError> {
-        let mut api = WGApi::<Kernel>::new(spec.name.clone()).map_err(err("loading WireGuardNT"))?;
-        api.create_interface().map_err(err("creating the adapter"))?;
+        let mut api =
+            WGApi::<Kernel>::new(spec.name.clone()).map_err(backend_error("loading WireGuardNT"))?;
+        api.create_interface()
+            .map_err(backend_error("creating the adapter"))?;
         let config = InterfaceConfiguration {
             name: spec.name.clone(),
             prvkey: key.0.clone(),
-            addresses: vec![IpAddrMask::new(spec.address.addr(), spec.address.prefix_len())],
+            addresses: vec![mask(&spec.address)],
             port: spec.listen_port.unwrap_or(0),
             peers: Vec::new(),
             mtu: Some(u32::from(spec.mtu)),
             fwmark: None,
         };
         api.configure_interface(&config)
-            .map_err(err("configuring the adapter"))?;
+            .map_err(backend_error("configuring the adapter"))?;
         Ok(Self {
             name: spec.name.clone(),
             api,
@@ -86,15 +79,7 @@ impl Platform for Windows {
         Backend::Kernel
     }
     fn add_peer(&mut self, peer: &PeerSpec) -> Result<(), TunnelError> {
-        let mut p = Peer::new(Key::new(*peer.public_key.as_bytes()));
-        p.endpoint = peer.endpoint;
-        p.persistent_keepalive_interval =
-            (peer.persistent_keepalive != 0).then_some(peer.persistent_keepalive);
-        p.allowed_ips = peer
-            .allowed_ips
-            .iter()
-            .map(|n| IpAddrMask::new(n.addr(), n.prefix_len()))
-            .collect();
+        let p = to_peer(peer);
         self.peers.insert(peer.public_key, p);
         self.push()
     }
@@ -134,27 +119,13 @@ impl Platform for Windows {
         let host = self
             .api
             .read_interface_data()
-            .map_err(err("reading peer statistics"))?;
-        Ok(host
-            .peers
-            .values()
-            .map(|p| PeerStats {
-                public_key: PublicKey::from_bytes(p.public_key.as_array()),
-                endpoint: p.endpoint,
-                last_handshake: p
-                    .last_handshake
-                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs())
-                    .filter(|s| *s > 0),
-                rx_bytes: p.rx_bytes,
-                tx_bytes: p.tx_bytes,
-            })
-            .collect())
+            .map_err(backend_error("reading peer statistics"))?;
+        Ok(peer_stats(&host))
     }
     fn remove(&mut self) -> Result<(), TunnelError> {
         match self.api.remove_interface() {
             Ok(()) | Err(WireguardInterfaceError::DnsError(_)) => Ok(()),
-            Err(e) => Err(err("removing the adapter")(e)),
+            Err(e) => Err(backend_error("removing the adapter")(e)),
         }
     }
 }
