@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use tokio::io::BufReader;
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 
 use crate::framing::{self, FrameError};
 use crate::messages::{ErrorCode, Event, Request, Response};
@@ -31,26 +29,37 @@ pub enum ClientError {
     Unexpected,
 }
 
+/// The read half of a connection (a Unix socket's, a named pipe's).
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a connection.
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// One connection to the daemon.
-#[derive(Debug)]
 pub struct Client {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf>,
+    writer: WriteHalf,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
 }
 
 impl Client {
     /// Connects, turning the usual failures into errors that say what to do.
     pub async fn connect(socket: &Path) -> Result<Self, ClientError> {
         let shown = socket.display().to_string();
-        let stream = UnixStream::connect(socket).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
-                socket: shown.clone(),
-            },
-            _ => ClientError::NotRunning {
-                socket: shown.clone(),
-            },
-        })?;
-        let (r, w) = stream.into_split();
+        let (r, w) = crate::transport::connect(socket)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
+                    socket: shown.clone(),
+                },
+                _ => ClientError::NotRunning {
+                    socket: shown.clone(),
+                },
+            })?;
         Ok(Self {
             reader: BufReader::new(r),
             writer: w,

@@ -17,6 +17,12 @@ pub mod unix;
 #[cfg(windows)]
 pub mod windows;
 
+/// This OS's transport (the client side's connect).
+#[cfg(unix)]
+use unix as transport;
+#[cfg(windows)]
+use windows as transport;
+
 pub use client::{Client, ClientError};
 pub use framing::{FrameError, MAX_FRAME};
 pub use messages::*;

@@ -168,6 +168,14 @@ impl UnixServer {
     }
 }
 
+/// Connects to the daemon's socket (the client side).
+pub(crate) async fn connect(
+    socket: &Path,
+) -> io::Result<(crate::client::ReadHalf, crate::client::WriteHalf)> {
+    let (r, w) = UnixStream::connect(socket).await?.into_split();
+    Ok((Box::new(r), Box::new(w)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

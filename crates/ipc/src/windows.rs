@@ -4,7 +4,10 @@
 //! group); the pipe server is created with the same SDDL by the Windows service wrapper. Not built on
 //! the project's Linux CI.
 
-use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
 
 use crate::server::{Connection, PeerIdentity};
 
@@ -47,4 +50,28 @@ impl PipeServer {
             w,
         ))
     }
+}
+
+/// Connects to the daemon's pipe (the client side), waiting briefly while every instance is busy.
+pub(crate) async fn connect(
+    pipe: &Path,
+) -> std::io::Result<(crate::client::ReadHalf, crate::client::WriteHalf)> {
+    /// `ERROR_PIPE_BUSY`: all instances are taken; the server makes a new one right after accepting.
+    const ERROR_PIPE_BUSY: i32 = 231;
+    for _ in 0..50 {
+        match ClientOptions::new().open(pipe) {
+            Ok(client) => {
+                let (r, w) = tokio::io::split(client);
+                return Ok((Box::new(r), Box::new(w)));
+            }
+            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "every instance of the daemon's pipe stayed busy",
+    ))
 }

@@ -1,9 +1,6 @@
 //! `kubewire disconnect`: stop the running controller (it takes the tunnel down and deletes the
 //! Peer), or, when none runs, ask the daemon directly and delete the Peer named in its session.
 
-use std::time::{Duration, Instant};
-
-use anyhow::Context as _;
 use kubewire_cluster::{kubeconfig, registration};
 use kubewire_ipc::{Client, ClientError, ErrorCode, Request, Response};
 
@@ -30,6 +27,9 @@ pub fn run(args: &DisconnectArgs, global: &Global) -> anyhow::Result<()> {
 
 #[cfg(unix)]
 fn stop_controller(pid: i32, keep_peer: bool) -> anyhow::Result<()> {
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     let signal = if keep_peer {
