@@ -42,6 +42,20 @@ impl Env {
     }
 }
 
+/// Runs a command off the async runtime (the test's API server runs on it).
+async fn output(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The API test server with one ready node (`aws`), and a user environment.
+async fn one_node_cluster() -> (TestServer, Env) {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", 1);
+    (ts, Env::new())
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -139,12 +153,7 @@ async fn graph_prints_dot_and_says_when_kilo_is_missing_or_the_api_is_down() {
     ts.add_node("gcp", 2);
     let env = Env::new();
     let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
-    let o = tokio::task::spawn_blocking({
-        let mut c = env.command(&["graph", "--kubeconfig", &kc]);
-        move || c.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let o = output(env.command(&["graph", "--kubeconfig", &kc])).await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.starts_with("digraph"), "{out}");
@@ -161,23 +170,13 @@ async fn graph_prints_dot_and_says_when_kilo_is_missing_or_the_api_is_down() {
             "peers.kilo.squat.ai",
         )
         .unwrap();
-    let o = tokio::task::spawn_blocking({
-        let mut c = env.command(&["graph", "--kubeconfig", &kc]);
-        move || c.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let o = output(env.command(&["graph", "--kubeconfig", &kc])).await;
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(5), "{err}");
     assert!(err.contains("kilo-k3s-flannel.yaml"), "{err}");
 
     ts.stop().await;
-    let o = tokio::task::spawn_blocking({
-        let mut c = env.command(&["graph", "--kubeconfig", &kc]);
-        move || c.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let o = output(env.command(&["graph", "--kubeconfig", &kc])).await;
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(5), "{err}");
     assert!(
@@ -188,16 +187,9 @@ async fn graph_prints_dot_and_says_when_kilo_is_missing_or_the_api_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_reports_each_check_with_its_fix() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", 1);
-    let env = Env::new();
+    let (ts, env) = one_node_cluster().await;
     let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
-    let o = tokio::task::spawn_blocking({
-        let mut c = env.command(&["doctor", "--kubeconfig", &kc]);
-        move || c.output().unwrap()
-    })
-    .await
-    .unwrap();
+    let o = output(env.command(&["doctor", "--kubeconfig", &kc])).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(out.contains("✗ daemon reachable and authorised"), "{out}");
@@ -212,13 +204,12 @@ async fn doctor_reports_each_check_with_its_fix() {
 
     // With a daemon (stand-in) everything passes.
     let daemon = FakeDaemon::start(env.dir.path());
-    let o = tokio::task::spawn_blocking({
+    let o = output({
         let mut c = env.command(&["doctor", "--kubeconfig", &kc]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        move || c.output().unwrap()
+        c
     })
-    .await
-    .unwrap();
+    .await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("all checks passed"), "{out}");
@@ -265,9 +256,7 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() {
-    let mut ts = TestServer::start().await;
-    ts.add_node("aws", 1);
-    let env = Env::new();
+    let (mut ts, env) = one_node_cluster().await;
     let daemon = FakeDaemon::start(env.dir.path());
     let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
     let log = env.dir.path().join("connect.log");
@@ -302,9 +291,7 @@ async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() 
     let status_out = {
         let mut c = env.command(&["status"]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        output(c).await
     };
     let (out, err) = text(&status_out);
     assert!(status_out.status.success(), "{err}");
@@ -314,9 +301,7 @@ async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() 
     let conf = {
         let mut c = env.command(&["showconf"]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        output(c).await
     };
     assert!(text(&conf).0.contains("(redacted)"));
 
@@ -331,9 +316,7 @@ async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() 
     let status_out = {
         let mut c = env.command(&["status"]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        output(c).await
     };
     let (out, _) = text(&status_out);
     assert!(out.contains("warning: cluster API unreachable since"), "{out}");
@@ -372,17 +355,13 @@ async fn connect_in_the_foreground_follows_the_cluster_and_ctrl_c_disconnects() 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_detach_runs_in_the_background_until_disconnect() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", 1);
-    let env = Env::new();
+    let (ts, env) = one_node_cluster().await;
     let daemon = FakeDaemon::start(env.dir.path());
     let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
     let o = {
         let mut c = env.command(&["connect", "--detach", "--keep-peer", "--kubeconfig", &kc]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        output(c).await
     };
     let (_, err) = text(&o);
     assert!(o.status.success(), "{err}");
@@ -407,9 +386,7 @@ async fn connect_detach_runs_in_the_background_until_disconnect() {
     let again = {
         let mut c = env.command(&["connect", "--kubeconfig", &kc]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        output(c).await
     };
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again).1.contains("already runs"), "{}", text(&again).1);
@@ -417,9 +394,7 @@ async fn connect_detach_runs_in_the_background_until_disconnect() {
     let o = {
         let mut c = env.command(&["disconnect"]);
         c.env("KUBEWIRE_SOCKET", &daemon.socket);
-        tokio::task::spawn_blocking(move || c.output().unwrap())
-            .await
-            .unwrap()
+        output(c).await
     };
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(daemon.seen.lock().unwrap().disconnects, 1);
