@@ -35,7 +35,21 @@ export function ms(n: number | null): string {
 }
 
 export function clock(unixSecs: number): string {
-  return new Date(unixSecs * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return new Date(unixSecs * 1000).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+}
+
+/** A moment: the time alone if it is today, else date and time. */
+export function since(unixSecs: number, nowSecs: number): string {
+  const d = new Date(unixSecs * 1000);
+  const sameDay = d.toDateString() === new Date(nowSecs * 1000).toDateString();
+  return sameDay
+    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+    : dateTime(unixSecs);
 }
 
 export function dateTime(unixSecs: number): string {
@@ -45,6 +59,7 @@ export function dateTime(unixSecs: number): string {
     day: "numeric",
     hour: "2-digit",
     minute: "2-digit",
+    hourCycle: "h23",
   });
 }
 

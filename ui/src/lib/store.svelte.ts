@@ -11,8 +11,6 @@ export class AppStore {
   ready = $state(false);
   /** A command's rejection that the backend did not (yet) put into `state.error`. */
   commandError = $state<UiError | null>(null);
-  /** Unix seconds, ticking once a second for "ago" texts only while something shows a time. */
-  now = $state(Math.floor(Date.now() / 1000));
 
   #unlisten: (() => void)[] = [];
   #sawStateEvent = false;
@@ -25,7 +23,6 @@ export class AppStore {
   apply(s: AppState) {
     this.state = s;
     this.ready = true;
-    this.now = Math.floor(Date.now() / 1000);
   }
 
   addLog(l: LogEntry) {
