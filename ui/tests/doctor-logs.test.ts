@@ -18,7 +18,7 @@ test("doctor runs the checks on request and shows each status with its fix", asy
   expect(dns).toHaveTextContent("systemd-resolved is not running");
   expect(dns).toHaveTextContent("Fix: Start systemd-resolved");
   expect(within(dns).getByText("sudo systemctl enable --now systemd-resolved", { selector: ".cmd code" })).toBeInTheDocument();
-  expect(screen.getByText("5 passed, 1 warnings, 1 failed")).toBeInTheDocument();
+  expect(screen.getByText("5 passed, 1 warning, 1 failed")).toBeInTheDocument();
   // A passing check shows no fix.
   expect(checks[0]).not.toHaveTextContent("Fix:");
 });

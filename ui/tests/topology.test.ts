@@ -66,3 +66,18 @@ test("the layout is deterministic whatever order the segments and members arrive
   expect(a.edges.filter((e) => e.kind === "tunnel")).toHaveLength(4);
   expect(a.edges.filter((e) => e.kind === "lan")).toHaveLength(2);
 });
+
+test("the narrow layout (small window, 200% zoom) is a tree: same nodes, no overlaps, within its width", () => {
+  const s = lab.labState();
+  const wide = layoutTopology(s.topology, s.nodes, s.gateway, "wide");
+  const narrow = layoutTopology(s.topology, s.nodes, s.gateway, "narrow");
+  expect(narrow.width).toBeLessThan(wide.width / 2 + 40);
+  expect(narrow.nodes.map((n) => n.name).sort()).toEqual(wide.nodes.map((n) => n.name).sort());
+  for (const n of narrow.nodes) {
+    expect(n.x + 168).toBeLessThanOrEqual(narrow.width);
+    expect(n.y).toBeGreaterThan(46); // below the laptop
+  }
+  const ys = narrow.nodes.map((n) => n.y);
+  expect(new Set(ys).size).toBe(ys.length); // one node per row
+  expect(narrow.edges.filter((e) => e.kind === "tunnel")).toHaveLength(4);
+});
