@@ -29,14 +29,19 @@ await build({
   build: { outDir: buildDir, emptyOutDir: true, target: "es2022" },
 });
 
-// 2. Serve it on loopback (module scripts do not load from file://).
+// 2. Serve it on loopback (module scripts do not load from file://), under the CSP the Tauri window
+//    sets (src-tauri/tauri.conf.json, less the ipc: sources the mock does not use): a violation fails the run.
+const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
 const server = createServer(async (req, res) => {
   const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
   const file = join(buildDir, path === "/" ? "index.html" : path);
   try {
     const body = await readFile(file);
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+    res.writeHead(200, {
+      "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+      "content-security-policy": CSP,
+    });
     res.end(body);
   } catch {
     res.writeHead(404);
@@ -137,6 +142,23 @@ try {
       await page.screenshot({ path: join(outDir, `narrow-${s.name}-${colorScheme}-2x.png`) });
       count++;
     }
+    await ctx.close();
+  }
+
+  // What the window costs the web process: JS heap and DOM size on the busiest view, after a GC.
+  {
+    const ctx = await browser.newContext({ viewport: { width: 960, height: 720 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}?scenario=degraded#topology`);
+    await page.getByTestId("topology").waitFor();
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send("HeapProfiler.collectGarbage");
+    await cdp.send("Performance.enable");
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+    console.log(
+      `topology view: JS heap used ${(m.JSHeapUsedSize / 1048576).toFixed(1)} MiB, ${m.Nodes} DOM nodes, ${m.JSEventListeners} listeners`,
+    );
     await ctx.close();
   }
 
