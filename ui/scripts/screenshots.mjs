@@ -167,6 +167,9 @@ try {
   const page = await ctx.newPage();
   await page.goto(`${base}?scenario=degraded#status`);
   await page.getByTestId("nav-status").waitFor();
+  // The contract: status-phase's text is the Phase, as a WebDriver test reads it (rendered text).
+  const phaseText = await page.getByTestId("status-phase").innerText();
+  check(phaseText === "degraded", `status-phase reads "${phaseText}", not "degraded"`);
   const order = [];
   for (let i = 0; i < 7; i++) {
     await page.keyboard.press("Tab");
