@@ -104,3 +104,22 @@ test("disconnect invokes disconnect", async () => {
   await user.click(await screen.findByTestId("disconnect-button"));
   await waitFor(() => expect(commands(calls)).toContain("disconnect"));
 });
+
+test("a kubeconfig that cannot be read is explained, and there is nothing to connect to", async () => {
+  backend(lab.disconnectedState(), {
+    list_contexts: () => {
+      throw {
+        kind: "kubeconfig",
+        title: "No kubeconfig found",
+        message: "~/.kube/config does not exist and KUBECONFIG is not set.",
+        fix: "Copy your cluster's kubeconfig to ~/.kube/config, or set KUBECONFIG.",
+        command: "export KUBECONFIG=~/Downloads/lab.yaml",
+      };
+    },
+  });
+  render(App);
+  const box = await screen.findByTestId("error-box");
+  expect(within(box).getByTestId("error-title")).toHaveTextContent("No kubeconfig found");
+  expect(within(box).getByTestId("error-command")).toHaveTextContent("export KUBECONFIG=~/Downloads/lab.yaml");
+  expect(screen.getByTestId("connect-button")).toBeDisabled();
+});
