@@ -136,7 +136,7 @@ export function layoutTopology(
         segment: seg.name,
         health: row?.health ?? seg.health,
         gateway: row?.gateway === true || gateway === m,
-        detail: row?.allowedIps[0] ?? "member",
+        detail: row?.allowedIps[0] ?? `via ${seg.leader}`,
       });
       edges.push({
         id: `lan:${seg.name}:${m}`,
