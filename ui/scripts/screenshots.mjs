@@ -4,52 +4,18 @@
 // Also checks keyboard navigation in a real browser. Output: ../target/ui-mock-screenshots/*.png
 //
 //   node scripts/screenshots.mjs            (CHROMIUM=/path/to/chromium to use another binary)
-import { createServer } from "node:http";
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { extname, join, normalize, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "vite";
-import { svelte } from "@sveltejs/vite-plugin-svelte";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { buildAndServe, target } from "./mock-server.mjs";
 
-const ui = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const target = resolve(ui, "..", "target");
-const buildDir = join(target, "ui-mock-build");
 const outDir = join(target, "ui-mock-screenshots");
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-// 1. The same sources as ui/dist, with an entry that installs the IPC mock first.
-await rm(buildDir, { recursive: true, force: true });
-await build({
-  root: join(ui, "scripts", "mock"),
-  base: "./",
-  configFile: false,
-  logLevel: "warn",
-  plugins: [svelte({ configFile: join(ui, "svelte.config.js") })],
-  build: { outDir: buildDir, emptyOutDir: true, target: "es2022" },
-});
-
-// 2. Serve it on loopback (module scripts do not load from file://), under the CSP the Tauri window
-//    sets (src-tauri/tauri.conf.json, less the ipc: sources the mock does not use): a violation fails the run.
-const CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
-const server = createServer(async (req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-  const file = join(buildDir, path === "/" ? "index.html" : path);
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, {
-      "content-type": TYPES[extname(file)] ?? "application/octet-stream",
-      "content-security-policy": CSP,
-    });
-    res.end(body);
-  } catch {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-const base = `http://127.0.0.1:${server.address().port}/index.html`;
+// The same sources as ui/dist with an entry that installs the IPC mock first, served on loopback under
+// the window's CSP: a violation shows as a console error and fails the run.
+const server = await buildAndServe();
+const base = server.base;
 
 const browser = await chromium.launch({
   executablePath,
@@ -189,7 +155,7 @@ try {
   await ctx.close();
 } finally {
   await browser.close();
-  server.close();
+  await server.close();
 }
 
 console.log(`${count} screenshots in ${outDir}`);
