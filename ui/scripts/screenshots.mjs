@@ -4,12 +4,14 @@
 // Also checks keyboard navigation in a real browser. Output: ../target/ui-mock-screenshots/*.png
 //
 //   node scripts/screenshots.mjs            (CHROMIUM=/path/to/chromium to use another binary)
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { buildAndServe, target } from "./mock-server.mjs";
 
 const outDir = join(target, "ui-mock-screenshots");
+const axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 // The same sources as ui/dist with an entry that installs the IPC mock first, served on loopback under
@@ -66,6 +68,7 @@ const check = (ok, what) => {
 
 await mkdir(outDir, { recursive: true });
 let count = 0;
+let audits = 0;
 try {
   for (const colorScheme of ["light", "dark"]) {
     for (const scale of [1, 2]) {
@@ -89,6 +92,17 @@ try {
         // The window as a person sees it (views scroll inside it).
         await page.screenshot({ path: file });
         count++;
+        // Accessibility audit (axe-core, WCAG 2 A/AA: contrast, names, roles) of what is on screen.
+        if (scale === 1) {
+          await page.evaluate(axeSource);
+          const violations = await page.evaluate(async () => {
+            // @ts-ignore axe is the global the script above defined
+            const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21aa"] });
+            return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).slice(0, 4).join(", ")}`);
+          });
+          audits++;
+          for (const v of violations) check(false, `axe ${s.name} ${colorScheme}: ${v}`);
+        }
       }
       check(errors.length === 0, `page errors (${colorScheme} ${scale}x): ${errors.join("; ")}`);
       await ctx.close();
@@ -158,7 +172,7 @@ try {
   await server.close();
 }
 
-console.log(`${count} screenshots in ${outDir}`);
+console.log(`${count} screenshots in ${outDir}; ${audits} views audited with axe-core`);
 if (failures > 0) {
   console.error(`${failures} check(s) failed`);
   process.exit(1);
