@@ -103,9 +103,27 @@ fn resolved_mode_routes_the_cluster_zone_to_the_resolver_on_the_tunnel_address()
         "link DNS is the tunnel address {address}: {servers}"
     );
 
-    // Names through the stub: full, <svc>.<ns> and a single label (the link's search domains).
-    for name in [WEB, "web.default", "web"] {
-        let hosts = getent(&laptop, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Names through the stub: the full name; <svc>.<ns> and a single label through the link's search
+    // domains, as resolved publishes them in its stub-resolv.conf (what /etc/resolv.conf links to on
+    // a resolved system; here glibc gets that search line through LOCALDOMAIN, the file being ours).
+    let hosts = getent(&laptop, WEB).unwrap();
+    assert!(hosts.starts_with("10.43.0.80"), "{hosts}");
+    let stub = resolved
+        .run("cat", &["/run/systemd/resolve/stub-resolv.conf"])
+        .unwrap();
+    let stub = String::from_utf8_lossy(&stub.stdout).into_owned();
+    let search = stub
+        .lines()
+        .find_map(|l| l.strip_prefix("search "))
+        .unwrap_or_else(|| panic!("no search line in resolved's stub-resolv.conf:\n{stub}"));
+    assert!(search.contains("default.svc.cluster.local"), "{search}");
+    for name in ["web.default", "web"] {
+        let hosts = laptop
+            .exec(
+                "env",
+                &[&format!("LOCALDOMAIN={search}"), "getent", "hosts", name],
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(hosts.starts_with("10.43.0.80"), "{name}: {hosts}");
     }
     let srv = laptop
@@ -153,10 +171,7 @@ fn resolved_mode_routes_the_cluster_zone_to_the_resolver_on_the_tunnel_address()
         .unwrap_or_else(|e| e)
     };
     let out = dig_at(&pod.pod_netns, &address);
-    assert!(
-        !out.contains("ANSWER SECTION") && !out.contains("status:"),
-        "a pod got an answer: {out}"
-    );
+    assert!(!out.contains("->>HEADER<<-"), "a pod got an answer: {out}");
     assert!(
         wait_until(Duration::from_secs(2), || dropped_from(&format!(
             "{}:",
@@ -168,18 +183,12 @@ fn resolved_mode_routes_the_cluster_zone_to_the_resolver_on_the_tunnel_address()
     // From the LAN (the ISP resolver's namespace on the laptop's underlay): nothing listens on the
     // laptop's LAN address, and the tunnel address routed through the laptop gets no answer either.
     let out = dig_at(ISP_NS, &lab.laptop_ip);
-    assert!(
-        !out.contains("ANSWER SECTION") && !out.contains("status:"),
-        "the LAN got an answer: {out}"
-    );
+    assert!(!out.contains("->>HEADER<<-"), "the LAN got an answer: {out}");
     let route = format!("{address}/32");
     exec(ISP_NS, "ip", &["route", "add", &route, "via", &lab.laptop_ip]).unwrap();
     let out = dig_at(ISP_NS, &address);
     let _ = exec(ISP_NS, "ip", &["route", "del", &route]);
-    assert!(
-        !out.contains("ANSWER SECTION") && !out.contains("status:"),
-        "the LAN got an answer: {out}"
-    );
+    assert!(!out.contains("->>HEADER<<-"), "the LAN got an answer: {out}");
     assert!(
         wait_until(Duration::from_secs(2), || dropped_from(&format!(
             "{}:",
@@ -204,6 +213,4 @@ fn resolved_mode_is_undone_after_kill_9_and_restart() {
     laptop.crash_daemon();
     laptop.start_daemon();
     assert_reverted(&laptop, &resolved, "after kill -9 and a restart");
-    // And it works again on the next connect.
-    connect(&laptop, &resolved);
 }

@@ -163,8 +163,12 @@ impl Forwarder {
                         let socket = UdpSocket::bind(unspecified(server))
                             .await
                             .map_err(|e| Failure::Other(format!("bind: {e}")))?;
-                        // Connecting fails at once without a route (tunnel down): caught per query.
-                        let _ = socket.connect(server).await;
+                        // Fails at once without a route (tunnel down): the pool is opened again at
+                        // the next query. A route that goes later fails the sends instead.
+                        socket
+                            .connect(server)
+                            .await
+                            .map_err(|e| Failure::Other(format!("connect {server}: {e}")))?;
                         let channel = Arc::new(Channel {
                             socket,
                             pending: Mutex::new(HashMap::new()),

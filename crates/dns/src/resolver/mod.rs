@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::DnsError;
@@ -32,7 +32,7 @@ pub struct SplitResolver {
     engine: Arc<RwLock<Arc<Engine>>>,
     server: Server<Handler>,
     /// Our own UDP loop (see [`udp`]).
-    udp: AbortHandle,
+    udp: JoinHandle<()>,
     listen: SocketAddr,
     config: ResolverConfig,
 }
@@ -73,7 +73,7 @@ impl SplitResolver {
             engine: Arc::clone(&engine),
             listen_ip: listen.ip(),
         });
-        let udp = tokio::spawn(udp::serve(Arc::new(udp), Arc::clone(&engine), listen.ip())).abort_handle();
+        let udp = tokio::spawn(udp::serve(Arc::new(udp), Arc::clone(&engine), listen.ip()));
         server.register_listener(tcp, TCP_TIMEOUT, 64);
         info!(
             cluster = config.cluster_dns.is_some(),
@@ -135,6 +135,8 @@ impl SplitResolver {
     /// Stop answering and close the sockets.
     pub async fn stop(mut self) -> Result<(), DnsError> {
         self.udp.abort();
+        // Cancelled: the loop has dropped the socket (queries in flight keep it until they end).
+        let _ = (&mut self.udp).await;
         self.server
             .shutdown_gracefully()
             .await
