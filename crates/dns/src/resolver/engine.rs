@@ -11,6 +11,7 @@ use tracing::debug;
 
 use super::answers::Answers;
 use super::forwarder::{Failure, Forwarder, Outcome};
+use super::inflight::InFlight;
 use super::packets::Packets;
 use super::wire;
 use crate::DnsError;
@@ -33,6 +34,8 @@ pub(crate) struct Engine {
     answers: Option<Answers>,
     /// Finished UDP answers as bytes (`None`: cache off).
     packets: Option<Packets>,
+    /// UDP questions being asked now.
+    pub inflight: InFlight,
     epoch: Instant,
     /// Milliseconds after `epoch` until which the cluster counts as down.
     cluster_down_until: AtomicU64,
@@ -68,6 +71,7 @@ impl Engine {
             cluster_down_until: AtomicU64::new(0),
             answers: config.cache.then(Answers::new),
             packets: config.cache.then(Packets::new),
+            inflight: InFlight::new(),
         })
     }
 
@@ -112,15 +116,16 @@ impl Engine {
         }
     }
 
-    /// The cached UDP answer to `query` (parsed as `q`), ready to send.
-    pub fn cached(&self, query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
-        let mut reply = self.packets.as_ref()?.get(&q.key(query), Instant::now())?;
+    /// The cached UDP answer (whole, not yet fitted to the client) for the question `key`, made the
+    /// answer to `query` (parsed as `q`).
+    pub fn cached(&self, key: &[u8], query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
+        let mut reply = self.packets.as_ref()?.get(key, Instant::now())?;
         wire::answer_to(&mut reply, query, q);
-        Some(fit(reply, q))
+        Some(reply)
     }
 
-    /// The UDP answer to `query` (parsed as `q`), kept in the cache by its TTL.
-    pub async fn answer_packet(&self, query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
+    /// The whole UDP answer to `query` (parsed as `q`, question `key`), kept in the cache by its TTL.
+    pub async fn answer_packet(&self, key: &[u8], query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
         let question = request.queries.first()?.clone();
         let name: Name = question.name().clone();
@@ -141,9 +146,9 @@ impl Engine {
         }
         let bytes = response.to_vec().ok()?;
         if let Some(packets) = &self.packets {
-            packets.put(q.key(query), bytes.clone(), ttl, Instant::now());
+            packets.put(key.to_vec(), bytes.clone(), ttl, Instant::now());
         }
-        Some(fit(bytes, q))
+        Some(bytes)
     }
 
     /// The answer to `name`/`rtype`.
@@ -184,15 +189,6 @@ impl Engine {
                 }
             }
         }
-    }
-}
-
-/// `reply` as it may go over UDP to the asker of `q`: truncated (TC) if it does not fit.
-fn fit(reply: Vec<u8>, q: &wire::Query) -> Vec<u8> {
-    if reply.len() <= q.max_udp {
-        reply
-    } else {
-        wire::truncated(&reply, q, EDNS_PAYLOAD)
     }
 }
 

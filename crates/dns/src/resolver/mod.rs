@@ -6,6 +6,7 @@ mod answers;
 mod engine;
 mod forwarder;
 mod handler;
+mod inflight;
 mod packets;
 mod udp;
 mod wire;

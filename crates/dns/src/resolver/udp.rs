@@ -1,6 +1,6 @@
 //! The UDP side of the resolver, served by our own loop: source check, cached answers sent straight
-//! from the receive loop, other queries answered in a task of their own. (TCP stays with
-//! hickory-server.)
+//! from the receive loop, other queries answered in a task of their own, or together with the same
+//! question already in flight ([`super::inflight`]). (TCP stays with hickory-server.)
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
@@ -9,7 +9,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use tokio::net::UdpSocket;
 use tracing::debug;
 
-use super::engine::Engine;
+use super::engine::{EDNS_PAYLOAD, Engine};
+use super::inflight::{Join, Waiter};
 use super::wire;
 
 /// The largest query we read.
@@ -47,16 +48,37 @@ pub(crate) async fn serve(socket: Arc<UdpSocket>, engine: Arc<RwLock<Arc<Engine>
             }
             continue;
         };
-        if let Some(reply) = engine.cached(query, &parsed) {
-            send(&socket, &reply, src).await;
+        let key = parsed.key(query);
+        if let Some(reply) = engine.cached(&key, query, &parsed) {
+            send(&socket, &wire::fit(reply, &parsed, EDNS_PAYLOAD), src).await;
+            continue;
+        }
+        let join = engine.inflight.join(&key, || Waiter {
+            query: query.to_vec(),
+            q: parsed.clone(),
+            src,
+        });
+        if join == Join::Queued {
             continue;
         }
         let query = query.to_vec();
         let socket = Arc::clone(&socket);
         tokio::spawn(async move {
-            if let Some(reply) = engine.answer_packet(&query, &parsed).await {
-                send(&socket, &reply, src).await;
+            let reply = engine.answer_packet(&key, &query, &parsed).await;
+            let waiters = if join == Join::Lead {
+                engine.inflight.finish(&key)
+            } else {
+                Vec::new()
+            };
+            let Some(reply) = reply else {
+                return;
+            };
+            for w in waiters {
+                let mut theirs = reply.clone();
+                wire::answer_to(&mut theirs, &w.query, &w.q);
+                send(&socket, &wire::fit(theirs, &w.q, EDNS_PAYLOAD), w.src).await;
             }
+            send(&socket, &wire::fit(reply, &parsed, EDNS_PAYLOAD), src).await;
         });
     }
 }

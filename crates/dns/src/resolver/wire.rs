@@ -14,7 +14,7 @@ fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
 }
 
 /// A standard query with one question, as the fast path sees it.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
     /// Where the question ends (it starts at [`HEADER`]).
     pub question_end: usize,
@@ -135,6 +135,15 @@ pub fn truncated(response: &[u8], q: &Query, payload: u16) -> Vec<u8> {
         out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     }
     out
+}
+
+/// `reply` as it may go over UDP to the asker of `q`: truncated (TC) if it does not fit.
+pub fn fit(reply: Vec<u8>, q: &Query, payload: u16) -> Vec<u8> {
+    if reply.len() <= q.max_udp {
+        reply
+    } else {
+        truncated(&reply, q, payload)
+    }
 }
 
 #[cfg(test)]
