@@ -42,17 +42,29 @@ pub fn text(out: &Output) -> String {
 
 pub use kubewire_lab::testing::{Restore, wait_until};
 
+pub mod resolved;
+
 /// A running `kubewired` in the laptop namespace plus the user side's files, torn down on drop
 /// (disconnect, daemon stopped by PID, interface and state removed).
 pub struct Laptop {
     pub lab: LabDescription,
     pub dir: tempfile::TempDir,
     daemon: Option<Child>,
+    /// How the daemon and [`Laptop::exec`] enter the laptop (default: `ip netns exec <laptop>`).
+    enter: Option<Vec<String>>,
+    /// Extra environment for the daemon.
+    daemon_env: Vec<(String, String)>,
 }
 
 impl Laptop {
     /// Starts the daemon in `kw-laptop` with its own socket and state dir.
     pub fn start() -> Self {
+        Self::start_entered(None, Vec::new())
+    }
+
+    /// Starts the daemon through `enter` (a command prefix that enters the laptop namespace, e.g.
+    /// a private mount namespace of it) with extra environment.
+    pub fn start_entered(enter: Option<Vec<String>>, daemon_env: Vec<(String, String)>) -> Self {
         let lab = kubewire_lab::testing::lab().unwrap_or_else(|e| panic!("{e}"));
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
@@ -62,6 +74,8 @@ impl Laptop {
             lab,
             dir,
             daemon: None,
+            enter,
+            daemon_env,
         };
         laptop.start_daemon();
         laptop
@@ -79,8 +93,9 @@ impl Laptop {
     pub fn start_daemon(&mut self) {
         let _ = std::fs::remove_file(self.socket());
         let log = std::fs::File::create(self.dir.path().join("kubewired.log")).ok();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.lab.laptop_netns])
+        let enter = self.enter_prefix();
+        let mut cmd = Command::new(&enter[0]);
+        cmd.args(&enter[1..])
             .arg(bin("kubewired"))
             .arg("--socket")
             .arg(self.socket())
@@ -91,6 +106,9 @@ impl Laptop {
         // Without its own resolv.conf the namespace sees the host's: never let the daemon change it.
         if !self.resolv_conf_path().exists() {
             cmd.env("KUBEWIRE_DNS_BACKEND", "none");
+        }
+        for (k, v) in &self.daemon_env {
+            cmd.env(k, v);
         }
         if let Some(log) = log {
             if let Ok(copy) = log.try_clone() {
@@ -109,6 +127,17 @@ impl Laptop {
             "kubewired did not listen: {}",
             self.daemon_log()
         );
+    }
+
+    fn enter_prefix(&self) -> Vec<String> {
+        self.enter.clone().unwrap_or_else(|| {
+            vec![
+                "ip".into(),
+                "netns".into(),
+                "exec".into(),
+                self.lab.laptop_netns.clone(),
+            ]
+        })
     }
 
     /// The laptop namespace's own resolv.conf (`ip netns exec` shows it as `/etc/resolv.conf`).
@@ -215,7 +244,21 @@ impl Laptop {
 
     /// Runs a program inside the laptop namespace.
     pub fn exec(&self, program: &str, args: &[&str]) -> Result<String, String> {
-        kubewire_lab::testing::exec(&self.lab.laptop_netns, program, args)
+        let Some(enter) = &self.enter else {
+            return kubewire_lab::testing::exec(&self.lab.laptop_netns, program, args);
+        };
+        let out = Command::new(&enter[0])
+            .args(&enter[1..])
+            .arg(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(text(&out))
+        }
     }
 
     /// The routes through the laptop's WireGuard interface, as prefixes.

@@ -18,6 +18,9 @@ fn e2e_tests() -> Result<()> {
         "connect",
         "--test",
         "dns",
+        // resolved mode with a real systemd-resolved in the laptop namespace (setup extracts it).
+        "--test",
+        "dns_resolved",
         "--",
         "--ignored",
         "--test-threads=1",
@@ -135,11 +138,13 @@ pub fn demo() -> Result<()> {
 }
 
 /// Criterion benches of the core, then the main job's benchmarks against the lab, with release
-/// binaries (`tests/tests/bench.rs`; numbers as `BENCH` lines).
+/// binaries (`tests/tests/bench.rs`, `tests/tests/dns_bench.rs`; numbers as `BENCH` lines).
 pub fn bench() -> Result<()> {
     setup::run()?;
     sh::cargo(&["bench", "-p", "kubewire-core"])?;
     sh::cargo(&["build", "--release", "--workspace", "--bins"])?;
+    // The split-DNS benchmark runs the resolver on its own too (cache off), next to the daemon's.
+    sh::cargo(&["build", "--release", "-p", "kubewire-dns", "--example", "dnsd"])?;
     sh::cargo(&["build", "-p", "kubewire-lab"])?;
     let bins = crate::root().join("target/release");
     let run = || {
@@ -150,6 +155,8 @@ pub fn bench() -> Result<()> {
                 "kubewire-e2e",
                 "--test",
                 "bench",
+                "--test",
+                "dns_bench",
                 "--",
                 "--ignored",
                 "--test-threads=1",

@@ -15,6 +15,8 @@ pub mod macos;
 #[path = "linux/resolv_conf.rs"]
 pub mod resolv_conf_portable;
 pub mod windows;
+#[cfg(windows)]
+mod windows_registry;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -243,7 +245,15 @@ impl OsDns {
                 #[cfg(not(target_os = "linux"))]
                 Err(DnsError::Unsupported("resolved"))
             }
-            BackendKind::Nrpt => Err(DnsError::Unsupported("nrpt")),
+            BackendKind::Nrpt => {
+                #[cfg(windows)]
+                {
+                    let rules = windows::nrpt_rules(settings.resolver.ip(), &settings.domains());
+                    windows_registry::apply(&rules, &settings.search)
+                }
+                #[cfg(not(windows))]
+                Err(DnsError::Unsupported("nrpt"))
+            }
         }
     }
 
@@ -288,7 +298,17 @@ fn resolved_apply_calls(
 
 async fn revert(state: &DnsState) -> Result<(), DnsError> {
     match state.backend {
-        BackendKind::None | BackendKind::Nrpt => Ok(()),
+        BackendKind::None => Ok(()),
+        BackendKind::Nrpt => {
+            #[cfg(windows)]
+            {
+                windows_registry::revert()
+            }
+            #[cfg(not(windows))]
+            {
+                Ok(())
+            }
+        }
         BackendKind::ResolvConf => resolv_conf::revert(&state.paths.resolv_conf),
         BackendKind::Macos => macos::remove_ours(&state.paths.macos_dir()).map(drop),
         BackendKind::Resolved => {
@@ -316,6 +336,9 @@ pub async fn restore_at_start(state: Option<&DnsState>, default_paths: &OsPaths)
     } else if !cfg!(windows) {
         resolv_conf::revert(&default_paths.resolv_conf)?;
     }
+    // Our NRPT rules are found by their key names, with or without a state.
+    #[cfg(windows)]
+    windows_registry::revert()?;
     Ok(())
 }
 

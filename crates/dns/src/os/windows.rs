@@ -1,6 +1,6 @@
 //! Windows: one NRPT rule (registry) sending the cluster domains to the resolver, plus the cluster
 //! search suffixes in the global search list (NRPT does not expand search domains). The values are
-//! produced by pure functions; writing them needs the registry (not built on other OSes yet).
+//! produced by pure functions (here, tested on Linux); `windows_registry.rs` writes them.
 
 use std::net::IpAddr;
 
@@ -87,6 +87,25 @@ pub fn search_list_without(current: &str, ours: &[String]) -> String {
         .join(",")
 }
 
+/// The search list without the suffixes at or under `zones` (NRPT rule names such as
+/// `.cluster.local`): what revert leaves, computed from our rules alone, also after a crash.
+pub fn search_list_without_zones(current: &str, zones: &[String]) -> String {
+    let zones: Vec<String> = zones
+        .iter()
+        .map(|z| z.trim_matches('.').to_ascii_lowercase())
+        .filter(|z| !z.is_empty())
+        .collect();
+    current
+        .split(',')
+        .map(str::trim)
+        .filter(|d| {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            !d.is_empty() && !zones.iter().any(|z| d == *z || d.ends_with(&format!(".{z}")))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +158,23 @@ mod tests {
             search_list_with("", &ours),
             "default.svc.cluster.local,svc.cluster.local"
         );
+    }
+
+    #[test]
+    fn revert_takes_out_the_suffixes_under_our_rules_only() {
+        let rules = nrpt_rules(
+            "10.4.0.99".parse().unwrap(),
+            &["cluster.local".into(), "42.10.in-addr.arpa".into()],
+        );
+        let Some((_, RegValue::MultiSz(names))) = rules[0].values.iter().find(|(n, _)| n == "Name") else {
+            panic!("no Name value");
+        };
+        let with = search_list_with(
+            "corp.example,local.corp",
+            &["default.svc.cluster.local".into(), "svc.cluster.local".into()],
+        );
+        assert_eq!(search_list_without_zones(&with, names), "corp.example,local.corp");
+        assert_eq!(search_list_without_zones("Cluster.Local.,lan", names), "lan");
+        assert_eq!(search_list_without_zones("", names), "");
     }
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::forwarder::Outcome;
@@ -40,16 +39,7 @@ impl Answers {
 
     /// Keep an answer (NOERROR or NXDOMAIN) for its shortest TTL (negative answers: the SOA's).
     pub fn put(&self, name: &Name, rtype: RecordType, outcome: &Outcome, now: Instant) {
-        if !matches!(outcome.code, ResponseCode::NoError | ResponseCode::NXDomain) {
-            return;
-        }
-        let ttl = outcome
-            .answers
-            .iter()
-            .chain(outcome.authorities.iter())
-            .map(|r| r.ttl)
-            .min()
-            .unwrap_or(0);
+        let ttl = outcome.cache_ttl();
         if ttl == 0 {
             return;
         }

@@ -4,13 +4,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
+use hickory_proto::op::{Edns, Message, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tracing::debug;
 
 use super::answers::Answers;
 use super::forwarder::{Failure, Forwarder, Outcome};
+use super::inflight::InFlight;
+use super::packets::Packets;
+use super::wire;
 use crate::DnsError;
 use crate::config::ResolverConfig;
 use crate::reverse::reverse_zones;
@@ -20,12 +23,19 @@ use crate::route::{Route, Router};
 /// once instead of after a cluster timeout). Full cluster names are still tried.
 const CLUSTER_DOWN_FOR: Duration = Duration::from_secs(2);
 
+/// EDNS payload size we advertise (the DNS flag day value).
+pub(crate) const EDNS_PAYLOAD: u16 = 1232;
+
 pub(crate) struct Engine {
     router: Router,
     cluster: Option<Forwarder>,
     upstream: Option<Forwarder>,
-    /// Finished answers (`None`: cache off).
+    /// Finished answers, for TCP (`None`: cache off).
     answers: Option<Answers>,
+    /// Finished UDP answers as bytes (`None`: cache off).
+    packets: Option<Packets>,
+    /// UDP questions being asked now.
+    pub inflight: InFlight,
     epoch: Instant,
     /// Milliseconds after `epoch` until which the cluster counts as down.
     cluster_down_until: AtomicU64,
@@ -45,17 +55,13 @@ impl Engine {
         )
         .with_namespaces(config.namespaces.clone());
         let cluster = match config.cluster_dns {
-            Some(addr) => Some(Forwarder::new(&[addr], config.cluster_timeout, config.cache)?),
+            Some(addr) => Some(Forwarder::new(&[addr], config.cluster_timeout)?),
             None => None,
         };
         let upstream = if config.upstreams.is_empty() {
             None
         } else {
-            Some(Forwarder::new(
-                &config.upstreams,
-                config.upstream_timeout,
-                config.cache,
-            )?)
+            Some(Forwarder::new(&config.upstreams, config.upstream_timeout)?)
         };
         Ok(Self {
             router,
@@ -64,6 +70,8 @@ impl Engine {
             epoch: Instant::now(),
             cluster_down_until: AtomicU64::new(0),
             answers: config.cache.then(Answers::new),
+            packets: config.cache.then(Packets::new),
+            inflight: InFlight::new(),
         })
     }
 
@@ -98,7 +106,7 @@ impl Engine {
         match upstream.lookup(name, rtype).await {
             Ok(outcome) => outcome,
             Err(Failure::Other(e)) => {
-                debug!(%name, ?rtype, error = %e, "upstream failed");
+                debug!(%name, ?rtype, error = e, "upstream failed");
                 Outcome::code(ResponseCode::ServFail)
             }
             Err(Failure::Timeout) => {
@@ -106,6 +114,41 @@ impl Engine {
                 Outcome::code(ResponseCode::ServFail)
             }
         }
+    }
+
+    /// The cached UDP answer (whole, not yet fitted to the client) for the question `key`, made the
+    /// answer to `query` (parsed as `q`).
+    pub fn cached(&self, key: &[u8], query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
+        let mut reply = self.packets.as_ref()?.get(key, Instant::now())?;
+        wire::answer_to(&mut reply, query, q);
+        Some(reply)
+    }
+
+    /// The whole UDP answer to `query` (parsed as `q`, question `key`), kept in the cache by its TTL.
+    pub async fn answer_packet(&self, key: &[u8], query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
+        let request = Message::from_vec(query).ok()?;
+        let question = request.queries.first()?.clone();
+        let name: Name = question.name().clone();
+        let outcome = self.resolve(&name, question.query_type()).await;
+        let mut response = Message::response(request.metadata.id, OpCode::Query);
+        response.metadata.recursion_desired = request.metadata.recursion_desired;
+        response.metadata.checking_disabled = request.metadata.checking_disabled;
+        response.metadata.recursion_available = true;
+        response.metadata.response_code = outcome.code;
+        response.add_query(question);
+        let ttl = outcome.cache_ttl();
+        response.insert_answers(outcome.answers);
+        response.insert_authorities(outcome.authorities);
+        if q.edns {
+            let mut edns = Edns::new();
+            edns.set_max_payload(EDNS_PAYLOAD);
+            response.set_edns(edns);
+        }
+        let bytes = response.to_vec().ok()?;
+        if let Some(packets) = &self.packets {
+            packets.put(key.to_vec(), bytes.clone(), ttl, Instant::now());
+        }
+        Some(bytes)
     }
 
     /// The answer to `name`/`rtype`.

@@ -1,4 +1,4 @@
-//! The hickory-server request handler: source check, one question, the engine's answer.
+//! The hickory-server request handler (TCP): source check, one question, the engine's answer.
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
@@ -10,10 +10,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::{debug, warn};
 
-use super::engine::Engine;
-
-/// EDNS payload size we advertise (the DNS flag day value).
-const EDNS_PAYLOAD: u16 = 1232;
+use super::engine::{EDNS_PAYLOAD, Engine};
 
 pub(crate) struct Handler {
     pub engine: Arc<RwLock<Arc<Engine>>>,

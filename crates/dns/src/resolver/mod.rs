@@ -6,6 +6,10 @@ mod answers;
 mod engine;
 mod forwarder;
 mod handler;
+mod inflight;
+mod packets;
+mod udp;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -13,6 +17,7 @@ use std::time::Duration;
 
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::DnsError;
@@ -27,6 +32,8 @@ const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SplitResolver {
     engine: Arc<RwLock<Arc<Engine>>>,
     server: Server<Handler>,
+    /// Our own UDP loop (see [`udp`]).
+    udp: JoinHandle<()>,
     listen: SocketAddr,
     config: ResolverConfig,
 }
@@ -37,6 +44,12 @@ impl std::fmt::Debug for SplitResolver {
             .field("listen", &self.listen)
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SplitResolver {
+    fn drop(&mut self) {
+        self.udp.abort();
     }
 }
 
@@ -61,7 +74,7 @@ impl SplitResolver {
             engine: Arc::clone(&engine),
             listen_ip: listen.ip(),
         });
-        server.register_socket(udp);
+        let udp = tokio::spawn(udp::serve(Arc::new(udp), Arc::clone(&engine), listen.ip()));
         server.register_listener(tcp, TCP_TIMEOUT, 64);
         info!(
             cluster = config.cluster_dns.is_some(),
@@ -72,6 +85,7 @@ impl SplitResolver {
         Ok(Self {
             engine,
             server,
+            udp,
             listen,
             config: ResolverConfig { listen, ..config },
         })
@@ -121,6 +135,9 @@ impl SplitResolver {
 
     /// Stop answering and close the sockets.
     pub async fn stop(mut self) -> Result<(), DnsError> {
+        self.udp.abort();
+        // Cancelled: the loop has dropped the socket (queries in flight keep it until they end).
+        let _ = (&mut self.udp).await;
         self.server
             .shutdown_gracefully()
             .await
