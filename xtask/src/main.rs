@@ -2,6 +2,8 @@
 //! `lab` drives the network-namespace cluster, `demo` runs the main job on it, `test` runs everything
 //! CI runs, `bench` the benchmarks.
 
+mod dist;
+mod dist_test;
 mod setup;
 mod sh;
 mod test;
@@ -36,6 +38,11 @@ enum Command {
     Test,
     /// The benchmarks.
     Bench,
+    /// Release binaries, the UI and the Linux packages (.deb, .rpm) into target/dist/, with sizes.
+    Dist,
+    /// Tests of the packages `dist` made last: contents, scripts, the unit, install/remove/purge in a
+    /// fresh Debian root (root, debootstrap, rpm).
+    DistTest,
 }
 
 /// The workspace root.
@@ -62,5 +69,7 @@ fn main() -> Result<()> {
         Command::Demo => test::demo(),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
+        Command::Dist => dist::run().map(drop),
+        Command::DistTest => dist_test::run(),
     }
 }

@@ -1,6 +1,7 @@
 //! `kubewired`: the privileged kubewire daemon. See `crates/daemon/README.md`.
 
 mod apply;
+mod cleanup;
 mod connection;
 mod daemon;
 mod dns;
@@ -34,16 +35,21 @@ use tokio::signal::unix::{SignalKind, signal};
 /// Logs: RUST_LOG=kubewired=debug,kubewire_tunnel=debug for more. Backend: kernel WireGuard when the
 /// kernel has it, else BoringTun in-process (force with KUBEWIRE_WG_BACKEND=userspace|kernel).
 ///
+/// `kubewired cleanup` (for package removal scripts) undoes what a stopped or crashed daemon left,
+/// as its state file says, and exits; it refuses while a daemon answers on the socket.
+///
 /// Exit codes: 0 stopped cleanly; 1 could not start (socket, state dir) or could not remove
 /// everything at shutdown; 2 bad command line.
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Where to listen.
-    #[arg(long, value_name = "PATH", default_value = kubewire_ipc::DEFAULT_SOCKET)]
+    #[arg(long, global = true, value_name = "PATH", default_value = kubewire_ipc::DEFAULT_SOCKET)]
     socket: PathBuf,
     /// Where the state file lives.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/kubewire")]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/var/lib/kubewire")]
     state_dir: PathBuf,
     /// The group whose members may use the daemon (besides root).
     #[arg(long, value_name = "NAME", default_value = kubewire_ipc::GROUP)]
@@ -58,6 +64,13 @@ struct Args {
     /// (default: detected; KUBEWIRE_DNS_BACKEND also overrides).
     #[arg(long, value_name = "BACKEND", value_parser = parse_dns_backend)]
     dns_backend: Option<kubewire_dns::BackendKind>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Undo what a stopped or crashed kubewired left (interface, routes, DNS) and exit. Refuses while
+    /// a kubewired answers on --socket.
+    Cleanup,
 }
 
 fn parse_dns_backend(s: &str) -> Result<kubewire_dns::BackendKind, String> {
@@ -140,7 +153,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(run(args));
+    let result = match args.command {
+        Some(Command::Cleanup) => runtime.block_on(cleanup::run(&args.socket, &args.state_dir)),
+        None => runtime.block_on(run(args)),
+    };
     // A wedged WireGuard backend may hold a blocking thread forever: do not wait for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
