@@ -1,5 +1,5 @@
-# Shared by the .deb and .rpm maintainer scripts: xtask's dist (installers/linux/render) pastes this file
-# into each script in place of the line "#@common@", so every script stays one self-contained file.
+# Shared by the .deb and .rpm maintainer scripts: `cargo xtask dist` pastes this file into each
+# script in place of its "common" mark line (xtask/src/dist.rs), so every script stays self-contained.
 
 KW_GROUP=kubewire
 KW_UNIT=kubewired.service

@@ -261,12 +261,13 @@ mod tests {
             );
         }
         let postrm = std::fs::read_to_string(stage.join("deb/postrm")).unwrap();
-        let purge = postrm.find("purge)").unwrap();
+        let body = &postrm[postrm.rfind("case \"$1\" in").unwrap()..];
+        let purge = body.find("purge)").unwrap();
         assert!(
-            postrm[purge..].contains("kw_remove_group"),
+            body[purge..].contains("kw_remove_group"),
             "the group goes on purge"
         );
-        assert!(!postrm[..purge].contains("kw_remove_group"), "…and only on purge");
+        assert!(!body[..purge].contains("kw_remove_group"), "…and only on purge");
         std::fs::remove_dir_all(&stage).unwrap();
     }
 
