@@ -259,7 +259,7 @@ impl Drop for Chroot {
         if let Err(e) = unmount_all(&self.root) {
             eprintln!("dist-test: {e:#}");
         }
-        let _ = Command::new("ip").args(["netns", "del", NETNS]).status();
+        let _ = Command::new("ip").args(["netns", "del", NETNS]).output();
     }
 }
 
@@ -287,7 +287,7 @@ impl Chroot {
             ],
         )?;
         std::fs::copy("/etc/resolv.conf", chroot.root.join("etc/resolv.conf"))?;
-        let _ = Command::new("ip").args(["netns", "del", NETNS]).status();
+        let _ = Command::new("ip").args(["netns", "del", NETNS]).output();
         output("ip", &["netns", "add", NETNS])?;
         Ok(chroot)
     }
@@ -395,7 +395,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     Ok(out)
 }
 
-fn install_in_fresh_debian(deb: &Path) -> Result<()> {
+pub fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     let work = dist::target_dir().join("dist-test");
     std::fs::create_dir_all(&work)?;
     let base = timed("the base root (debootstrap or cache)", || base_tarball(&work))?;
@@ -507,7 +507,9 @@ fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     eprintln!(
         "dist-test: removed: tunnel, route and DNS undone, group kept; purged: nothing left, group gone"
     );
+    let root = chroot.root.clone();
     drop(chroot);
+    std::fs::remove_dir_all(&root)?;
     Ok(())
 }
 
@@ -515,7 +517,8 @@ const ORIGINAL_RESOLV: &str = "nameserver 192.0.2.53\nsearch example.test\n";
 
 fn plant_leftovers(chroot: &Chroot) -> Result<()> {
     for args in [
-        vec!["link", "add", "kubewire0", "type", "dummy"],
+        // Any kind of link will do (this kernel may lack dummy and wireguard).
+        vec!["link", "add", "kubewire0", "type", "bridge"],
         vec!["link", "set", "kubewire0", "up"],
         vec!["addr", "add", "10.77.0.1/32", "dev", "kubewire0"],
         vec!["route", "add", "10.77.1.0/24", "dev", "kubewire0"],

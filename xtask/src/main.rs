@@ -42,7 +42,11 @@ enum Command {
     Dist,
     /// Tests of the packages `dist` made last: contents, scripts, the unit, install/remove/purge in a
     /// fresh Debian root (root, debootstrap, rpm).
-    DistTest,
+    DistTest {
+        /// Only install/remove/purge this .deb in a fresh Debian root (skips the other checks).
+        #[arg(long, value_name = "PATH")]
+        deb: Option<PathBuf>,
+    },
 }
 
 /// The workspace root.
@@ -70,6 +74,7 @@ fn main() -> Result<()> {
         Command::Test => test::all(),
         Command::Bench => test::bench(),
         Command::Dist => dist::run().map(drop),
-        Command::DistTest => dist_test::run(),
+        Command::DistTest { deb: None } => dist_test::run(),
+        Command::DistTest { deb: Some(deb) } => dist_test::install_in_fresh_debian(&deb),
     }
 }
