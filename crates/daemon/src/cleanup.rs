@@ -12,7 +12,7 @@ use crate::{dns, restore};
 
 /// `Ok(true)`: nothing left behind (or nothing was there).
 pub async fn run(socket: &Path, state_dir: &Path) -> anyhow::Result<bool> {
-    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+    if crate::os::daemon_answers(socket) {
         bail!(
             "a kubewired is running on {}: stop it first (its SIGTERM path removes everything)",
             socket.display()
