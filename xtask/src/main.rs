@@ -4,6 +4,8 @@
 
 mod dist;
 mod dist_test;
+#[cfg(test)]
+mod installers_test;
 mod setup;
 mod sh;
 mod test;
