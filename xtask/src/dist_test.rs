@@ -509,6 +509,7 @@ pub fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     );
     let root = chroot.root.clone();
     drop(chroot);
+    ensure!(mounts_under(&root)?.is_empty(), "mounts left under {}", root.display());
     std::fs::remove_dir_all(&root)?;
     Ok(())
 }
@@ -562,4 +563,79 @@ fn check_leftovers_gone(chroot: &Chroot, log: &str) -> Result<()> {
         "the state file stays after remove:\n{log}"
     );
     Ok(())
+}
+
+/// The capabilities `installers/linux/kubewired.service` leaves the daemon
+/// (`CapabilityBoundingSet=CAP_…`), as setpriv names them (`net_admin`).
+pub fn unit_capabilities(unit: &str) -> Result<Vec<String>> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .context("the unit sets no CapabilityBoundingSet")?;
+    line.split_whitespace()
+        .map(|c| {
+            c.strip_prefix("CAP_")
+                .map(str::to_lowercase)
+                .with_context(|| format!("not a capability: {c}"))
+        })
+        .collect()
+}
+
+/// The end-to-end tests (real daemon, real CLI, the lab) with `kubewired` held to the unit's
+/// capability bounding set and NoNewPrivileges (`setpriv`), so a capability the daemon needs and
+/// the unit lacks fails here rather than on a user's machine. Run inside a lab (`with_lab`).
+pub fn e2e_under_unit_capabilities() -> Result<()> {
+    let unit = std::fs::read_to_string(crate::root().join("installers/linux/kubewired.service"))?;
+    let caps = unit_capabilities(&unit)?;
+    let bins = dist::target_dir().join("debug");
+    let wrap = dist::target_dir().join("dist-test/unit-capabilities");
+    std::fs::create_dir_all(&wrap)?;
+    let bounding: String = caps.iter().map(|c| format!(",+{c}")).collect();
+    let script = format!(
+        "#!/bin/sh\n# kubewired with exactly the unit's capabilities: {caps}\nexec setpriv --bounding-set=-all{bounding} --inh-caps=-all --no-new-privs {daemon} \"$@\"\n",
+        caps = caps.join(" "),
+        daemon = bins.join("kubewired").display(),
+    );
+    let daemon = wrap.join("kubewired");
+    std::fs::write(&daemon, script)?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&daemon, std::fs::Permissions::from_mode(0o755))?;
+    let cli = wrap.join("kubewire");
+    let _ = std::fs::remove_file(&cli);
+    std::os::unix::fs::symlink(bins.join("kubewire"), &cli)?;
+    eprintln!(
+        "dist-test: the e2e tests with kubewired bounded to {}",
+        caps.join(" ")
+    );
+    crate::sh::cargo_env(
+        &[
+            "test",
+            "-p",
+            "kubewire-e2e",
+            "--test",
+            "connect",
+            "--test",
+            "dns",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ],
+        &[("KUBEWIRE_BIN_DIR", &wrap.to_string_lossy())],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_units_capabilities_read_as_setpriv_names() {
+        let unit = std::fs::read_to_string(crate::root().join("installers/linux/kubewired.service")).unwrap();
+        assert_eq!(
+            unit_capabilities(&unit).unwrap(),
+            ["net_admin", "net_bind_service", "chown"]
+        );
+        assert!(unit_capabilities("[Service]\n").is_err());
+        assert!(unit_capabilities("CapabilityBoundingSet=NET_ADMIN\n").is_err());
+    }
 }

@@ -49,6 +49,8 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         deb: Option<PathBuf>,
     },
+    /// The e2e tests with kubewired held to the systemd unit's capabilities (needs a lab up).
+    UnitCapabilities,
 }
 
 /// The workspace root.
@@ -78,5 +80,9 @@ fn main() -> Result<()> {
         Command::Dist => dist::run().map(drop),
         Command::DistTest { deb: None } => dist_test::run(),
         Command::DistTest { deb: Some(deb) } => dist_test::install_in_fresh_debian(&deb),
+        Command::UnitCapabilities => {
+            sh::cargo(&["build", "--workspace", "--bins"])?;
+            dist_test::e2e_under_unit_capabilities()
+        }
     }
 }
