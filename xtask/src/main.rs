@@ -5,6 +5,7 @@
 mod setup;
 mod sh;
 mod test;
+mod tray;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,9 @@ enum Command {
     Test,
     /// The benchmarks.
     Bench,
+    /// The tray app's end-to-end test alone: builds the UI and the app, brings a lab up, runs
+    /// `tests/ui-e2e/run.sh`, takes the lab down (hold /tmp/kubewire-lab.lock).
+    UiE2e,
 }
 
 /// The workspace root.
@@ -62,5 +66,6 @@ fn main() -> Result<()> {
         Command::Demo => test::demo(),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
+        Command::UiE2e => test::ui_e2e(),
     }
 }
