@@ -7,7 +7,7 @@ export default defineConfig({
   plugins: [svelte(), svelteTesting()],
   base: "./",
   clearScreen: false,
-  server: { port: 1420, strictPort: true },
+  server: { port: 5173, strictPort: true }, // src-tauri/tauri.conf.json devUrl
   build: {
     outDir: "dist",
     emptyOutDir: true,
