@@ -1,4 +1,5 @@
 import { render, screen, waitFor, within } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
 import { expect, test } from "vitest";
 import App from "../src/App.svelte";
 import * as lab from "./fixtures/lab";
@@ -63,4 +64,26 @@ test("without nodes it says what to do", async () => {
   render(App);
   expect(await screen.findByText("Connect to a cluster to see its nodes.")).toBeInTheDocument();
   expect(screen.queryByTestId("nodes-table")).toBeNull();
+});
+
+test("headers sort the table: handshake age, then problems first", async () => {
+  window.location.hash = "#nodes";
+  backend(lab.labState());
+  const user = userEvent.setup();
+  render(App);
+  await screen.findByTestId("nodes-table");
+  const order = () => screen.getAllByTestId("node-row").map((r) => r.dataset.node);
+
+  await user.click(screen.getByTestId("sort-handshake"));
+  expect(order()).toEqual(["aws", "aws-2", "azure", "azure-2", "gcp", "aliyun"]);
+  expect(screen.getByTestId("sort-handshake").closest("th")).toHaveAttribute("aria-sort", "ascending");
+  await user.click(screen.getByTestId("sort-handshake"));
+  expect(order()).toEqual(["aliyun", "gcp", "azure", "azure-2", "aws", "aws-2"]);
+  expect(screen.getByTestId("sort-handshake").closest("th")).toHaveAttribute("aria-sort", "descending");
+
+  await user.click(screen.getByTestId("sort-health"));
+  expect(order()).toEqual(["aliyun", "gcp", "aws", "aws-2", "azure", "azure-2"]);
+  // The order holds across live updates.
+  await emitState(lab.labState());
+  expect(order()).toEqual(["aliyun", "gcp", "aws", "aws-2", "azure", "azure-2"]);
 });
