@@ -103,19 +103,6 @@ fn stage_binaries(stage: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `npm ci` (when node_modules is missing) and `npm run build` in ui/.
-fn build_ui() -> Result<()> {
-    let ui = crate::root().join("ui");
-    if !ui.join("package.json").is_file() {
-        bail!("ui/package.json is missing: the tray's front end is not in this tree");
-    }
-    let ui_dir = ui.to_string_lossy();
-    if !ui.join("node_modules").is_dir() {
-        sh::run("npm", &["--prefix", &ui_dir, "ci", "--no-audit", "--no-fund"])?;
-    }
-    sh::run("npm", &["--prefix", &ui_dir, "run", "build"])
-}
-
 /// The newest file in `dir` whose name ends with `ext`.
 fn newest(dir: &Path, ext: &str) -> Result<PathBuf> {
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
@@ -183,7 +170,7 @@ pub fn run() -> Result<Packages> {
     std::fs::create_dir_all(&stage)?;
     stage_binaries(&stage)?;
     render_scripts(&root.join("installers"), &stage)?;
-    build_ui()?;
+    crate::tray::build_ui()?;
     let tauri = root.join("ui/node_modules/.bin/tauri");
     if !tauri.is_file() {
         bail!(

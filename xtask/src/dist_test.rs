@@ -77,7 +77,6 @@ const FILES: &[(&str, &str)] = &[
     ("/usr/lib/systemd/system/kubewired.service", "rw-r--r--"),
     ("/usr/lib/sysusers.d/kubewire.conf", "rw-r--r--"),
     ("/usr/share/applications/kubewire.desktop", "rw-r--r--"),
-    ("/etc/xdg/autostart/kubewire-tray.desktop", "rw-r--r--"),
 ];
 
 /// One line of `dpkg-deb -c` / `rpm -qlvp`: mode, owner, path.
@@ -509,7 +508,11 @@ pub fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     );
     let root = chroot.root.clone();
     drop(chroot);
-    ensure!(mounts_under(&root)?.is_empty(), "mounts left under {}", root.display());
+    ensure!(
+        mounts_under(&root)?.is_empty(),
+        "mounts left under {}",
+        root.display()
+    );
     std::fs::remove_dir_all(&root)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod installers_test;
 mod setup;
 mod sh;
 mod test;
+mod tray;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,9 @@ enum Command {
     },
     /// The e2e tests with kubewired held to the systemd unit's capabilities (needs a lab up).
     UnitCapabilities,
+    /// The tray app's end-to-end test alone: builds the UI and the app, brings a lab up, runs
+    /// `tests/ui-e2e/run.sh`, takes the lab down (hold /tmp/kubewire-lab.lock).
+    UiE2e,
 }
 
 /// The workspace root.
@@ -84,5 +88,6 @@ fn main() -> Result<()> {
             sh::cargo(&["build", "--workspace", "--bins"])?;
             dist_test::e2e_under_unit_capabilities()
         }
+        Command::UiE2e => test::ui_e2e(),
     }
 }
