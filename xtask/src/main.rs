@@ -42,7 +42,11 @@ enum Command {
     /// The benchmarks.
     Bench,
     /// Release binaries, the UI and the Linux packages (.deb, .rpm) into target/dist/, with sizes.
-    Dist,
+    Dist {
+        /// Then run `dist-test` on them.
+        #[arg(long)]
+        test: bool,
+    },
     /// Tests of the packages `dist` made last: contents, scripts, the unit, install/remove/purge in a
     /// fresh Debian root (root, debootstrap, rpm).
     DistTest {
@@ -81,7 +85,8 @@ fn main() -> Result<()> {
         Command::Demo => test::demo(),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
-        Command::Dist => dist::run().map(drop),
+        Command::Dist { test: false } => dist::run().map(drop),
+        Command::Dist { test: true } => dist_test::build_and_test(),
         Command::DistTest { deb: None } => dist_test::run(),
         Command::DistTest { deb: Some(deb) } => dist_test::install_in_fresh_debian(&deb),
         Command::UnitCapabilities => {
