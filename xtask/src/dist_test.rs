@@ -89,9 +89,9 @@ const FILES: &[(&str, &str)] = &[
 /// One line of `dpkg-deb -c` / `rpm -qlvp`: mode, owner, path.
 fn entry<'a>(listing: &'a str, path: &str) -> Option<&'a str> {
     listing.lines().find(|l| {
-        l.split_whitespace()
-            .last()
-            .is_some_and(|p| p.trim_start_matches('.') == path)
+        l.split_whitespace().last().is_some_and(|p| {
+            p.trim_start_matches('.').trim_start_matches('/') == path.trim_start_matches('/')
+        })
     })
 }
 
@@ -102,14 +102,15 @@ fn check_listing(kind: &str, listing: &str) -> Result<()> {
             line[1..].starts_with(mode),
             "{kind}: {path} has mode {line}, not {mode}"
         );
+        // dpkg-deb shows uid/gid (0/0), rpm names (root root).
         ensure!(
-            line.contains("root"),
+            line.contains(" 0/0 ") || line.split_whitespace().filter(|w| *w == "root").count() == 2,
             "{kind}: {path} is not owned by root: {line}"
         );
     }
     let icons = listing
         .lines()
-        .filter(|l| l.contains("/usr/share/icons/hicolor/") && l.ends_with("/apps/kubewire-tray.png"))
+        .filter(|l| l.contains("usr/share/icons/hicolor/") && l.ends_with("/apps/kubewire-tray.png"))
         .count();
     ensure!(
         icons >= 2,
