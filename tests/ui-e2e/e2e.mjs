@@ -96,7 +96,12 @@ async function main() {
     hostname: "127.0.0.1",
     port: PORT,
     logLevel: "warn",
-    capabilities: { browserName: "wry", "tauri:options": { application: APP } },
+    capabilities: {
+      browserName: "wry",
+      "tauri:options": { application: APP },
+      // WebKitWebDriver speaks classic WebDriver only (webdriverio 9 asks for BiDi by default).
+      "wdio:enforceWebDriverClassic": true,
+    },
   });
   await browser.setWindowSize(1100, 780).catch(() => {});
 
