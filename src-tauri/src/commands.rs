@@ -39,7 +39,11 @@ fn check(c: doctor::Check) -> DoctorCheck {
         Outcome::Note => (CheckStatus::Warn, c.detail),
     };
     DoctorCheck {
-        name: c.name,
+        name: if c.outcome == Outcome::Note {
+            format!("{} (note)", c.name)
+        } else {
+            c.name
+        },
         status,
         detail,
         fix: c.fix,
@@ -85,6 +89,15 @@ mod tests {
 
     #[test]
     fn doctor_rows_get_unique_names_and_notes_are_warnings() {
+        let note = doctor::Check {
+            name: "nodes ready".into(),
+            outcome: Outcome::Note,
+            detail: "skipped a".into(),
+            fix: None,
+        };
+        let rows = unique_names(vec![check(note.clone()), check(note)]);
+        assert_eq!(rows[0].name, "nodes ready (note)");
+        assert_eq!(rows[1].name, "nodes ready (note) (2)");
         let checks = vec![
             doctor::Check {
                 name: "handshakes".into(),
@@ -107,7 +120,7 @@ mod tests {
         ];
         let rows = unique_names(checks.into_iter().map(check).collect());
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["handshakes", "handshakes (2)", "route conflicts"]);
+        assert_eq!(names, ["handshakes", "handshakes (note)", "route conflicts"]);
         assert_eq!(rows[1].status, CheckStatus::Warn);
         assert_eq!(rows[2].detail, "skipped: no plan");
     }
