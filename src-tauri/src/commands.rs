@@ -39,7 +39,11 @@ fn check(c: doctor::Check) -> DoctorCheck {
         Outcome::Note => (CheckStatus::Warn, c.detail),
     };
     DoctorCheck {
-        name: c.name,
+        name: if c.outcome == Outcome::Note {
+            format!("{} (note)", c.name)
+        } else {
+            c.name
+        },
         status,
         detail,
         fix: c.fix,
@@ -63,7 +67,63 @@ pub async fn run_doctor(app: AppHandle) -> Vec<DoctorCheck> {
     };
     let checks = doctor::run(&input).await;
     tracing::info!(failed = doctor::failed(&checks), "doctor");
-    checks.into_iter().map(check).collect()
+    unique_names(checks.into_iter().map(check).collect())
+}
+
+/// Notes share their check's name; the window keys rows by name, so later ones are numbered.
+fn unique_names(mut checks: Vec<DoctorCheck>) -> Vec<DoctorCheck> {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for c in &mut checks {
+        let n = seen.entry(c.name.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            c.name = format!("{} ({n})", c.name);
+        }
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doctor_rows_get_unique_names_and_notes_are_warnings() {
+        let note = doctor::Check {
+            name: "nodes ready".into(),
+            outcome: Outcome::Note,
+            detail: "skipped a".into(),
+            fix: None,
+        };
+        let rows = unique_names(vec![check(note.clone()), check(note)]);
+        assert_eq!(rows[0].name, "nodes ready (note)");
+        assert_eq!(rows[1].name, "nodes ready (note) (2)");
+        let checks = vec![
+            doctor::Check {
+                name: "handshakes".into(),
+                outcome: Outcome::Pass,
+                detail: "4 peers, all recent".into(),
+                fix: None,
+            },
+            doctor::Check {
+                name: "handshakes".into(),
+                outcome: Outcome::Note,
+                detail: "no controller".into(),
+                fix: None,
+            },
+            doctor::Check {
+                name: "route conflicts".into(),
+                outcome: Outcome::Skip,
+                detail: "no plan".into(),
+                fix: None,
+            },
+        ];
+        let rows = unique_names(checks.into_iter().map(check).collect());
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["handshakes", "handshakes (note)", "route conflicts"]);
+        assert_eq!(rows[1].status, CheckStatus::Warn);
+        assert_eq!(rows[2].detail, "skipped: no plan");
+    }
 }
 
 #[tauri::command]

@@ -88,6 +88,7 @@ function startDaemon() {
   const args = ["--socket", SOCKET, "--state-dir", join(WORK, "state")];
   const fd = openSync(out, "w");
   daemon = spawn(DAEMON, args, { stdio: ["ignore", fd, fd], env: { ...process.env, RUST_LOG: "info" } });
+  daemon.unref(); // run.sh stops it (by the PID written here) after this script ends
   writeFileSync(join(WORK, "kubewired.pid"), String(daemon.pid));
 }
 
@@ -96,7 +97,12 @@ async function main() {
     hostname: "127.0.0.1",
     port: PORT,
     logLevel: "warn",
-    capabilities: { browserName: "wry", "tauri:options": { application: APP } },
+    capabilities: {
+      browserName: "wry",
+      "tauri:options": { application: APP },
+      // WebKitWebDriver speaks classic WebDriver only (webdriverio 9 asks for BiDi by default).
+      "wdio:enforceWebDriverClassic": true,
+    },
   });
   await browser.setWindowSize(1100, 780).catch(() => {});
 
@@ -228,3 +234,4 @@ if (failures.length) {
   process.exit(1);
 }
 log("all passed");
+process.exit(0);
