@@ -2,9 +2,14 @@
 //! `lab` drives the network-namespace cluster, `demo` runs the main job on it, `test` runs everything
 //! CI runs, `bench` the benchmarks.
 
+mod dist;
+mod dist_test;
+#[cfg(test)]
+mod installers_test;
 mod setup;
 mod sh;
 mod test;
+mod tray;
 
 use std::path::PathBuf;
 
@@ -36,6 +41,24 @@ enum Command {
     Test,
     /// The benchmarks.
     Bench,
+    /// Release binaries, the UI and the Linux packages (.deb, .rpm) into target/dist/, with sizes.
+    Dist {
+        /// Then run `dist-test` on them.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Tests of the packages `dist` made last: contents, scripts, the unit, install/remove/purge in a
+    /// fresh Debian root (root, debootstrap, rpm).
+    DistTest {
+        /// Only install/remove/purge this .deb in a fresh Debian root (skips the other checks).
+        #[arg(long, value_name = "PATH")]
+        deb: Option<PathBuf>,
+    },
+    /// The e2e tests with kubewired held to the systemd unit's capabilities (needs a lab up).
+    UnitCapabilities,
+    /// The tray app's end-to-end test alone: builds the UI and the app, brings a lab up, runs
+    /// `tests/ui-e2e/run.sh`, takes the lab down (hold /tmp/kubewire-lab.lock).
+    UiE2e,
 }
 
 /// The workspace root.
@@ -62,5 +85,14 @@ fn main() -> Result<()> {
         Command::Demo => test::demo(),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
+        Command::Dist { test: false } => dist::run().map(drop),
+        Command::Dist { test: true } => dist_test::build_and_test(),
+        Command::DistTest { deb: None } => dist_test::run(),
+        Command::DistTest { deb: Some(deb) } => dist_test::install_in_fresh_debian(&deb),
+        Command::UnitCapabilities => {
+            sh::cargo(&["build", "--workspace", "--bins"])?;
+            dist_test::e2e_under_unit_capabilities()
+        }
+        Command::UiE2e => test::ui_e2e(),
     }
 }

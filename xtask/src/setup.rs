@@ -34,7 +34,12 @@ pub fn run() -> Result<()> {
     if !nix_is_root() {
         bail!("setup installs Debian packages: run it as root");
     }
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .chain(crate::tray::PACKAGES)
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
     if missing.is_empty() {
         eprintln!("setup: Debian packages present");
     } else {
@@ -72,6 +77,7 @@ pub fn run() -> Result<()> {
     // A real systemd-resolved for the split-DNS tests, extracted (not installed: the package would
     // replace this machine's /etc/resolv.conf). Idempotent.
     sh::run("bash", &["crates/dns/tests/resolved/setup.sh"])?;
+    crate::tray::setup()?;
     eprintln!("setup: done");
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use crate::{setup, sh};
+use crate::{setup, sh, tray};
 
 /// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
 /// The end-to-end tests (`tests/`): the real daemon and CLI against the lab.
@@ -59,6 +59,8 @@ pub fn all() -> Result<()> {
     let started = Instant::now();
     setup::run()?;
     sh::cargo(&["fmt", "--all", "--check"])?;
+    // The tray app's crate embeds ui/dist: build the front end before anything compiles it.
+    tray::build_ui()?;
     sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     // Tests that skip where their tools are missing fail instead: CI never passes by skipping.
     sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])?;
@@ -75,7 +77,7 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
-    with_lab(&[], lab_and_e2e_tests)?;
+    with_lab(&[], || lab_and_e2e_tests().and_then(|()| tray::e2e()))?;
     // Segments with leaders and members on a location LAN; every node its own segment.
     with_lab(&["--nodes-per-location", "2"], lab_and_e2e_tests)?;
     with_lab(&["--granularity", "full"], lab_and_e2e_tests)?;
@@ -84,6 +86,22 @@ pub fn all() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `cargo xtask ui-e2e`: the tray app's end-to-end test on a fresh lab.
+pub fn ui_e2e() -> Result<()> {
+    setup::run()?;
+    tray::build_ui()?;
+    sh::cargo(&[
+        "build",
+        "-p",
+        "kubewire-lab",
+        "-p",
+        "kubewire-daemon",
+        "-p",
+        "kubewire-tray",
+    ])?;
+    with_lab(&[], tray::e2e)
 }
 
 pub fn demo() -> Result<()> {

@@ -27,6 +27,7 @@ pub mod connect;
 pub mod controller;
 pub mod daemon_events;
 pub mod discovery;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod failover;

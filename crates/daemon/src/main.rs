@@ -1,11 +1,13 @@
 //! `kubewired`: the privileged kubewire daemon. See `crates/daemon/README.md`.
 
 mod apply;
+mod cleanup;
 mod connection;
 mod daemon;
 mod dns;
 mod events;
 mod local_networks;
+mod os;
 mod persist;
 mod restore;
 mod session;
@@ -14,10 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Parser;
-use kubewire_ipc::unix::{ListenOptions, UnixServer};
-use tokio::signal::unix::{SignalKind, signal};
 
 /// kubewired: puts this machine into a Kubernetes cluster meshed by Kilo, on behalf of `kubewire`.
 ///
@@ -34,16 +33,21 @@ use tokio::signal::unix::{SignalKind, signal};
 /// Logs: RUST_LOG=kubewired=debug,kubewire_tunnel=debug for more. Backend: kernel WireGuard when the
 /// kernel has it, else BoringTun in-process (force with KUBEWIRE_WG_BACKEND=userspace|kernel).
 ///
+/// `kubewired cleanup` (for package removal scripts) undoes what a stopped or crashed daemon left,
+/// as its state file says, and exits; it refuses while a daemon answers on the socket.
+///
 /// Exit codes: 0 stopped cleanly; 1 could not start (socket, state dir) or could not remove
 /// everything at shutdown; 2 bad command line.
 #[derive(Debug, Parser)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Where to listen.
-    #[arg(long, value_name = "PATH", default_value = kubewire_ipc::DEFAULT_SOCKET)]
+    #[arg(long, global = true, value_name = "PATH", default_value = kubewire_ipc::DEFAULT_SOCKET)]
     socket: PathBuf,
     /// Where the state file lives.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/kubewire")]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/var/lib/kubewire")]
     state_dir: PathBuf,
     /// The group whose members may use the daemon (besides root).
     #[arg(long, value_name = "NAME", default_value = kubewire_ipc::GROUP)]
@@ -58,6 +62,16 @@ struct Args {
     /// (default: detected; KUBEWIRE_DNS_BACKEND also overrides).
     #[arg(long, value_name = "BACKEND", value_parser = parse_dns_backend)]
     dns_backend: Option<kubewire_dns::BackendKind>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Undo what a stopped or crashed kubewired left (interface, routes, DNS) and exit. Refuses while
+    /// a kubewired answers on --socket.
+    Cleanup,
+    /// Run as the Windows service (what the MSI registers; the service control manager starts it).
+    #[cfg(windows)]
+    Service,
 }
 
 fn parse_dns_backend(s: &str) -> Result<kubewire_dns::BackendKind, String> {
@@ -81,17 +95,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     dns::restore_at_start(persisted_dns.as_ref(), &dns_options.paths).await;
     let restored = restore::restore(&state_file);
     tracing::debug!(?restored, "restore done");
-    let server = UnixServer::bind(&ListenOptions {
-        path: args.socket.clone(),
-        group: args.group.clone(),
-        mode: args.socket_mode,
-    })
-    .await
-    .with_context(|| format!("cannot listen at {}", args.socket.display()))?;
+    let mut server = os::Listener::bind(&args.socket, &args.group, args.socket_mode).await?;
     let daemon = daemon::Daemon::new(state_file, Duration::from_secs(args.backend_timeout), dns_options);
     tokio::spawn(events::run(daemon.clone()));
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut stop = os::Stop::new()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),
@@ -110,8 +117,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 Ok(conn) => { tokio::spawn(connection::serve(daemon.clone(), conn)); }
                 Err(err) => tracing::warn!(error = %err, "accept failed"),
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            () = stop.requested() => break,
         }
     }
     tracing::info!("stopping: removing the tunnel");
@@ -129,6 +135,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    #[cfg(windows)]
+    if matches!(args.command, Some(Command::Service)) {
+        return os::run_service(move || run_to_exit(args));
+    }
+    run_to_exit(args)
+}
+
+/// Runs the command on its own runtime, to the process's exit code.
+fn run_to_exit(args: Args) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -140,7 +155,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(run(args));
+    let result = match args.command {
+        Some(Command::Cleanup) => runtime.block_on(cleanup::run(&args.socket, &args.state_dir)),
+        _ => runtime.block_on(run(args)),
+    };
     // A wedged WireGuard backend may hold a blocking thread forever: do not wait for it.
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {

@@ -3,7 +3,6 @@
 //! temporary file, synced and renamed (atomic).
 
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -95,9 +94,7 @@ impl StateFile {
     /// Writes atomically with mode 0600 (creating the directory, 0700).
     pub fn write(&self, state: &State) -> Result<(), PersistError> {
         if let Some(dir) = self.path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
+            crate::os::private_dir_builder()
                 .create(dir)
                 .map_err(self.io("creating the directory of"))?;
         }
@@ -106,11 +103,7 @@ impl StateFile {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
+        let mut file = crate::os::private_file_options()
             .open(&tmp)
             .map_err(self.io("writing"))?;
         file.write_all(&text).map_err(self.io("writing"))?;

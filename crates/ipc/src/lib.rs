@@ -29,8 +29,11 @@ pub use messages::*;
 pub use server::{Connection, PeerIdentity, authorize};
 
 /// Where `kubewired` listens by default.
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "macos")))]
 pub const DEFAULT_SOCKET: &str = "/run/kubewire/kubewired.sock";
+/// Where `kubewired` listens by default (macOS has no `/run`; the launchd plist passes the same).
+#[cfg(target_os = "macos")]
+pub const DEFAULT_SOCKET: &str = "/var/run/kubewire/kubewired.sock";
 /// Where `kubewired` listens by default.
 #[cfg(windows)]
 pub const DEFAULT_SOCKET: &str = r"\\.\pipe\kubewired";

@@ -1,0 +1,330 @@
+//! The checks of `kubewire doctor`, in order, as structured results (the CLI prints them, the tray
+//! app shows them): daemon reachable and authorised, kubeconfig, API server reachable, Kilo present,
+//! nodes ready, handshakes, route conflicts. Each failure carries its fix.
+
+use std::path::{Path, PathBuf};
+
+use kubewire_core::plan::RefusalReason;
+use kubewire_ipc::{Client, ClientError, Request, Response, Status, TunnelState};
+use serde::Serialize;
+
+use crate::connect::{ConnectOptions, preview};
+use crate::error::{ClusterError, KILO_INSTALL_HELP};
+use crate::failover::STALE_AFTER;
+use crate::{discovery, kubeconfig};
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It passed.
+    Pass,
+    /// It failed; `fix` says what to do.
+    Fail,
+    /// It could not run (`detail` says why).
+    Skip,
+    /// A remark about the check before it.
+    Note,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The check's name ("kubeconfig", "handshakes"…); a note carries the name of its check.
+    pub name: String,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// What was found (or the problem, or why it was skipped, or the note's text).
+    pub detail: String,
+    /// For failures: what to do (may span lines).
+    pub fix: Option<String>,
+}
+
+/// What the checks look at.
+#[derive(Debug, Clone)]
+pub struct DoctorInput {
+    /// The daemon's socket.
+    pub socket: PathBuf,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// The options a connection would use (for the preview plan), or why there are none.
+    pub options: Result<ConnectOptions, String>,
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    checks: Vec<Check>,
+    last: String,
+}
+
+impl Report {
+    fn push(&mut self, name: &str, outcome: Outcome, detail: &str, fix: Option<&str>) {
+        if outcome != Outcome::Note {
+            name.clone_into(&mut self.last);
+        }
+        self.checks.push(Check {
+            name: name.to_owned(),
+            outcome,
+            detail: detail.to_owned(),
+            fix: fix.map(str::to_owned),
+        });
+    }
+    fn ok(&mut self, name: &str, detail: &str) {
+        self.push(name, Outcome::Pass, detail, None);
+    }
+    fn fail(&mut self, name: &str, problem: &str, fix: &str) {
+        self.push(name, Outcome::Fail, problem, Some(fix));
+    }
+    fn note(&mut self, text: &str) {
+        let name = self.last.clone();
+        self.push(&name, Outcome::Note, text, None);
+    }
+    fn skip(&mut self, name: &str, why: &str) {
+        self.push(name, Outcome::Skip, why, None);
+    }
+}
+
+async fn daemon_status(socket: &Path) -> Result<Status, ClientError> {
+    let mut client = Client::connect(socket).await?;
+    match client.request(&Request::Status).await? {
+        Response::Status { status } => Ok(*status),
+        _ => Err(ClientError::Unexpected),
+    }
+}
+
+/// Runs every check, in order.
+pub async fn run(input: &DoctorInput) -> Vec<Check> {
+    let mut r = Report::default();
+    let daemon = match daemon_status(&input.socket).await {
+        Ok(status) => {
+            r.ok(
+                "daemon reachable and authorised",
+                &format!("{} ({:?})", input.socket.display(), status.state),
+            );
+            Some(status)
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let (problem, fix) = text
+                .split_once(". ")
+                .or_else(|| text.split_once(": add"))
+                .unwrap_or((&text, ""));
+            r.fail(
+                "daemon reachable and authorised",
+                problem,
+                if fix.is_empty() { &text } else { fix },
+            );
+            None
+        }
+    };
+
+    let cluster = match kubeconfig::load(input.kubeconfig.as_deref()) {
+        Ok(loaded) => match loaded.client(input.context.as_deref()).await {
+            Ok(c) => {
+                r.ok("kubeconfig", &format!("context {} ({})", c.context, c.server));
+                Some(c)
+            }
+            Err(e) => {
+                r.fail(
+                    "kubeconfig",
+                    &e.to_string(),
+                    "pick a context from `kubewire contexts` with --context",
+                );
+                None
+            }
+        },
+        Err(e) => {
+            r.fail(
+                "kubeconfig",
+                &e.to_string(),
+                "pass --kubeconfig FILE or set KUBECONFIG",
+            );
+            None
+        }
+    };
+
+    let mut api_ok = false;
+    if let Some(c) = &cluster {
+        match discovery::probe(&c.client, &c.server).await {
+            Ok(clock) => {
+                api_ok = true;
+                r.ok(
+                    "API server reachable",
+                    &format!("{} (clock offset {} s)", c.server, clock.offset_secs),
+                );
+                if clock.offset_secs.abs() > 30 {
+                    r.note("this machine's clock is off; kubewire uses the API server's clock for readiness");
+                }
+            }
+            Err(e) => r.fail(
+                "API server reachable",
+                &e.to_string(),
+                &format!(
+                    "check VPN/network, then `kubectl --context {} get --raw /version`",
+                    c.context
+                ),
+            ),
+        }
+        if api_ok {
+            match discovery::check_kilo(&c.client).await {
+                Ok(()) => r.ok("Kilo present", "CRD peers.kilo.squat.ai"),
+                Err(ClusterError::KiloMissing) => {
+                    r.fail("Kilo present", "no CRD peers.kilo.squat.ai", KILO_INSTALL_HELP);
+                    api_ok = false;
+                }
+                Err(e) => {
+                    r.fail(
+                        "Kilo present",
+                        &e.to_string(),
+                        "check that your user may read CRDs",
+                    );
+                    api_ok = false;
+                }
+            }
+        }
+    } else {
+        r.skip("API server reachable", "no kubeconfig");
+    }
+
+    let mut plan = None;
+    if api_ok {
+        match &input.options {
+            Ok(options) => {
+                let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+                match preview(options, tx).await {
+                    Ok((_, Ok(p))) => {
+                        r.ok(
+                            "nodes ready",
+                            &format!(
+                                "{} of {} nodes ready, {} segments",
+                                p.cluster.ready_nodes,
+                                p.cluster.nodes,
+                                p.peers.len()
+                            ),
+                        );
+                        for s in &p.skipped {
+                            r.note(&s.to_string());
+                        }
+                        plan = Some(p);
+                    }
+                    Ok((_, Err(e))) | Err(e) => r.fail(
+                        "nodes ready",
+                        &e.to_string(),
+                        "check the Kilo agents: kubectl -n kube-system get pods -l app.kubernetes.io/name=kilo -o wide",
+                    ),
+                }
+            }
+            Err(e) => r.fail("nodes ready", e, "see the error"),
+        }
+    } else {
+        r.skip("nodes ready", "the cluster is not reachable or has no Kilo");
+    }
+
+    match daemon.as_ref().filter(|s| s.state != TunnelState::Disconnected) {
+        Some(status) => {
+            let stale: Vec<String> = status
+                .peers
+                .iter()
+                .filter(|p| p.last_handshake_secs.is_none_or(|a| a >= STALE_AFTER.as_secs()))
+                .map(|p| {
+                    format!(
+                        "{} ({})",
+                        p.name,
+                        p.last_handshake_secs
+                            .map_or_else(|| "never".into(), |a| format!("{a} s ago"))
+                    )
+                })
+                .collect();
+            if stale.is_empty() {
+                r.ok("handshakes", &format!("{} peers, all recent", status.peers.len()));
+            } else {
+                r.fail(
+                    "handshakes",
+                    &format!("no recent handshake with {}", stale.join(", ")),
+                    "check that UDP to the endpoint's port (Kilo: 51820) is open in the node's firewall or security group\n\
+                     and that the Kilo agent runs on the segment's leader",
+                );
+            }
+            if !status.controller_attached {
+                r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
+            }
+        }
+        None => r.skip("handshakes", "not connected"),
+    }
+
+    match &plan {
+        Some(p) => {
+            let conflicts: Vec<String> = p
+                .refused
+                .iter()
+                .filter_map(|f| match &f.reason {
+                    RefusalReason::OverlapsLocalNetwork { network } => {
+                        Some(format!("{} (for {}) overlaps {network}", f.range, f.peer))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if conflicts.is_empty() {
+                r.ok("route conflicts", "none with this machine's networks");
+            } else {
+                r.fail(
+                    "route conflicts",
+                    &conflicts.join("; "),
+                    "those cluster ranges would hijack a local network and are left out: leave that network\n\
+                     (e.g. another VPN), or change the cluster's ranges",
+                );
+            }
+            for f in p
+                .refused
+                .iter()
+                .filter(|f| !matches!(f.reason, RefusalReason::OverlapsLocalNetwork { .. }))
+            {
+                r.note(&f.to_string());
+            }
+        }
+        None => r.skip("route conflicts", "no plan"),
+    }
+    r.checks
+}
+
+/// How many checks failed.
+#[must_use]
+pub fn failed(checks: &[Check]) -> usize {
+    checks.iter().filter(|c| c.outcome == Outcome::Fail).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_daemon_and_kubeconfig_fail_with_their_fixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = DoctorInput {
+            socket: dir.path().join("none.sock"),
+            kubeconfig: Some(dir.path().join("no-kubeconfig")),
+            context: None,
+            options: Err("unused".into()),
+        };
+        let checks = run(&input).await;
+        assert_eq!(checks[0].name, "daemon reachable and authorised");
+        assert_eq!(checks[0].outcome, Outcome::Fail);
+        assert!(
+            checks[0]
+                .fix
+                .as_deref()
+                .unwrap()
+                .contains("systemctl start kubewired")
+        );
+        assert_eq!(checks[1].name, "kubeconfig");
+        assert_eq!(checks[1].outcome, Outcome::Fail);
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.name == "nodes ready" && c.outcome == Outcome::Skip)
+        );
+        assert_eq!(failed(&checks), 2);
+    }
+}
