@@ -95,10 +95,9 @@ pub fn run_service(daemon: impl FnOnce() -> ExitCode + Send + 'static) -> ExitCo
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_owned))
+        && let Err(e) = std::env::set_current_dir(&dir)
     {
-        if let Err(e) = std::env::set_current_dir(&dir) {
-            tracing::error!(error = %e, dir = %dir.display(), "cannot enter the install directory");
-        }
+        tracing::error!(error = %e, dir = %dir.display(), "cannot enter the install directory");
     }
     let daemon = Mutex::new(Some(daemon));
     let worker = Mutex::new(None);
@@ -106,10 +105,10 @@ pub fn run_service(daemon: impl FnOnce() -> ExitCode + Send + 'static) -> ExitCo
         .can_stop()
         .run(|_service, command| match command {
             windows_services::Command::Start => {
-                if let Some(daemon) = daemon.lock().ok().and_then(|mut d| d.take()) {
-                    if let Ok(mut w) = worker.lock() {
-                        *w = Some(std::thread::spawn(daemon));
-                    }
+                if let Some(daemon) = daemon.lock().ok().and_then(|mut d| d.take())
+                    && let Ok(mut w) = worker.lock()
+                {
+                    *w = Some(std::thread::spawn(daemon));
                 }
             }
             windows_services::Command::Stop => {
@@ -125,6 +124,7 @@ pub fn run_service(daemon: impl FnOnce() -> ExitCode + Send + 'static) -> ExitCo
         Err(e) => {
             tracing::error!(
                 error = e,
+                service = SERVICE_NAME,
                 "the service dispatcher did not start (run `kubewired` without `service` in a console)"
             );
             ExitCode::from(1)
