@@ -43,4 +43,9 @@ test("logs: recent entries, filtered by level, new ones from log events", async 
   expect(list.querySelectorAll(".entry")).toHaveLength(11);
   await user.type(screen.getByTestId("logs-filter"), "gcp");
   expect(list.querySelectorAll(".entry")).toHaveLength(2);
+
+  await user.click(screen.getByTestId("logs-copy"));
+  const copied = (await navigator.clipboard.readText()).split("\n");
+  expect(copied).toHaveLength(2);
+  expect(copied[0]).toMatch(/^2026-11-28T\S+ WARN kubewire_tray::health: handshake stale segment=gcp age_secs=151$/);
 });
