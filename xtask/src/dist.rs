@@ -15,6 +15,26 @@ use crate::sh;
 /// The line in a maintainer script template that `common.sh` replaces.
 pub const COMMON_MARK: &str = "#@common@";
 
+/// Which build goes into the packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Optimised binaries: what users get.
+    Release,
+    /// The debug build the tests already made (CI checks the packaging without a second,
+    /// optimised build of everything).
+    Debug,
+}
+
+impl Profile {
+    /// Cargo's output directory name.
+    pub const fn dir(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Debug => "debug",
+        }
+    }
+}
+
 /// The built packages.
 #[derive(Debug, Clone)]
 pub struct Packages {
@@ -92,9 +112,9 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("chmod {mode:o} {}", path.display()))
 }
 
-/// Copies the release binaries of the daemon and the CLI into the stage (mode 0755).
-fn stage_binaries(stage: &Path) -> Result<()> {
-    let release = target_dir().join("release");
+/// Copies the daemon's and the CLI's binaries into the stage (mode 0755).
+fn stage_binaries(stage: &Path, profile: Profile) -> Result<()> {
+    let release = target_dir().join(profile.dir());
     for bin in ["kubewired", "kubewire"] {
         let dst = stage.join(bin);
         std::fs::copy(release.join(bin), &dst).with_context(|| format!("staging {bin}"))?;
@@ -128,8 +148,8 @@ pub fn size_text(bytes: u64) -> String {
 }
 
 /// The packages built last, copied to `target/dist/`.
-pub fn collect() -> Result<Packages> {
-    let bundle = target_dir().join("release/bundle");
+pub fn collect(profile: Profile) -> Result<Packages> {
+    let bundle = target_dir().join(profile.dir()).join("bundle");
     let out = out_dir();
     std::fs::create_dir_all(&out)?;
     let mut copied = Vec::new();
@@ -154,21 +174,17 @@ pub fn list(paths: &[&Path]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask dist`.
-pub fn run() -> Result<Packages> {
+/// `cargo xtask dist [--debug]`.
+pub fn run(profile: Profile) -> Result<Packages> {
     let root = crate::root();
-    sh::cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "kubewire-daemon",
-        "-p",
-        "kubewire-cli",
-        "--bins",
-    ])?;
+    let mut build = vec!["build", "-p", "kubewire-daemon", "-p", "kubewire-cli", "--bins"];
+    if profile == Profile::Release {
+        build.push("--release");
+    }
+    sh::cargo(&build)?;
     let stage = stage_dir();
     std::fs::create_dir_all(&stage)?;
-    stage_binaries(&stage)?;
+    stage_binaries(&stage, profile)?;
     render_scripts(&root.join("installers"), &stage)?;
     crate::tray::build_ui()?;
     let tauri = root.join("ui/node_modules/.bin/tauri");
@@ -180,9 +196,19 @@ pub fn run() -> Result<Packages> {
     }
     let config = root.join("installers/tauri.bundle.json");
     let src_tauri = root.join("src-tauri");
-    eprintln!("$ (cd src-tauri && tauri build --ci --bundles deb,rpm --config installers/tauri.bundle.json)");
+    let debug: &[&str] = if profile == Profile::Debug {
+        &["--debug"]
+    } else {
+        &[]
+    };
+    eprintln!(
+        "$ (cd src-tauri && tauri build {}--ci --bundles deb,rpm --config installers/tauri.bundle.json)",
+        debug.iter().map(|a| format!("{a} ")).collect::<String>()
+    );
     let status = std::process::Command::new(&tauri)
-        .args(["build", "--ci", "--bundles", "deb,rpm", "--config"])
+        .arg("build")
+        .args(debug)
+        .args(["--ci", "--bundles", "deb,rpm", "--config"])
         .arg(&config)
         .current_dir(&src_tauri)
         .status()
@@ -190,8 +216,8 @@ pub fn run() -> Result<Packages> {
     if !status.success() {
         bail!("tauri build failed ({status})");
     }
-    let packages = collect()?;
-    let release = target_dir().join("release");
+    let packages = collect(profile)?;
+    let release = target_dir().join(profile.dir());
     list(&[
         &packages.deb,
         &packages.rpm,

@@ -52,14 +52,14 @@ fn output_of(cmd: &mut Command, what: &str) -> Result<String> {
 
 /// What `cargo xtask test` runs for the packages: build them (`cargo xtask dist`), then test them.
 /// The capability check ([`e2e_under_unit_capabilities`]) needs a lab and runs inside `with_lab`.
-pub fn build_and_test() -> Result<()> {
-    let packages = dist::run()?;
+pub fn build_and_test(profile: dist::Profile) -> Result<()> {
+    let packages = dist::run(profile)?;
     run_on(&packages)
 }
 
 /// Everything: build nothing, test the packages `cargo xtask dist` made last.
 pub fn run() -> Result<()> {
-    let packages = dist::collect()?;
+    let packages = dist::collect(dist::Profile::Release).or_else(|_| dist::collect(dist::Profile::Debug))?;
     run_on(&packages)
 }
 

@@ -2,6 +2,7 @@
 //! `lab` drives the network-namespace cluster, `demo` runs the main job on it, `test` runs everything
 //! CI runs, `bench` the benchmarks.
 
+mod cross;
 mod dist;
 mod dist_test;
 #[cfg(test)]
@@ -46,6 +47,9 @@ enum Command {
         /// Then run `dist-test` on them.
         #[arg(long)]
         test: bool,
+        /// Package the debug build (what CI does: it checks the packaging, not the optimiser).
+        #[arg(long)]
+        debug: bool,
     },
     /// Tests of the packages `dist` made last: contents, scripts, the unit, install/remove/purge in a
     /// fresh Debian root (root, debootstrap, rpm).
@@ -85,8 +89,18 @@ fn main() -> Result<()> {
         Command::Demo => test::demo(),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
-        Command::Dist { test: false } => dist::run().map(drop),
-        Command::Dist { test: true } => dist_test::build_and_test(),
+        Command::Dist { test, debug } => {
+            let profile = if debug {
+                dist::Profile::Debug
+            } else {
+                dist::Profile::Release
+            };
+            if test {
+                dist_test::build_and_test(profile)
+            } else {
+                dist::run(profile).map(drop)
+            }
+        }
         Command::DistTest { deb: None } => dist_test::run(),
         Command::DistTest { deb: Some(deb) } => dist_test::install_in_fresh_debian(&deb),
         Command::UnitCapabilities => {

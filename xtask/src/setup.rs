@@ -20,6 +20,12 @@ const PACKAGES: &[&str] = &[
     "dbus",
     "dnsperf",
     "procps",
+    // The packages' tests (dist-test): a fresh Debian root, the .rpm's inspection, the unit's check.
+    "debootstrap",
+    "rpm",
+    "systemd",
+    // The Windows type-check (cross.rs): C parts of dependencies (ring) for x86_64-pc-windows-gnu.
+    "gcc-mingw-w64-x86-64",
 ];
 
 fn installed(package: &str) -> bool {
@@ -78,6 +84,7 @@ pub fn run() -> Result<()> {
     // replace this machine's /etc/resolv.conf). Idempotent.
     sh::run("bash", &["crates/dns/tests/resolved/setup.sh"])?;
     crate::tray::setup()?;
+    crate::cross::setup()?;
     eprintln!("setup: done");
     Ok(())
 }

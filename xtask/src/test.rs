@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use crate::{setup, sh, tray};
+use crate::{cross, dist, dist_test, setup, sh, tray};
 
 /// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
 /// The end-to-end tests (`tests/`): the real daemon and CLI against the lab.
@@ -62,10 +62,15 @@ pub fn all() -> Result<()> {
     // The tray app's crate embeds ui/dist: build the front end before anything compiles it.
     tray::build_ui()?;
     sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cross::check_windows()?;
+    tray::ui_tests()?;
     // Tests that skip where their tools are missing fail instead: CI never passes by skipping.
     sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])?;
     // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
     sh::cargo(&["build", "--workspace", "--bins"])?;
+    // The .deb and .rpm of that debug build: contents, scripts, unit, install/remove/purge in a
+    // fresh Debian root.
+    dist_test::build_and_test(dist::Profile::Debug)?;
     // A lab left by an interrupted run is cleaned up by `up` itself.
     sh::lab(&["down"])?;
     sh::cargo(&[
@@ -77,7 +82,12 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
-    with_lab(&[], || lab_and_e2e_tests().and_then(|()| tray::e2e()))?;
+    with_lab(&[], || {
+        lab_and_e2e_tests()?;
+        tray::e2e()?;
+        // kubewired bounded to exactly the systemd unit's capabilities still passes.
+        dist_test::e2e_under_unit_capabilities()
+    })?;
     // Segments with leaders and members on a location LAN; every node its own segment.
     with_lab(&["--nodes-per-location", "2"], lab_and_e2e_tests)?;
     with_lab(&["--granularity", "full"], lab_and_e2e_tests)?;

@@ -53,6 +53,14 @@ pub fn build_ui() -> Result<()> {
     sh::run("npm", &["--prefix", &ui, "run", "build"])
 }
 
+/// The front end's own checks: types (`svelte-check`) and the component tests (Vitest, IPC mocked).
+pub fn ui_tests() -> Result<()> {
+    let ui = crate::root().join("ui");
+    let ui = ui.to_string_lossy();
+    sh::run("npm", &["--prefix", &ui, "run", "check"])?;
+    sh::run("npm", &["--prefix", &ui, "test"])
+}
+
 /// The end-to-end test of the real app (debug build) against the lab that is up.
 pub fn e2e() -> Result<()> {
     sh::cargo(&["build", "-p", "kubewire-tray"])?;
