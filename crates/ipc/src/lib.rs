@@ -11,6 +11,7 @@
 pub mod client;
 pub mod framing;
 pub mod messages;
+pub mod pipe_acl;
 pub mod server;
 #[cfg(unix)]
 pub mod unix;

@@ -32,11 +32,11 @@ static STOP: LazyLock<Notify> = LazyLock::new(Notify::new);
 pub struct Listener(PipeServer);
 
 impl Listener {
-    pub async fn bind(socket: &Path, _group: &str, _mode: Option<u32>) -> anyhow::Result<Self> {
+    /// Listens at the pipe `socket`, open to SYSTEM, the Administrators and `group` (a local
+    /// group's name, a SID, or an SDDL alias such as `BU`); `mode` is Unix-only.
+    pub async fn bind(socket: &Path, group: &str, _mode: Option<u32>) -> anyhow::Result<Self> {
         let name = socket.to_str().context("the pipe name is not UTF-8")?;
-        Ok(Self(
-            PipeServer::bind(name).with_context(|| format!("cannot listen at {name}"))?,
-        ))
+        Ok(Self(PipeServer::bind(name, group)?))
     }
 
     pub async fn accept(&mut self) -> anyhow::Result<Connection> {
