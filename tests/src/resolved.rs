@@ -18,27 +18,8 @@ pub fn resolved_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/opt/kubewire-test/systemd-resolved"))
 }
 
-const BUS_CONF: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="*"/>
-  </policy>
-</busconfig>
-"#;
+/// The system bus of the resolved test setup, shared with `crates/dns/tests/resolved/e2e.sh`.
+const BUS_CONF: &str = include_str!("../../crates/dns/tests/resolved/bus.conf");
 
 /// The holder, dbus-daemon and systemd-resolved, killed by PID on drop.
 pub struct ResolvedNs {

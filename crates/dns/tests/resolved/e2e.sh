@@ -81,28 +81,7 @@ DNSSEC=no
 Cache=no
 CONF
 printf 'nameserver 127.0.0.53\nsearch default.svc.cluster.local svc.cluster.local\noptions edns0\n' > "$DIR/resolv.conf"
-cat > "$DIR/bus.conf" <<'CONF'
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="*"/>
-  </policy>
-</busconfig>
-CONF
+cp "$(dirname "$0")/bus.conf" "$DIR/bus.conf"
 ip netns exec $L unshare -m --propagation private sleep infinity & HOLDER=$!; PIDS+=($HOLDER)
 sleep 0.3
 # Started with `nsenter ... &` directly (never through a shell function) so that $! is the program.
