@@ -626,19 +626,8 @@ pub fn e2e_under_unit_capabilities() -> Result<()> {
         "dist-test: the e2e tests with kubewired bounded to {}",
         caps.join(" ")
     );
-    crate::sh::cargo_env(
-        &[
-            "test",
-            "-p",
-            "kubewire-e2e",
-            "--test",
-            "connect",
-            "--test",
-            "dns",
-            "--",
-            "--ignored",
-            "--test-threads=1",
-        ],
+    crate::test::e2e(
+        &["connect", "dns"],
         &[("KUBEWIRE_BIN_DIR", &wrap.to_string_lossy())],
     )
 }

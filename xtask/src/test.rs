@@ -6,25 +6,21 @@ use anyhow::{Result, bail};
 
 use crate::{cross, dist, dist_test, setup, sh, tray};
 
-/// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
-/// The end-to-end tests (`tests/`): the real daemon and CLI against the lab.
+/// Runs test files of `tests/` (`--ignored`: they need the lab that is up; one at a time) with `env`.
+pub fn e2e(tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let mut args = vec!["test", "-p", "kubewire-e2e"];
+    for test in tests {
+        args.extend(["--test", test]);
+    }
+    args.extend(["--", "--ignored", "--test-threads=1"]);
+    sh::cargo_env(&args, env)
+}
+
+/// The end-to-end tests (`tests/`): the real daemon and CLI against the lab. Not `bench`: the
+/// benchmarks run with `cargo xtask bench`. `dns_resolved`: resolved mode with a real
+/// systemd-resolved in the laptop namespace (setup extracts it).
 fn e2e_tests() -> Result<()> {
-    sh::cargo(&[
-        "test",
-        "-p",
-        "kubewire-e2e",
-        // Not `--test bench`: the benchmarks run with `cargo xtask bench`.
-        "--test",
-        "connect",
-        "--test",
-        "dns",
-        // resolved mode with a real systemd-resolved in the laptop namespace (setup extracts it).
-        "--test",
-        "dns_resolved",
-        "--",
-        "--ignored",
-        "--test-threads=1",
-    ])
+    e2e(&["connect", "dns", "dns_resolved"], &[])
 }
 
 /// Both suites, on one lab.
@@ -33,6 +29,7 @@ fn lab_and_e2e_tests() -> Result<()> {
     e2e_tests()
 }
 
+/// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
 fn lab_tests() -> Result<()> {
     sh::cargo(&[
         "test",
