@@ -1,60 +1,52 @@
-//! kubewire's tray app: one click to connect, and a window that shows the cluster network.
-//!
-//! Unprivileged: it runs the same controller as the CLI (`kubewire-cluster`) in-process and talks to
-//! `kubewired` over its socket. The state logic is the sans-IO [`model::TrayModel`]; [`actions`] are
-//! what the tray menu and the window's [`commands`] do; [`daemon`] follows the daemon's events.
-//! The window's interface (commands, events, types) is `docs/tray-contract.md`.
+//! kubewire's window: the Tauri app that shows the cluster network. It is a view of the tray
+//! process (`kubewire-tray`), which holds the connection: each command of the contract
+//! (`docs/tray-contract.md`) runs there over the link, and the tray's `state` and `log` events come
+//! back to the webview. Closing the window ends this process (and its webview); the tray stays.
 
-pub mod actions;
-pub mod app;
 pub mod commands;
-pub mod daemon;
-pub mod errors;
-pub mod logs;
-pub mod model;
-pub mod notify;
-pub mod resolve;
-pub mod settings;
-pub mod topology;
-pub mod tray;
-pub mod types;
-pub mod window;
+pub mod link;
 
-use std::sync::Arc;
-
-use tauri::{Emitter, RunEvent};
+use anyhow::Context as _;
+use tauri::{AppHandle, Emitter, Manager, WebviewUrl, WebviewWindowBuilder};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::prelude::*;
 
-use crate::app::{Shared, lock};
+/// The window's label.
+pub const MAIN: &str = "main";
 
-/// Started at login by autostart: stay in the tray.
-pub const MINIMIZED_FLAG: &str = "--minimized";
+/// Brings the window to the front.
+fn focus(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(MAIN) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+    }
+}
 
-/// Runs the app until Quit.
+/// Runs the window until it is closed (or the tray quits).
 pub fn run() -> anyhow::Result<()> {
-    let logs = logs::LogBuffer::default();
-    let (layer, mut log_rx) = logs::LogLayer::new(logs.clone());
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!(
+            "kubewire-window: kubewire's window\n\nUsage: kubewire-window\n\nShows kubewire's status, nodes, topology, DNS, doctor, logs and settings.\nThe tray app (kubewire-tray) holds the connection; it is started when it is not running.\nClosing the window leaves the tray running."
+        );
+        return Ok(());
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(layer)
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .init();
-    let shared = Arc::new(Shared::new(logs));
-    let minimized = std::env::args().any(|a| a == MINIMIZED_FLAG);
+    let path = kubewire_tray::link::path();
+    let (link, reader) = tauri::async_runtime::block_on(link::connect(&path))
+        .context("kubewire's window needs the tray app")?;
+    let attached = tauri::async_runtime::block_on(link.call("attach", serde_json::Value::Null));
+    if attached != Ok(serde_json::Value::Bool(true)) {
+        // The tray brought its window to the front instead.
+        tracing::info!("a kubewire window is already open");
+        return Ok(());
+    }
+    let reading = link.clone();
     let app = tauri::Builder::default()
-        // First: a second start only opens the first one's window.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            window::open(app);
-        }))
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec![MINIMIZED_FLAG]),
-        ))
-        .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_dialog::init())
-        .manage(shared)
+        .manage(link)
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::list_contexts,
@@ -68,47 +60,31 @@ pub fn run() -> anyhow::Result<()> {
         ])
         .setup(move |tauri_app| {
             let handle = tauri_app.handle().clone();
-            let shared = app::shared(&handle);
-            if let Err(error) = actions::list_contexts(&handle) {
-                tracing::warn!(title = %error.title, message = %error.message, "no kubeconfig contexts");
-            }
-            let shown = {
-                let model = lock(&shared.model);
-                tray::Shown::of(&model, &lock(&shared.contexts))
-            };
-            tray::build(&handle, &shown)?;
-            *lock(&shared.tray_shown) = Some(shown);
-            let log_app = handle.clone();
+            WebviewWindowBuilder::new(&handle, MAIN, WebviewUrl::App("index.html".into()))
+                .title("kubewire")
+                .inner_size(1040.0, 720.0)
+                .min_inner_size(560.0, 420.0)
+                .build()?;
+            tracing::info!("window opened");
             tauri::async_runtime::spawn(async move {
-                while let Some(entry) = log_rx.recv().await {
-                    let _ = log_app.emit("log", &entry);
-                }
+                let events = handle.clone();
+                reading
+                    .read(reader, move |name, payload| {
+                        if name == kubewire_tray::link::FOCUS {
+                            focus(&events);
+                        } else if let Err(error) = events.emit(&name, payload) {
+                            tracing::debug!(%error, event = %name, "emitting");
+                        }
+                    })
+                    .await;
+                tracing::info!("the tray app quit; closing the window");
+                handle.exit(0);
             });
-            tauri::async_runtime::spawn(daemon::follow(handle.clone()));
-            let settings = lock(&shared.settings).clone();
-            if settings.auto_connect
-                && let Some(context) = settings.last_context
-            {
-                let app = handle.clone();
-                tauri::async_runtime::spawn(async move {
-                    // Let the daemon follower report first: an unreachable daemon is the first error.
-                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                    tracing::info!(%context, "auto-connect");
-                    let _ = actions::connect(&app, Some(context)).await;
-                });
-            }
-            if !minimized {
-                window::open(&handle);
-            }
             Ok(())
         })
         .build(tauri::generate_context!())?;
-    app.run(|_app, event| {
-        if let RunEvent::ExitRequested { code: None, api, .. } = event {
-            // The last window closed: the tray stays.
-            api.prevent_exit();
-            tracing::info!("window closed; the app stays in the tray");
-        }
-    });
+    // Closing the window ends the process: the tray keeps the connection.
+    app.run(|_, _| {});
     Ok(())
 }
+

@@ -1,6 +1,6 @@
-//! `kubewire-tray`: the tray app.
+//! `kubewire-window`: kubewire's window, started by the tray.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> anyhow::Result<()> {
-    kubewire_tray::run()
+    kubewire_window::run()
 }

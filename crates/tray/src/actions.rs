@@ -2,23 +2,19 @@
 //! disconnect, open the window, quit. The tray's menu handler and the window's commands call these
 //! same functions.
 
-use std::sync::Arc;
-
 use kubewire_cluster::controller::StopMode;
 use kubewire_cluster::{ConnectOptions, DaemonSink, kubeconfig, registration};
 use kubewire_ipc::{Client, ClientError, ErrorCode, Request, Response};
-use tauri::AppHandle;
-use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind, MessageDialogResult};
 use tokio::sync::mpsc;
 
-use crate::app::{Shared, lock, now, publish, shared, update};
+use crate::app::{App, lock, now, publish, update};
 use crate::errors::{from_client, from_cluster};
 use crate::model::{Connected, MenuAction};
 use crate::types::{ContextInfo, ErrorKind, Settings, UiError};
 use crate::window;
 
 /// A tray menu item was clicked.
-pub fn menu(app: &AppHandle, id: &str) {
+pub fn menu(app: &App, id: &str) {
     let Some(action) = MenuAction::from_id(id) else {
         return;
     };
@@ -26,24 +22,29 @@ pub fn menu(app: &AppHandle, id: &str) {
     let app = app.clone();
     match action {
         MenuAction::Connect(context) => {
-            tauri::async_runtime::spawn(async move {
+            tokio::spawn(async move {
                 let _ = connect(&app, Some(context)).await;
             });
         }
         MenuAction::Disconnect => {
-            tauri::async_runtime::spawn(async move {
+            tokio::spawn(async move {
                 let _ = disconnect(&app).await;
             });
         }
         MenuAction::Open => window::open(&app),
-        MenuAction::Quit => quit(&app),
+        // Quit is offered while no tunnel is up; with one up the menu asks: disconnect or keep it.
+        MenuAction::Quit | MenuAction::QuitKeep => {
+            tokio::spawn(async move { quit_now(&app, false).await });
+        }
+        MenuAction::QuitDisconnect => {
+            tokio::spawn(async move { quit_now(&app, true).await });
+        }
         MenuAction::Status | MenuAction::Separator => {}
     }
 }
 
 /// The kubeconfig's contexts (also refreshes the tray menu's list).
-pub fn list_contexts(app: &AppHandle) -> Result<Vec<ContextInfo>, UiError> {
-    let shared = shared(app);
+pub fn list_contexts(app: &App) -> Result<Vec<ContextInfo>, UiError> {
     let loaded = kubeconfig::load(None).map_err(|e| from_cluster(&e))?;
     let contexts: Vec<ContextInfo> = loaded
         .contexts()
@@ -56,8 +57,8 @@ pub fn list_contexts(app: &AppHandle) -> Result<Vec<ContextInfo>, UiError> {
             current: c.current,
         })
         .collect();
-    *lock(&shared.contexts) = contexts.clone();
-    publish(app, &shared, &[]);
+    *lock(&app.contexts) = contexts.clone();
+    publish(app, &[]);
     Ok(contexts)
 }
 
@@ -97,15 +98,14 @@ fn busy() -> UiError {
 
 /// Connects to `context` (the kubeconfig's current one when `None`). Returns once the daemon accepted
 /// the request; the steps follow as `state` events.
-pub async fn connect(app: &AppHandle, context: Option<String>) -> Result<(), UiError> {
-    let shared = shared(app);
-    if lock(&shared.model).is_connecting() {
+pub async fn connect(app: &App, context: Option<String>) -> Result<(), UiError> {
+    if lock(&app.model).is_connecting() {
         return Err(busy());
     }
-    let settings = lock(&shared.settings).clone();
+    let settings = lock(&app.settings).clone();
     // Another context while connected: leave the old cluster first; the same one: take over.
-    if let Some(handle) = shared.connection.lock().await.take() {
-        let current = lock(&shared.model).state().context.clone();
+    if let Some(handle) = app.connection.lock().await.take() {
+        let current = lock(&app.model).state().context.clone();
         let mode = if context.is_some() && context != current {
             StopMode::Disconnect {
                 keep_peer: settings.keep_peer,
@@ -116,14 +116,14 @@ pub async fn connect(app: &AppHandle, context: Option<String>) -> Result<(), UiE
         if let Err(error) = handle.stop(mode).await {
             tracing::warn!(%error, "stopping the previous connection");
         }
-        *lock(&shared.peer_stats) = None;
-        lock(&shared.model).stopped_following();
+        *lock(&app.peer_stats) = None;
+        lock(&app.model).stopped_following();
     }
     update(app, |m| {
         m.connect_started(context.clone(), now());
         Vec::new()
     });
-    let fail = |app: &AppHandle, error: UiError| {
+    let fail = |app: &App, error: UiError| {
         tracing::warn!(title = %error.title, message = %error.message, "connect failed");
         update(app, |m| m.connect_failed(error.clone(), now()));
         Err(error)
@@ -132,46 +132,45 @@ pub async fn connect(app: &AppHandle, context: Option<String>) -> Result<(), UiE
         Ok(o) => o,
         Err(e) => return fail(app, e),
     };
-    let sink = match DaemonSink::connect(shared.socket.clone()).await {
+    let sink = match DaemonSink::connect(app.socket.clone()).await {
         Ok(s) => s,
         Err(e) => return fail(app, from_client(&e)),
     };
     let app2 = app.clone();
-    let task = tauri::async_runtime::spawn(async move { run_connect(app2, options, sink).await });
-    *lock(&shared.connecting) = Some(task.inner().abort_handle());
+    let task = tokio::spawn(async move { run_connect(app2, options, sink).await });
+    *lock(&app.connecting) = Some(task.abort_handle());
     Ok(())
 }
 
-async fn run_connect(app: AppHandle, options: ConnectOptions, sink: DaemonSink) {
-    let shared = shared(&app);
+async fn run_connect(app: App, options: ConnectOptions, sink: DaemonSink) {
     let (stats_tx, stats_rx) = mpsc::channel(16);
-    *lock(&shared.peer_stats) = Some(stats_tx);
+    *lock(&app.peer_stats) = Some(stats_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let events_app = app.clone();
-    tauri::async_runtime::spawn(async move {
+    tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
             tracing::info!(%event, "controller");
             update(&events_app, |m| m.controller_event(&event, now()));
         }
     });
     let result = kubewire_cluster::connect(options, sink, tx, Some(stats_rx)).await;
-    *lock(&shared.connecting) = None;
+    *lock(&app.connecting) = None;
     match result {
         Ok(connection) => {
             tracing::info!(context = %connection.context, peer = %connection.peer_name, "connected");
             let status = connection.controller.status();
             {
-                let mut settings = lock(&shared.settings);
+                let mut settings = lock(&app.settings);
                 if settings.last_context.as_deref() != Some(connection.context.as_str()) {
                     settings.last_context = Some(connection.context.clone());
-                    if let Some(path) = &shared.settings_path
+                    if let Some(path) = &app.settings_path
                         && let Err(error) = crate::settings::save(path, &settings)
                     {
                         tracing::warn!(%error, "saving the last context");
                     }
                 }
             }
-            *shared.connection.lock().await = Some(connection.controller);
+            *app.connection.lock().await = Some(connection.controller);
             update(&app, |m| {
                 m.connected(
                     Connected {
@@ -182,10 +181,10 @@ async fn run_connect(app: AppHandle, options: ConnectOptions, sink: DaemonSink) 
                     now(),
                 )
             });
-            tauri::async_runtime::spawn(follow_controller(app.clone(), status));
+            tokio::spawn(follow_controller(app.clone(), status));
         }
         Err(error) => {
-            *lock(&shared.peer_stats) = None;
+            *lock(&app.peer_stats) = None;
             let ui = from_cluster(&error);
             tracing::warn!(%error, "connect failed");
             update(&app, |m| m.connect_failed(ui, now()));
@@ -195,7 +194,7 @@ async fn run_connect(app: AppHandle, options: ConnectOptions, sink: DaemonSink) 
 
 /// The controller's status (Plan in force, API reachability) into the model, until it stops.
 async fn follow_controller(
-    app: AppHandle,
+    app: App,
     mut status: tokio::sync::watch::Receiver<kubewire_cluster::ControllerStatus>,
 ) {
     let mut last_plan = None;
@@ -223,20 +222,19 @@ async fn follow_controller(
 }
 
 /// Takes the tunnel down (and deletes the Peer unless the settings keep it). Returns once it is down.
-pub async fn disconnect(app: &AppHandle) -> Result<(), UiError> {
-    let shared = shared(app);
-    let keep_peer = lock(&shared.settings).keep_peer;
-    if let Some(abort) = lock(&shared.connecting).take() {
+pub async fn disconnect(app: &App) -> Result<(), UiError> {
+    let keep_peer = lock(&app.settings).keep_peer;
+    if let Some(abort) = lock(&app.connecting).take() {
         abort.abort();
     }
-    let handle = shared.connection.lock().await.take();
-    *lock(&shared.peer_stats) = None;
+    let handle = app.connection.lock().await.take();
+    *lock(&app.peer_stats) = None;
     let result = match handle {
         Some(handle) => handle
             .stop(StopMode::Disconnect { keep_peer })
             .await
             .map_err(|e| from_cluster(&e)),
-        None => direct_disconnect(&shared, keep_peer).await,
+        None => direct_disconnect(app, keep_peer).await,
     };
     update(app, |m| {
         m.stopped_following();
@@ -250,7 +248,7 @@ pub async fn disconnect(app: &AppHandle) -> Result<(), UiError> {
 }
 
 /// No controller of ours: ask the daemon, and delete the Peer its session names.
-async fn direct_disconnect(shared: &Arc<Shared>, keep_peer: bool) -> Result<(), UiError> {
+async fn direct_disconnect(shared: &App, keep_peer: bool) -> Result<(), UiError> {
     let mut client = Client::connect(&shared.socket)
         .await
         .map_err(|e| from_client(&e))?;
@@ -284,48 +282,16 @@ async fn direct_disconnect(shared: &Arc<Shared>, keep_peer: bool) -> Result<(), 
     Ok(())
 }
 
-/// Quit: when the tunnel is up, ask whether to take it down (no: it stays up, unfollowed).
-pub fn quit(app: &AppHandle) {
-    let up = lock(&shared(app).model).tunnel_up();
-    if !up {
-        app.exit(0);
-        return;
-    }
-    let app2 = app.clone();
-    app.dialog()
-        .message("The tunnel to the cluster is up. Disconnect before quitting?\n\nKeep it: the tunnel stays up with its last plan (no longer updated) until you disconnect.")
-        .title("Quit kubewire")
-        .kind(MessageDialogKind::Info)
-        .buttons(MessageDialogButtons::YesNoCancelCustom(
-            "Disconnect and quit".into(),
-            "Keep the tunnel and quit".into(),
-            "Cancel".into(),
-        ))
-        .show_with_result(move |answer| {
-            let choice = match answer {
-                MessageDialogResult::Yes => Some(true),
-                MessageDialogResult::No => Some(false),
-                MessageDialogResult::Custom(label) if label.starts_with("Disconnect") => Some(true),
-                MessageDialogResult::Custom(label) if label.starts_with("Keep") => Some(false),
-                _ => None,
-            };
-            let Some(disconnect_first) = choice else { return };
-            tauri::async_runtime::spawn(async move {
-                quit_now(&app2, disconnect_first).await;
-            });
-        });
-}
-
 /// Quits: disconnecting first, or detaching (the tunnel stays with its last Plan).
-pub async fn quit_now(app: &AppHandle, disconnect_first: bool) {
+pub async fn quit_now(app: &App, disconnect_first: bool) {
     if disconnect_first {
         if let Err(e) = disconnect(app).await {
             tracing::warn!(title = %e.title, "disconnect before quitting failed");
         }
-    } else if let Some(handle) = shared(app).connection.lock().await.take()
+    } else if let Some(handle) = app.connection.lock().await.take()
         && let Err(error) = handle.stop(StopMode::Detach).await
     {
         tracing::warn!(%error, "detaching");
     }
-    app.exit(0);
+    app.quit();
 }

@@ -87,7 +87,12 @@ pub enum MenuAction {
     Connect(String),
     Disconnect,
     Open,
+    /// Quit (no tunnel up).
     Quit,
+    /// Take the tunnel down, then quit.
+    QuitDisconnect,
+    /// Quit and leave the tunnel up with its last Plan (no longer followed).
+    QuitKeep,
     /// A line between groups.
     Separator,
 }
@@ -102,6 +107,8 @@ impl MenuAction {
             Self::Disconnect => "disconnect".into(),
             Self::Open => "open".into(),
             Self::Quit => "quit".into(),
+            Self::QuitDisconnect => "quit:disconnect".into(),
+            Self::QuitKeep => "quit:keep".into(),
             Self::Separator => "separator".into(),
         }
     }
@@ -113,6 +120,8 @@ impl MenuAction {
             "disconnect" => Some(Self::Disconnect),
             "open" => Some(Self::Open),
             "quit" => Some(Self::Quit),
+            "quit:disconnect" => Some(Self::QuitDisconnect),
+            "quit:keep" => Some(Self::QuitKeep),
             other => other
                 .strip_prefix("connect:")
                 .map(|c| Self::Connect(c.to_owned())),
@@ -608,12 +617,23 @@ impl TrayModel {
             enabled: true,
             checked: false,
         });
-        out.push(MenuEntry {
-            action: MenuAction::Quit,
-            label: "Quit".into(),
-            enabled: true,
-            checked: false,
-        });
+        // With the tunnel up, Quit asks whether to take it down: the two answers are the items.
+        let quits = if self.tunnel_up() {
+            vec![
+                (MenuAction::QuitDisconnect, "Disconnect and quit"),
+                (MenuAction::QuitKeep, "Quit, keep the tunnel up"),
+            ]
+        } else {
+            vec![(MenuAction::Quit, "Quit")]
+        };
+        for (action, label) in quits {
+            out.push(MenuEntry {
+                action,
+                label: label.into(),
+                enabled: true,
+                checked: false,
+            });
+        }
         out
     }
 }

@@ -6,17 +6,16 @@
 use std::time::Duration;
 
 use kubewire_ipc::{Client, ClientError, Event, Request, Response};
-use tauri::AppHandle;
 
-use crate::app::{lock, now, shared, update};
+use crate::app::{App, lock, now, update};
 use crate::errors::from_client;
 
 /// The longest wait between attempts to reach the daemon.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Runs for the life of the app.
-pub async fn follow(app: AppHandle) {
-    let socket = shared(&app).socket.clone();
+pub async fn follow(app: App) {
+    let socket = app.socket.clone();
     let mut backoff = Duration::from_secs(2);
     loop {
         match session(&app, &socket).await {
@@ -35,7 +34,7 @@ pub async fn follow(app: AppHandle) {
     }
 }
 
-async fn session(app: &AppHandle, socket: &std::path::Path) -> Result<(), ClientError> {
+async fn session(app: &App, socket: &std::path::Path) -> Result<(), ClientError> {
     let mut client = Client::connect(socket).await?;
     let status = match client.request(&Request::Status).await? {
         Response::Status { status } => *status,
@@ -64,8 +63,8 @@ async fn session(app: &AppHandle, socket: &std::path::Path) -> Result<(), Client
 }
 
 /// Hands statistics to the running controller (failover, first handshake), if any.
-fn forward_stats(app: &AppHandle, peers: Vec<kubewire_ipc::PeerStatus>) {
-    if let Some(tx) = lock(&shared(app).peer_stats).as_ref() {
+fn forward_stats(app: &App, peers: Vec<kubewire_ipc::PeerStatus>) {
+    if let Some(tx) = lock(&app.peer_stats).as_ref() {
         let _ = tx.try_send(peers);
     }
 }

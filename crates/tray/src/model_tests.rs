@@ -14,7 +14,7 @@ use crate::types::{ContextInfo, ErrorKind, Health, Phase, StepProgress};
 const NOW: u64 = 1_800_000_100;
 
 fn plan() -> Plan {
-    let text = include_str!("../../crates/core/tests/fixtures/seed-cluster.yaml");
+    let text = include_str!("../../core/tests/fixtures/seed-cluster.yaml");
     let snapshot = Snapshot::parse(text).unwrap();
     let key: PublicKey = "AlYcQFGI4CsZhWuzUfmfcJskgFk1SRVljaF7ykRH5HI=".parse().unwrap();
     let mut request = PlanRequest::new(key);
@@ -363,12 +363,34 @@ fn a_tunnel_left_by_an_earlier_run_shows_without_a_plan() {
 }
 
 #[test]
+fn with_the_tunnel_up_quit_asks_whether_to_disconnect() {
+    let (m, _) = connected_model();
+    let menu = m.menu(&contexts());
+    let tail: Vec<(&MenuAction, &str)> = menu
+        .iter()
+        .rev()
+        .take(2)
+        .map(|e| (&e.action, e.label.as_str()))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            (&MenuAction::QuitKeep, "Quit, keep the tunnel up"),
+            (&MenuAction::QuitDisconnect, "Disconnect and quit"),
+        ]
+    );
+    assert!(!menu.iter().any(|e| e.action == MenuAction::Quit));
+}
+
+#[test]
 fn menu_ids_round_trip() {
     for action in [
         MenuAction::Connect("a:b".into()),
         MenuAction::Disconnect,
         MenuAction::Open,
         MenuAction::Quit,
+        MenuAction::QuitDisconnect,
+        MenuAction::QuitKeep,
     ] {
         assert_eq!(MenuAction::from_id(&action.id()), Some(action));
     }
