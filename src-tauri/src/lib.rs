@@ -38,13 +38,23 @@ pub fn run() -> anyhow::Result<()> {
     let path = kubewire_tray::link::path();
     let (link, reader) = tauri::async_runtime::block_on(link::connect(&path))
         .context("kubewire's window needs the tray app")?;
+    // The tray's messages are read from now on (the attach reply is one); its events wait in
+    // `events` until the webview is there.
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let reading = link.clone();
+    tauri::async_runtime::spawn(async move {
+        reading
+            .read(reader, move |name, payload| {
+                let _ = events_tx.send((name, payload));
+            })
+            .await;
+    });
     let attached = tauri::async_runtime::block_on(link.call("attach", serde_json::Value::Null));
     if attached != Ok(serde_json::Value::Bool(true)) {
         // The tray brought its window to the front instead.
         tracing::info!("a kubewire window is already open");
         return Ok(());
     }
-    let reading = link.clone();
     let app = tauri::Builder::default()
         .manage(link)
         .invoke_handler(tauri::generate_handler![
@@ -67,16 +77,13 @@ pub fn run() -> anyhow::Result<()> {
                 .build()?;
             tracing::info!("window opened");
             tauri::async_runtime::spawn(async move {
-                let events = handle.clone();
-                reading
-                    .read(reader, move |name, payload| {
-                        if name == kubewire_tray::link::FOCUS {
-                            focus(&events);
-                        } else if let Err(error) = events.emit(&name, payload) {
-                            tracing::debug!(%error, event = %name, "emitting");
-                        }
-                    })
-                    .await;
+                while let Some((name, payload)) = events.recv().await {
+                    if name == kubewire_tray::link::FOCUS {
+                        focus(&handle);
+                    } else if let Err(error) = handle.emit(&name, payload) {
+                        tracing::debug!(%error, event = %name, "emitting");
+                    }
+                }
                 tracing::info!("the tray app quit; closing the window");
                 handle.exit(0);
             });
@@ -87,4 +94,3 @@ pub fn run() -> anyhow::Result<()> {
     app.run(|_, _| {});
     Ok(())
 }
-

@@ -112,10 +112,11 @@ fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("chmod {mode:o} {}", path.display()))
 }
 
-/// Copies the daemon's and the CLI's binaries into the stage (mode 0755).
+/// Copies the daemon's, the CLI's and the tray's binaries into the stage (mode 0755); the window's
+/// is the bundle's main binary, built by `tauri build`.
 fn stage_binaries(stage: &Path, profile: Profile) -> Result<()> {
     let release = target_dir().join(profile.dir());
-    for bin in ["kubewired", "kubewire"] {
+    for bin in ["kubewired", "kubewire", "kubewire-tray"] {
         let dst = stage.join(bin);
         std::fs::copy(release.join(bin), &dst).with_context(|| format!("staging {bin}"))?;
         set_mode(&dst, 0o755)?;
@@ -177,7 +178,16 @@ pub fn list(paths: &[&Path]) -> Result<()> {
 /// `cargo xtask dist [--debug]`.
 pub fn run(profile: Profile) -> Result<Packages> {
     let root = crate::root();
-    let mut build = vec!["build", "-p", "kubewire-daemon", "-p", "kubewire-cli", "--bins"];
+    let mut build = vec![
+        "build",
+        "-p",
+        "kubewire-daemon",
+        "-p",
+        "kubewire-cli",
+        "-p",
+        "kubewire-tray",
+        "--bins",
+    ];
     if profile == Profile::Release {
         build.push("--release");
     }
@@ -222,6 +232,7 @@ pub fn run(profile: Profile) -> Result<Packages> {
         &packages.deb,
         &packages.rpm,
         &release.join("kubewire-tray"),
+        &release.join("kubewire-window"),
         &release.join("kubewired"),
         &release.join("kubewire"),
     ])?;

@@ -79,6 +79,7 @@ pub fn run_on(packages: &Packages) -> Result<()> {
 /// The files every package must hold, with their modes.
 const FILES: &[(&str, &str)] = &[
     ("/usr/bin/kubewire-tray", "rwxr-xr-x"),
+    ("/usr/bin/kubewire-window", "rwxr-xr-x"),
     ("/usr/bin/kubewired", "rwxr-xr-x"),
     ("/usr/bin/kubewire", "rwxr-xr-x"),
     ("/usr/lib/systemd/system/kubewired.service", "rw-r--r--"),
@@ -110,7 +111,7 @@ fn check_listing(kind: &str, listing: &str) -> Result<()> {
     }
     let icons = listing
         .lines()
-        .filter(|l| l.contains("usr/share/icons/hicolor/") && l.ends_with("/apps/kubewire-tray.png"))
+        .filter(|l| l.contains("usr/share/icons/hicolor/") && l.ends_with("/apps/kubewire-window.png"))
         .count();
     ensure!(
         icons >= 2,
@@ -447,6 +448,11 @@ pub fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     for (path, _) in FILES {
         ensure!(chroot.path(path).is_file(), "{path} did not land");
     }
+    let desktop = std::fs::read_to_string(chroot.path("/usr/share/applications/kubewire.desktop"))?;
+    ensure!(
+        desktop.lines().any(|l| l == "Exec=kubewire-tray"),
+        "the menu entry must start the tray (which opens the window):\n{desktop}"
+    );
     let group = group_line(&chroot).context("no group kubewire after install")?;
     ensure!(
         group.ends_with(&format!(":{USER}")),
@@ -455,10 +461,16 @@ pub fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     // The binaries run on a fresh Debian: their libraries are there.
     chroot.run(&["kubewired", "--help"])?;
     chroot.run(&["kubewire", "--help"])?;
+    chroot.run(&["kubewire-tray", "--help"])?;
+    for bin in ["/usr/bin/kubewire-tray", "/usr/bin/kubewire-window"] {
+        let ldd = chroot.run(&["ldd", bin])?;
+        ensure!(!ldd.contains("not found"), "{bin} misses libraries:\n{ldd}");
+    }
+    // The tray process holds no webview: it must not even load WebKit or GTK.
     let ldd = chroot.run(&["ldd", "/usr/bin/kubewire-tray"])?;
     ensure!(
-        !ldd.contains("not found"),
-        "the tray app misses libraries:\n{ldd}"
+        !ldd.contains("webkit") && !ldd.contains("libgtk"),
+        "kubewire-tray links WebKit or GTK:\n{ldd}"
     );
     eprintln!(
         "dist-test: installed: files, group kubewire with {USER}, binaries run, tray libraries resolve"

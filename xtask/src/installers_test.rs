@@ -206,7 +206,7 @@ fn the_wireguard_dll_lands_where_defguard_wireguard_rs_loads_it() {
 #[test]
 fn the_bundle_configuration_names_files_that_exist_or_are_staged() {
     let config: serde_json::Value = serde_json::from_str(&read("installers/tauri.bundle.json")).unwrap();
-    assert_eq!(config["mainBinaryName"], "kubewire-tray");
+    assert_eq!(config["mainBinaryName"], "kubewire-window");
     let targets: Vec<&str> = config["bundle"]["targets"]
         .as_array()
         .unwrap()

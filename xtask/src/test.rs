@@ -108,6 +108,8 @@ pub fn ui_e2e() -> Result<()> {
         "kubewire-daemon",
         "-p",
         "kubewire-tray",
+        "-p",
+        "kubewire-window",
     ])?;
     with_lab(&[], tray::e2e)
 }

@@ -1,5 +1,5 @@
 //! The tray app's part of `setup` and `test`: the Debian packages Tauri, WebKitGTK and the UI test
-//! need, tauri-driver, building the front end (`ui/dist`, which the `kubewire-tray` crate embeds),
+//! need, tauri-driver, building the front end (`ui/dist`, which the `kubewire-window` crate embeds),
 //! and the end-to-end test of the real app against the lab (`tests/ui-e2e/run.sh`).
 
 use std::path::PathBuf;
@@ -63,7 +63,7 @@ pub fn ui_tests() -> Result<()> {
 
 /// The end-to-end test of the real app (debug build) against the lab that is up.
 pub fn e2e() -> Result<()> {
-    sh::cargo(&["build", "-p", "kubewire-tray"])?;
+    sh::cargo(&["build", "-p", "kubewire-tray", "-p", "kubewire-window"])?;
     let script = crate::root().join("tests/ui-e2e/run.sh");
     sh::run(&script.to_string_lossy(), &[])
 }

@@ -116,7 +116,6 @@ fn unique_names(mut checks: Vec<DoctorCheck>) -> Vec<DoctorCheck> {
     checks
 }
 
-
 async fn resolve_name(name: String) -> ResolveResult {
     let result = resolve::resolve(&name).await;
     tracing::info!(name = %result.name, rcode = %result.rcode, ms = result.ms, "resolve");

@@ -79,7 +79,9 @@ pub fn run() -> anyhow::Result<()> {
     // One thread is plenty for a tray at rest (fewer threads, fewer wakeups); the native trays of
     // macOS and Windows own the main thread, so there the tasks run on workers of their own.
     #[cfg(target_os = "linux")]
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     #[cfg(not(target_os = "linux"))]
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -89,6 +91,7 @@ pub fn run() -> anyhow::Result<()> {
     if runtime.block_on(hand_over(&path, minimized)) {
         return Ok(());
     }
+    let _entered = runtime.enter();
     let listener = link::Listener::bind(&path)
         .with_context(|| format!("cannot listen for the window at {}", path.display()))?;
     let app = Shared::new(logs);
@@ -102,9 +105,7 @@ pub fn run() -> anyhow::Result<()> {
     tray::run(app.clone(), &runtime)?;
     runtime.block_on(async {
         if let Some(handle) = app.connection.lock().await.take()
-            && let Err(error) = handle
-                .stop(kubewire_cluster::controller::StopMode::Detach)
-                .await
+            && let Err(error) = handle.stop(kubewire_cluster::controller::StopMode::Detach).await
         {
             tracing::warn!(%error, "detaching");
         }
@@ -196,8 +197,7 @@ async fn quit_on_signal(app: App) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
         else {
             return;
         };

@@ -82,7 +82,6 @@ impl Listener {
             }
         }
     }
-
 }
 
 /// Connects to the tray at `path`.

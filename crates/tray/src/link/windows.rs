@@ -57,7 +57,6 @@ impl Listener {
         let (r, w) = stream.split();
         Ok((Box::new(BufReader::new(r)), Box::new(w)))
     }
-
 }
 
 /// Connects to the tray at `path`, waiting briefly while every pipe instance is busy.
@@ -76,5 +75,8 @@ pub async fn connect(path: &Path) -> io::Result<(ReadHalf, WriteHalf)> {
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::TimedOut, "the kubewire tray's pipe stays busy"))
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the kubewire tray's pipe stays busy",
+    ))
 }

@@ -17,7 +17,16 @@ pub async fn show(title: &str, body: &str) -> zbus::Result<()> {
         "/org/freedesktop/Notifications",
         Some("org.freedesktop.Notifications"),
         "Notify",
-        &("kubewire", 0u32, "network-vpn", title, body, Vec::<&str>::new(), hints, -1i32),
+        &(
+            "kubewire",
+            0u32,
+            "network-vpn",
+            title,
+            body,
+            Vec::<&str>::new(),
+            hints,
+            -1i32,
+        ),
     )
     .await?;
     Ok(())
