@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The tray app's cost at rest: RSS, PSS and CPU wakeups (context switches per second, all threads)
-# of every process of the app (the app and the WebKit processes it starts), after 60 s idle with the
-# window open, then after 60 s with the window closed (the webview dropped). Release build, Xvfb.
+# of every process of the app (kubewire-tray, the kubewire-window process it starts and that one's
+# WebKit processes), after 60 s idle with the window open, then after 60 s with the window closed
+# (the window process gone). Release build, Xvfb, a D-Bus session bus (the tray's icon registers on it).
 #
 #   scripts/tray-cost.sh                 # no daemon: the app shows "service not running"
 #   flock /tmp/kubewire-lab.lock scripts/tray-cost.sh --lab   # in the lab's laptop namespace,
 #                                        # against a real kubewired, connected (auto-connect)
 # Needs: Xvfb, /usr/bin/python3 with python3-xlib (to close the window as a window manager would),
-# $CARGO_TARGET_DIR/release/kubewire-tray (cargo build --release -p kubewire-tray) and for --lab
+# $CARGO_TARGET_DIR/release/kubewire-tray and kubewire-window
+# (cargo build --release -p kubewire-tray -p kubewire-window), dbus-daemon, and for --lab
 # kubewired too. IDLE (default 60) sets the idle time, SAMPLE (default 30) the wakeup window.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +18,9 @@ idle=${IDLE:-60}
 sample=${SAMPLE:-30}
 lab=false
 [[ ${1:-} == --lab ]] && lab=true
-[[ -x $bin/kubewire-tray ]] || { echo "tray-cost: build it first: cargo build --release -p kubewire-tray" >&2; exit 1; }
+for b in kubewire-tray kubewire-window; do
+  [[ -x $bin/$b ]] || { echo "tray-cost: build it first: cargo build --release -p kubewire-tray -p kubewire-window" >&2; exit 1; }
+done
 
 work=$(mktemp -d /tmp/kw-tray-cost.XXXXXX)
 home=$work/home
@@ -43,6 +47,9 @@ export DISPLAY=$display HOME=$home XDG_CONFIG_HOME=$home/.config XDG_STATE_HOME=
   XDG_DATA_HOME=$home/.local/share XDG_RUNTIME_DIR=$home/run KUBEWIRE_SOCKET=$work/kubewired.sock \
   NO_AT_BRIDGE=1 RUST_LOG=${RUST_LOG:-info}
 Xvfb "$display" -screen 0 1280x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+pids+=($!)
+export DBUS_SESSION_BUS_ADDRESS=unix:path=$home/run/bus
+dbus-daemon --session --nofork --address="$DBUS_SESSION_BUS_ADDRESS" >"$work/dbus.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
 
@@ -130,4 +137,5 @@ measure "window open, ${idle}s idle"
 close_window
 sleep "$idle"
 measure "window closed, ${idle}s idle"
+if pgrep -f "$bin/kubewire-window" >/dev/null; then echo "tray-cost: the window process is still running"; else echo "tray-cost: the window process is gone"; fi
 grep -c "window closed; the app stays in the tray" "$work/app.log" >/dev/null && echo "tray-cost: the app logged the window's close and stayed in the tray"

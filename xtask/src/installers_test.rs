@@ -224,6 +224,7 @@ fn the_bundle_configuration_names_files_that_exist_or_are_staged() {
         let section = &config["bundle"]["linux"][kind];
         let files = section["files"].as_object().unwrap();
         for dest in [
+            "/usr/bin/kubewire-tray",
             "/usr/bin/kubewired",
             "/usr/bin/kubewire",
             "/usr/lib/systemd/system/kubewired.service",
@@ -246,7 +247,7 @@ fn the_bundle_configuration_names_files_that_exist_or_are_staged() {
             if let Ok(staged) = normal.strip_prefix(&stage) {
                 let staged = staged.to_string_lossy();
                 assert!(
-                    ["kubewired", "kubewire"].contains(&staged.as_ref())
+                    ["kubewired", "kubewire", "kubewire-tray"].contains(&staged.as_ref())
                         || crate::dist::SCRIPTS.contains(&staged.as_ref()),
                     "{kind}: {source} is not something dist stages"
                 );
@@ -254,6 +255,26 @@ fn the_bundle_configuration_names_files_that_exist_or_are_staged() {
                 assert!(normal.is_file(), "{kind}: {source} does not exist");
             }
         }
+    }
+}
+
+#[test]
+fn macos_and_windows_bundle_the_tray_next_to_the_window() {
+    for config in [
+        "installers/macos/tauri.macos.json",
+        "installers/windows/tauri.windows.json",
+    ] {
+        let config: serde_json::Value = serde_json::from_str(&read(config)).unwrap();
+        let bins = config["bundle"]["externalBin"].as_array().unwrap();
+        let staged = normalize(&root().join("src-tauri").join(bins[0].as_str().unwrap()));
+        assert_eq!(staged, crate::dist::stage_dir().join("kubewire-tray"));
+    }
+    let workflow = read(".github/workflows/release.yml");
+    for name in [
+        "kubewire-tray-universal-apple-darwin",
+        "kubewire-tray-x86_64-pc-windows-msvc.exe",
+    ] {
+        assert!(workflow.contains(name), "the release workflow stages {name}");
     }
 }
 
