@@ -1,7 +1,7 @@
 //! The Windows build checked on Linux: `cargo clippy --target x86_64-pc-windows-gnu` of every crate
 //! that ships to Windows (the core, the user side, the daemon with its service shell, the tunnel's
-//! and DNS's Windows files, the named-pipe transport). It type-checks and lints the `cfg(windows)`
-//! code; nothing runs. (macOS cannot be checked here: ring's C needs the macOS SDK headers.)
+//! and DNS's Windows files, the named-pipe transport, the tray process). It type-checks and lints
+//! the `cfg(windows)` code; nothing runs. (macOS cannot be checked here: ring's C needs the macOS SDK headers.)
 
 use anyhow::Result;
 
@@ -9,7 +9,8 @@ use crate::sh;
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
-/// The crates that ship to Windows (the tray app is built on a Windows runner only: WebView2).
+/// The crates that ship to Windows (the tray's window, kubewire-window, is built on a Windows
+/// runner only: WebView2; the tray process has no webview and is checked here).
 const CRATES: &[&str] = &[
     "kubewire-core",
     "kubewire-cluster",
@@ -18,6 +19,7 @@ const CRATES: &[&str] = &[
     "kubewire-dns",
     "kubewire-daemon",
     "kubewire-cli",
+    "kubewire-tray",
 ];
 
 /// Adds the Windows target to the toolchain when missing.

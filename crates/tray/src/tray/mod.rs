@@ -1,5 +1,6 @@
 //! The tray icon: what it shows ([`Shown`], from the [`TrayModel`]) and one backend per OS that
-//! follows it: a StatusNotifierItem over D-Bus on Linux ([`linux`]), the native tray elsewhere.
+//! follows it: a StatusNotifierItem over D-Bus on Linux (`linux`), the native tray of macOS and
+//! Windows elsewhere (`other`, `tray-icon` on a `tao` event loop).
 //! Menu clicks go to [`crate::actions::menu`], the same functions the window's commands and the
 //! tests use.
 
@@ -7,6 +8,10 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub use linux::run;
+#[cfg(not(target_os = "linux"))]
+mod other;
+#[cfg(not(target_os = "linux"))]
+pub use other::run;
 
 use crate::model::{MenuEntry, TrayModel};
 use crate::types::{ContextInfo, Phase};
