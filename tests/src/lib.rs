@@ -190,7 +190,7 @@ impl Laptop {
     }
 
     /// The environment of the user side: its own HOME and XDG dirs (keys, pid and log files).
-    fn user_env(&self) -> Vec<(&'static str, PathBuf)> {
+    pub fn user_env(&self) -> Vec<(&'static str, PathBuf)> {
         let home = self.dir.path().join("home");
         vec![
             ("HOME", home.clone()),
