@@ -52,14 +52,33 @@ fn halves(stream: UnixStream) -> (ReadHalf, WriteHalf) {
 #[derive(Debug)]
 pub struct Listener {
     listener: UnixListener,
+    /// Held while this process serves the link: two trays started at the same instant cannot both
+    /// take the socket.
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Listener {
     /// Listens at `path`, replacing a stale socket (the caller found no one answering there).
+    /// Another tray serving it is an `AlreadyExists` error.
     pub fn bind(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
             private_dir(dir)?;
         }
+        let lock_path = path.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+            |(_, errno)| {
+                if errno == nix::errno::Errno::EWOULDBLOCK {
+                    io::Error::new(io::ErrorKind::AlreadyExists, "another kubewire-tray is running")
+                } else {
+                    io::Error::from(errno)
+                }
+            },
+        )?;
         match std::fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -67,7 +86,10 @@ impl Listener {
         }
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(Self { listener })
+        Ok(Self {
+            listener,
+            _lock: lock,
+        })
     }
 
     /// The next connection from this user (others are closed and logged).
@@ -113,6 +135,8 @@ mod tests {
         drop(first);
         let listener = Listener::bind(&path)?;
         assert_eq!(std::fs::metadata(&path)?.mode() & 0o777, 0o600);
+        let second = Listener::bind(&path).err().map(|e| e.kind());
+        assert_eq!(second, Some(io::ErrorKind::AlreadyExists), "one tray at a time");
         let client = tokio::spawn({
             let path = path.clone();
             async move { connect(&path).await.map(|_| ()) }
