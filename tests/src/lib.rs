@@ -281,6 +281,11 @@ impl Laptop {
         self.exec("ip", &["link", "show", IFACE]).is_ok()
     }
 
+    /// The lab's Peers that kubewire manages, printed with `kubectl -o <output>` (`name`, a jsonpath).
+    pub fn kubewire_peers(&self, output: &str) -> Result<String, String> {
+        self.kubectl(&["get", "peers.kilo.squat.ai", "-l", MANAGED_BY, "-o", output])
+    }
+
     /// `kubectl` against the lab with the lab's kubeconfig.
     pub fn kubectl(&self, args: &[&str]) -> Result<String, String> {
         let kc = self.lab.kubeconfig.to_string_lossy().to_string();
@@ -304,15 +309,12 @@ impl Drop for Laptop {
         // Whatever a failed test left: the interface (its socket) and kubewire's Peers.
         let _ = self.exec("ip", &["link", "del", IFACE]);
         let _ = std::fs::remove_file(format!("/var/run/wireguard/{IFACE}.sock"));
-        let _ = self.kubectl(&[
-            "delete",
-            "peers",
-            "-l",
-            "app.kubernetes.io/managed-by=kubewire",
-            "--ignore-not-found",
-        ]);
+        let _ = self.kubectl(&["delete", "peers", "-l", MANAGED_BY, "--ignore-not-found"]);
     }
 }
+
+/// The label selector of the Peers kubewire manages.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=kubewire";
 
 /// The routes the laptop must have in this lab: every ready node's pod CIDR and internal IP, every
 /// leader's Kilo IP, and the service CIDR. Computed from `lab.json`, independently of kubewire.

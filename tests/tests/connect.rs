@@ -61,14 +61,7 @@ fn connect_reaches_every_pod_and_service_and_disconnect_removes_everything() {
 
     let key = laptop.exec("wg", &["show", IFACE, "public-key"]).unwrap();
     let peers = laptop
-        .kubectl(&[
-            "get",
-            "peers.kilo.squat.ai",
-            "-l",
-            "app.kubernetes.io/managed-by=kubewire",
-            "-o",
-            "jsonpath={.items[*].spec.publicKey}",
-        ])
+        .kubewire_peers("jsonpath={.items[*].spec.publicKey}")
         .unwrap();
     assert_eq!(peers.trim(), key.trim(), "the Peer carries the laptop's key");
 
@@ -90,16 +83,7 @@ fn connect_reaches_every_pod_and_service_and_disconnect_removes_everything() {
         !laptop.state_dir().join("state.json").exists(),
         "state file removed"
     );
-    let left = laptop
-        .kubectl(&[
-            "get",
-            "peers.kilo.squat.ai",
-            "-l",
-            "app.kubernetes.io/managed-by=kubewire",
-            "-o",
-            "name",
-        ])
-        .unwrap();
+    let left = laptop.kubewire_peers("name").unwrap();
     assert!(left.trim().is_empty(), "Peer deleted: {left}");
     assert!(
         http_get(

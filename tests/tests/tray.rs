@@ -600,18 +600,7 @@ impl Setup {
 
     /// The lab's Peers that kubewire manages, by name.
     fn peers(&self) -> String {
-        self.laptop
-            .kubectl(&[
-                "get",
-                "peers.kilo.squat.ai",
-                "-l",
-                "app.kubernetes.io/managed-by=kubewire",
-                "-o",
-                "name",
-            ])
-            .unwrap()
-            .trim()
-            .to_owned()
+        self.laptop.kubewire_peers("name").unwrap().trim().to_owned()
     }
 
     /// The first pod answers from the laptop within `within`.
@@ -785,14 +774,7 @@ fn the_tray_menu_connects_and_disconnect_and_quit_leaves_nothing() {
     let key = setup.laptop.exec("wg", &["show", IFACE, "public-key"]).unwrap();
     let peer_keys = setup
         .laptop
-        .kubectl(&[
-            "get",
-            "peers.kilo.squat.ai",
-            "-l",
-            "app.kubernetes.io/managed-by=kubewire",
-            "-o",
-            "jsonpath={.items[*].spec.publicKey}",
-        ])
+        .kubewire_peers("jsonpath={.items[*].spec.publicKey}")
         .unwrap();
     assert_eq!(peer_keys.trim(), key.trim(), "the Peer carries the laptop's key");
 
