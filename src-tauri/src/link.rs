@@ -3,7 +3,7 @@
 //! on its own).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,27 +33,12 @@ impl std::fmt::Debug for Link {
     }
 }
 
-fn tray_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os(TRAY_BIN_ENV) {
-        return PathBuf::from(path);
-    }
-    let name = if cfg!(windows) {
-        "kubewire-tray.exe"
-    } else {
-        "kubewire-tray"
-    };
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 /// Connects to the tray at `path`, starting it (in the tray, no window of its own) when none answers.
 pub async fn connect(path: &Path) -> anyhow::Result<(Arc<Link>, ReadHalf)> {
     let (r, w) = match link::connect(path).await {
         Ok(halves) => halves,
         Err(_) => {
-            let bin = tray_binary();
+            let bin = kubewire_tray::sibling::binary("kubewire-tray", TRAY_BIN_ENV);
             tracing::info!(bin = %bin.display(), "no tray running; starting it");
             let mut child = std::process::Command::new(&bin)
                 .arg(kubewire_tray::MINIMIZED_FLAG)

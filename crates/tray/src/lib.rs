@@ -19,6 +19,7 @@ pub mod model;
 pub mod notify;
 pub mod resolve;
 pub mod settings;
+pub mod sibling;
 pub mod topology;
 pub mod tray;
 pub mod types;

@@ -2,7 +2,6 @@
 //! and gone when they close it, so the tray holds no webview at rest. It attaches over the link; a
 //! second one is told to leave and the first comes to the front instead.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::app::{App, lock};
@@ -23,22 +22,6 @@ pub struct WindowState {
     pub started: Option<Instant>,
 }
 
-/// The window binary's path.
-fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os(WINDOW_BIN_ENV) {
-        return PathBuf::from(path);
-    }
-    let name = if cfg!(windows) {
-        "kubewire-window.exe"
-    } else {
-        "kubewire-window"
-    };
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 /// Shows the window: brings the attached one to the front, or starts one.
 pub fn open(app: &App) {
     let mut state = lock(&app.window);
@@ -50,7 +33,7 @@ pub fn open(app: &App) {
         tracing::debug!("a window is starting");
         return;
     }
-    let bin = binary();
+    let bin = crate::sibling::binary("kubewire-window", WINDOW_BIN_ENV);
     match tokio::process::Command::new(&bin).kill_on_drop(false).spawn() {
         Ok(mut child) => {
             state.started = Some(Instant::now());
