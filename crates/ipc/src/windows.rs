@@ -58,6 +58,32 @@ fn lookup_sid(name: &str) -> Result<String, PipeError> {
         .ok_or_else(|| failed(String::from_utf8_lossy(&out.stderr).trim().to_owned()))
 }
 
+/// A pipe at `name` for local clients only, with the security descriptor `sddl` (Windows enforces
+/// it at open). Also the tray's link (`kubewire-tray`), with an owner-only descriptor.
+pub fn listen(name: &str, sddl: &str) -> Result<PipeListener<pipe_mode::Bytes, pipe_mode::Bytes>, PipeError> {
+    let descriptor = widestring::U16CString::from_str(sddl)
+        .map_err(|e| PipeError::Descriptor {
+            sddl: sddl.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+        })
+        .and_then(|wide| {
+            SecurityDescriptor::deserialize(&wide).map_err(|source| PipeError::Descriptor {
+                sddl: sddl.to_owned(),
+                source,
+            })
+        })?;
+    PipeListenerOptions::new()
+        .path(name)
+        .mode(PipeMode::Bytes)
+        .accept_remote(false)
+        .security_descriptor(Some(descriptor))
+        .create_tokio_duplex::<pipe_mode::Bytes>()
+        .map_err(|source| PipeError::Listen {
+            name: name.to_owned(),
+            source,
+        })
+}
+
 /// The listening pipe.
 #[derive(Debug)]
 pub struct PipeServer {
@@ -71,28 +97,7 @@ impl PipeServer {
             Trustee::Sddl(sid) => sid,
             Trustee::Name(name) => lookup_sid(&name)?,
         };
-        let sddl = pipe_acl::sddl(&sid);
-        let descriptor = widestring::U16CString::from_str(&sddl)
-            .map_err(|e| PipeError::Descriptor {
-                sddl: sddl.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
-            })
-            .and_then(|wide| {
-                SecurityDescriptor::deserialize(&wide).map_err(|source| PipeError::Descriptor {
-                    sddl: sddl.clone(),
-                    source,
-                })
-            })?;
-        let listener = PipeListenerOptions::new()
-            .path(name)
-            .mode(PipeMode::Bytes)
-            .accept_remote(false)
-            .security_descriptor(Some(descriptor))
-            .create_tokio_duplex::<pipe_mode::Bytes>()
-            .map_err(|source| PipeError::Listen {
-                name: name.to_owned(),
-                source,
-            })?;
+        let listener = listen(name, &pipe_acl::sddl(&sid))?;
         Ok(Self { listener })
     }
 
@@ -118,10 +123,9 @@ impl PipeServer {
     }
 }
 
-/// Connects to the daemon's pipe (the client side), waiting briefly while every instance is busy.
-pub(crate) async fn connect(
-    pipe: &Path,
-) -> std::io::Result<(crate::client::ReadHalf, crate::client::WriteHalf)> {
+/// Connects to a pipe (the client side: the daemon's, or the tray's link), waiting briefly while
+/// every instance is busy.
+pub async fn connect(pipe: &Path) -> std::io::Result<(crate::client::ReadHalf, crate::client::WriteHalf)> {
     /// `ERROR_PIPE_BUSY`: all instances are taken; the server makes a new one right after accepting.
     const ERROR_PIPE_BUSY: i32 = 231;
     for _ in 0..50 {
@@ -138,6 +142,6 @@ pub(crate) async fn connect(
     }
     Err(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
-        "every instance of the daemon's pipe stayed busy",
+        format!("every instance of the pipe {} stayed busy", pipe.display()),
     ))
 }

@@ -1,16 +1,14 @@
 //! The link on Windows: a named pipe per user (`\\.\pipe\kubewire-tray-<user>`) whose security
-//! descriptor lets only its owner (and SYSTEM) open it, local clients only. Type-checked on Linux,
-//! never run on the project's CI.
+//! descriptor lets only its owner (and SYSTEM) open it, local clients only (the daemon's pipe
+//! transport, [`kubewire_ipc::windows`], with another descriptor). Type-checked on Linux, never run
+//! on the project's CI.
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use interprocess::os::windows::named_pipe::pipe_mode;
 use interprocess::os::windows::named_pipe::tokio::PipeListener;
-use interprocess::os::windows::named_pipe::{PipeListenerOptions, PipeMode, pipe_mode};
-use interprocess::os::windows::security_descriptor::SecurityDescriptor;
 use tokio::io::BufReader;
-use tokio::net::windows::named_pipe::ClientOptions;
 
 use super::{ReadHalf, WriteHalf};
 
@@ -37,15 +35,8 @@ pub struct Listener {
 impl Listener {
     /// Listens at `path`.
     pub fn bind(path: &Path) -> io::Result<Self> {
-        let wide = widestring::U16CString::from_str(OWNER_ONLY)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let descriptor = SecurityDescriptor::deserialize(&wide)?;
-        let listener = PipeListenerOptions::new()
-            .path(path)
-            .mode(PipeMode::Bytes)
-            .accept_remote(false)
-            .security_descriptor(Some(descriptor))
-            .create_tokio_duplex::<pipe_mode::Bytes>()?;
+        let listener =
+            kubewire_ipc::windows::listen(&path.to_string_lossy(), OWNER_ONLY).map_err(io::Error::other)?;
         Ok(Self {
             listener: tokio::sync::Mutex::new(listener),
         })
@@ -61,22 +52,6 @@ impl Listener {
 
 /// Connects to the tray at `path`, waiting briefly while every pipe instance is busy.
 pub async fn connect(path: &Path) -> io::Result<(ReadHalf, WriteHalf)> {
-    /// `ERROR_PIPE_BUSY`.
-    const ERROR_PIPE_BUSY: i32 = 231;
-    for _ in 0..50 {
-        match ClientOptions::new().open(path) {
-            Ok(client) => {
-                let (r, w) = tokio::io::split(client);
-                return Ok((Box::new(BufReader::new(r)), Box::new(w)));
-            }
-            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::TimedOut,
-        "the kubewire tray's pipe stays busy",
-    ))
+    let (r, w) = kubewire_ipc::windows::connect(path).await?;
+    Ok((Box::new(BufReader::new(r)), w))
 }
