@@ -14,7 +14,7 @@ use crate::{actions, autostart, resolve, settings};
 /// Runs command `cmd` with `args` (an object of named arguments, or null).
 pub async fn call(app: &App, cmd: &str, args: Value) -> Result<Value, Value> {
     let result = match cmd {
-        "get_state" => value(&lock(&app.model).state().clone()),
+        "get_state" => value(lock(&app.model).state()),
         "list_contexts" => actions::list_contexts(app).and_then(|c| value(&c)),
         "connect" => {
             let context: Option<String> = arg(&args, "context")?;
@@ -26,7 +26,7 @@ pub async fn call(app: &App, cmd: &str, args: Value) -> Result<Value, Value> {
             let name: String = arg(&args, "name")?;
             value(&resolve_name(name).await)
         }
-        "get_settings" => value(&lock(&app.settings).clone()),
+        "get_settings" => value(&*lock(&app.settings)),
         "set_settings" => {
             let settings: Settings = arg(&args, "settings")?;
             set_settings(app, settings).and_then(|s| value(&s))
