@@ -95,13 +95,19 @@ fn connect_reaches_every_pod_and_service_and_disconnect_removes_everything() {
     );
 }
 
-/// Sends pings every 50 ms from the laptop to `ip` until stopped; returns (sent, received).
+/// A fixed number of pings, one every 50 ms, from the laptop to `ip`. It is let run to its end, so the
+/// last echo is waited for (stopping ping with a signal counts a reply still in flight as lost).
 struct PingRun(std::process::Child);
 
 impl PingRun {
+    const COUNT: u32 = 100;
+
     fn start(netns: &str, ip: &str) -> Self {
+        let count = Self::COUNT.to_string();
         let child = Command::new("ip")
-            .args(["netns", "exec", netns, "ping", "-i", "0.05", "-W", "1", ip])
+            .args([
+                "netns", "exec", netns, "ping", "-i", "0.05", "-W", "1", "-c", &count, ip,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -109,26 +115,27 @@ impl PingRun {
         PingRun(child)
     }
 
-    fn stop(mut self) -> (u32, u32) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+    fn still_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
+    /// Waits for the last echo; returns how many were sent and the sequence numbers that got no reply.
+    fn finish(mut self) -> (u32, Vec<u32>) {
         let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap())
             .wait_with_output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
+        let answered: std::collections::BTreeSet<u32> = text
+            .lines()
+            .filter_map(|l| l.split("icmp_seq=").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect();
+        let sent = text
             .lines()
             .find(|l| l.contains("packets transmitted"))
-            .unwrap_or_default()
-            .to_string();
-        let nums: Vec<u32> = line
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        (
-            nums.first().copied().unwrap_or(0),
-            nums.get(1).copied().unwrap_or(0),
-        )
+            .and_then(|l| l.split(' ').next()?.parse().ok())
+            .unwrap_or(0);
+        (sent, (1..=sent).filter(|seq| !answered.contains(seq)).collect())
     }
 }
 
@@ -183,7 +190,7 @@ fn the_tunnel_follows_the_cluster_live() {
 
     // A node's endpoint moves: it answers again, and a flow to another node loses nothing.
     let gcp = added.node("gcp").unwrap().clone();
-    let ping = PingRun::start(&ns, &steady.pod_ip);
+    let mut ping = PingRun::start(&ns, &steady.pod_ip);
     std::thread::sleep(Duration::from_millis(500));
     control(&Request::SetEndpoint {
         name: "gcp".into(),
@@ -193,13 +200,17 @@ fn the_tunnel_follows_the_cluster_live() {
     let body = http_get_within(&ns, &format!("http://{}/", gcp.pod_ip), Duration::from_secs(5)).unwrap();
     assert_eq!(body, gcp.pod_name);
     std::thread::sleep(Duration::from_millis(500));
-    let (sent, received) = ping.stop();
-    assert!(sent > 10, "ping ran ({sent} sent)");
-    assert_eq!(
-        sent,
-        received,
-        "the unchanged peer's flow lost {} of {sent} packets",
-        sent - received
+    assert!(
+        ping.still_running(),
+        "the ping ({} echoes) must outlast the endpoint change",
+        PingRun::COUNT
+    );
+    let (sent, lost) = ping.finish();
+    assert_eq!(sent, PingRun::COUNT, "ping ran to its end");
+    assert!(
+        lost.is_empty(),
+        "the unchanged peer's flow lost {} of {sent} echoes, icmp_seq {lost:?}",
+        lost.len()
     );
 
     // A node leaves (stale last-seen: Kilo drops it) and its routes go.
