@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kubewire_e2e::{IFACE, Laptop, bin, text, wait_until};
-use kubewire_lab::testing::{http_get, http_get_within};
+use kubewire_lab::control::Request;
+use kubewire_lab::testing::{Restore, control, http_get, http_get_within};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
@@ -443,8 +446,24 @@ impl Tray {
         }
     }
 
+    /// Its log so far, without the colours' escape sequences.
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // CSI: ESC [ parameters… final byte (a letter).
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Its exit status, if it exits within `within`.
@@ -461,6 +480,10 @@ impl Tray {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn running(&mut self) -> bool {
@@ -509,6 +532,11 @@ impl Setup {
     /// The daemon in the laptop namespace, the bus and desktop, and the tray, once its icon is
     /// registered and its link listens.
     fn start() -> (Self, Item) {
+        Self::start_with(&[])
+    }
+
+    /// [`Setup::start`] with `extra` in the tray's environment.
+    fn start_with(extra: &[(&str, PathBuf)]) -> (Self, Item) {
         let laptop = Laptop::start();
         let bus = Bus::start();
         let desktop = Desktop::start(&bus);
@@ -550,6 +578,7 @@ impl Setup {
             ("DBUS_SESSION_BUS_ADDRESS".to_owned(), PathBuf::from(&bus.address)),
             ("RUST_LOG".to_owned(), PathBuf::from("info")),
         ]);
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         for (k, v) in &env {
             if k == "XDG_RUNTIME_DIR" || k == "XDG_CONFIG_HOME" {
                 std::fs::create_dir_all(v).unwrap();
@@ -751,6 +780,51 @@ fn assert_connected(setup: &Setup, item: &Item) {
     assert!(!peers.is_empty(), "the laptop's Peer is registered");
 }
 
+/// Waits until the tooltip's status line starts with `status` and the icon is `icon` (a PNG of
+/// `crates/tray/icons`); panics with what was shown instead.
+fn wait_for_shown(setup: &Setup, item: &Item, status: &str, icon: &str, within: Duration) {
+    let wanted = pixmap(icon);
+    let shown = wait_until(within, || {
+        setup.desktop.tooltip_text(item).1.starts_with(status)
+            && setup.desktop.icon(item).first() == Some(&wanted)
+    });
+    assert!(
+        shown,
+        "the tray shows {status:?} with {icon} within {within:?}; it shows {:?} (icon {})\n{}",
+        setup.desktop.tooltip_text(item),
+        ICONS
+            .iter()
+            .find(|name| setup.desktop.icon(item).first() == Some(&pixmap(name)))
+            .unwrap_or(&"unknown"),
+        setup.logs()
+    );
+}
+
+/// The tray's icons, one per state.
+const ICONS: [&str; 5] = [
+    "tray-disconnected.png",
+    "tray-connecting.png",
+    "tray-connected.png",
+    "tray-degraded.png",
+    "tray-error.png",
+];
+
+/// Waits for a notification titled `summary`; returns its body.
+fn wait_for_note(desktop: &Desktop, summary: &str, within: Duration) -> String {
+    let found = || {
+        desktop
+            .notes()
+            .into_iter()
+            .find(|n| n.app == "kubewire" && n.summary == summary)
+    };
+    assert!(
+        wait_until(within, || found().is_some()),
+        "a notification {summary:?}: {:?}",
+        desktop.notes()
+    );
+    found().map(|n| n.body).unwrap_or_default()
+}
+
 #[test]
 #[ignore = "needs the lab: cargo xtask test"]
 fn the_tray_menu_connects_and_disconnect_and_quit_leaves_nothing() {
@@ -869,4 +943,324 @@ fn quit_keep_the_tunnel_up_leaves_it_up_and_a_second_tray_defers_to_the_first() 
         text(&out)
     );
     eprintln!("test took {:?}\n{}", started.elapsed(), setup.logs());
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn the_icon_shows_connecting_degraded_and_error_as_they_happen() {
+    let (setup, item) = Setup::start();
+    let started = Instant::now();
+    let _restore = Restore(vec![Request::ApiStart]);
+    let daemon = Pid::from_raw(i32::try_from(setup.laptop.daemon_pid().unwrap()).unwrap());
+
+    // Connecting: a daemon that is slow to answer (stopped, by PID) holds the tray in "connecting".
+    kill(daemon, Signal::SIGSTOP).unwrap();
+    let resumed = Resume(daemon);
+    setup.desktop.click_label(&item, &format!("Connect to {CONTEXT}"));
+    wait_for_shown(
+        &setup,
+        &item,
+        "connecting",
+        "tray-connecting.png",
+        Duration::from_secs(20),
+    );
+    let labels = setup.desktop.menu_labels(&item);
+    assert!(
+        !setup
+            .desktop
+            .entry(&item, &format!("Connect to {CONTEXT}"))
+            .enabled,
+        "no second connect while connecting: {labels:?}"
+    );
+    drop(resumed);
+    setup
+        .pod_answers(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("a pod through the tunnel: {e}\n{}", setup.logs()));
+    wait_for_shown(
+        &setup,
+        &item,
+        "connected",
+        "tray-connected.png",
+        Duration::from_secs(10),
+    );
+    eprintln!("connecting, then connected after {:?}", started.elapsed());
+
+    // Degraded: the cluster API goes away; the tunnel stays and the tray says why.
+    control(&Request::ApiStop).unwrap();
+    wait_for_shown(
+        &setup,
+        &item,
+        "degraded: cluster API unreachable",
+        "tray-degraded.png",
+        Duration::from_secs(30),
+    );
+    setup
+        .pod_answers(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("the tunnel stays while the API is away: {e}\n{}", setup.logs()));
+    control(&Request::ApiStart).unwrap();
+    wait_for_shown(
+        &setup,
+        &item,
+        "connected",
+        "tray-connected.png",
+        Duration::from_secs(30),
+    );
+    eprintln!("degraded and back after {:?}", started.elapsed());
+
+    // Disconnect from the menu: the icon and a notification say so.
+    setup.desktop.click_label(&item, "Disconnect");
+    wait_for_shown(
+        &setup,
+        &item,
+        "disconnected",
+        "tray-disconnected.png",
+        Duration::from_secs(15),
+    );
+    assert!(!setup.laptop.interface_exists(), "kubewire0 is gone");
+    let body = wait_for_note(&setup.desktop, "kubewire disconnected", Duration::from_secs(5));
+    assert_eq!(body, "The tunnel is down");
+
+    // Error: connecting with the API away fails, and says so with the icon, tooltip and a notification.
+    control(&Request::ApiStop).unwrap();
+    setup.desktop.click_label(&item, &format!("Connect to {CONTEXT}"));
+    wait_for_shown(
+        &setup,
+        &item,
+        "error: ",
+        "tray-error.png",
+        Duration::from_secs(40),
+    );
+    let (_, status) = setup.desktop.tooltip_text(&item);
+    let title = status.trim_start_matches("error: ");
+    let body = wait_for_note(
+        &setup.desktop,
+        &format!("kubewire: {title}"),
+        Duration::from_secs(5),
+    );
+    assert!(
+        body.contains("127.0.0.1:6443") && body.contains("\nCheck your network or VPN, then try again."),
+        "the error notification says what failed and what to do: {body:?}"
+    );
+    assert!(
+        !setup.laptop.interface_exists(),
+        "a failed connect leaves no interface"
+    );
+    control(&Request::ApiStart).unwrap();
+    assert!(
+        setup.peers().is_empty(),
+        "a failed connect leaves no Peer: {}",
+        setup.peers()
+    );
+    eprintln!(
+        "error shown: {status:?} / {body:?}; test took {:?}\n{}",
+        started.elapsed(),
+        setup.logs()
+    );
+}
+
+/// Sends SIGCONT to a process this test stopped, also when the test fails.
+struct Resume(Pid);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGCONT);
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn open_kubewire_shows_one_window_and_quit_closes_it() {
+    let x = Xvfb::start();
+    let (mut setup, item) = Setup::start_with(&[
+        ("DISPLAY", PathBuf::from(&x.display)),
+        ("NO_AT_BRIDGE", PathBuf::from("1")),
+    ]);
+    let tray = setup.tray.pid().unwrap();
+    assert!(
+        x.windows("kubewire").is_empty(),
+        "no window at start (--minimized)"
+    );
+
+    let opened = Instant::now();
+    setup.desktop.click_label(&item, "Open kubewire");
+    let mut windows = Children::of(tray, "kubewire-window");
+    let shown = wait_until(Duration::from_secs(60), || x.windows("kubewire").len() == 1);
+    windows.refresh();
+    assert!(
+        shown,
+        "a window titled kubewire appears: {:?}\n{}",
+        x.windows("kubewire"),
+        setup.logs()
+    );
+    eprintln!("Open kubewire: the window was shown after {:?}", opened.elapsed());
+    assert_eq!(windows.pids.len(), 1, "one window process: {:?}", windows.pids);
+    assert!(
+        wait_until(Duration::from_secs(10), || setup
+            .tray
+            .log()
+            .contains("attached=true")),
+        "the window attached to the tray\n{}",
+        setup.logs()
+    );
+
+    // Open again: the same window comes to the front, no second process.
+    setup.desktop.click_label(&item, "Open kubewire");
+    // Watched for 3 s: a second window process would start, be refused by the tray and leave.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(3) {
+        windows.refresh();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        windows.pids.len(),
+        1,
+        "still one window process: {:?}",
+        windows.pids
+    );
+    assert_eq!(x.windows("kubewire").len(), 1, "still one window");
+
+    // Quit (no tunnel: the plain Quit): the tray exits and its window closes with it.
+    setup.desktop.click_label(&item, "Quit");
+    let status = setup.tray.exited_within(Duration::from_secs(15));
+    let status = status.unwrap_or_else(|| panic!("the tray did not quit\n{}", setup.logs()));
+    assert!(status.success(), "the tray exits 0: {status}\n{}", setup.logs());
+    assert!(
+        wait_until(Duration::from_secs(15), || !windows.any_alive()),
+        "the window process exits with the tray\n{}",
+        setup.logs()
+    );
+    assert!(
+        x.windows("kubewire").is_empty(),
+        "the window is gone: {:?}",
+        x.windows("kubewire")
+    );
+}
+
+/// A private X server: `Xvfb` on a display it picks (`-displayfd`), killed by PID on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start Xvfb (cargo xtask setup installs it): {e}"));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let number: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb printed no display number: {line:?}"));
+        Xvfb {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+
+    /// The top-level windows titled `title` that are shown (`IsViewable`).
+    fn windows(&self, title: &str) -> Vec<String> {
+        let tree = Command::new("xwininfo")
+            .args(["-display", &self.display, "-root", "-children"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run xwininfo (cargo xtask setup installs x11-utils): {e}"));
+        let tree = String::from_utf8_lossy(&tree.stdout).into_owned();
+        // `     0x400003 "kubewire": ("kubewire-window" "Kubewire-window")  1040x720+0+0  +0+0`
+        let quoted = format!("\"{title}\":");
+        tree.lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(quoted.as_str()))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .filter(|id| {
+                Command::new("xwininfo")
+                    .args(["-display", &self.display, "-id", id])
+                    .output()
+                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("IsViewable"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The processes named `name` that the tray (`parent`) started, killed by PID on drop if still running.
+struct Children {
+    parent: u32,
+    name: &'static str,
+    pids: Vec<u32>,
+}
+
+impl Children {
+    fn of(parent: u32, name: &'static str) -> Self {
+        let mut children = Children {
+            parent,
+            name,
+            pids: Vec::new(),
+        };
+        children.refresh();
+        children
+    }
+
+    /// Adds the tray's living children of that name (a child stays listed once seen).
+    fn refresh(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid …: comm may hold spaces, so split after its closing paren.
+            let Some((head, tail)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let comm = head.split_once(" (").map_or("", |(_, c)| c);
+            let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            if comm == self.name && ppid == Some(self.parent) && !self.pids.contains(&pid) {
+                self.pids.push(pid);
+            }
+        }
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, t)| !t.starts_with('Z')))
+    }
+
+    fn any_alive(&self) -> bool {
+        self.pids.iter().any(|&pid| Self::alive(pid))
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            if Self::alive(pid) {
+                let _ = kill(Pid::from_raw(i32::try_from(pid).unwrap_or(0)), Signal::SIGKILL);
+            }
+        }
+    }
 }

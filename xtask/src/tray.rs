@@ -27,6 +27,8 @@ pub const PACKAGES: &[&str] = &[
     "jq",
     "bc",
     "python3-xlib",
+    // xwininfo: the tray's D-Bus test looks for the window "Open kubewire" shows.
+    "x11-utils",
 ];
 
 /// tauri-driver (the WebDriver bridge; 2.x, 3 is an alpha), when missing.

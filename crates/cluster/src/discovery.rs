@@ -80,7 +80,7 @@ pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, Clus
                     message: e.to_string(),
                 }
             } else {
-                unreachable(e.to_string())
+                unreachable(root_cause(&e))
             }
         })?;
     let local = SystemTime::now();
@@ -104,6 +104,16 @@ pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, Clus
         });
     tracing::debug!(offset_secs = clock.offset_secs, "API server clock");
     Ok(clock)
+}
+
+/// The innermost error of a chain, the one that says what happened on the network ("Connection
+/// refused (os error 111)", not hyper's "client error (Connect)").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    innermost.to_string()
 }
 
 /// Whether a request failed while getting credentials (token file, exec plugin), not on the network.

@@ -143,6 +143,9 @@ async fn an_unreachable_api_server_says_so() {
         "{text}"
     );
     assert!(text.contains("check VPN/network"), "{text}");
+    // The network's own words, not the HTTP stack's ("client error (Connect)").
+    assert!(text.contains("Connection refused"), "{text}");
+    assert!(!text.contains("client error"), "{text}");
 }
 
 #[tokio::test]

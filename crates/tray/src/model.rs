@@ -41,8 +41,12 @@ pub enum Notice {
         to: Option<String>,
         reason: String,
     },
-    /// Something went wrong.
-    Error { title: String, message: String },
+    /// Something went wrong: what, and what to do about it.
+    Error {
+        title: String,
+        message: String,
+        fix: String,
+    },
 }
 
 impl Notice {
@@ -60,7 +64,9 @@ impl Notice {
                     from.as_deref().unwrap_or("the default segment")
                 ),
             ),
-            Self::Error { title, message } => (format!("kubewire: {title}"), message.clone()),
+            Self::Error { title, message, fix } => {
+                (format!("kubewire: {title}"), format!("{message}\n{fix}"))
+            }
         }
     }
 }
@@ -342,6 +348,7 @@ impl TrayModel {
         let notice = Notice::Error {
             title: error.title.clone(),
             message: error.message.clone(),
+            fix: error.fix.clone(),
         };
         self.state.error = Some(error);
         self.refresh();

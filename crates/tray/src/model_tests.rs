@@ -291,6 +291,13 @@ fn an_unreachable_daemon_is_an_error_with_its_fix_until_it_answers() {
     });
     let n = m.daemon_unreachable(error.clone(), NOW);
     assert_eq!(n.len(), 1, "notified once");
+    let (title, body) = n[0].text();
+    assert_eq!(title, "kubewire: The kubewire service is not running");
+    assert!(
+        body.starts_with("Nothing listens at /run/kubewire/kubewired.sock")
+            && body.contains("\nStart the kubewire service"),
+        "the notification says what is wrong and what to do: {body}"
+    );
     assert!(m.daemon_unreachable(error, NOW + 5).is_empty(), "not again");
     assert_eq!(m.icon(), Phase::Error);
     assert_eq!(
