@@ -1,6 +1,6 @@
 import { render, screen, waitFor } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
-import { expect, test } from "vitest";
+import { expect, test, vi } from "vitest";
 import App from "../src/App.svelte";
 import * as lab from "./fixtures/lab";
 import { backend } from "./ipc";
@@ -34,15 +34,22 @@ test("Tab walks the navigation in order and Enter opens a view", async () => {
 });
 
 test("the theme toggle cycles system, light, dark and sets the attribute", async () => {
+  // The system prefers dark.
+  vi.stubGlobal("matchMedia", () => ({ matches: true, addEventListener() {}, removeEventListener() {} }));
   backend(lab.labState());
   const user = userEvent.setup();
   render(App);
   const toggle = await screen.findByRole("button", { name: /theme/ });
-  expect(document.documentElement.hasAttribute("data-theme")).toBe(false);
+  const theme = () => document.documentElement.getAttribute("data-theme");
+  expect(toggle).toHaveAccessibleName(/^System theme/);
+  expect(theme()).toBe("dark");
   await user.click(toggle);
-  expect(document.documentElement.getAttribute("data-theme")).toBe("light");
+  expect(toggle).toHaveAccessibleName(/^Light theme/);
+  expect(theme()).toBe("light");
   await user.click(toggle);
-  expect(document.documentElement.getAttribute("data-theme")).toBe("dark");
+  expect(theme()).toBe("dark");
   await user.click(toggle);
-  expect(document.documentElement.hasAttribute("data-theme")).toBe(false);
+  expect(toggle).toHaveAccessibleName(/^System theme/);
+  expect(theme()).toBe("dark");
+  vi.unstubAllGlobals();
 });
