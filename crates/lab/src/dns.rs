@@ -69,9 +69,10 @@ pub const ISP_RECORDS: &[&str] = &[
     "www.example.test. 300 IN A 198.51.100.11",
 ];
 
-/// unbound's configuration for the lab's ISP resolver (the laptop's original nameserver): a few
-/// "internet" names, NXDOMAIN for the rest, every query logged to `<dir>/queries.log`.
-pub fn isp_unbound_conf(dir: &Path) -> String {
+/// The `server:` clause both lab resolvers share: every address on port 53 of their namespace, no
+/// recursion (`root` is what the root zone does: `static` answers NXDOMAIN, `refuse` REFUSED), every
+/// query and reply logged to `<dir>/queries.log`.
+fn unbound_server(dir: &Path, root: &str) -> String {
     let mut out = String::from("server:\n");
     for line in [
         "interface: 0.0.0.0",
@@ -87,13 +88,23 @@ pub fn isp_unbound_conf(dir: &Path) -> String {
         "verbosity: 0",
         "module-config: \"iterator\"",
         "do-not-query-localhost: yes",
-        "local-zone: \".\" static",
-        "local-data: \". 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 30\"",
     ] {
         let _ = writeln!(out, "  {line}");
     }
+    let _ = writeln!(out, "  local-zone: \".\" {root}");
     let _ = writeln!(out, "  directory: \"{}\"", dir.display());
     let _ = writeln!(out, "  logfile: \"{}\"", dir.join("queries.log").display());
+    out
+}
+
+/// unbound's configuration for the lab's ISP resolver (the laptop's original nameserver): a few
+/// "internet" names, NXDOMAIN for the rest, every query logged to `<dir>/queries.log`.
+pub fn isp_unbound_conf(dir: &Path) -> String {
+    let mut out = unbound_server(dir, "static");
+    let _ = writeln!(
+        out,
+        "  local-data: \". 300 IN SOA ns.example.test. hostmaster.example.test. 1 7200 1800 86400 30\""
+    );
     for record in ISP_RECORDS {
         let _ = writeln!(out, "  local-data: \"{record}\"");
     }
@@ -102,32 +113,9 @@ pub fn isp_unbound_conf(dir: &Path) -> String {
 
 /// unbound's configuration for the DNS pod. `dir` holds the query log.
 pub fn unbound_conf(dir: &Path, services: &[Service]) -> String {
-    let log = dir.join("queries.log");
-    let mut out = String::from("server:\n");
-    for line in [
-        "interface: 0.0.0.0",
-        "port: 53",
-        "do-ip6: no",
-        "access-control: 0.0.0.0/0 allow",
-        "username: \"\"",
-        "chroot: \"\"",
-        "pidfile: \"\"",
-        "use-syslog: no",
-        "log-queries: yes",
-        "log-replies: yes",
-        "verbosity: 0",
-        "module-config: \"iterator\"",
-        "do-not-query-localhost: yes",
-        "local-zone: \".\" refuse",
-        "local-zone: \"cluster.local.\" static",
-        "local-zone: \"42.10.in-addr.arpa.\" static",
-        "local-zone: \"43.10.in-addr.arpa.\" static",
-    ] {
-        let _ = writeln!(out, "  {line}");
-    }
-    let _ = writeln!(out, "  directory: \"{}\"", dir.display());
-    let _ = writeln!(out, "  logfile: \"{}\"", log.display());
+    let mut out = unbound_server(dir, "refuse");
     for zone in [CLUSTER_DOMAIN, "42.10.in-addr.arpa", "43.10.in-addr.arpa"] {
+        let _ = writeln!(out, "  local-zone: \"{zone}.\" static");
         let _ = writeln!(out, "  local-data: \"{}\"", soa(zone));
     }
     for record in records(services) {
@@ -181,5 +169,41 @@ mod tests {
         let isp = isp_unbound_conf(Path::new("/tmp/isp"));
         assert!(isp.contains("www.example.test. 300 IN A"), "{isp}");
         assert!(isp.contains("/tmp/isp/queries.log"), "{isp}");
+    }
+
+    /// Both resolvers' configurations are ones unbound accepts (where unbound is installed: the lab
+    /// needs it, and `cargo xtask setup` installs it).
+    #[test]
+    fn unbound_accepts_both_configurations() {
+        if std::process::Command::new("unbound-checkconf")
+            .arg("-h")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("KUBEWIRE_TESTS_STRICT").is_none(),
+                "unbound-checkconf is missing: run `cargo xtask setup`"
+            );
+            return;
+        }
+        let c = Cluster::new(&LabSpec::default(), || ("k".into(), "p".into())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, conf) in [
+            ("cluster.conf", unbound_conf(dir.path(), &c.services())),
+            ("isp.conf", isp_unbound_conf(dir.path())),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, &conf).unwrap();
+            let out = std::process::Command::new("unbound-checkconf")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}{}\n{conf}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 }
