@@ -23,10 +23,6 @@ for b in kubewire-tray kubewire-window; do
 done
 
 work=$(mktemp -d /tmp/kw-tray-cost.XXXXXX)
-home=$work/home
-mkdir -p "$home/.config/kubewire" "$home/run"
-chmod 700 "$home/run"
-display=:$(( 80 + RANDOM % 9 ))
 pids=()
 run_in=()
 cleanup() {
@@ -43,15 +39,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-export DISPLAY=$display HOME=$home XDG_CONFIG_HOME=$home/.config XDG_STATE_HOME=$home/.local/state \
-  XDG_DATA_HOME=$home/.local/share XDG_RUNTIME_DIR=$home/run KUBEWIRE_SOCKET=$work/kubewired.sock \
-  NO_AT_BRIDGE=1 RUST_LOG=${RUST_LOG:-info}
-Xvfb "$display" -screen 0 1280x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-pids+=($!)
+# shellcheck source=lib/desktop.sh
+. "$root/scripts/lib/desktop.sh"
+kw_desktop "$work"
+export KUBEWIRE_SOCKET=$work/kubewired.sock
 export DBUS_SESSION_BUS_ADDRESS=unix:path=$home/run/bus
 dbus-daemon --session --nofork --address="$DBUS_SESSION_BUS_ADDRESS" >"$work/dbus.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
 
 if $lab; then
   lab_json=${KUBEWIRE_LAB_DIR:-$root/target/lab}/lab.json

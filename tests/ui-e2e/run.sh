@@ -22,10 +22,7 @@ kubeconfig=$(jq -r .kubeconfig "$lab_json")
 [[ -d $here/node_modules/webdriverio ]] || (cd "$here" && npm ci --no-audit --no-fund --silent)
 
 work=$(mktemp -d /tmp/kw-ui-e2e.XXXXXX)
-home=$work/home
-mkdir -p "$home/.config" "$home/.local/state" "$home/.local/share" "$home/run" "$shots"
-chmod 700 "$home/run"
-display=:$(( 90 + RANDOM % 9 ))
+mkdir -p "$shots"
 pids=()
 cleanup() {
   local rc=$?
@@ -51,15 +48,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-Xvfb "$display" -screen 0 1280x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [[ -e /tmp/.X11-unix/X${display#:} ]] && break; sleep 0.1; done
-
-# Everything the app sees: the laptop namespace, its own HOME, the lab's kubeconfig, the test's socket.
-export DISPLAY=$display HOME=$home XDG_CONFIG_HOME=$home/.config XDG_STATE_HOME=$home/.local/state \
-  XDG_DATA_HOME=$home/.local/share XDG_RUNTIME_DIR=$home/run KUBECONFIG=$kubeconfig \
-  KUBEWIRE_SOCKET=$work/kubewired.sock KUBEWIRE_STATE_DIR=$home/.local/state/kubewire \
-  RUST_LOG=${RUST_LOG:-info} NO_AT_BRIDGE=1
+# Everything the app sees: its own HOME and X display, the laptop namespace, the lab's kubeconfig,
+# the test's socket.
+# shellcheck source=../../scripts/lib/desktop.sh
+. "$root/scripts/lib/desktop.sh"
+kw_desktop "$work"
+export KUBECONFIG=$kubeconfig KUBEWIRE_SOCKET=$work/kubewired.sock \
+  KUBEWIRE_STATE_DIR=$home/.local/state/kubewire
 port=$(( 4400 + RANDOM % 500 ))
 ip netns exec "$netns" ip link set lo up
 ip netns exec "$netns" "$driver" --port "$port" --native-port $(( port + 1 )) >"$work/driver.log" 2>&1 &

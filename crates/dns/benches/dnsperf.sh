@@ -17,57 +17,22 @@ DNSD=$TARGET_DIR/release/examples/dnsd
 [ -x "$DNSD" ] || cargo build --release -q -p kubewire-dns --example dnsd
 L=kwn-bench-laptop C=kwn-bench-cluster U=kwn-bench-up
 DIR=$(mktemp -d /tmp/kwn-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for n in $L $C $U; do ip netns del $n 2>/dev/null || true; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-for n in $L $C $U; do ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up; done
-ip -n $L link add wg0 type veth peer name tun0 netns $C
-ip -n $L addr add 198.18.1.1/24 dev wg0; ip -n $L link set wg0 up
-ip -n $C addr add 198.18.1.2/24 dev tun0; ip -n $C link set tun0 up
-ip -n $C addr add 10.43.0.10/32 dev lo
-ip -n $L route add 10.43.0.0/16 via 198.18.1.2
-ip -n $L route add 10.42.0.0/16 via 198.18.1.2
-ip -n $L link add eth0 type veth peer name eth0 netns $U
-ip -n $L addr add 198.18.2.1/24 dev eth0; ip -n $L link set eth0 up
-ip -n $U addr add 198.18.2.2/24 dev eth0; ip -n $U link set eth0 up
+# shellcheck source=../tests/netns.sh
+. "$(dirname "$0")/../tests/netns.sh"
+trap kwn_cleanup EXIT
+kwn_namespaces
 for a in 127.0.2.53 127.0.3.53 127.0.4.53 127.0.5.53; do ip -n $L addr add $a/32 dev lo; done
 
-unbound_conf() { # dir listen zone...
-  local dir=$1 listen=$2; shift 2
-  cat <<CONF
-server:
-  interface: $listen
-  port: 53
-  do-ip6: no
-  access-control: 0.0.0.0/0 allow
-  username: ""
-  chroot: ""
-  pidfile: ""
-  use-syslog: no
-  verbosity: 0
-  module-config: "iterator"
-  local-zone: "." static
-  num-threads: 1
-  directory: "$dir"
-  logfile: "$dir/unbound.log"
-CONF
-  for z in "$@"; do echo "  local-zone: \"$z\" static"; done
-}
 mkdir -p "$DIR/cluster" "$DIR/up"
 {
-  unbound_conf "$DIR/cluster" 10.43.0.10 cluster.local. 42.10.in-addr.arpa. 43.10.in-addr.arpa.
+  kwn_unbound_conf "$DIR/cluster" 10.43.0.10 no cluster.local. 42.10.in-addr.arpa. 43.10.in-addr.arpa.
   echo '  local-data: "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"'
   for i in $(seq 0 239); do
     echo "  local-data: \"svc$i.default.svc.cluster.local. 5 IN A 10.43.$((i / 200)).$((i % 200 + 1))\""
   done
 } > "$DIR/cluster/unbound.conf"
 {
-  unbound_conf "$DIR/up" 198.18.2.2 example.com.
+  kwn_unbound_conf "$DIR/up" 198.18.2.2 no example.com.
   echo '  local-data: "www.example.com. 300 IN A 198.51.100.7"'
 } > "$DIR/up/unbound.conf"
 ip netns exec $C unbound -d -c "$DIR/cluster/unbound.conf" & PIDS+=($!)

@@ -9,52 +9,16 @@ RESOLVED=$RESOLVED_ROOT/lib/systemd/systemd-resolved
 L=kwn-rd-laptop C=kwn-rd-cluster U=kwn-rd-up
 DIR=$(mktemp -d /tmp/kwn-resolved.XXXXXX)
 chmod 755 "$DIR"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for n in $L $C $U; do ip netns del $n 2>/dev/null || true; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
+# shellcheck source=../netns.sh
+. "$(dirname "$0")/../netns.sh"
+trap kwn_cleanup EXIT
 trap "exit 1" TERM INT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-for n in $L $C $U; do ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up; done
-ip -n $L link add wg0 type veth peer name tun0 netns $C
-ip -n $L addr add 198.18.1.1/24 dev wg0; ip -n $L link set wg0 up
-ip -n $C addr add 198.18.1.2/24 dev tun0; ip -n $C link set tun0 up
-ip -n $C addr add 10.43.0.10/32 dev lo
-ip -n $L route add 10.43.0.0/16 via 198.18.1.2
-ip -n $L route add 10.42.0.0/16 via 198.18.1.2
-ip -n $L link add eth0 type veth peer name eth0 netns $U
-ip -n $L addr add 198.18.2.1/24 dev eth0; ip -n $L link set eth0 up
-ip -n $U addr add 198.18.2.2/24 dev eth0; ip -n $U link set eth0 up
+kwn_namespaces
 
-unbound_conf() { # dir listen
-  cat <<CONF
-server:
-  interface: $2
-  port: 53
-  do-ip6: no
-  access-control: 0.0.0.0/0 allow
-  username: ""
-  chroot: ""
-  pidfile: ""
-  use-syslog: no
-  log-queries: yes
-  verbosity: 0
-  module-config: "iterator"
-  local-zone: "." static
-  num-threads: 1
-  directory: "$1"
-  logfile: "$1/queries.log"
-CONF
-}
 mkdir -p "$DIR/cluster" "$DIR/up" "$DIR/etc-systemd"
-{ unbound_conf "$DIR/cluster" 10.43.0.10; cat <<'CONF'
-  local-zone: "cluster.local." static
-  local-zone: "42.10.in-addr.arpa." static
+{ kwn_unbound_conf "$DIR/cluster" 10.43.0.10 yes cluster.local. 42.10.in-addr.arpa.; cat <<'CONF'
   local-data: "cluster.local. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5"
   local-data: "web.default.svc.cluster.local. 5 IN A 10.43.0.80"
   local-data: "echo.default.svc.cluster.local. 5 IN A 10.42.0.10"
@@ -62,8 +26,7 @@ mkdir -p "$DIR/cluster" "$DIR/up" "$DIR/etc-systemd"
   local-data-ptr: "10.42.0.10 echo-a.echo.default.svc.cluster.local."
 CONF
 } > "$DIR/cluster/unbound.conf"
-{ unbound_conf "$DIR/up" 198.18.2.2; cat <<'CONF'
-  local-zone: "example.com." static
+{ kwn_unbound_conf "$DIR/up" 198.18.2.2 yes example.com.; cat <<'CONF'
   local-data: "www.example.com. 300 IN A 198.51.100.7"
 CONF
 } > "$DIR/up/unbound.conf"
