@@ -147,10 +147,23 @@ fn the_wix_fragment_groups_what_it_defines_under_the_name_tauri_is_given() {
 /// `defguard_wireguard_rs`' Windows source, found through cargo metadata.
 fn defguard_windows_source() -> String {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        // Not --offline: metadata reads every platform's packages, and a machine that only built for
+        // Linux and Windows may not have the others' (Android, Apple) downloaded yet.
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            "x86_64-pc-windows-gnu",
+        ])
         .current_dir(root())
         .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let manifest = meta["packages"]
         .as_array()
