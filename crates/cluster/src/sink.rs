@@ -46,6 +46,7 @@ pub trait PlanSink: Send + 'static {
 pub struct DaemonSink {
     socket: PathBuf,
     client: Option<Client>,
+    timeout: std::time::Duration,
 }
 
 impl DaemonSink {
@@ -55,7 +56,15 @@ impl DaemonSink {
         Ok(Self {
             socket,
             client: Some(client),
+            timeout: DAEMON_TIMEOUT,
         })
+    }
+
+    /// How long a request may wait for the daemon's answer (default [`DAEMON_TIMEOUT`]).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
@@ -65,18 +74,14 @@ impl DaemonSink {
         let Some(client) = self.client.as_mut() else {
             return Err(ClientError::Closed);
         };
-        let (result, broken) = match tokio::time::timeout(DAEMON_TIMEOUT, client.request(request)).await {
+        let (result, broken) = match tokio::time::timeout(self.timeout, client.request(request)).await {
             Ok(result) => {
                 let broken = matches!(result, Err(ClientError::Closed | ClientError::Frame(_)));
                 (result, broken)
             }
             Err(_) => (
-                Err(ClientError::Daemon {
-                    code: kubewire_ipc::ErrorCode::Failed,
-                    message: format!(
-                        "the kubewire daemon did not answer within {} s",
-                        DAEMON_TIMEOUT.as_secs()
-                    ),
+                Err(ClientError::NoAnswer {
+                    secs: self.timeout.as_secs(),
                 }),
                 true,
             ),
@@ -155,5 +160,56 @@ impl PlanSink for ChannelSink {
     fn disconnect(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
         let result = self.tx.send(None).map_err(|_| SinkError::Closed);
         Box::pin(async move { result })
+    }
+}
+
+#[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+
+    /// A daemon that takes connections and requests but never answers (stuck, or stopped).
+    async fn stuck_daemon(socket: &std::path::Path) -> tokio::sync::mpsc::UnboundedReceiver<()> {
+        let listener = tokio::net::UnixListener::bind(socket).unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = tx.send(());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while stream.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                });
+            }
+        });
+        rx
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_does_not_answer_is_reported_and_the_next_request_reconnects() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("kubewired.sock");
+        let mut connections = stuck_daemon(&socket).await;
+        let mut sink = DaemonSink::connect(socket)
+            .await
+            .unwrap()
+            .with_timeout(Duration::from_millis(200));
+        connections.recv().await.unwrap();
+        let err = sink.disconnect().await.unwrap_err();
+        assert!(
+            matches!(err, SinkError::Daemon(ClientError::NoAnswer { .. })),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("sudo systemctl restart kubewired"),
+            "{err}"
+        );
+        // The connection is out of step now: the next request opens a fresh one.
+        assert!(sink.disconnect().await.is_err());
+        tokio::time::timeout(Duration::from_secs(5), connections.recv())
+            .await
+            .expect("a second connection")
+            .unwrap();
     }
 }

@@ -27,6 +27,11 @@ pub enum ClientError {
     Daemon { code: ErrorCode, message: String },
     #[error("the kubewire daemon sent an unexpected answer")]
     Unexpected,
+    #[error(
+        "the kubewire daemon did not answer within {secs} s: it may be stuck. Restart it: \
+         `sudo systemctl restart kubewired`"
+    )]
+    NoAnswer { secs: u64 },
 }
 
 /// The read half of a connection (a Unix socket's, a named pipe's).

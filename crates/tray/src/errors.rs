@@ -57,6 +57,14 @@ pub fn from_client(error: &ClientError) -> UiError {
             "Only the user who connected can change the tunnel: ask them to disconnect, or disconnect as root.",
             Some("sudo kubewire disconnect"),
         ),
+        ClientError::NoAnswer { secs } => ui(
+            ErrorKind::DaemonUnreachable,
+            "The kubewire service does not answer",
+            format!("It took the request but gave no answer within {secs} s: it may be stuck."),
+            "Restart the kubewire service, then try again. Without systemd, stop `kubewired` and start it \
+             again with `sudo kubewired`.",
+            Some("sudo systemctl restart kubewired"),
+        ),
         other => ui(
             ErrorKind::Other,
             "The kubewire service failed",
@@ -131,6 +139,15 @@ mod tests {
             e.command.as_deref(),
             Some("sudo systemctl enable --now kubewired")
         );
+    }
+
+    #[test]
+    fn a_stuck_daemon_says_to_restart_it() {
+        let e = from_cluster(&ClusterError::Daemon(ClientError::NoAnswer { secs: 30 }));
+        assert_eq!(e.kind, ErrorKind::DaemonUnreachable);
+        assert_eq!(e.title, "The kubewire service does not answer");
+        assert!(e.message.contains("30 s"), "{}", e.message);
+        assert_eq!(e.command.as_deref(), Some("sudo systemctl restart kubewired"));
     }
 
     #[test]
