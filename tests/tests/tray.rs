@@ -1038,7 +1038,8 @@ fn the_icon_shows_connecting_degraded_and_error_as_they_happen() {
         Duration::from_secs(5),
     );
     assert!(
-        body.contains("127.0.0.1:6443") && body.contains("\nCheck your network or VPN, then try again."),
+        body.starts_with(&format!("{}: ", setup.laptop.lab.api_server))
+            && body.contains("\nCheck your network or VPN, then try again."),
         "the error notification says what failed and what to do: {body:?}"
     );
     assert!(
