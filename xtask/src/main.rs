@@ -3,6 +3,7 @@
 //! CI runs, `bench` the benchmarks.
 
 mod cross;
+mod demo;
 mod dist;
 mod dist_test;
 #[cfg(test)]
@@ -36,8 +37,18 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The main job on the built-in demo cluster (the lab).
-    Demo,
+    /// The main job on the built-in demo cluster (the lab): kubewired on the laptop, `kubewire
+    /// connect`, pods and service names from the laptop, status, topology and a live change, each
+    /// checked. It stays connected; `cargo xtask lab down` stops it.
+    Demo {
+        /// Also start the tray app and its window against the demo's daemon (needs a desktop
+        /// session, or `xvfb-run -a`).
+        #[arg(long)]
+        tray: bool,
+        /// Stop a running demo (disconnect, stop its processes) and leave the lab up.
+        #[arg(long)]
+        stop: bool,
+    },
     /// Everything CI runs: fmt, clippy, unit and API tests, then the lab tests on a fresh lab.
     Test,
     /// The benchmarks.
@@ -84,9 +95,14 @@ fn main() -> Result<()> {
         Command::Lab { args } => {
             sh::cargo(&["build", "--quiet", "-p", "kubewire-lab"])?;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            if args.first() == Some(&"down") {
+                // The demo's daemon and controller run in the lab's laptop: they go first.
+                demo::stop()?;
+            }
             sh::lab(&args)
         }
-        Command::Demo => test::demo(),
+        Command::Demo { stop: true, .. } => demo::stop(),
+        Command::Demo { tray, stop: false } => demo::run(demo::Build::Yes, tray),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
         Command::Dist { test, debug } => {
