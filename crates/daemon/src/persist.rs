@@ -1,8 +1,10 @@
 //! The state file `<state-dir>/state.json`: what the daemon created (interface, backend, routes),
 //! written before each change, so a successor can undo it after a crash. Mode 0600, written to a
-//! temporary file, synced and renamed (atomic).
+//! temporary file, fsync'd, renamed, and the directory fsync'd (`kubewire_dns::durable`): a crash
+//! leaves the old or the new state, never a torn one. A corrupt file (by hand, a disk error) is
+//! named in the log and moved aside by `restore`, which then cleans up what the defaults name.
 
-use std::io::Write as _;
+use kubewire_dns::durable;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -98,18 +100,11 @@ impl StateFile {
                 .create(dir)
                 .map_err(self.io("creating the directory of"))?;
         }
-        let tmp = self.path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(state).map_err(|e| PersistError::Corrupt {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = crate::os::private_file_options()
-            .open(&tmp)
-            .map_err(self.io("writing"))?;
-        file.write_all(&text).map_err(self.io("writing"))?;
-        file.sync_all().map_err(self.io("syncing"))?;
-        std::fs::rename(&tmp, &self.path).map_err(self.io("replacing"))?;
-        Ok(())
+        durable::write_atomic(&self.path, &text, 0o600, "state").map_err(self.io("writing"))
     }
 
     /// `Ok(None)` when there is no file.
@@ -136,15 +131,12 @@ impl StateFile {
     pub fn move_aside(&self) -> Result<PathBuf, PersistError> {
         let aside = self.path.with_extension("json.corrupt");
         std::fs::rename(&self.path, &aside).map_err(self.io("moving aside"))?;
+        durable::sync_parent(&self.path).map_err(self.io("moving aside"))?;
         Ok(aside)
     }
 
     pub fn remove(&self) -> Result<(), PersistError> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.io("removing")(e)),
-        }
+        durable::remove(&self.path, "state-removed").map_err(self.io("removing"))
     }
 }
 
