@@ -95,6 +95,40 @@ pub fn is_root() -> bool {
     nix::unistd::getuid().is_root()
 }
 
+/// The tools the harness runs.
+const TOOLS: &[&str] = &["ip", "wg", "wireguard-go", "setpriv", "ping"];
+
+/// Why these tests cannot run here (not root, a tool missing), or `None`.
+pub fn cannot_run() -> Option<String> {
+    if !is_root() {
+        return Some("needs root (network namespaces)".into());
+    }
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|tool| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .map_or(true, |o| !o.status.success())
+        })
+        .collect();
+    (!missing.is_empty()).then(|| format!("missing tools: {}", missing.join(", ")))
+}
+
+/// `true` when the test can run. Otherwise it says why and, under `KUBEWIRE_TESTS_STRICT=1` (what
+/// `cargo xtask test` sets, as root), fails instead of passing without having run.
+pub fn can_run() -> bool {
+    let Some(why) = cannot_run() else {
+        return true;
+    };
+    if std::env::var_os("KUBEWIRE_TESTS_STRICT").is_some() {
+        panic!("this test cannot run here ({why}), and KUBEWIRE_TESTS_STRICT is set: run it as root after `cargo xtask setup`");
+    }
+    eprintln!("skipped: {why} (KUBEWIRE_TESTS_STRICT=1 makes this a failure)");
+    false
+}
+
 impl Lab {
     /// A laptop namespace and `nodes` node namespaces with wireguard-go, no daemon yet.
     pub fn new(nodes: u8) -> Self {
