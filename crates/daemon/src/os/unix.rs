@@ -1,8 +1,8 @@
 //! Linux and macOS: a Unix socket (0660 root:<group>, peers checked by their credentials), stop on
 //! SIGTERM or SIGINT, private files by mode.
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -67,11 +67,4 @@ pub fn private_dir_builder() -> DirBuilder {
     let mut builder = DirBuilder::new();
     builder.recursive(true).mode(0o700);
     builder
-}
-
-/// A new or truncated file only root may read (0600).
-pub fn private_file_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true).mode(0o600);
-    options
 }
