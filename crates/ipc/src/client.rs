@@ -43,6 +43,7 @@ pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 pub struct Client {
     reader: BufReader<ReadHalf>,
     writer: WriteHalf,
+    socket: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,6 +55,15 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects, turning the usual failures into errors that say what to do.
     pub async fn connect(socket: &Path) -> Result<Self, ClientError> {
+        let (reader, writer) = Self::open(socket).await?;
+        Ok(Self {
+            reader,
+            writer,
+            socket: socket.to_owned(),
+        })
+    }
+
+    async fn open(socket: &Path) -> Result<(BufReader<ReadHalf>, WriteHalf), ClientError> {
         let shown = socket.display().to_string();
         let (r, w) = crate::transport::connect(socket)
             .await
@@ -65,15 +75,37 @@ impl Client {
                     socket: shown.clone(),
                 },
             })?;
-        Ok(Self {
-            reader: BufReader::new(r),
-            writer: w,
-        })
+        Ok((BufReader::new(r), w))
     }
 
     /// Sends a request and reads its answer; a daemon error becomes [`ClientError::Daemon`]
     /// ([`ErrorCode::NotAuthorized`] as [`ClientError::PermissionDenied`]).
+    ///
+    /// The daemon closes a connection that stayed silent too long (without reading from it): when
+    /// the connection turns out closed before any answer, the request is sent once more on a new
+    /// connection (every request is safe to repeat; an unread one was never carried out).
     pub async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let first = self.exchange(request).await;
+        let closed = match &first {
+            Err(ClientError::Closed) => true,
+            Err(ClientError::Frame(FrameError::Io(e))) => matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            ),
+            _ => false,
+        };
+        if !closed {
+            return first;
+        }
+        let (reader, writer) = Self::open(&self.socket).await?;
+        self.reader = reader;
+        self.writer = writer;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&mut self, request: &Request) -> Result<Response, ClientError> {
         framing::write(&mut self.writer, request).await?;
         match framing::read::<_, Response>(&mut self.reader).await? {
             None => Err(ClientError::Closed),

@@ -10,7 +10,10 @@
 
 pub mod client;
 pub mod framing;
+pub mod limits;
 pub mod messages;
+#[cfg(unix)]
+mod peer;
 pub mod pipe_acl;
 pub mod server;
 #[cfg(unix)]
@@ -26,6 +29,7 @@ use windows as transport;
 
 pub use client::{Client, ClientError};
 pub use framing::{FrameError, MAX_FRAME};
+pub use limits::Limits;
 pub use messages::*;
 pub use server::{Connection, PeerIdentity, authorize};
 
