@@ -232,6 +232,8 @@ async fn helper_connect_and_hand_off() {
     };
     let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
     let fd = stream.as_fd().try_clone_to_owned().unwrap();
+    // Not waited for on purpose: this process must be gone while the child holds the connection.
+    #[allow(clippy::zombie_processes)]
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "helper_ask_on_stdin", "--ignored", "--nocapture"])
         .stdin(Stdio::from(fd))

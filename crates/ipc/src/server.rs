@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::mpsc;
 
-use crate::framing::{self, FrameError};
+use crate::framing::{self, BigFrames, FrameError};
 use crate::limits::{Limits, Slot};
 use crate::messages::{ErrorCode, Request, Response};
 
@@ -79,15 +79,23 @@ impl Connection {
             frame: std::time::Duration::from_secs(u64::from(u32::MAX)),
             ..Limits::default()
         };
-        Self::limited(peer, reader, writer, limits, None)
+        Self::limited(peer, reader, writer, limits, None, None)
     }
 
     /// Wraps a stream: a task reads frames into a channel, so [`Connection::recv`] is cancel-safe
     /// (usable in `select!` next to an event stream). The task ends the connection when the first
     /// request does not come within `limits.idle`, when a later one does not (unless the connection
     /// was marked [`Connection::keep_open`]), or when a started frame takes longer than
-    /// `limits.frame`; `slot` is held until the connection is dropped.
-    pub fn limited<R, W>(peer: PeerIdentity, reader: R, writer: W, limits: Limits, slot: Option<Slot>) -> Self
+    /// `limits.frame`; `slot` is held until the connection is dropped. Frames larger than
+    /// [`framing::SMALL_FRAME`] wait for a permit of `big` (none: no wait).
+    pub fn limited<R, W>(
+        peer: PeerIdentity,
+        reader: R,
+        writer: W,
+        limits: Limits,
+        slot: Option<Slot>,
+        big: Option<Arc<BigFrames>>,
+    ) -> Self
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -103,7 +111,8 @@ impl Connection {
             let mut reader = BufReader::new(reader);
             loop {
                 let idle = (!quiet_ok.load(Ordering::Relaxed)).then_some(limits.idle);
-                let read = framing::read_limited::<_, Request>(&mut reader, idle, limits.frame);
+                let read =
+                    framing::read_limited::<_, Request>(&mut reader, idle, limits.frame, big.as_deref());
                 let result = tokio::select! {
                     result = read => result,
                     // The connection was dropped: stop reading (and let the descriptor go).

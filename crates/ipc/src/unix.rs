@@ -15,7 +15,7 @@ use nix::unistd::{Gid, Group, Uid, User, chown};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::framing;
+use crate::framing::{self, BigFrames};
 use crate::limits::{AcceptBackoff, Limits, Tracker, out_of_descriptors};
 use crate::messages::{ErrorCode, Response};
 use crate::server::{Connection, authorize, not_authorized};
@@ -61,7 +61,13 @@ pub struct UnixServer {
     spare: Mutex<Option<std::fs::File>>,
     /// Refused clients waiting (briefly) for their first request, so the refusal is their answer.
     refusals: Arc<Semaphore>,
+    /// Permits for large frames of non-root clients (root's never wait).
+    big_frames: Arc<BigFrames>,
 }
+
+/// Large frames (a big Plan) buffered at once for non-root clients: memory stays under
+/// `BIG_FRAMES * MAX_FRAME` however many connections send them.
+const BIG_FRAMES: usize = 2;
 
 /// Refused clients answered at once at most; beyond that they are closed without a word.
 const POLITE_REFUSALS: usize = 16;
@@ -125,6 +131,7 @@ impl UnixServer {
             backoff: Mutex::new(AcceptBackoff::default()),
             spare: Mutex::new(spare_descriptor()),
             refusals: Arc::new(Semaphore::new(POLITE_REFUSALS)),
+            big_frames: Arc::new(BigFrames::new(BIG_FRAMES)),
         })
     }
 
@@ -213,7 +220,15 @@ impl UnixServer {
             Ok(slot) => {
                 tracing::debug!(uid = peer.uid, pid = ?peer.pid, "client connected");
                 let (r, w) = stream.into_split();
-                Some(Connection::limited(peer, r, w, self.tracker.limits(), Some(slot)))
+                let big = (peer.uid != 0).then(|| Arc::clone(&self.big_frames));
+                Some(Connection::limited(
+                    peer,
+                    r,
+                    w,
+                    self.tracker.limits(),
+                    Some(slot),
+                    big,
+                ))
             }
             Err(refused) => {
                 tracing::debug!(uid = peer.uid, ?refused, "refused a connection over the limit");
@@ -240,7 +255,14 @@ impl UnixServer {
             let _permit = permit;
             let (r, mut w) = stream.into_split();
             let mut r = tokio::io::BufReader::new(r);
-            let first = framing::read_limited::<_, crate::Request>(&mut r, Some(REFUSAL_WAIT), REFUSAL_WAIT);
+            // No permit for a large frame: a refused client's frame is never buffered past 64 KiB.
+            let no_big_frames = BigFrames::new(0);
+            let first = framing::read_limited::<_, crate::Request>(
+                &mut r,
+                Some(REFUSAL_WAIT),
+                REFUSAL_WAIT,
+                Some(&no_big_frames),
+            );
             let _ = tokio::time::timeout(REFUSAL_WAIT, first).await;
             let _ = tokio::time::timeout(REFUSAL_WAIT, framing::write(&mut w, &answer)).await;
         });
