@@ -5,6 +5,7 @@
 mod cross;
 mod dist;
 mod dist_test;
+mod fuzz;
 #[cfg(test)]
 mod installers_test;
 mod setup;
@@ -42,6 +43,13 @@ enum Command {
     Test,
     /// The benchmarks.
     Bench,
+    /// Every fuzz target of fuzz/fuzz_targets/ for a bounded time each, from its seeds
+    /// (installs cargo-fuzz when missing; a crash fails).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS)]
+        seconds: u64,
+    },
     /// Release binaries, the UI and the Linux packages (.deb, .rpm) into target/dist/, with sizes.
     Dist {
         /// Then run `dist-test` on them.
@@ -89,6 +97,7 @@ fn main() -> Result<()> {
         Command::Demo => test::demo(),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
+        Command::Fuzz { seconds } => fuzz::run(seconds),
         Command::Dist { test, debug } => {
             let profile = if debug {
                 dist::Profile::Debug
