@@ -65,7 +65,7 @@ impl Client {
 
     async fn open(socket: &Path) -> Result<(BufReader<ReadHalf>, WriteHalf), ClientError> {
         let shown = socket.display().to_string();
-        let (r, w) = crate::transport::connect(socket)
+        let (r, w) = crate::transport::connect_daemon(socket)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {

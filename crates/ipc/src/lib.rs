@@ -20,6 +20,7 @@ pub mod server;
 pub mod unix;
 #[cfg(windows)]
 pub mod windows;
+pub mod windows_identity;
 
 /// This OS's transport (the client side's connect).
 #[cfg(unix)]

@@ -274,8 +274,9 @@ impl UnixServer {
     }
 }
 
-/// Connects to the daemon's socket (the client side).
-pub(crate) async fn connect(
+/// Connects to the daemon's socket (the client side). The socket's directory and file are root's
+/// (`/run/kubewire`, 0660 root:kubewire), so nobody else can stand in for the daemon.
+pub(crate) async fn connect_daemon(
     socket: &Path,
 ) -> io::Result<(crate::client::ReadHalf, crate::client::WriteHalf)> {
     let (r, w) = UnixStream::connect(socket).await?.into_split();
