@@ -140,3 +140,35 @@ impl Client {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_on_a_connection_the_daemon_closed_as_idle_is_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            // The first connection is closed without a word (as an idle one is).
+            let (first, _) = listener.accept().await.unwrap();
+            drop(first);
+            let (second, _) = listener.accept().await.unwrap();
+            let (r, mut w) = second.into_split();
+            let mut r = BufReader::new(r);
+            let asked: Option<Request> = framing::read(&mut r).await.unwrap();
+            assert_eq!(asked, Some(Request::Status));
+            framing::write(&mut w, &Response::Disconnected).await.unwrap();
+        });
+        let mut client = Client::connect(&path).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            client.request(&Request::Status).await.unwrap(),
+            Response::Disconnected
+        );
+        server.await.unwrap();
+    }
+}

@@ -239,4 +239,47 @@ mod tests {
         assert!(conn.recv().await.is_none());
         drop(cr);
     }
+
+    fn short_limits() -> Limits {
+        Limits {
+            idle: std::time::Duration::from_secs(1),
+            frame: std::time::Duration::from_secs(1),
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_ended_but_a_controller_may_stay_silent() {
+        // Nobody asks anything: ended after the idle time.
+        let (_client, server) = tokio::io::duplex(4096);
+        let (sr, sw) = tokio::io::split(server);
+        let mut conn = Connection::limited(peer(1000, 1000, &[]), sr, sw, short_limits(), None, None);
+        assert!(matches!(conn.recv().await, Some(Err(FrameError::Idle(1)))));
+        assert!(conn.recv().await.is_none());
+
+        // A controller: after its first request it is kept open however long it stays silent.
+        let (client, server) = tokio::io::duplex(4096);
+        let (sr, sw) = tokio::io::split(server);
+        let mut conn = Connection::limited(peer(1000, 1000, &[]), sr, sw, short_limits(), None, None);
+        let (_cr, mut cw) = tokio::io::split(client);
+        framing::write(&mut cw, &Request::Status).await.unwrap();
+        assert!(matches!(conn.recv().await, Some(Ok(Request::Status))));
+        conn.keep_open();
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        framing::write(&mut cw, &Request::Disconnect).await.unwrap();
+        assert!(matches!(conn.recv().await, Some(Ok(Request::Disconnect))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_slot_is_given_back_when_the_connection_ends() {
+        let tracker = crate::limits::Tracker::new(short_limits());
+        let (_client, server) = tokio::io::duplex(4096);
+        let (sr, sw) = tokio::io::split(server);
+        let slot = tracker.acquire(1000).unwrap();
+        let conn = Connection::limited(peer(1000, 1000, &[]), sr, sw, short_limits(), Some(slot), None);
+        assert_eq!(tracker.held_by(1000), 1);
+        drop(conn);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert_eq!(tracker.held_by(1000), 0);
+    }
 }
