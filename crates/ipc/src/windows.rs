@@ -16,7 +16,7 @@ use interprocess::os::windows::named_pipe::{PipeListenerOptions, PipeMode, pipe_
 use interprocess::os::windows::security_descriptor::SecurityDescriptor;
 use tokio::net::windows::named_pipe::ClientOptions;
 
-use crate::limits::{Limits, Tracker};
+use crate::limits::{AcceptBackoff, Limits, Tracker};
 use crate::pipe_acl::{self, Trustee};
 use crate::server::{Connection, PeerIdentity};
 use crate::windows_identity::{check_server, pid_still_the_client, uid_for_sid};
@@ -116,6 +116,7 @@ pub fn listen(name: &str, sddl: &str) -> Result<PipeListener<pipe_mode::Bytes, p
 pub struct PipeServer {
     listener: PipeListener<pipe_mode::Bytes, pipe_mode::Bytes>,
     tracker: Tracker,
+    backoff: AcceptBackoff,
 }
 
 impl PipeServer {
@@ -129,6 +130,7 @@ impl PipeServer {
         Ok(Self {
             listener,
             tracker: Tracker::new(Limits::default()),
+            backoff: AcceptBackoff::default(),
         })
     }
 
@@ -138,7 +140,21 @@ impl PipeServer {
     /// its user's connection limit.
     pub async fn accept(&mut self) -> std::io::Result<Connection> {
         loop {
-            let stream = self.listener.accept().await?;
+            let stream = match self.listener.accept().await {
+                Ok(stream) => {
+                    self.backoff.succeeded();
+                    stream
+                }
+                Err(err) => {
+                    // Never a spin: wait a growing while, and log once per 10 s.
+                    let after = self.backoff.failed(std::time::Instant::now());
+                    if let Some(unlogged) = after.log {
+                        tracing::warn!(error = %err, not_logged_since_last = unlogged, "accept failed");
+                    }
+                    tokio::time::sleep(after.wait).await;
+                    continue;
+                }
+            };
             let accepted = now_secs();
             let Ok(pid) = stream.client_process_id() else {
                 tracing::warn!("a pipe client without a process id; closing");
