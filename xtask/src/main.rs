@@ -6,6 +6,7 @@ mod cross;
 mod demo;
 mod dist;
 mod dist_test;
+mod fuzz;
 #[cfg(test)]
 mod installers_test;
 mod setup;
@@ -53,6 +54,13 @@ enum Command {
     Test,
     /// The benchmarks.
     Bench,
+    /// Every fuzz target of fuzz/fuzz_targets/ for a bounded time each, from its seeds
+    /// (installs cargo-fuzz when missing; a crash fails).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS)]
+        seconds: u64,
+    },
     /// Release binaries, the UI and the Linux packages (.deb, .rpm) into target/dist/, with sizes.
     Dist {
         /// Then run `dist-test` on them.
@@ -105,6 +113,7 @@ fn main() -> Result<()> {
         Command::Demo { tray, stop: false } => demo::run(demo::Build::Yes, tray),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
+        Command::Fuzz { seconds } => fuzz::run(seconds),
         Command::Dist { test, debug } => {
             let profile = if debug {
                 dist::Profile::Debug

@@ -69,6 +69,8 @@ pub fn all() -> Result<()> {
     tray::ui_tests()?;
     // Tests that skip where their tools are missing fail instead: CI never passes by skipping.
     sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])?;
+    // Every fuzz target (the Plan, the IPC frame decoder, ...) for a few seconds from its seeds.
+    crate::fuzz::run(15)?;
     // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
     sh::cargo(&["build", "--workspace", "--bins"])?;
     // The .deb and .rpm of that debug build: contents, scripts, unit, install/remove/purge in a
