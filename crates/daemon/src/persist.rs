@@ -224,15 +224,11 @@ mod crash_tests {
 
     fn child(dir: &Path, fault: Option<&str>, trace: Option<&Path>) -> std::process::ExitStatus {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "persist::crash_tests::state_crash_child",
-            "--ignored",
-        ])
-        .env("KWD_CRASH_DIR", dir)
-        .env_remove(kubewire_dns::fault::FAULT_ENV)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        cmd.args(["--exact", "persist::crash_tests::state_crash_child", "--ignored"])
+            .env("KWD_CRASH_DIR", dir)
+            .env_remove(kubewire_dns::fault::FAULT_ENV)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         if let Some(f) = fault {
             cmd.env(kubewire_dns::fault::FAULT_ENV, f);
         }
@@ -265,7 +261,10 @@ mod crash_tests {
             assert_eq!(status.signal(), Some(6), "no crash at {point}");
             // The child wrote its own pid.
             let read = file.read().map(|s| s.map(|s| State { pid: old.pid, ..s }));
-            let new = State { pid: old.pid, ..new.clone() };
+            let new = State {
+                pid: old.pid,
+                ..new.clone()
+            };
             assert!(
                 matches!(&read, Ok(Some(s)) if *s == old || *s == new) || matches!(read, Ok(None)),
                 "crash at {point}: {read:?}"
@@ -274,6 +273,9 @@ mod crash_tests {
             file.write(&old).unwrap();
             assert_eq!(file.read().unwrap(), Some(old.clone()));
         }
-        eprintln!("MEASURE state-file crash cases: {}, none left a torn state", points.len());
+        eprintln!(
+            "MEASURE state-file crash cases: {}, none left a torn state",
+            points.len()
+        );
     }
 }

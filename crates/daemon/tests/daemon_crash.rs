@@ -50,10 +50,7 @@ async fn a_crash_at_every_fault_point_then_a_start_leaves_the_laptop_as_before()
 
     // A clean run lists the points, in order.
     let trace = lab.dir.path().join("trace");
-    lab.daemon_env = vec![(
-        kubewire_dns::fault::TRACE_ENV.into(),
-        trace.display().to_string(),
-    )];
+    lab.daemon_env = vec![(kubewire_dns::fault::TRACE_ENV.into(), trace.display().to_string())];
     lab.start_daemon();
     session(&lab).await;
     let status = lab.signal_daemon(nix::sys::signal::Signal::SIGTERM);
@@ -124,7 +121,11 @@ async fn kill_9_with_an_empty_resolv_conf_then_a_start_restores_the_original() {
     let mut plan = lab.plan(&[(0, None)]);
     plan.dns.server = Some("10.42.1.53".parse().unwrap());
     client.request(&lab.apply_request(plan)).await.unwrap();
-    assert_ne!(std::fs::read(lab.resolv_conf()).unwrap(), ORIGINAL, "resolv.conf is ours");
+    assert_ne!(
+        std::fs::read(lab.resolv_conf()).unwrap(),
+        ORIGINAL,
+        "resolv.conf is ours"
+    );
     drop(client);
     lab.signal_daemon(nix::sys::signal::Signal::SIGKILL);
     std::fs::write(lab.resolv_conf(), b"").unwrap();

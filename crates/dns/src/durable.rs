@@ -152,7 +152,9 @@ pub fn sync_parent(path: &Path) -> io::Result<()> {
 fn is_refused_rename(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ResourceBusy | io::ErrorKind::CrossesDevices | io::ErrorKind::PermissionDenied
+        io::ErrorKind::ResourceBusy
+            | io::ErrorKind::CrossesDevices
+            | io::ErrorKind::PermissionDenied
             | io::ErrorKind::ReadOnlyFilesystem
     )
 }
@@ -211,7 +213,9 @@ mod tests {
             assert_eq!(mode, 0o640);
         }
         assert!(!temp_path(&path).exists());
-        assert!(is_temp_name(&temp_path(&path).file_name().unwrap().to_string_lossy()));
+        assert!(is_temp_name(
+            &temp_path(&path).file_name().unwrap().to_string_lossy()
+        ));
         remove(&path, "t").unwrap();
         remove(&path, "t").unwrap();
         assert!(!path.exists());

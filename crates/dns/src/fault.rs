@@ -37,17 +37,14 @@ mod armed {
         static ARMED: OnceLock<Option<Mutex<Armed>>> = OnceLock::new();
         ARMED
             .get_or_init(|| {
-                let crash_at = std::env::var(super::FAULT_ENV).ok().map(|v| match v.rsplit_once('#') {
-                    Some((name, n)) => (name.to_owned(), n.parse().unwrap_or(1)),
-                    None => (v, 1),
-                });
-                let trace = std::env::var_os(super::TRACE_ENV).and_then(|p| {
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(p)
-                        .ok()
-                });
+                let crash_at = std::env::var(super::FAULT_ENV)
+                    .ok()
+                    .map(|v| match v.rsplit_once('#') {
+                        Some((name, n)) => (name.to_owned(), n.parse().unwrap_or(1)),
+                        None => (v, 1),
+                    });
+                let trace = std::env::var_os(super::TRACE_ENV)
+                    .and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
                 (crash_at.is_some() || trace.is_some()).then(|| {
                     Mutex::new(Armed {
                         crash_at,

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
-use kubewire_dns::os::{macos, ResolvConfPaths};
+use kubewire_dns::os::{ResolvConfPaths, macos};
 use kubewire_dns::{BackendKind, DnsState, OsDns, OsPaths, SplitDnsSettings};
 
 /// The user's resolv.conf, with bytes that are not UTF-8.
@@ -66,7 +66,9 @@ async fn crash_child() {
             os.revert(&state).await.unwrap();
         }
         // A daemon's start.
-        "restore" => kubewire_dns::restore_at_start(Some(&state), &paths).await.unwrap(),
+        "restore" => kubewire_dns::restore_at_start(Some(&state), &paths)
+            .await
+            .unwrap(),
         "macos-session" => {
             let dir = paths.macos_resolver_dir.clone().unwrap();
             let s = settings("127.0.0.1:53530");
@@ -88,14 +90,20 @@ async fn crash_child() {
 /// Runs the child; `fault`: the point to abort at; `trace`: where it lists the points it reached.
 fn child(dir: &Path, action: &str, fault: Option<&str>, trace: Option<&Path>, in_place: bool) -> ExitStatus {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("KW_CRASH_DIR", dir)
-        .env("KW_CRASH_ACTION", action)
-        .env_remove(kubewire_dns::fault::FAULT_ENV)
-        .env_remove(kubewire_dns::fault::TRACE_ENV)
-        .env_remove(kubewire_dns::durable::IN_PLACE_ENV)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.args([
+        "--exact",
+        "crash_child",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("KW_CRASH_DIR", dir)
+    .env("KW_CRASH_ACTION", action)
+    .env_remove(kubewire_dns::fault::FAULT_ENV)
+    .env_remove(kubewire_dns::fault::TRACE_ENV)
+    .env_remove(kubewire_dns::durable::IN_PLACE_ENV)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
     if let Some(f) = fault {
         cmd.env(kubewire_dns::fault::FAULT_ENV, f);
     }
@@ -143,7 +151,10 @@ fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .map(|r| {
             r.map(|e| {
                 let e = e.unwrap();
-                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default())
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                )
             })
             .collect()
         })
@@ -203,7 +214,10 @@ fn every_crash_in_resolv_conf_apply_update_revert_and_restore_ends_with_the_orig
         for (i, point) in session.iter().enumerate() {
             let case = format!("{mode}: crash at {point}");
             let dir = fresh_resolv_conf(root.path(), &format!("s-{in_place}-{i}"));
-            assert!(crashed(child(&dir, "session", Some(point), None, in_place)), "{case}: no crash");
+            assert!(
+                crashed(child(&dir, "session", Some(point), None, in_place)),
+                "{case}: no crash"
+            );
             cases += 1;
             assert_original_kept(&dir, &case);
             // A restore, itself crashed at each of its points, then a clean one.
@@ -215,7 +229,10 @@ fn every_crash_in_resolv_conf_apply_update_revert_and_restore_ends_with_the_orig
                 let case = format!("{case}, then at {again} in the restore");
                 let d = root.path().join(format!("r-{in_place}-{i}-{j}"));
                 copy_dir(&dir, &d);
-                assert!(crashed(child(&d, "restore", Some(again), None, in_place)), "{case}: no crash");
+                assert!(
+                    crashed(child(&d, "restore", Some(again), None, in_place)),
+                    "{case}: no crash"
+                );
                 cases += 1;
                 assert_original_kept(&d, &case);
                 assert!(child(&d, "restore", None, None, in_place).success(), "{case}");
@@ -245,7 +262,10 @@ fn every_crash_in_macos_resolver_files_ends_with_only_the_users_files() {
     for (i, point) in session.iter().enumerate() {
         let case = format!("crash at {point}");
         let dir = fresh(&format!("s-{i}"));
-        assert!(crashed(child(&dir, "macos-session", Some(point), None, false)), "{case}");
+        assert!(
+            crashed(child(&dir, "macos-session", Some(point), None, false)),
+            "{case}"
+        );
         cases += 1;
         let probe = root.path().join(format!("p-{i}"));
         copy_dir(&dir, &probe);
@@ -255,7 +275,10 @@ fn every_crash_in_macos_resolver_files_ends_with_only_the_users_files() {
             let case = format!("{case}, then at {again}");
             let d = root.path().join(format!("r-{i}-{j}"));
             copy_dir(&dir, &d);
-            assert!(crashed(child(&d, "macos-restore", Some(again), None, false)), "{case}");
+            assert!(
+                crashed(child(&d, "macos-restore", Some(again), None, false)),
+                "{case}"
+            );
             cases += 1;
             assert!(child(&d, "macos-restore", None, None, false).success(), "{case}");
             assert_eq!(listing(&d.join("resolver")), original, "{case}");

@@ -125,7 +125,9 @@ pub fn can_run() -> bool {
         return true;
     };
     if std::env::var_os("KUBEWIRE_TESTS_STRICT").is_some() {
-        panic!("this test cannot run here ({why}), and KUBEWIRE_TESTS_STRICT is set: run it as root after `cargo xtask setup`");
+        panic!(
+            "this test cannot run here ({why}), and KUBEWIRE_TESTS_STRICT is set: run it as root after `cargo xtask setup`"
+        );
     }
     eprintln!("skipped: {why} (KUBEWIRE_TESTS_STRICT=1 makes this a failure)");
     false

@@ -52,8 +52,7 @@ pub fn apply(dir: &Path, files: &[(String, String)]) -> Result<Vec<PathBuf>, Dns
             debug!(path = %path.display(), "resolver file not ours; skipped");
             continue;
         }
-        durable::write_atomic(&path, text.as_bytes(), 0o644, "macos-resolver")
-            .map_err(file_err(&path))?;
+        durable::write_atomic(&path, text.as_bytes(), 0o644, "macos-resolver").map_err(file_err(&path))?;
         written.push(path);
     }
     info!(files = written.len(), "resolver files written");

@@ -159,8 +159,7 @@ pub fn apply(paths: &ResolvConfPaths, resolver: IpAddr, search: &[String]) -> Re
         }
     };
     let ours = render(&parse(&String::from_utf8_lossy(&original)), resolver, search);
-    durable::replace(&paths.target, ours.as_bytes(), "resolv-conf.write")
-        .map_err(file_err(&paths.target))?;
+    durable::replace(&paths.target, ours.as_bytes(), "resolv-conf.write").map_err(file_err(&paths.target))?;
     info!("resolv.conf written");
     debug!(target = %paths.target.display(), backup = %paths.backup.display(), "resolv.conf paths");
     Ok(())
@@ -181,8 +180,7 @@ pub fn revert(paths: &ResolvConfPaths) -> Result<(), DnsError> {
     if current == backup {
         debug!("resolv.conf already holds the original");
     } else if counts_as_ours(&current, &backup) {
-        durable::replace(&paths.target, &backup, "resolv-conf.restore")
-            .map_err(file_err(&paths.target))?;
+        durable::replace(&paths.target, &backup, "resolv-conf.restore").map_err(file_err(&paths.target))?;
         if read_or_empty(&paths.target)? != backup {
             return Err(file_err(&paths.target)(std::io::Error::other(format!(
                 "the restored file differs from the backup; the backup stays in {}",
