@@ -17,6 +17,7 @@ pub mod cidr;
 pub mod diagnostics;
 pub mod endpoint;
 pub mod key;
+pub mod lan_yield;
 pub mod list;
 mod list_fast;
 pub mod model;

@@ -117,9 +117,11 @@ pub async fn apply(
         |s| s.tunnel.name().to_owned(),
     );
     let t0 = std::time::Instant::now();
-    let local = local_networks::read(Some(&own));
+    let local = local_networks::read_named(Some(&own));
     let t_local = t0.elapsed();
-    let plan = check_policy(request.plan, &local)?;
+    // The LAN wins, per range; the withdrawn ranges come back when the overlap goes (netmon).
+    let requested = request.plan;
+    let (plan, withdrawn) = crate::lan_yield::live_plan(&requested, &local)?;
     let t_policy = t0.elapsed() - t_local;
     let resolved = resolve_plan(&plan, RESOLVE_TIMEOUT).await;
     let spec = spec_of(&plan);
@@ -181,6 +183,8 @@ pub async fn apply(
             owner_uid,
             info: request.info.clone(),
             plan: plan.clone(),
+            requested: requested.clone(),
+            withdrawn: Vec::new(),
             tunnel,
             controller: Some(request.connection),
             controller_lost_at: None,
@@ -259,6 +263,8 @@ pub async fn apply(
         "Plan applied"
     );
     session.plan = plan;
+    session.requested = requested;
+    session.withdrawn = withdrawn;
     session.info = request.info;
     session.controller = Some(request.connection);
     session.controller_lost_at = None;

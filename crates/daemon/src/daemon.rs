@@ -91,6 +91,16 @@ impl Daemon {
         Some(status_of(&mut slot).await)
     }
 
+    /// The laptop's networks changed (the network monitor): re-checks the session's Plan against
+    /// them and tells subscribers when the tunnel followed.
+    pub async fn network_changed(&self) {
+        let mut slot = self.session.lock().await;
+        let Some(session) = slot.as_mut() else { return };
+        if crate::lan_yield::recheck(session, &self.state_file).await {
+            self.publish_status(&mut slot).await;
+        }
+    }
+
     /// Answers one request of connection `connection` from `peer`.
     pub async fn handle(&self, connection: u64, peer: &PeerIdentity, request: Request) -> Response {
         match request {

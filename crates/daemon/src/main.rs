@@ -6,7 +6,9 @@ mod connection;
 mod daemon;
 mod dns;
 mod events;
+mod lan_yield;
 mod local_networks;
+mod netmon;
 mod os;
 mod persist;
 mod restore;
@@ -98,6 +100,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut server = os::Listener::bind(&args.socket, &args.group, args.socket_mode).await?;
     let daemon = daemon::Daemon::new(state_file, Duration::from_secs(args.backend_timeout), dns_options);
     tokio::spawn(events::run(daemon.clone()));
+    tokio::spawn(netmon::run(daemon.clone()));
     let mut stop = os::Stop::new()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

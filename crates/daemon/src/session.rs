@@ -25,8 +25,13 @@ pub fn now_secs() -> u64 {
 pub struct Session {
     pub owner_uid: u32,
     pub info: SessionInfo,
-    /// The Plan as applied (after the daemon's own policy check).
+    /// The Plan as applied (after the daemon's own policy check, without the ranges a local network
+    /// overlaps).
     pub plan: Plan,
+    /// The Plan as the controller sent it: what the tunnel returns to when an overlap goes.
+    pub requested: Plan,
+    /// The ranges of `requested` a local network overlaps now, left out of `plan`.
+    pub withdrawn: Vec<kubewire_core::lan_yield::Withdrawn>,
     pub tunnel: Tunnel,
     /// The connection that applied the Plan last; `None` once it is gone.
     pub controller: Option<u64>,
@@ -127,6 +132,7 @@ impl Session {
             state = TunnelState::Degraded;
             warnings.insert(0, format!("the WireGuard backend does not answer: {problem}"));
         }
+        warnings.extend(self.withdrawn.iter().map(ToString::to_string));
         warnings.extend(self.apply_warnings.iter().cloned());
         warnings.extend(self.dns_warnings.iter().cloned());
         if !warnings.is_empty() {

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
+pub use kubewire_core::lan_yield::LocalNetwork;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{Config, Op, PeerSpec, diff};
@@ -358,6 +359,14 @@ pub fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<String>
 /// The machine's own networks (routes of the main table and the addresses' prefixes), leaving out
 /// the default route and everything on `exclude_interface` (our own tunnel).
 pub fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNet>, TunnelError> {
+    Ok(platform::local_networks(exclude_interface)?
+        .into_iter()
+        .map(|l| l.net)
+        .collect())
+}
+
+/// [`local_networks`] with the interface each is on (when the OS says).
+pub fn local_networks_named(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
     platform::local_networks(exclude_interface)
 }
 

@@ -17,6 +17,7 @@ use defguard_wireguard_rs::key::Key;
 use defguard_wireguard_rs::{InterfaceConfiguration, Kernel, Userspace, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
+use kubewire_core::lan_yield::LocalNetwork;
 
 use crate::platform::Platform;
 use crate::wgconv::{backend_error, mask, peer_stats, to_peer};
@@ -373,8 +374,9 @@ fn routes_json(family: &str) -> Result<serde_json::Value, TunnelError> {
     })
 }
 
-/// The destinations of `ip -j route` output, without the default route and `exclude`'s routes.
-pub(crate) fn parse_routes(json: &serde_json::Value, exclude: Option<&str>) -> Vec<IpNet> {
+/// The destinations of `ip -j route` output and their interfaces, without the default route and
+/// `exclude`'s routes.
+pub(crate) fn parse_routes(json: &serde_json::Value, exclude: Option<&str>) -> Vec<LocalNetwork> {
     let Some(list) = json.as_array() else {
         return Vec::new();
     };
@@ -386,23 +388,28 @@ pub(crate) fn parse_routes(json: &serde_json::Value, exclude: Option<&str>) -> V
                 Some("unreachable" | "blackhole" | "prohibit" | "throw")
             )
         })
-        .filter_map(|r| r.get("dst").and_then(|d| d.as_str()))
-        .filter(|d| *d != "default")
-        .filter_map(|d| {
-            d.parse::<IpNet>()
+        .filter_map(|r| {
+            let dst = r.get("dst").and_then(|d| d.as_str())?;
+            if dst == "default" {
+                return None;
+            }
+            let net = dst
+                .parse::<IpNet>()
                 .ok()
-                .or_else(|| d.parse::<IpAddr>().ok().map(IpNet::from))
+                .or_else(|| dst.parse::<IpAddr>().ok().map(IpNet::from))?;
+            let interface = r.get("dev").and_then(|d| d.as_str()).map(str::to_owned);
+            Some(LocalNetwork { net, interface })
         })
         .collect()
 }
 
-pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNet>, TunnelError> {
+pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
     let mut nets = parse_routes(&routes_json("-4")?, exclude_interface);
     // IPv6 may be disabled: then there is nothing to add.
     if let Ok(v6) = routes_json("-6") {
         nets.extend(parse_routes(&v6, exclude_interface));
     }
-    nets.sort();
+    nets.sort_by(|a, b| (a.net, &a.interface).cmp(&(b.net, &b.interface)));
     nets.dedup();
     Ok(nets)
 }
@@ -424,8 +431,14 @@ mod tests {
         assert_eq!(
             parse_routes(&json, Some("kubewire0")),
             vec![
-                "192.168.1.0/24".parse::<IpNet>().unwrap(),
-                "172.17.0.1/32".parse().unwrap()
+                LocalNetwork {
+                    net: "192.168.1.0/24".parse().unwrap(),
+                    interface: Some("wlan0".into())
+                },
+                LocalNetwork {
+                    net: "172.17.0.1/32".parse().unwrap(),
+                    interface: Some("docker0".into())
+                },
             ]
         );
     }

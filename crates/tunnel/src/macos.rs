@@ -9,6 +9,7 @@ use defguard_wireguard_rs::error::WireguardInterfaceError;
 use defguard_wireguard_rs::{InterfaceConfiguration, Userspace, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
+use kubewire_core::lan_yield::LocalNetwork;
 
 use crate::platform::Platform;
 use crate::wgconv::{backend_error, key as wg_key, mask, peer_stats, to_peer};
@@ -133,7 +134,7 @@ pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<
     Ok(vec![format!("routes through {interface}")])
 }
 
-pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNet>, TunnelError> {
+pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
     let text = run("netstat", &["-rn"], "reading the routing table")?;
     Ok(text
         .lines()
@@ -143,7 +144,11 @@ pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNe
             if Some(*netif) == exclude_interface || *dst == "default" {
                 return None;
             }
-            dst.parse::<IpNet>().ok()
+            let net = dst.parse::<IpNet>().ok()?;
+            Some(LocalNetwork {
+                net,
+                interface: Some((*netif).to_owned()),
+            })
         })
         .collect())
 }

@@ -11,6 +11,7 @@ use defguard_wireguard_rs::peer::Peer;
 use defguard_wireguard_rs::{InterfaceConfiguration, Kernel, WGApi, WireguardInterfaceApi};
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
+use kubewire_core::lan_yield::LocalNetwork;
 
 use crate::platform::Platform;
 use crate::route_exe;
@@ -143,7 +144,7 @@ pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<
     Ok(vec![format!("adapter {interface}")])
 }
 
-pub(crate) fn local_networks(_exclude_interface: Option<&str>) -> Result<Vec<IpNet>, TunnelError> {
+pub(crate) fn local_networks(_exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
     // `route print` parsing is left to the Windows port; an empty list makes the policy rely on its
     // range rules alone (default route, too broad, loopback, link-local, multicast).
     Ok(Vec::new())
