@@ -390,6 +390,7 @@ pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Opt
         refused: vec![],
         skipped: vec![],
         diagnostics: vec![],
+        policy: Default::default(),
     }
 }
 
