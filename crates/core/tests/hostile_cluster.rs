@@ -241,6 +241,7 @@ fn huge_annotation_values_do_not_grow_the_plan() {
     }
     let p = plan(&snapshot(&nodes, &[]), &laptop(), NOW).unwrap();
     let json = serde_json::to_string(&p).unwrap();
+    eprintln!("Plan JSON: {} bytes", json.len());
     assert!(json.len() < 200_000, "Plan JSON is {} bytes", json.len());
     assert!(p.diagnostics.len() <= 100, "{}", p.diagnostics.len());
     assert!(p.skipped.len() <= 100, "{}", p.skipped.len());
