@@ -1,0 +1,202 @@
+#![allow(clippy::unwrap_used)]
+
+//! A hostile cluster against the real CLI and daemon: a leader's `kilo.squat.ai/allowed-location-ips`
+//! asks for public ranges (`1.0.0.0/8`, `2.0.0.0/8`). `kubewire connect` says it left them out, the
+//! laptop has no route for them, and every pod still answers through the tunnel; allowed with
+//! `--allow-public-range 1.0.0.0/8`, exactly that one is routed. And a cluster that hands the laptop a
+//! bad tunnel address through the laptop's own Peer (`8.8.8.8`, an address of the laptop's LAN, one
+//! outside the Kilo subnet): connect refuses, naming it, and the laptop keeps no interface. Run by
+//! `cargo xtask test` with the lab up (`--ignored --test-threads=1`).
+
+use std::time::Duration;
+
+use kubewire_e2e::{IFACE, Laptop, expected_routes, text};
+use kubewire_lab::testing::http_get_within;
+
+const ANNOTATION: &str = "kilo.squat.ai/allowed-location-ips";
+
+/// Puts the annotation on a node, and takes it off again on drop (also when the test fails).
+struct Annotated<'a> {
+    laptop: &'a Laptop,
+    node: String,
+}
+
+impl<'a> Annotated<'a> {
+    fn new(laptop: &'a Laptop, node: &str, value: &str) -> Self {
+        laptop
+            .kubectl(&[
+                "annotate",
+                "node",
+                node,
+                "--overwrite",
+                &format!("{ANNOTATION}={value}"),
+            ])
+            .unwrap_or_else(|e| panic!("annotating node {node}: {e}"));
+        Self {
+            laptop,
+            node: node.to_owned(),
+        }
+    }
+}
+
+impl Drop for Annotated<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .laptop
+            .kubectl(&["annotate", "node", &self.node, &format!("{ANNOTATION}-")]);
+    }
+}
+
+/// An extra network on the laptop (an address on its `lo`, which puts the prefix in its routing
+/// table as a home LAN would), removed on drop.
+struct LocalNetwork<'a> {
+    laptop: &'a Laptop,
+    address: &'static str,
+}
+
+impl<'a> LocalNetwork<'a> {
+    fn add(laptop: &'a Laptop, address: &'static str) -> Self {
+        laptop
+            .exec("ip", &["addr", "add", address, "dev", "lo"])
+            .unwrap_or_else(|e| panic!("adding {address} to the laptop: {e}"));
+        Self { laptop, address }
+    }
+}
+
+impl Drop for LocalNetwork<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .laptop
+            .exec("ip", &["addr", "del", self.address, "dev", "lo"]);
+    }
+}
+
+fn through_tunnel(laptop: &Laptop, ip: &str) -> bool {
+    laptop
+        .exec("ip", &["route", "get", ip])
+        .is_ok_and(|route| route.contains(IFACE))
+}
+
+fn pods_answer(laptop: &Laptop) {
+    for node in &laptop.lab.nodes {
+        let body = http_get_within(
+            &laptop.lab.laptop_netns,
+            &format!("http://{}/", node.pod_ip),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("pod {}: {e}\n{}", node.pod_name, laptop.daemon_log()));
+        assert_eq!(body, node.pod_name);
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn public_location_ips_are_not_routed_and_pods_still_answer() {
+    let laptop = Laptop::start();
+    let leader = laptop.lab.nodes.iter().find(|n| n.leader).unwrap().name.clone();
+    let _annotated = Annotated::new(&laptop, &leader, "1.0.0.0/8,2.0.0.0/8");
+
+    let out = laptop.connect(&[]);
+    assert!(
+        out.contains("refused 1.0.0.0/8") && out.contains("--allow-public-range"),
+        "connect does not say it left 1.0.0.0/8 out:\n{out}"
+    );
+    pods_answer(&laptop);
+    let routes = laptop.tunnel_routes();
+    assert!(
+        !routes.contains("1.0.0.0/8") && !routes.contains("2.0.0.0/8"),
+        "{routes:?}"
+    );
+    assert_eq!(
+        routes,
+        expected_routes(&laptop.lab),
+        "exactly the cluster's private ranges"
+    );
+    assert!(
+        !through_tunnel(&laptop, "1.1.1.1"),
+        "1.1.1.1 goes into the tunnel"
+    );
+    assert!(
+        !through_tunnel(&laptop, "2.2.2.2"),
+        "2.2.2.2 goes into the tunnel"
+    );
+    let out = laptop.kubewire(&["disconnect"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Allowed explicitly: exactly that range is routed, the other still is not.
+    laptop.connect(&["--allow-public-range", "1.0.0.0/8"]);
+    pods_answer(&laptop);
+    assert!(
+        through_tunnel(&laptop, "1.1.1.1"),
+        "the allowed range is not routed"
+    );
+    assert!(
+        !through_tunnel(&laptop, "2.2.2.2"),
+        "2.2.2.2 goes into the tunnel"
+    );
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn a_bad_tunnel_address_from_the_laptops_peer_is_refused_naming_it() {
+    let laptop = Laptop::start();
+    // The laptop's Peer as kubewire registers it (its name and key), kept after disconnect so that
+    // the "cluster" can rewrite its spec.allowedIPs.
+    laptop.connect(&[]);
+    let name = laptop
+        .kubewire_peers("jsonpath={.items[0].metadata.name}")
+        .unwrap();
+    let out = laptop.kubewire(&["disconnect", "--keep-peer"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let _lan = LocalNetwork::add(&laptop, "192.168.77.1/24");
+
+    for (address, says) in [
+        (
+            "8.8.8.8",
+            "the laptop address 8.8.8.8 is not a private-use address",
+        ),
+        (
+            "192.168.77.1",
+            "the laptop address 192.168.77.1 is inside this machine's network 192.168.77.0/24",
+        ),
+        (
+            "10.5.0.1",
+            "the laptop address 10.5.0.1 is outside the cluster's Kilo subnet",
+        ),
+    ] {
+        let patch = format!(r#"{{"spec":{{"allowedIPs":["{address}/32"]}}}}"#);
+        laptop
+            .kubectl(&[
+                "patch",
+                "peers.kilo.squat.ai",
+                &name,
+                "--type",
+                "merge",
+                "-p",
+                &patch,
+            ])
+            .unwrap_or_else(|e| panic!("patching Peer {name}: {e}"));
+        let out = laptop.kubewire(&["connect", "--detach"]);
+        let said = text(&out);
+        if out.status.success() {
+            let _ = laptop.kubewire(&["disconnect", "--keep-peer"]);
+        }
+        assert!(
+            !out.status.success(),
+            "connect accepted the laptop address {address} from Peer {name}:\n{said}"
+        );
+        assert!(said.contains(says), "connect does not name {address}:\n{said}");
+        assert!(
+            said.contains(&name),
+            "connect does not say which Peer gave it:\n{said}"
+        );
+        assert!(
+            !laptop.interface_exists(),
+            "an interface was left after refusing {address}"
+        );
+        assert!(
+            !through_tunnel(&laptop, address),
+            "{address} goes into the tunnel"
+        );
+    }
+}
