@@ -2,7 +2,8 @@
 
 //! A hostile cluster against the real CLI and daemon: a leader's `kilo.squat.ai/allowed-location-ips`
 //! asks for public ranges (`1.0.0.0/8`, `2.0.0.0/8`). `kubewire connect` says it left them out, the
-//! laptop has no route for them, and every pod still answers through the tunnel; allowed with
+//! laptop has no route for them, and every pod still answers through the tunnel; one asked for while
+//! connected (`3.0.0.0/8` on another node) is left out by the following controller, which says so; allowed with
 //! `--allow-public-range 1.0.0.0/8`, exactly that one is routed. And a cluster that hands the laptop a
 //! bad tunnel address through the laptop's own Peer (`8.8.8.8`, an address of the laptop's LAN, one
 //! outside the Kilo subnet): connect refuses, naming it, and the laptop keeps no interface. Run by
@@ -10,7 +11,7 @@
 
 use std::time::Duration;
 
-use kubewire_e2e::{IFACE, Laptop, expected_routes, text};
+use kubewire_e2e::{IFACE, Laptop, expected_routes, text, wait_until};
 use kubewire_lab::testing::http_get_within;
 
 const ANNOTATION: &str = "kilo.squat.ai/allowed-location-ips";
@@ -47,8 +48,9 @@ impl Drop for Annotated<'_> {
     }
 }
 
-/// An extra network on the laptop (an address on its `lo`, which puts the prefix in its routing
-/// table as a home LAN would), removed on drop.
+/// An extra network on the laptop, as a home LAN would be (a second address on its `eth0`, which puts
+/// the prefix in its main routing table; on `lo` the prefix would go to the `local` table only),
+/// removed on drop.
 struct LocalNetwork<'a> {
     laptop: &'a Laptop,
     address: &'static str,
@@ -57,7 +59,7 @@ struct LocalNetwork<'a> {
 impl<'a> LocalNetwork<'a> {
     fn add(laptop: &'a Laptop, address: &'static str) -> Self {
         laptop
-            .exec("ip", &["addr", "add", address, "dev", "lo"])
+            .exec("ip", &["addr", "add", address, "dev", "eth0"])
             .unwrap_or_else(|e| panic!("adding {address} to the laptop: {e}"));
         Self { laptop, address }
     }
@@ -67,14 +69,19 @@ impl Drop for LocalNetwork<'_> {
     fn drop(&mut self) {
         let _ = self
             .laptop
-            .exec("ip", &["addr", "del", self.address, "dev", "lo"]);
+            .exec("ip", &["addr", "del", self.address, "dev", "eth0"]);
     }
 }
 
-fn through_tunnel(laptop: &Laptop, ip: &str) -> bool {
+/// The laptop's route to `ip` (`ip route get`), or why there is none.
+fn route_to(laptop: &Laptop, ip: &str) -> String {
     laptop
         .exec("ip", &["route", "get", ip])
-        .is_ok_and(|route| route.contains(IFACE))
+        .unwrap_or_else(|e| format!("no route: {e}"))
+}
+
+fn through_tunnel(laptop: &Laptop, ip: &str) -> bool {
+    route_to(laptop, ip).contains(IFACE)
 }
 
 fn pods_answer(laptop: &Laptop) {
@@ -97,38 +104,65 @@ fn public_location_ips_are_not_routed_and_pods_still_answer() {
     let _annotated = Annotated::new(&laptop, &leader, "1.0.0.0/8,2.0.0.0/8");
 
     let out = laptop.connect(&[]);
-    assert!(
-        out.contains("refused 1.0.0.0/8") && out.contains("--allow-public-range"),
-        "connect does not say it left 1.0.0.0/8 out:\n{out}"
-    );
+    // The rest of the plan applies: every pod answers through the tunnel.
     pods_answer(&laptop);
-    let routes = laptop.tunnel_routes();
-    assert!(
-        !routes.contains("1.0.0.0/8") && !routes.contains("2.0.0.0/8"),
-        "{routes:?}"
-    );
+    for ip in ["1.1.1.1", "2.2.2.2"] {
+        assert!(
+            !through_tunnel(&laptop, ip),
+            "{ip} goes into the tunnel: {}",
+            route_to(&laptop, ip)
+        );
+    }
     assert_eq!(
-        routes,
+        laptop.tunnel_routes(),
         expected_routes(&laptop.lab),
         "exactly the cluster's private ranges"
     );
     assert!(
-        !through_tunnel(&laptop, "1.1.1.1"),
-        "1.1.1.1 goes into the tunnel"
+        out.contains("refused 1.0.0.0/8")
+            && out.contains("refused 2.0.0.0/8")
+            && out.contains("--allow-public-range"),
+        "connect does not say it left 1.0.0.0/8 and 2.0.0.0/8 out:\n{out}"
+    );
+
+    // A public range asked for while connected: the controller re-plans, leaves it out and says so.
+    let other = laptop
+        .lab
+        .nodes
+        .iter()
+        .find(|n| n.name != leader)
+        .unwrap()
+        .name
+        .clone();
+    let _later = Annotated::new(&laptop, &other, "3.0.0.0/8");
+    let log = laptop
+        .dir
+        .path()
+        .join("home/.local/state/kubewire/controller.log");
+    let warned = || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("warning: refused 3.0.0.0/8"));
+    assert!(
+        wait_until(Duration::from_secs(15), warned),
+        "the controller does not say it left 3.0.0.0/8 out:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
     assert!(
-        !through_tunnel(&laptop, "2.2.2.2"),
-        "2.2.2.2 goes into the tunnel"
+        !through_tunnel(&laptop, "3.3.3.3"),
+        "3.3.3.3 goes into the tunnel: {}",
+        route_to(&laptop, "3.3.3.3")
     );
+    pods_answer(&laptop);
     let out = laptop.kubewire(&["disconnect"]);
     assert!(out.status.success(), "{}", text(&out));
 
     // Allowed explicitly: exactly that range is routed, the other still is not.
-    laptop.connect(&["--allow-public-range", "1.0.0.0/8"]);
+    let out = laptop.connect(&["--allow-public-range", "1.0.0.0/8"]);
     pods_answer(&laptop);
     assert!(
         through_tunnel(&laptop, "1.1.1.1"),
-        "the allowed range is not routed"
+        "the allowed range is not routed: {}\ntunnel routes {:?}\nconnect said:\n{out}\ndaemon log:\n{}",
+        route_to(&laptop, "1.1.1.1"),
+        laptop.tunnel_routes(),
+        laptop.daemon_log()
     );
     assert!(
         !through_tunnel(&laptop, "2.2.2.2"),
