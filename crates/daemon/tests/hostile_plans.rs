@@ -124,12 +124,19 @@ async fn expect_refused(lab: &Lab, plan: Plan, what: &str, text: &str) {
 async fn hostile_plans_over_the_socket_are_refused_and_change_nothing() {
     require_root!();
     let mut lab = Lab::new(1);
-    // A LAN in the laptop namespace, so that "the LAN's router" exists.
-    ok_ns(&lab.laptop, &["ip", "link", "add", "lan0", "type", "dummy"]);
+    // A LAN in the laptop namespace, so that "the LAN's router" exists (a veth pair: this kernel has
+    // no dummy links; both ends go with the namespace).
+    ok_ns(
+        &lab.laptop,
+        &[
+            "ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
+        ],
+    );
     ok_ns(
         &lab.laptop,
         &["ip", "addr", "add", "192.168.77.10/24", "dev", "lan0"],
     );
+    ok_ns(&lab.laptop, &["ip", "link", "set", "lan0p", "up"]);
     ok_ns(&lab.laptop, &["ip", "link", "set", "lan0", "up"]);
     lab = lab.with_args(&["--dns-backend", "none"]);
     lab.start_daemon();
