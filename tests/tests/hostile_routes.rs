@@ -6,7 +6,8 @@
 //! connected (`3.0.0.0/8` on another node) is left out by the following controller, which says so; allowed with
 //! `--allow-public-range 1.0.0.0/8`, exactly that one is routed. And a cluster that hands the laptop a
 //! bad tunnel address through the laptop's own Peer (`8.8.8.8`, an address of the laptop's LAN, one
-//! outside the Kilo subnet): connect refuses, naming it, and the laptop keeps no interface. Run by
+//! outside the Kilo subnet): connect refuses, naming it, and the laptop keeps no interface. Another
+//! Kilo Peer asking for `9.9.9.0/24` and `10.77.0.1/32`: only the private one is routed. Run by
 //! `cargo xtask test` with the lab up (`--ignored --test-threads=1`).
 
 use std::time::Duration;
@@ -233,4 +234,61 @@ fn a_bad_tunnel_address_from_the_laptops_peer_is_refused_naming_it() {
             "{address} goes into the tunnel"
         );
     }
+}
+
+/// A Kilo Peer created by the "cluster" (with an endpoint, so that the laptop dials it), deleted on
+/// drop (also when the test fails).
+struct OtherPeer<'a> {
+    laptop: &'a Laptop,
+    name: &'static str,
+}
+
+impl<'a> OtherPeer<'a> {
+    fn create(laptop: &'a Laptop, name: &'static str, allowed_ips: &[&str]) -> Self {
+        let ips: Vec<String> = allowed_ips.iter().map(|ip| format!("\"{ip}\"")).collect();
+        let yaml = format!(
+            "apiVersion: kilo.squat.ai/v1alpha1\nkind: Peer\nmetadata:\n  name: {name}\nspec:\n  \
+             allowedIPs: [{}]\n  publicKey: AlYcQFGI4CsZhWuzUfmfcJskgFk1SRVljaF7ykRH5HI=\n  \
+             persistentKeepalive: 0\n  endpoint:\n    dnsOrIP:\n      ip: 192.0.2.77\n    port: 51820\n",
+            ips.join(", ")
+        );
+        let file = laptop.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        laptop
+            .kubectl(&["create", "-f", &file.to_string_lossy()])
+            .unwrap_or_else(|e| panic!("creating Peer {name}: {e}"));
+        Self { laptop, name }
+    }
+}
+
+impl Drop for OtherPeer<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .laptop
+            .kubectl(&["delete", "peers.kilo.squat.ai", self.name, "--ignore-not-found"]);
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn a_peers_public_allowed_ips_are_not_routed_and_its_private_ones_are() {
+    let laptop = Laptop::start();
+    let _peer = OtherPeer::create(&laptop, "hostile-peer", &["9.9.9.0/24", "10.77.0.1/32"]);
+
+    let out = laptop.connect(&[]);
+    pods_answer(&laptop);
+    assert!(
+        !through_tunnel(&laptop, "9.9.9.9"),
+        "9.9.9.9 goes into the tunnel: {}",
+        route_to(&laptop, "9.9.9.9")
+    );
+    assert!(
+        through_tunnel(&laptop, "10.77.0.1"),
+        "the Peer's private address is not routed: {}\n{out}",
+        route_to(&laptop, "10.77.0.1")
+    );
+    assert!(
+        out.contains("refused 9.9.9.0/24") && out.contains("--allow-public-range"),
+        "connect does not say it left 9.9.9.0/24 out:\n{out}"
+    );
 }
