@@ -1,14 +1,15 @@
 #![allow(clippy::unwrap_used)]
 
-//! A hostile cluster against the real CLI and daemon: a leader's `kilo.squat.ai/allowed-location-ips`
-//! asks for public ranges (`1.0.0.0/8`, `2.0.0.0/8`). `kubewire connect` says it left them out, the
-//! laptop has no route for them, and every pod still answers through the tunnel; one asked for while
-//! connected (`3.0.0.0/8` on another node) is left out by the following controller, which says so; allowed with
-//! `--allow-public-range 1.0.0.0/8`, exactly that one is routed. And a cluster that hands the laptop a
-//! bad tunnel address through the laptop's own Peer (`8.8.8.8`, an address of the laptop's LAN, one
-//! outside the Kilo subnet): connect refuses, naming it, and the laptop keeps no interface. Another
-//! Kilo Peer asking for `9.9.9.0/24` and `10.77.0.1/32`: only the private one is routed. Run by
-//! `cargo xtask test` with the lab up (`--ignored --test-threads=1`).
+//! A hostile cluster against the real CLI and daemon. A leader's
+//! `kilo.squat.ai/allowed-location-ips` asks for public ranges (`1.0.0.0/8`, `2.0.0.0/8`):
+//! `kubewire connect` says it left them out, the laptop has no route for them, and every pod still
+//! answers through the tunnel; one asked for while connected (`3.0.0.0/8` on another node) is left
+//! out by the following controller, which says so; allowed with `--allow-public-range 1.0.0.0/8`,
+//! exactly that one is routed. A bad tunnel address handed out through the laptop's own Peer
+//! (`8.8.8.8`, an address of the laptop's LAN, one outside the Kilo subnet): connect refuses, naming
+//! it, and the laptop keeps no interface. Another Kilo Peer asking for `9.9.9.0/24` and
+//! `10.77.0.1/32`: only the private one is routed. Run by `cargo xtask test` with the lab up
+//! (`--ignored --test-threads=1`).
 
 use std::time::Duration;
 
