@@ -21,7 +21,15 @@ pub fn e2e(tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
 /// systemd-resolved in the laptop namespace (setup extracts it).
 fn e2e_tests() -> Result<()> {
     e2e(
-        &["connect", "dns", "dns_resolved", "faults", "lan_overlap", "tray"],
+        &[
+            "connect",
+            "dns",
+            "dns_resolved",
+            "faults",
+            "lan_overlap",
+            "hostile_routes",
+            "tray",
+        ],
         &[],
     )
 }

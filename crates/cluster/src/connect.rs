@@ -106,6 +106,19 @@ impl Steps {
     }
 }
 
+/// The public ranges `plan` leaves out (the cluster asked for them, the user did not allow them), as
+/// warnings, leaving out those `before` already left out.
+pub(crate) fn public_refusals(plan: &Plan, before: Option<&Plan>) -> Vec<String> {
+    let public =
+        |r: &&kubewire_core::plan::Refusal| r.reason == kubewire_core::plan::RefusalReason::PublicRange;
+    plan.refused
+        .iter()
+        .filter(public)
+        .filter(|r| before.is_none_or(|b| !b.refused.iter().filter(public).any(|o| o.range == r.range)))
+        .map(ToString::to_string)
+        .collect()
+}
+
 fn plan_error(error: PlanError) -> ClusterError {
     match error {
         PlanError::NoReadyNodes { total, skipped } => ClusterError::Plan(format!(
@@ -325,6 +338,9 @@ pub async fn connect<S: PlanSink>(
             return Err(plan_error(e));
         }
     };
+    for message in public_refusals(&plan, None) {
+        let _ = steps.events.send(ControllerEvent::Warning { message });
+    }
     steps.done(
         Step::Planned,
         format!(

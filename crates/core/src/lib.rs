@@ -10,9 +10,11 @@
 //! Module map: `source` (plain inputs), `list` (snapshot files), `annotations` (Kilo's reading of
 //! Nodes and Peers), `model` (typed Node / KiloPeer), `readiness`, `topology` (segments, leaders,
 //! AllowedIPs, WireGuard IPs, location IPs, NAT), `plan` (the laptop's Plan: peers, address, service
-//! gateway, DNS), `policy` (refusals, the daemon's re-check), `render` (wg-quick, JSON, DOT).
+//! gateway, DNS), `policy` (refusals, the daemon's re-check), `check` (the rules for ranges, address, DNS fields,
+//! interface name and report sizes that both use), `render` (wg-quick, JSON, DOT).
 
 pub mod annotations;
+pub mod check;
 pub mod cidr;
 pub mod diagnostics;
 pub mod endpoint;

@@ -128,7 +128,15 @@ impl Planner {
         let ready = self.readiness(now);
         let changed = std::mem::take(&mut self.changed);
         let reused = match self.cached.take() {
-            Some(mut cached) if cached.ready == ready => {
+            // A Plan whose skipped list was cut to its cap is made afresh (the cut hides which were there).
+            Some(mut cached)
+                if cached.ready == ready
+                    && !cached
+                        .plan
+                        .skipped
+                        .iter()
+                        .any(|s| s.object.kind == ObjectKind::Snapshot) =>
+            {
                 Self::patch(&self.snapshot, &self.request, &changed, &mut cached.plan, now).then_some(cached)
             }
             _ => None,
@@ -146,6 +154,7 @@ impl Planner {
                     })
                 }));
                 plan.skipped.sort();
+                crate::check::cap_reports(plan);
                 cached
             }
             None => Cached {

@@ -1,16 +1,22 @@
 //! The safety policy: the cluster must never hijack the laptop. A range is refused (left out and
 //! reported) when it is a default route or broader than /8 (IPv6 /16), loopback, link-local, multicast,
-//! overlaps one of the laptop's own networks, contains a peer's endpoint, or overlaps a range an earlier
-//! peer already holds. The rest of that peer's entry stays.
+//! public (not private-use) without the user's `--allow-public-range`, overlaps one of the laptop's own
+//! networks, contains a peer's endpoint, or overlaps a range an earlier peer already holds. The rest
+//! of that peer's entry stays.
 //!
-//! The planner applies it, and the daemon re-applies it to every Plan it receives ([`enforce`]), with
-//! the local networks it reads from the OS.
+//! The planner applies it, and the daemon re-applies it to every Plan it receives ([`check_received`]),
+//! with the local networks it reads from the OS, together with the checks of [`crate::check`] (the
+//! laptop's address, the DNS fields, the interface name).
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use ipnet::IpNet;
 
+use crate::check::{
+    AddressError, AllowListError, DnsError, InterfaceNameError, cap_reports, check_address, check_allow_list,
+    check_dns, check_interface_name, permitted,
+};
 use crate::cidr::overlaps;
 use crate::diagnostics::ObjectRef;
 use crate::overlap::earlier_claims;
@@ -78,10 +84,23 @@ impl EndpointIndex {
     }
 }
 
-/// Why `range` may not be routed into the tunnel, by the rules that need no other peer. Local networks
-/// broader than the broadest allowed prefix (the laptop's default route) do not count as "own networks".
+/// Why `range` may not be routed into the tunnel, by the rules that need no other peer, when no public
+/// range is allowed. See [`refusal_reason_allowing`].
 #[must_use]
 pub fn refusal_reason(range: &IpNet, local_networks: &[IpNet]) -> Option<RefusalReason> {
+    refusal_reason_allowing(range, local_networks, &[])
+}
+
+/// Why `range` may not be routed into the tunnel, by the rules that need no other peer: too broad,
+/// loopback, link-local, multicast (whatever the allow-list says), public and not inside
+/// `allowed_public`, or overlapping an own network. Local networks broader than the broadest allowed
+/// prefix (the laptop's default route) do not count as "own networks".
+#[must_use]
+pub fn refusal_reason_allowing(
+    range: &IpNet,
+    local_networks: &[IpNet],
+    allowed_public: &[IpNet],
+) -> Option<RefusalReason> {
     if range.prefix_len() < broadest_prefix(range) {
         return Some(RefusalReason::TooBroad);
     }
@@ -95,6 +114,9 @@ pub fn refusal_reason(range: &IpNet, local_networks: &[IpNet]) -> Option<Refusal
     if overlaps_any(range, multicast) {
         return Some(RefusalReason::Multicast);
     }
+    if !permitted(range, allowed_public) {
+        return Some(RefusalReason::PublicRange);
+    }
     local_networks
         .iter()
         .filter(|local| local.prefix_len() >= broadest_prefix(local))
@@ -107,12 +129,23 @@ pub fn refusal_reason(range: &IpNet, local_networks: &[IpNet]) -> Option<Refusal
 /// Who asked for range `j` of peer entry `i` (called only for ranges that are refused).
 pub type RequestedBy<'a> = &'a dyn Fn(usize, usize) -> Option<ObjectRef>;
 
-/// Filters the peers' AllowedIPs in place and returns what was refused. `ranks[i][j]` weighs range `j`
-/// of peer `i` when ranges of two peers overlap: the lower rank keeps it, equal ranks go by plan order
-/// (missing ranks count as 0).
+/// [`filter_peers_allowing`] with no public range allowed.
 pub fn filter_peers(
     peers: &mut [PeerEntry],
     local_networks: &[IpNet],
+    ranks: &[Vec<u8>],
+    requested_by: RequestedBy<'_>,
+) -> Vec<Refusal> {
+    filter_peers_allowing(peers, local_networks, &[], ranks, requested_by)
+}
+
+/// Filters the peers' AllowedIPs in place and returns what was refused. `ranks[i][j]` weighs range `j`
+/// of peer `i` when ranges of two peers overlap: the lower rank keeps it, equal ranks go by plan order
+/// (missing ranks count as 0). Public ranges pass only inside `allowed_public`.
+pub fn filter_peers_allowing(
+    peers: &mut [PeerEntry],
+    local_networks: &[IpNet],
+    allowed_public: &[IpNet],
     ranks: &[Vec<u8>],
     requested_by: RequestedBy<'_>,
 ) -> Vec<Refusal> {
@@ -122,7 +155,7 @@ pub fn filter_peers(
     let mut flat: Vec<(u8, usize, usize, IpNet)> = Vec::new();
     for (i, peer) in peers.iter().enumerate() {
         for (j, range) in peer.allowed_ips.iter().enumerate() {
-            let reason = refusal_reason(range, local_networks).or_else(|| {
+            let reason = refusal_reason_allowing(range, local_networks, allowed_public).or_else(|| {
                 endpoints
                     .inside(range)
                     .map(|(address, owner)| RefusalReason::ContainsEndpoint {
@@ -205,9 +238,9 @@ pub enum PlanRejected {
     /// Another Plan version.
     #[error("plan version {0} is not supported (this build reads version {PLAN_VERSION})")]
     Version(u32),
-    /// The interface address is not a single address.
-    #[error("interface address {0} is not a single address (/32 or /128)")]
-    Address(IpNet),
+    /// The laptop's address is not acceptable.
+    #[error("{0}")]
+    Address(AddressError),
     /// The MTU is out of range.
     #[error("MTU {0} is outside 576..=9000")]
     Mtu(u16),
@@ -217,19 +250,44 @@ pub enum PlanRejected {
     /// Two peers share a name.
     #[error("peer name {0:?} appears twice")]
     DuplicateName(String),
+    /// The interface name is not acceptable.
+    #[error("{0}")]
+    InterfaceName(InterfaceNameError),
+    /// The DNS fields are not acceptable.
+    #[error("{0}")]
+    Dns(DnsError),
+    /// The allow-list of public ranges is not acceptable.
+    #[error("{0}")]
+    AllowList(AllowListError),
+    /// The policy refuses ranges the Plan does not already report as refused.
+    #[error("{}", refusals_text(.0))]
+    Refused(Vec<Refusal>),
 }
 
-/// What the daemon runs on a Plan it receives: checks its shape, re-applies the safety policy with the
-/// laptop's own networks (read from the OS), and recomputes the routes from what is left. Refusals are
-/// appended to `plan.refused`.
-pub fn enforce(mut plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRejected> {
+fn refusals_text(refused: &[Refusal]) -> String {
+    let shown: Vec<String> = refused.iter().take(5).map(ToString::to_string).collect();
+    let more = refused.len().saturating_sub(shown.len());
+    if more == 0 {
+        shown.join("; ")
+    } else {
+        format!("{}; … and {more} more", shown.join("; "))
+    }
+}
+
+/// The checks on a Plan's shape and fields that need no filtering: version, address, MTU, unique keys
+/// and names, interface name, allow-list.
+fn check_shape(plan: &Plan, local_networks: &[IpNet]) -> Result<(), PlanRejected> {
     if plan.version != PLAN_VERSION {
         return Err(PlanRejected::Version(plan.version));
     }
-    let address = plan.interface.address;
-    if address.prefix_len() != address.max_prefix_len() {
-        return Err(PlanRejected::Address(address));
-    }
+    check_interface_name(&plan.interface.name).map_err(PlanRejected::InterfaceName)?;
+    check_allow_list(&plan.policy.allowed_public_ranges).map_err(PlanRejected::AllowList)?;
+    check_address(
+        &plan.interface.address,
+        local_networks,
+        plan.policy.kilo_subnet.as_ref(),
+    )
+    .map_err(PlanRejected::Address)?;
     if !(576..=9000).contains(&plan.interface.mtu) {
         return Err(PlanRejected::Mtu(plan.interface.mtu));
     }
@@ -240,11 +298,33 @@ pub fn enforce(mut plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRej
             return Err(PlanRejected::DuplicateKey(peer.public_key.to_string()));
         }
         if !names.insert(peer.name.as_str()) {
-            return Err(PlanRejected::DuplicateName(peer.name.clone()));
+            return Err(PlanRejected::DuplicateName(crate::check::caps::capped(
+                &peer.name, 80,
+            )));
         }
     }
-    let refused = filter_peers(&mut plan.peers, local_networks, &[], &|_, _| None);
-    plan.refused.extend(refused);
+    Ok(())
+}
+
+/// What the daemon runs on a Plan it receives: checks its shape, the laptop's address (against the
+/// laptop's own networks, read from the OS), the interface name and the allow-list, re-applies the
+/// safety policy, recomputes the routes from what is left, checks the DNS fields against them and caps
+/// the reports. Refusals are appended to `plan.refused`.
+pub fn enforce(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRejected> {
+    enforce_counting(plan, local_networks).map(|(plan, _)| plan)
+}
+
+/// [`enforce`], and the refusals it added.
+fn enforce_counting(mut plan: Plan, local_networks: &[IpNet]) -> Result<(Plan, Vec<Refusal>), PlanRejected> {
+    check_shape(&plan, local_networks)?;
+    let refused = filter_peers_allowing(
+        &mut plan.peers,
+        local_networks,
+        &plan.policy.allowed_public_ranges,
+        &[],
+        &|_, _| None,
+    );
+    plan.refused.extend(refused.iter().cloned());
     plan.routes = routes(&plan.peers);
     if let Some(gateway) = &mut plan.service_gateway {
         let kept: Vec<IpNet> = plan
@@ -255,5 +335,20 @@ pub fn enforce(mut plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRej
             .collect();
         gateway.cidrs.retain(|c| kept.contains(c));
     }
-    Ok(plan)
+    check_dns(&plan.dns.zone, &plan.dns.search, plan.dns.server, &plan.routes).map_err(PlanRejected::Dns)?;
+    cap_reports(&mut plan);
+    Ok((plan, refused))
+}
+
+/// The daemon's whole check of a received Plan: [`enforce`], and the Plan is refused as a whole when
+/// the policy refuses any range the Plan does not already report as refused (a Plan made by the
+/// planner has none: such a range means the Plan was not made by the rules, or this machine's
+/// networks changed). Nothing is applied from a refused Plan.
+pub fn check_received(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRejected> {
+    let (plan, refused) = enforce_counting(plan, local_networks)?;
+    if refused.is_empty() {
+        Ok(plan)
+    } else {
+        Err(PlanRejected::Refused(refused))
+    }
 }

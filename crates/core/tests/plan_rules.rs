@@ -206,6 +206,8 @@ fn policy_refuses_hijacks_and_keeps_the_rest_of_the_entry() {
     );
     let mut request = laptop();
     request.local_networks = vec![net("192.168.77.0/24"), net("0.0.0.0/0")];
+    // Allowed, so that the endpoint rule shows (the allow-list never lifts it).
+    request.settings.allowed_public_ranges = vec![net("203.0.113.0/24")];
     let p = run(&three_clouds(), &[evil], &request);
     let entry = p.peers.iter().find(|e| e.name == "evil").unwrap();
     assert_eq!(entry.allowed_ips, vec![net("10.99.0.0/16")]);

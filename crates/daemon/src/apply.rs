@@ -33,29 +33,18 @@ impl ApplyError {
     }
 }
 
-/// The Plan after the daemon's own policy check, or why it is refused as a whole. Any range the
-/// check refuses beyond what the Plan already reports (a default route, a too-broad range, the
-/// laptop's own network…) refuses the whole Plan: nothing is applied.
+/// The Plan after the daemon's own check (the core's [`policy::check_received`]: shape, laptop
+/// address, interface name, allow-list, ranges, DNS fields, report sizes), or why it is refused as a
+/// whole. Any range the check refuses beyond what the Plan already reports (a default route, a public
+/// range outside the allow-list, the laptop's own network…) refuses the whole Plan: nothing is applied.
 pub fn check_policy(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, ApplyError> {
-    let already = plan.refused.len();
-    let checked = policy::enforce(plan, local_networks).map_err(|e| ApplyError {
-        code: ErrorCode::PlanRefused,
-        message: format!("the Plan was refused: {e}"),
-    })?;
-    let new: Vec<String> = checked
-        .refused
-        .iter()
-        .skip(already)
-        .map(ToString::to_string)
-        .collect();
-    if new.is_empty() {
-        Ok(checked)
-    } else {
-        Err(ApplyError {
+    policy::check_received(plan, local_networks).map_err(|e| {
+        tracing::warn!(error = %e, "Plan refused");
+        ApplyError {
             code: ErrorCode::PlanRefused,
-            message: format!("the Plan was refused, nothing was changed: {}", new.join("; ")),
-        })
-    }
+            message: format!("the Plan was refused, nothing was changed: {e}"),
+        }
+    })
 }
 
 fn spec_of(plan: &Plan) -> InterfaceSpec {
@@ -358,6 +347,7 @@ pub(crate) mod tests {
             refused: vec![],
             skipped: vec![],
             diagnostics: vec![],
+            policy: Default::default(),
         }
     }
 

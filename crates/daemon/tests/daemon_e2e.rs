@@ -200,6 +200,9 @@ async fn a_refused_plan_changes_nothing() {
     }
     let mut lan = lab.plan(&[(0, None)]);
     lan.peers[0].allowed_ips.push("198.18.1.0/25".parse().unwrap());
+    // The test's networks are benchmarking addresses (198.18.0.0/15), not private-use: allowed here,
+    // so that what refuses the range is the rule about the laptop's own networks.
+    lan.policy.allowed_public_ranges = vec!["198.18.0.0/15".parse().unwrap()];
     lan.routes = kubewire_core::policy::routes(&lan.peers);
     match client.request(&lab.apply_request(lan)).await {
         Err(ClientError::Daemon {

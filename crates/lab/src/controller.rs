@@ -426,8 +426,9 @@ impl Lab {
     }
 }
 
-/// Creates the object, or replaces its labels, annotations, spec, status and subsets.
-fn upsert(store: &Store, obj: Value) -> Result<(), LabError> {
+/// Creates the object, or replaces its labels, spec, status and subsets and the annotations the lab
+/// owns (see [`objects::keep_foreign_annotations`]).
+fn upsert(store: &Store, mut obj: Value) -> Result<(), LabError> {
     let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = obj["kind"].as_str().unwrap_or_default().to_string();
     let name = obj
@@ -445,6 +446,9 @@ fn upsert(store: &Store, obj: Value) -> Result<(), LabError> {
     {
         store.create(obj).map_err(api_err)?;
         return Ok(());
+    }
+    if let Some(current) = store.get(&api_version, &kind, namespace.as_deref(), &name) {
+        objects::keep_foreign_annotations(&current, &mut obj);
     }
     let unchanged = store
         .get(&api_version, &kind, namespace.as_deref(), &name)

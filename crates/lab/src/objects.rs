@@ -9,6 +9,54 @@ pub const KILO: &str = "kilo.squat.ai";
 /// How long ago `last-seen` is set for a node made stale (Kilo's readiness window is 60 s).
 pub const STALE_AGE_SECS: u64 = 120;
 
+/// The annotations the lab writes on its Nodes (as Kilo's agent does, and `leader` for `lab node
+/// leader`), under `kilo.squat.ai/`. A reconcile sets these and keeps every other annotation.
+const OWNED: &[&str] = &[
+    "key",
+    "endpoint",
+    "internal-ip",
+    "location",
+    "last-seen",
+    "granularity",
+    "persistent-keepalive",
+    "wireguard-ip",
+    "leader",
+];
+
+fn owned(key: &str) -> bool {
+    key.strip_prefix(KILO)
+        .and_then(|k| k.strip_prefix('/'))
+        .is_some_and(|k| OWNED.contains(&k))
+}
+
+/// Adds to `desired` the annotations of `current` that the lab does not own, as on a real cluster,
+/// where Kilo's agent writes its own annotations and leaves a user's (`kubectl annotate node N
+/// kilo.squat.ai/allowed-location-ips=...`) alone. Without this, every reconcile (a Peer registered, a
+/// node moved) would silently undo a test's annotation.
+pub fn keep_foreign_annotations(current: &Value, desired: &mut Value) {
+    let Some(current) = current
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    let foreign: Vec<(&String, &Value)> = current.iter().filter(|(k, _)| !owned(k)).collect();
+    if foreign.is_empty() {
+        return;
+    }
+    let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(annotations) = annotations.as_object_mut() {
+        for (k, v) in foreign {
+            annotations.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
 /// The Node object of `node`. `wireguard_ip` is set on segment leaders; `now` is Unix seconds.
 pub fn node(node: &Node, granularity: Granularity, wireguard_ip: Option<&str>, now: u64) -> Value {
     let last_seen = if node.fresh {
@@ -125,4 +173,27 @@ pub fn endpoints(svc: &Service) -> Value {
         "metadata": { "name": svc.name, "namespace": svc.namespace },
         "subsets": [{ "addresses": addresses, "ports": ports }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Cluster, LabSpec};
+
+    #[test]
+    fn a_reconcile_keeps_a_users_annotation_and_updates_the_labs() {
+        let cluster = Cluster::new(&LabSpec::default(), || ("private".into(), "public".into())).unwrap();
+        let n = &cluster.nodes[0];
+        let mut current = node(n, Granularity::Location, Some("10.4.0.1/16"), 100);
+        current["metadata"]["annotations"]["kilo.squat.ai/allowed-location-ips"] = json!("1.0.0.0/8");
+        current["metadata"]["annotations"]["example.com/owner"] = json!("team-a");
+        // The node is no longer a leader and time moved on.
+        let mut desired = node(n, Granularity::Location, None, 200);
+        keep_foreign_annotations(&current, &mut desired);
+        let a = &desired["metadata"]["annotations"];
+        assert_eq!(a["kilo.squat.ai/allowed-location-ips"], "1.0.0.0/8");
+        assert_eq!(a["example.com/owner"], "team-a");
+        assert_eq!(a["kilo.squat.ai/last-seen"], "200");
+        assert!(a.get("kilo.squat.ai/wireguard-ip").is_none(), "{a}");
+    }
 }

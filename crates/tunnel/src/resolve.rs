@@ -111,6 +111,7 @@ mod tests {
             refused: vec![],
             skipped: vec![],
             diagnostics: vec![],
+            policy: Default::default(),
         }
     }
 

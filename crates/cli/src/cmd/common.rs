@@ -34,6 +34,12 @@ pub struct SettingsArgs {
     /// The namespace of the first DNS search suffix (default: the context's, else `default`).
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
+    /// A public (not private-use) range the cluster may route into the tunnel; may be repeated. By
+    /// default only private-use ranges are routed (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,
+    /// 100.64.0.0/10, fc00::/7): a public range a node, a Peer or a ServiceCIDR asks for is left out with
+    /// a warning naming it. At most /8 (IPv6 /16) each; loopback, link-local and multicast never.
+    #[arg(long, value_name = "CIDR", value_parser = kubewire_core::check::scope::parse_allowed_range)]
+    pub allow_public_range: Vec<IpNet>,
 }
 
 /// The connect options for these arguments.
@@ -44,6 +50,9 @@ pub fn options(cluster: &ClusterArgs, settings: &SettingsArgs) -> anyhow::Result
     o.settings.service_cidrs.clone_from(&settings.service_cidr);
     o.settings.service_gateway.clone_from(&settings.service_gateway);
     o.settings.dns_zone.clone_from(&settings.cluster_domain);
+    o.settings
+        .allowed_public_ranges
+        .clone_from(&settings.allow_public_range);
     if let Some(ns) = &settings.namespace {
         o.settings.namespace.clone_from(ns);
         o.namespace_given = true;

@@ -23,6 +23,11 @@ within a second or two. If the API server becomes unreachable, the tunnel keeps 
 kubewire retries. If the service gateway's segment stops answering (no handshake for 3 minutes) while \
 another segment does, the service CIDR moves there, and back when it recovers.
 
+Only private-use ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7) are \
+routed by default: a public range the cluster asks for (a node's allowed-location-ips, a Peer's \
+allowedIPs, a ServiceCIDR) is left out with a warning naming it, and the rest of the plan applies. Allow \
+one with --allow-public-range CIDR (repeatable). The daemon re-checks every plan by the same rules.
+
 Stopping:
   Ctrl-C or SIGTERM   take the tunnel down and delete the Peer (keep it with --keep-peer)
   --keep-running      Ctrl-C only stops following: the tunnel stays with its last plan

@@ -21,8 +21,11 @@ Save a snapshot with:
   kubectl get nodes,peers.kilo.squat.ai,services -A -o yaml > cluster.yaml
 
 Ranges that would hijack the laptop (default routes, anything broader than /8, loopback, link-local, \
-multicast, the laptop's own networks given with --local-route) are refused: left out and reported. \
-Warnings, refusals and skipped objects go to stderr; the plan goes to stdout.
+multicast, public ranges not allowed with --allow-public-range, the laptop's own networks given with \
+--local-route) are refused: left out and reported. The laptop's address must be a private-use address \
+outside the --local-route networks and inside the cluster's Kilo subnet, and the DNS zone a plausible \
+cluster domain (not a public suffix such as com or co.uk): otherwise no plan is printed and the error \
+names the culprit. Warnings, refusals and skipped objects go to stderr; the plan goes to stdout.
 
 Examples:
   # The wg-quick file for this laptop, the service CIDR routed through node aws
@@ -108,6 +111,12 @@ pub struct PlanArgs {
     /// The namespace of the first DNS search suffix.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// A public (not private-use) range the cluster may route into the tunnel; may be repeated. By
+    /// default only private-use ranges are routed (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,
+    /// 100.64.0.0/10, fc00::/7): a public range a node, a Peer or a ServiceCIDR asks for is left out with
+    /// a warning naming it. At most /8 (IPv6 /16) each; loopback, link-local and multicast never.
+    #[arg(long, value_name = "CIDR", value_parser = kubewire_core::check::scope::parse_allowed_range)]
+    allow_public_range: Vec<IpNet>,
     /// Output format.
     #[arg(long, value_enum, default_value = "wg-quick")]
     format: Format,
@@ -171,6 +180,7 @@ fn request(args: &PlanArgs) -> PlanRequest {
     s.persistent_keepalive = args.persistent_keepalive;
     s.dns_zone.clone_from(&args.dns_zone);
     s.namespace.clone_from(&args.namespace);
+    s.allowed_public_ranges.clone_from(&args.allow_public_range);
     request
 }
 

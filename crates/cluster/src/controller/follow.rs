@@ -289,6 +289,9 @@ impl<S: PlanSink> Controller<S> {
         match self.sink.apply(&update).await {
             Ok(()) => {
                 let plan = update.plan;
+                for message in crate::connect::public_refusals(&plan, self.last_sent.as_ref()) {
+                    self.emit(ControllerEvent::Warning { message });
+                }
                 tracing::info!(
                     peers = plan.peers.len(),
                     routes = plan.routes.len(),

@@ -3,16 +3,21 @@
 use ipnet::IpNet;
 use std::collections::BTreeSet;
 
+use super::PlanPolicy;
 use super::address::choose_address;
 use super::gateway;
 use super::{
     ClusterSummary, Dns, Interface, PLAN_VERSION, PeerEntry, PeerKind, Plan, PlanRequest, ServiceGateway,
     Skipped,
 };
+use crate::check::{
+    AddressError, AllowListError, DnsError, InterfaceNameError, cap_reports, check_address, check_allow_list,
+    check_interface_name, check_zone,
+};
 use crate::cidr::one_address;
 use crate::diagnostics::{Diagnostic, ObjectRef};
 use crate::model::{Granularity, KiloPeer, Node};
-use crate::policy::{filter_peers, refusal_reason, routes};
+use crate::policy::{filter_peers_allowing, refusal_reason_allowing, routes};
 use crate::readiness;
 use crate::snapshot::Snapshot;
 use crate::topology::{DEFAULT_SUBNET, Topology};
@@ -38,6 +43,25 @@ pub enum PlanError {
     /// The Kilo subnet has no free address for the laptop.
     #[error("no free address left in the Kilo subnet {0}; pass one with --address")]
     NoFreeAddress(IpNet),
+    /// The laptop's address is refused (public, local, or outside the Kilo subnet).
+    #[error("{error} ({origin}); refusing to connect: {fix}")]
+    Address {
+        /// What is wrong with it.
+        error: AddressError,
+        /// Where it came from.
+        origin: String,
+        /// What to do.
+        fix: &'static str,
+    },
+    /// The interface name setting is refused.
+    #[error("{0}")]
+    InterfaceName(InterfaceNameError),
+    /// The cluster zone is refused.
+    #[error("{0}")]
+    Dns(DnsError),
+    /// An `--allow-public-range` entry is refused.
+    #[error("{0}")]
+    AllowList(AllowListError),
 }
 
 fn granularity(snapshot: &Snapshot, request: &PlanRequest, diagnostics: &mut Vec<Diagnostic>) -> Granularity {
@@ -66,7 +90,8 @@ fn granularity(snapshot: &Snapshot, request: &PlanRequest, diagnostics: &mut Vec
     })
 }
 
-fn subnet(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> IpNet {
+/// The Kilo subnet, and whether a node announced it (else Kilo's default is assumed).
+fn subnet(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> (IpNet, bool) {
     let mut found: Option<(IpNet, &str)> = None;
     for node in snapshot.nodes() {
         let Some(ip) = node.wireguard_ip else { continue };
@@ -80,10 +105,10 @@ fn subnet(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> IpNet {
             Some(_) => {}
         }
     }
-    found
-        .map(|(net, _)| net)
-        .or_else(|| DEFAULT_SUBNET.parse().ok())
-        .unwrap_or_default()
+    match found {
+        Some((net, _)) => (net, true),
+        None => (DEFAULT_SUBNET.parse().unwrap_or_default(), false),
+    }
 }
 
 /// The laptop's address: given, else the single address of its own Peer, else chosen from its key.
@@ -91,10 +116,28 @@ fn address(
     request: &PlanRequest,
     own: Option<&KiloPeer>,
     topology: &Topology,
+    known_subnet: Option<&IpNet>,
     taken: &[IpNet],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<IpNet, PlanError> {
     let setting = ObjectRef::setting("address");
+    let (origin, fix) = if request.address.is_some() {
+        (
+            "given with --address, or kept from the first plan of this connection".to_owned(),
+            "pass a private-use address inside the Kilo subnet that no local network holds",
+        )
+    } else if let Some(p) = own.filter(|p| p.allowed_ips.iter().any(|n| n.prefix_len() == n.max_prefix_len()))
+    {
+        (
+            format!("from spec.allowedIPs of the laptop's Kilo Peer {}", p.name),
+            "ask the cluster's admin to check that Peer, or delete it so that kubewire registers it again",
+        )
+    } else {
+        (
+            format!("chosen in the Kilo subnet {}", topology.subnet),
+            "the cluster announces this Kilo subnet in kilo.squat.ai/wireguard-ip; ask its admin to check it",
+        )
+    };
     let chosen = if let Some(given) = request.address {
         if given.prefix_len() != given.max_prefix_len() {
             diagnostics.push(Diagnostic::object(
@@ -117,6 +160,11 @@ fn address(
             .ok_or(PlanError::NoFreeAddress(topology.subnet))?;
         one_address(ip)
     };
+    check_address(&chosen, &request.local_networks, known_subnet).map_err(|error| PlanError::Address {
+        error,
+        origin: crate::check::caps::capped(&origin, 200),
+        fix,
+    })?;
     if let Some(t) = taken.iter().find(|t| t.contains(&chosen.addr())) {
         diagnostics.push(Diagnostic::object(
             setting,
@@ -139,10 +187,16 @@ fn address(
 /// clock). Pure: same inputs, same Plan, whatever the order the objects arrived in.
 pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan, PlanError> {
     let settings = &request.settings;
+    let allowed = &settings.allowed_public_ranges;
+    check_allow_list(allowed).map_err(PlanError::AllowList)?;
+    check_interface_name(&settings.interface_name).map_err(PlanError::InterfaceName)?;
+    let zone = settings.dns_zone.trim_matches('.').to_owned();
+    check_zone(&zone).map_err(PlanError::Dns)?;
     let mut diagnostics: Vec<Diagnostic> = snapshot.diagnostics().cloned().collect();
     let mut skipped: Vec<Skipped> = Vec::new();
     let granularity = granularity(snapshot, request, &mut diagnostics);
-    let subnet = subnet(snapshot, &mut diagnostics);
+    let (subnet, subnet_known) = subnet(snapshot, &mut diagnostics);
+    let known_subnet = subnet_known.then_some(subnet);
 
     let mut ready: Vec<&Node> = Vec::new();
     for node in snapshot.nodes() {
@@ -219,8 +273,15 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             .flat_map(|p| p.allowed_ips.clone()),
     );
     // Ranges the policy will refuse do not take addresses.
-    taken.retain(|t| refusal_reason(t, &request.local_networks).is_none());
-    let address = address(request, own, &topology, &taken, &mut diagnostics)?;
+    taken.retain(|t| refusal_reason_allowing(t, &request.local_networks, allowed).is_none());
+    let address = address(
+        request,
+        own,
+        &topology,
+        known_subnet.as_ref(),
+        &taken,
+        &mut diagnostics,
+    )?;
 
     // One entry per segment, then the service CIDR on the gateway.
     let mut entries: Vec<PeerEntry> = Vec::new();
@@ -316,7 +377,13 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         )),
         None => dialled.get(i - segments.len()).map(|name| ObjectRef::peer(*name)),
     };
-    let refused = filter_peers(&mut entries, &request.local_networks, &ranks, &requested_by);
+    let refused = filter_peers_allowing(
+        &mut entries,
+        &request.local_networks,
+        allowed,
+        &ranks,
+        &requested_by,
+    );
     if let Some(g) = &mut gateway {
         let kept = entries
             .iter()
@@ -344,28 +411,39 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             None
         }
     };
-    if let Some(ip) = server
-        && !routes.iter().any(|r| r.contains(&ip))
-    {
-        diagnostics.push(Diagnostic::object(
-            ObjectRef::setting("service-cidr"),
-            format!("the cluster DNS address {ip} is not routed through the tunnel; names will not resolve"),
-        ));
-    }
-    let zone = settings.dns_zone.trim_matches('.').to_owned();
-    let dns = Dns {
-        search: vec![
-            format!("{}.svc.{zone}", settings.namespace),
-            format!("svc.{zone}"),
-        ],
-        zone,
-        server,
+    // A server outside the routed ranges would get the cluster's names over the laptop's own network.
+    let server = match server {
+        Some(ip) if !routes.iter().any(|r| r.contains(&ip)) => {
+            diagnostics.push(Diagnostic::object(
+                ObjectRef::setting("service-cidr"),
+                format!(
+                    "the cluster DNS address {ip} is not routed through the tunnel; cluster names will not \
+                     resolve on this laptop"
+                ),
+            ));
+            None
+        }
+        other => other,
     };
+    let mut search = Vec::new();
+    for name in [
+        format!("{}.svc.{zone}", settings.namespace),
+        format!("svc.{zone}"),
+    ] {
+        match crate::check::dns::check_name("search domain", &name) {
+            Ok(()) => search.push(name),
+            Err(e) => diagnostics.push(Diagnostic::object(
+                ObjectRef::setting("namespace"),
+                format!("{e}; left out of the DNS search list"),
+            )),
+        }
+    }
+    let dns = Dns { search, zone, server };
 
     diagnostics.sort();
     diagnostics.dedup();
     skipped.sort();
-    Ok(Plan {
+    let mut plan = Plan {
         version: PLAN_VERSION,
         interface: Interface {
             name: settings.interface_name.clone(),
@@ -388,5 +466,11 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         refused,
         skipped,
         diagnostics,
-    })
+        policy: PlanPolicy {
+            allowed_public_ranges: allowed.iter().map(IpNet::trunc).collect(),
+            kilo_subnet: known_subnet,
+        },
+    };
+    cap_reports(&mut plan);
+    Ok(plan)
 }

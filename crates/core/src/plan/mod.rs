@@ -46,6 +46,25 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
     /// Warnings about the cluster's objects and the settings, sorted.
     pub diagnostics: Vec<Diagnostic>,
+    /// What the daemon's re-check needs to know besides the Plan's own ranges.
+    #[serde(default)]
+    pub policy: PlanPolicy,
+}
+
+/// The user's choices and the cluster's facts the safety checks use, carried in the Plan so that the
+/// daemon re-checks it by the same rules. Whatever they say, the daemon never routes a default route,
+/// a range broader than /8 (IPv6 /16), loopback, link-local or multicast, and never takes a public or
+/// local address for the laptop.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct PlanPolicy {
+    /// Public ranges the user allowed the cluster to route (`--allow-public-range`); without them only
+    /// private-use ranges are routed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_public_ranges: Vec<IpNet>,
+    /// The Kilo subnet a leader announced (`kilo.squat.ai/wireguard-ip`): the laptop's address must be
+    /// inside it. `None` when no node announced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kilo_subnet: Option<IpNet>,
 }
 
 /// The laptop's interface.
@@ -169,6 +188,8 @@ pub enum RefusalReason {
     LinkLocal,
     /// Multicast.
     Multicast,
+    /// A public range (not private-use) the user did not allow with `--allow-public-range`.
+    PublicRange,
     /// Overlaps one of the laptop's own networks.
     OverlapsLocalNetwork {
         /// That network.
@@ -197,6 +218,12 @@ impl std::fmt::Display for RefusalReason {
             Self::Loopback => f.write_str("loopback"),
             Self::LinkLocal => f.write_str("link-local"),
             Self::Multicast => f.write_str("multicast"),
+            Self::PublicRange => write!(
+                f,
+                "a public range: the cluster may route only private-use ranges ({}); allow it with \
+                 --allow-public-range if the cluster really uses it",
+                crate::check::scope::PRIVATE_USE_TEXT
+            ),
             Self::OverlapsLocalNetwork { network } => write!(f, "overlaps the local network {network}"),
             Self::ContainsEndpoint { endpoint_of, address } => {
                 write!(

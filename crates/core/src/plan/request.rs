@@ -52,6 +52,9 @@ pub struct Settings {
     pub namespace: String,
     /// Interface name wished for.
     pub interface_name: String,
+    /// Public ranges the cluster may route besides the private-use ones (`--allow-public-range`).
+    #[serde(default)]
+    pub allowed_public_ranges: Vec<IpNet>,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             dns_zone: "cluster.local".to_owned(),
             namespace: "default".to_owned(),
             interface_name: "kubewire0".to_owned(),
+            allowed_public_ranges: Vec::new(),
         }
     }
 }

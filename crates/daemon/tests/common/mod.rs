@@ -453,6 +453,7 @@ pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Opt
         refused: vec![],
         skipped: vec![],
         diagnostics: vec![],
+        policy: Default::default(),
     }
 }
 
