@@ -15,6 +15,7 @@
 pub mod annotations;
 pub mod cidr;
 pub mod diagnostics;
+pub mod dns_names;
 pub mod endpoint;
 pub mod key;
 pub mod list;

@@ -360,6 +360,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         ],
         zone,
         server,
+        namespaces: short_name_namespaces(snapshot, &mut diagnostics),
     };
 
     diagnostics.sort();
@@ -389,4 +390,25 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         skipped,
         diagnostics,
     })
+}
+
+/// The namespaces `<svc>.<ns>` may use: the snapshot's, less those named like a public domain
+/// (each of those gets a diagnostic: its Services answer only by their full names).
+fn short_name_namespaces(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+    let known = snapshot.namespaces()?;
+    let mut usable = Vec::with_capacity(known.len());
+    for ns in known {
+        if crate::dns_names::namespace_usable_for_short_names(ns) {
+            usable.push(ns.clone());
+        } else {
+            diagnostics.push(Diagnostic::object(
+                ObjectRef::namespace(ns.clone()),
+                format!(
+                    "the namespace {ns} is named like a public domain: <service>.{ns} stays an internet \
+                     name; use <service>.{ns}.svc.<cluster domain> for its Services"
+                ),
+            ));
+        }
+    }
+    Some(usable)
 }
