@@ -40,7 +40,7 @@ fn namespaces_are_unknown_until_listed() {
 }
 
 #[test]
-fn listed_namespaces_reach_the_plan_without_those_named_like_public_domains() {
+fn listed_namespaces_reach_the_plan_and_those_named_like_public_domains_are_warned_about() {
     let mut s = snapshot();
     assert_eq!(
         s.set_namespaces(Some(set(&["default", "kube-system", "com", "dev", "team-a"]))),
@@ -49,7 +49,13 @@ fn listed_namespaces_reach_the_plan_without_those_named_like_public_domains() {
     let p = plan(&s, &request(), 1010).unwrap();
     assert_eq!(
         p.dns.namespaces,
-        Some(vec!["default".into(), "kube-system".into(), "team-a".into()])
+        Some(vec![
+            "com".into(),
+            "default".into(),
+            "dev".into(),
+            "kube-system".into(),
+            "team-a".into()
+        ])
     );
     let warned: Vec<&str> = p
         .diagnostics

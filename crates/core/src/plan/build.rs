@@ -392,15 +392,13 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     })
 }
 
-/// The namespaces `<svc>.<ns>` may use: the snapshot's, less those named like a public domain
-/// (each of those gets a diagnostic: its Services answer only by their full names).
+/// The cluster's namespaces, for the resolver. Those named like a public domain stay in the list
+/// (their Services still answer by full name) but get a diagnostic: the resolver never uses them for
+/// `<svc>.<ns>` ([`crate::dns_names::namespace_usable_for_short_names`], re-checked there).
 fn short_name_namespaces(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
     let known = snapshot.namespaces()?;
-    let mut usable = Vec::with_capacity(known.len());
     for ns in known {
-        if crate::dns_names::namespace_usable_for_short_names(ns) {
-            usable.push(ns.clone());
-        } else {
+        if !crate::dns_names::namespace_usable_for_short_names(ns) {
             diagnostics.push(Diagnostic::object(
                 ObjectRef::namespace(ns.clone()),
                 format!(
@@ -410,5 +408,5 @@ fn short_name_namespaces(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>)
             ));
         }
     }
-    Some(usable)
+    Some(known.iter().cloned().collect())
 }
