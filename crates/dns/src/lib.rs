@@ -22,3 +22,7 @@ pub mod route;
 pub use config::{LOOPBACK_LISTEN, ResolverConfig};
 pub use error::DnsError;
 pub use resolver::SplitResolver;
+
+/// The longest TTL (seconds) the resolver keeps an answer for or hands to the OS, whatever the
+/// upstream or the cluster says: a poisoned or hostile answer lives at most this long.
+pub const MAX_TTL: u32 = 300;
