@@ -22,9 +22,8 @@ const CRATES: &[&str] = &[
     "kubewire-tray",
 ];
 
-/// Adds the Windows target to the toolchain when missing.
-pub fn setup() -> Result<()> {
-    let installed = std::process::Command::new("rustup")
+fn installed() -> bool {
+    std::process::Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .map(|o| {
@@ -32,15 +31,32 @@ pub fn setup() -> Result<()> {
                 .lines()
                 .any(|l| l.trim() == TARGET)
         })
-        .unwrap_or(false);
-    if !installed {
-        sh::run("rustup", &["target", "add", TARGET])?;
+        .unwrap_or(false)
+}
+
+/// Adds the Windows target to the toolchain when missing. `rustup target add` downloads from outside
+/// the package registries a CI machine may reach: when it fails, setup goes on and says so loudly
+/// (the Windows lint then skips, see [`check_windows`]).
+pub fn setup() -> Result<()> {
+    if !installed() && !sh::try_run("rustup", &["target", "add", TARGET]) {
+        eprintln!(
+            "\n*** WARNING: `rustup target add {TARGET}` failed (no network to Rust's distribution server?): \
+             the Windows lint will be SKIPPED ***\n"
+        );
     }
     Ok(())
 }
 
-/// Lints the Windows build (libraries and binaries; the tests need the Linux-only lab).
+/// Lints the Windows build (libraries and binaries; the tests need the Linux-only lab). Skipped, loudly,
+/// when the Windows target could not be installed.
 pub fn check_windows() -> Result<()> {
+    if !installed() {
+        eprintln!(
+            "\n*** SKIPPED: the Windows lint (cargo clippy --target {TARGET}): the target is not installed \
+             and `rustup target add {TARGET}` could not fetch it; everything else runs ***\n"
+        );
+        return Ok(());
+    }
     let mut args = vec!["clippy", "--target", TARGET];
     for krate in CRATES {
         args.extend(["-p", krate]);

@@ -3,8 +3,10 @@
 //! CI runs, `bench` the benchmarks.
 
 mod cross;
+mod demo;
 mod dist;
 mod dist_test;
+mod fuzz;
 #[cfg(test)]
 mod installers_test;
 mod setup;
@@ -36,12 +38,29 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The main job on the built-in demo cluster (the lab).
-    Demo,
+    /// The main job on the built-in demo cluster (the lab): kubewired on the laptop, `kubewire
+    /// connect`, pods and service names from the laptop, status, topology and a live change, each
+    /// checked. It stays connected; `cargo xtask lab down` stops it.
+    Demo {
+        /// Also start the tray app and its window against the demo's daemon (needs a desktop
+        /// session, or `xvfb-run -a`).
+        #[arg(long)]
+        tray: bool,
+        /// Stop a running demo (disconnect, stop its processes) and leave the lab up.
+        #[arg(long)]
+        stop: bool,
+    },
     /// Everything CI runs: fmt, clippy, unit and API tests, then the lab tests on a fresh lab.
     Test,
     /// The benchmarks.
     Bench,
+    /// Every fuzz target of fuzz/fuzz_targets/ for a bounded time each, from its seeds
+    /// (installs cargo-fuzz when missing; a crash fails).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = fuzz::DEFAULT_SECONDS)]
+        seconds: u64,
+    },
     /// Release binaries, the UI and the Linux packages (.deb, .rpm) into target/dist/, with sizes.
     Dist {
         /// Then run `dist-test` on them.
@@ -84,11 +103,17 @@ fn main() -> Result<()> {
         Command::Lab { args } => {
             sh::cargo(&["build", "--quiet", "-p", "kubewire-lab"])?;
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            if args.first() == Some(&"down") {
+                // The demo's daemon and controller run in the lab's laptop: they go first.
+                demo::stop()?;
+            }
             sh::lab(&args)
         }
-        Command::Demo => test::demo(),
+        Command::Demo { stop: true, .. } => demo::stop(),
+        Command::Demo { tray, stop: false } => demo::run(demo::Build::Yes, tray),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
+        Command::Fuzz { seconds } => fuzz::run(seconds),
         Command::Dist { test, debug } => {
             let profile = if debug {
                 dist::Profile::Debug

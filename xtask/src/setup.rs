@@ -20,6 +20,8 @@ const PACKAGES: &[&str] = &[
     "dbus",
     "dnsperf",
     "procps",
+    // The demo renders the topology (`kubewire graph | dot -Tsvg`).
+    "graphviz",
     // The packages' tests (dist-test): a fresh Debian root, the .rpm's inspection, the unit's check.
     "debootstrap",
     "rpm",

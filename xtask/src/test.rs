@@ -1,10 +1,10 @@
-//! `cargo xtask test`, `demo` and `bench`.
+//! `cargo xtask test` and `bench`.
 
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::{cross, dist, dist_test, setup, sh, tray};
+use crate::{cross, demo, dist, dist_test, setup, sh, tray};
 
 /// Runs test files of `tests/` (`--ignored`: they need the lab that is up; one at a time) with `env`.
 pub fn e2e(tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
@@ -48,8 +48,14 @@ fn with_lab(up_args: &[&str], body: impl FnOnce() -> Result<()>) -> Result<()> {
     let mut args = vec!["up"];
     args.extend_from_slice(up_args);
     let result = sh::lab(&args).and_then(|()| body());
-    let down = sh::lab(&["down"]);
+    let down = lab_down();
     result.and(down)
+}
+
+/// `lab down`, after stopping a demo that runs on the lab.
+fn lab_down() -> Result<()> {
+    demo::stop()?;
+    sh::lab(&["down"])
 }
 
 pub fn all() -> Result<()> {
@@ -63,13 +69,15 @@ pub fn all() -> Result<()> {
     tray::ui_tests()?;
     // Tests that skip where their tools are missing fail instead: CI never passes by skipping.
     sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])?;
+    // Every fuzz target (the Plan, the IPC frame decoder, ...) for a few seconds from its seeds.
+    crate::fuzz::run(15)?;
     // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
     sh::cargo(&["build", "--workspace", "--bins"])?;
     // The .deb and .rpm of that debug build: contents, scripts, unit, install/remove/purge in a
     // fresh Debian root.
     dist_test::build_and_test(dist::Profile::Debug)?;
     // A lab left by an interrupted run is cleaned up by `up` itself.
-    sh::lab(&["down"])?;
+    lab_down()?;
     sh::cargo(&[
         "test",
         "-p",
@@ -79,6 +87,10 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
+    // The README's first command, on a lab of its own: the demo checks every step it shows, and
+    // `lab down` must then stop it and leave nothing behind.
+    demo::run(demo::Build::AlreadyBuilt, false)?;
+    lab_down()?;
     with_lab(&[], || {
         lab_and_e2e_tests()?;
         tray::e2e()
@@ -112,57 +124,6 @@ pub fn ui_e2e() -> Result<()> {
         "kubewire-window",
     ])?;
     with_lab(&[], tray::e2e)
-}
-
-pub fn demo() -> Result<()> {
-    setup::run()?;
-    sh::cargo(&["build", "-p", "kubewire-lab"])?;
-    sh::lab(&["up"])?;
-    let lab = crate::lab_dir();
-    let kubeconfig = lab.join("kubeconfig");
-    let kubeconfig = kubeconfig.to_string_lossy();
-    eprintln!("\nThe cluster's API, through a real kubectl:");
-    sh::run(
-        "kubectl",
-        &["--kubeconfig", &kubeconfig, "get", "nodes", "-o", "wide"],
-    )?;
-    sh::run("kubectl", &["--kubeconfig", &kubeconfig, "get", "services", "-A"])?;
-    eprintln!("\nFrom the aws node, pods in every cloud answer through the Kilo mesh:");
-    for ip in ["10.42.0.10", "10.42.1.10", "10.42.2.10", "10.42.3.10"] {
-        sh::run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                "kw-n-aws",
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                &format!("http://{ip}/"),
-            ],
-        )?;
-    }
-    eprintln!("\nFrom the laptop (kw-laptop), without kubewire, the cluster is out of reach:");
-    if sh::try_run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            "kw-laptop",
-            "curl",
-            "-sS",
-            "--max-time",
-            "2",
-            "http://10.42.0.10/",
-        ],
-    ) {
-        bail!("the laptop reached a pod without kubewire: the lab is broken");
-    }
-    eprintln!(
-        "\nThe lab stays up: explore with `ip netns exec kw-laptop ...` and kubectl; `cargo xtask lab down` ends it."
-    );
-    Ok(())
 }
 
 /// Criterion benches of the core, then the main job's benchmarks against the lab, with release

@@ -141,13 +141,20 @@ pub async fn apply(
             tracing::warn!(error = %e, "stopping DNS of the previous interface");
         }
         if let Err(err) = old.tunnel.remove().await {
-            tracing::warn!(error = %err, "removing the previous interface");
+            // Not forgotten: the state file still names it, and is cleared below (retried).
+            tracing::warn!(error = %err, "removing the previous interface; retrying");
         }
         previous = Some(keep);
     }
 
     let now = now_secs();
     if slot.is_none() {
+        // A leftover of a failed removal is removed first, or nothing new is created.
+        crate::restore::clear_leftover(state_file).await.map_err(|e| {
+            ApplyError::failed(format!(
+                "{e}; nothing new was created (restart kubewired to clean up: sudo systemctl restart kubewired)"
+            ))
+        })?;
         state_file
             .write(&State::new(
                 &spec.name,

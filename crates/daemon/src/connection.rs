@@ -15,6 +15,11 @@ pub async fn serve(daemon: Arc<Daemon>, mut conn: Connection) {
         tokio::select! {
             request = conn.recv() => match request {
                 None => break,
+                Some(Err(kubewire_ipc::FrameError::Idle(secs))) => {
+                    // Closed without a word: a client that sends later reconnects and resends.
+                    tracing::debug!(uid = peer.uid, secs, "closing an idle connection");
+                    break;
+                }
                 Some(Err(err)) => {
                     tracing::debug!(uid = peer.uid, error = %err, "unreadable request");
                     let _ = conn.send(&Connection::frame_error_response(&err)).await;
@@ -25,7 +30,12 @@ pub async fn serve(daemon: Arc<Daemon>, mut conn: Connection) {
                     if subscribe && events.is_none() {
                         events = Some(daemon.subscribe());
                     }
+                    let apply = matches!(request, Request::Apply { .. });
                     let response = daemon.handle(id, &peer, request).await;
+                    if subscribe || apply {
+                        // A controller or a watcher: it may stay silent between requests.
+                        conn.keep_open();
+                    }
                     if conn.send(&response).await.is_err() {
                         break;
                     }

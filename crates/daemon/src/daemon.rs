@@ -170,8 +170,9 @@ impl Daemon {
     /// so the next start cleans up.
     async fn take_down(&self, slot: &mut Option<Session>) -> Result<(), String> {
         let Some(mut session) = slot.take() else {
-            // Nothing live; a state file of a failed earlier attempt may remain.
-            return self.state_file.remove().map_err(|e| e.to_string());
+            // Nothing live; a state file of a failed earlier removal may remain: remove what it
+            // names, not just the file.
+            return crate::restore::clear_leftover(&self.state_file).await;
         };
         let name = session.tunnel.name().to_owned();
         // DNS first (the resolver may listen on the tunnel's address); a failure keeps the state

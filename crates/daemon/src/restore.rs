@@ -79,3 +79,35 @@ pub fn restore(file: &StateFile) -> Restored {
         }
     }
 }
+
+/// Before a new interface is created (no session holds anything): a state file that still names an
+/// interface is what a failed removal left (a re-create whose old interface would not go, a failed
+/// disconnect). Its DNS change is undone and its interface and routes removed now, so that writing
+/// the new state cannot forget them; if they cannot be removed, the caller creates nothing and
+/// says so. A corrupt file is moved aside as at start.
+pub async fn clear_leftover(file: &StateFile) -> Result<(), String> {
+    let state = match file.read() {
+        Ok(None) => return Ok(()),
+        Ok(Some(state)) => state,
+        Err(err @ PersistError::Corrupt { .. }) => {
+            tracing::error!(error = %err, "the state file is corrupt; moving it aside");
+            return file.move_aside().map(drop).map_err(|e| e.to_string());
+        }
+        Err(err) => return Err(err.to_string()),
+    };
+    if let Some(dns) = &state.dns {
+        let os = kubewire_dns::OsDns::new(dns.backend, dns.paths.clone());
+        if let Err(e) = os.revert(dns).await {
+            return Err(format!("restoring the DNS settings of {}: {e}", state.interface));
+        }
+    }
+    let (name, routes) = (state.interface.clone(), state.routes.clone());
+    let removed = tokio::task::spawn_blocking(move || kubewire_tunnel::cleanup_leftover(&name, &routes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("removing the previous interface {}: {e}", state.interface))?;
+    for what in &removed {
+        tracing::warn!(removed = %what, "removed what an earlier failed removal left");
+    }
+    file.remove().map_err(|e| e.to_string())
+}

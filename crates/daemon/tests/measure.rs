@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Lab, is_root, plan_for};
+use common::{Lab, can_run, plan_for};
 use kubewire_core::plan::{PeerEntry, PeerKind};
 use kubewire_ipc::Response;
 
@@ -24,7 +24,7 @@ fn rss_kib(pid: i32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run by hand"]
 async fn measure_apply_and_memory() {
-    if !is_root() {
+    if !can_run() {
         return;
     }
     let mut lab = Lab::new(4);

@@ -12,7 +12,9 @@
 //! 4. on disconnect: [`os::OsDns::revert`], then [`SplitResolver::stop`], then forget the state.
 
 mod config;
+pub mod durable;
 mod error;
+pub mod fault;
 pub mod os;
 pub use os::{BackendKind, DnsState, OsDns, OsPaths, SplitDnsSettings, restore_at_start};
 mod resolver;

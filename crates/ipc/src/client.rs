@@ -43,6 +43,7 @@ pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 pub struct Client {
     reader: BufReader<ReadHalf>,
     writer: WriteHalf,
+    socket: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,8 +55,17 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects, turning the usual failures into errors that say what to do.
     pub async fn connect(socket: &Path) -> Result<Self, ClientError> {
+        let (reader, writer) = Self::open(socket).await?;
+        Ok(Self {
+            reader,
+            writer,
+            socket: socket.to_owned(),
+        })
+    }
+
+    async fn open(socket: &Path) -> Result<(BufReader<ReadHalf>, WriteHalf), ClientError> {
         let shown = socket.display().to_string();
-        let (r, w) = crate::transport::connect(socket)
+        let (r, w) = crate::transport::connect_daemon(socket)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::PermissionDenied => ClientError::PermissionDenied {
@@ -65,15 +75,37 @@ impl Client {
                     socket: shown.clone(),
                 },
             })?;
-        Ok(Self {
-            reader: BufReader::new(r),
-            writer: w,
-        })
+        Ok((BufReader::new(r), w))
     }
 
     /// Sends a request and reads its answer; a daemon error becomes [`ClientError::Daemon`]
     /// ([`ErrorCode::NotAuthorized`] as [`ClientError::PermissionDenied`]).
+    ///
+    /// The daemon closes a connection that stayed silent too long (without reading from it): when
+    /// the connection turns out closed before any answer, the request is sent once more on a new
+    /// connection (every request is safe to repeat; an unread one was never carried out).
     pub async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let first = self.exchange(request).await;
+        let closed = match &first {
+            Err(ClientError::Closed) => true,
+            Err(ClientError::Frame(FrameError::Io(e))) => matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+            ),
+            _ => false,
+        };
+        if !closed {
+            return first;
+        }
+        let (reader, writer) = Self::open(&self.socket).await?;
+        self.reader = reader;
+        self.writer = writer;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&mut self, request: &Request) -> Result<Response, ClientError> {
         framing::write(&mut self.writer, request).await?;
         match framing::read::<_, Response>(&mut self.reader).await? {
             None => Err(ClientError::Closed),
@@ -106,5 +138,37 @@ impl Client {
                 Some(_) => continue,
             }
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_on_a_connection_the_daemon_closed_as_idle_is_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            // The first connection is closed without a word (as an idle one is).
+            let (first, _) = listener.accept().await.unwrap();
+            drop(first);
+            let (second, _) = listener.accept().await.unwrap();
+            let (r, mut w) = second.into_split();
+            let mut r = BufReader::new(r);
+            let asked: Option<Request> = framing::read(&mut r).await.unwrap();
+            assert_eq!(asked, Some(Request::Status));
+            framing::write(&mut w, &Response::Disconnected).await.unwrap();
+        });
+        let mut client = Client::connect(&path).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            client.request(&Request::Status).await.unwrap(),
+            Response::Disconnected
+        );
+        server.await.unwrap();
     }
 }

@@ -10,13 +10,17 @@
 
 pub mod client;
 pub mod framing;
+pub mod limits;
 pub mod messages;
+#[cfg(unix)]
+mod peer;
 pub mod pipe_acl;
 pub mod server;
 #[cfg(unix)]
 pub mod unix;
 #[cfg(windows)]
 pub mod windows;
+pub mod windows_identity;
 
 /// This OS's transport (the client side's connect).
 #[cfg(unix)]
@@ -26,6 +30,7 @@ use windows as transport;
 
 pub use client::{Client, ClientError};
 pub use framing::{FrameError, MAX_FRAME};
+pub use limits::Limits;
 pub use messages::*;
 pub use server::{Connection, PeerIdentity, authorize};
 

@@ -1,16 +1,24 @@
-//! The Unix socket transport: bind with the right owner and mode, identify every peer with
-//! `SO_PEERCRED` (+ its supplementary groups from `/proc/<pid>/status`), refuse outsiders.
+//! The Unix socket transport: bind with the right owner and mode, identify every peer from the
+//! socket itself ([`crate::peer`]), refuse outsiders, and keep the limits ([`crate::limits`]): a
+//! per-user and a non-root connection cap, idle and frame timeouts, back-off with rate-limited logs
+//! when `accept` fails, and one spare descriptor so root is served even when the process has no
+//! descriptor left.
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use nix::unistd::{Gid, Group, Uid, User, chown};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Mutex, Semaphore};
 
-use crate::framing;
-use crate::server::{Connection, PeerIdentity, authorize, not_authorized};
+use crate::framing::{self, BigFrames};
+use crate::limits::{AcceptBackoff, Limits, Tracker, out_of_descriptors};
+use crate::messages::{ErrorCode, Response};
+use crate::server::{Connection, authorize, not_authorized};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -35,6 +43,8 @@ pub struct ListenOptions {
     pub group: String,
     /// Socket mode; `None`: 0660 with the group, 0600 when the group does not exist.
     pub mode: Option<u32>,
+    /// Connection caps and timeouts.
+    pub limits: Limits,
 }
 
 /// A bound socket.
@@ -44,35 +54,33 @@ pub struct UnixServer {
     path: PathBuf,
     group: String,
     gid: Option<u32>,
+    tracker: Tracker,
+    backoff: Mutex<AcceptBackoff>,
+    /// An open descriptor kept in reserve: when `accept` fails for want of descriptors, it is
+    /// closed so one connection can be accepted (and served if it is root's), then reopened.
+    spare: Mutex<Option<std::fs::File>>,
+    /// Refused clients waiting (briefly) for their first request, so the refusal is their answer.
+    refusals: Arc<Semaphore>,
+    /// Permits for large frames of non-root clients (root's never wait).
+    big_frames: Arc<BigFrames>,
+}
+
+/// Large frames (a big Plan) buffered at once for non-root clients: memory stays under
+/// `BIG_FRAMES * MAX_FRAME` however many connections send them.
+const BIG_FRAMES: usize = 2;
+
+/// Refused clients answered at once at most; beyond that they are closed without a word.
+const POLITE_REFUSALS: usize = 16;
+/// How long a refused client may take to send its first request.
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
+
+fn spare_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ServerError {
     let path = path.to_owned();
     move |source| ServerError::Io { what, path, source }
-}
-
-/// The supplementary groups of a process, from `Groups:` in `/proc/<pid>/status`.
-#[must_use]
-pub fn parse_proc_groups(status: &str) -> Vec<u32> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Groups:"))
-        .map(|rest| rest.split_whitespace().filter_map(|g| g.parse().ok()).collect())
-        .unwrap_or_default()
-}
-
-fn identify(stream: &UnixStream) -> io::Result<PeerIdentity> {
-    let cred = getsockopt(stream, PeerCredentials).map_err(io::Error::from)?;
-    let pid = cred.pid();
-    let groups = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map(|s| parse_proc_groups(&s))
-        .unwrap_or_default();
-    Ok(PeerIdentity {
-        uid: cred.uid(),
-        gid: cred.gid(),
-        pid: (pid > 0).then_some(pid),
-        groups,
-    })
 }
 
 impl UnixServer {
@@ -119,6 +127,11 @@ impl UnixServer {
             path: path.to_owned(),
             group: options.group.clone(),
             gid,
+            tracker: Tracker::new(options.limits),
+            backoff: Mutex::new(AcceptBackoff::default()),
+            spare: Mutex::new(spare_descriptor()),
+            refusals: Arc::new(Semaphore::new(POLITE_REFUSALS)),
+            big_frames: Arc::new(BigFrames::new(BIG_FRAMES)),
         })
     }
 
@@ -127,39 +140,132 @@ impl UnixServer {
         &self.path
     }
 
-    /// The next authorised connection. Outsiders get [`crate::ErrorCode::NotAuthorized`] and are
-    /// closed here; they never reach the caller.
+    /// The next authorised connection within the limits. Outsiders get
+    /// [`crate::ErrorCode::NotAuthorized`], users over their cap an error that says so; both are
+    /// closed here and never reach the caller. Failed accepts are retried after a growing wait
+    /// (logged at most once per 10 s); this never returns an error.
     pub async fn accept(&self) -> Result<Connection, ServerError> {
         loop {
-            let (stream, _) = self.listener.accept().await.map_err(ServerError::Accept)?;
-            let peer = match identify(&stream) {
-                Ok(peer) => peer,
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    self.backoff.lock().await.succeeded();
+                    stream
+                }
                 Err(err) => {
-                    tracing::warn!(error = %err, "could not identify a client; closing");
+                    if out_of_descriptors(&err)
+                        && let Some(conn) = self.accept_with_the_spare().await
+                    {
+                        return Ok(conn);
+                    }
+                    let after = self.backoff.lock().await.failed(Instant::now());
+                    if let Some(unlogged) = after.log {
+                        tracing::warn!(
+                            error = %err,
+                            not_logged_since_last = unlogged,
+                            retry_in_ms = after.wait.as_millis() as u64,
+                            "accept failed"
+                        );
+                    }
+                    tokio::time::sleep(after.wait).await;
                     continue;
                 }
             };
-            if authorize(&peer, self.gid) {
-                tracing::debug!(uid = peer.uid, pid = ?peer.pid, "client connected");
-                let (r, w) = stream.into_split();
-                return Ok(Connection::new(peer, r, w));
+            if let Some(conn) = self.admit(stream) {
+                return Ok(conn);
             }
+        }
+    }
+
+    /// Out of descriptors: gives up the spare to accept the waiting connections one by one, serves
+    /// the first that is root's and closes the others at once (everyone else is over some limit
+    /// right now), then takes the spare back.
+    async fn accept_with_the_spare(&self) -> Option<Connection> {
+        let mut spare = self.spare.lock().await;
+        drop(spare.take());
+        let mut conn = None;
+        for _ in 0..1024 {
+            let Ok(Ok((stream, _))) =
+                tokio::time::timeout(Duration::from_millis(5), self.listener.accept()).await
+            else {
+                break;
+            };
+            if crate::peer::identify(&stream, self.gid).is_ok_and(|p| p.uid == 0) {
+                conn = self.admit(stream);
+                break;
+            }
+        }
+        *spare = spare_descriptor();
+        conn
+    }
+
+    /// Identifies, authorises and counts one accepted stream.
+    fn admit(&self, stream: UnixStream) -> Option<Connection> {
+        let peer = match crate::peer::identify(&stream, self.gid) {
+            Ok(peer) => peer,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not identify a client; closing");
+                return None;
+            }
+        };
+        if !authorize(&peer, self.gid) {
             let user = User::from_uid(Uid::from_raw(peer.uid))
                 .ok()
                 .flatten()
                 .map_or_else(|| peer.uid.to_string(), |u| u.name);
             tracing::warn!(uid = peer.uid, pid = ?peer.pid, user = %user, "refused a client outside the group");
-            let group = self.group.clone();
-            // Wait for the client's first request (briefly), so the refusal is its answer and the
-            // client is not left with a broken pipe while writing.
-            tokio::spawn(async move {
-                let (r, mut w) = stream.into_split();
-                let mut r = tokio::io::BufReader::new(r);
-                let first = framing::read::<_, crate::Request>(&mut r);
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), first).await;
-                let _ = framing::write(&mut w, &not_authorized(&user, &group)).await;
-            });
+            self.refuse(stream, not_authorized(&user, &self.group));
+            return None;
         }
+        match self.tracker.acquire(peer.uid) {
+            Ok(slot) => {
+                tracing::debug!(uid = peer.uid, pid = ?peer.pid, "client connected");
+                let (r, w) = stream.into_split();
+                let big = (peer.uid != 0).then(|| Arc::clone(&self.big_frames));
+                Some(Connection::limited(
+                    peer,
+                    r,
+                    w,
+                    self.tracker.limits(),
+                    Some(slot),
+                    big,
+                ))
+            }
+            Err(refused) => {
+                tracing::debug!(uid = peer.uid, ?refused, "refused a connection over the limit");
+                self.refuse(
+                    stream,
+                    Response::Error {
+                        code: ErrorCode::Failed,
+                        message: refused.message(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Answers a refused client's first request with `answer` (waiting briefly for it, so the
+    /// client is not left with a broken pipe while writing), or closes it at once when enough
+    /// refusals are already waiting.
+    fn refuse(&self, stream: UnixStream, answer: Response) {
+        let Ok(permit) = Arc::clone(&self.refusals).try_acquire_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let (r, mut w) = stream.into_split();
+            let mut r = tokio::io::BufReader::new(r);
+            // No permit for a large frame: a refused client's frame is never buffered past 64 KiB.
+            let no_big_frames = BigFrames::new(0);
+            let first = framing::read_limited::<_, crate::Request>(
+                &mut r,
+                Some(REFUSAL_WAIT),
+                REFUSAL_WAIT,
+                Some(&no_big_frames),
+            );
+            let _ = tokio::time::timeout(REFUSAL_WAIT, first).await;
+            let _ = tokio::time::timeout(REFUSAL_WAIT, framing::write(&mut w, &answer)).await;
+        });
     }
 
     /// Removes the socket file.
@@ -168,8 +274,9 @@ impl UnixServer {
     }
 }
 
-/// Connects to the daemon's socket (the client side).
-pub(crate) async fn connect(
+/// Connects to the daemon's socket (the client side). The socket's directory and file are root's
+/// (`/run/kubewire`, 0660 root:kubewire), so nobody else can stand in for the daemon.
+pub(crate) async fn connect_daemon(
     socket: &Path,
 ) -> io::Result<(crate::client::ReadHalf, crate::client::WriteHalf)> {
     let (r, w) = UnixStream::connect(socket).await?.into_split();
@@ -180,15 +287,6 @@ pub(crate) async fn connect(
 mod tests {
     use super::*;
 
-    #[test]
-    fn groups_come_from_proc_status() {
-        let status =
-            "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t4 27 999 \n";
-        assert_eq!(parse_proc_groups(status), vec![4, 27, 999]);
-        assert_eq!(parse_proc_groups("Groups:\t\n"), Vec::<u32>::new());
-        assert_eq!(parse_proc_groups(""), Vec::<u32>::new());
-    }
-
     #[tokio::test]
     async fn root_connects_and_a_stale_socket_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
@@ -197,6 +295,7 @@ mod tests {
             path: path.clone(),
             group: "kubewire-no-such-group".into(),
             mode: None,
+            limits: Limits::default(),
         };
         let server = UnixServer::bind(&options).await.unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;

@@ -15,6 +15,8 @@
 mod diff;
 mod platform;
 mod resolve;
+#[cfg_attr(not(target_os = "windows"), allow(dead_code))]
+mod route_exe;
 mod wgconv;
 
 #[cfg(target_os = "linux")]

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use kubewire_core::PublicKey;
 
 use crate::platform::Platform;
+use crate::route_exe;
 use crate::wgconv::{backend_error, mask, peer_stats, to_peer};
 use crate::{Backend, InterfaceSpec, PeerSpec, PeerStats, PrivateKeyText, TunnelError};
 
@@ -40,6 +41,15 @@ fn route(args: &[&str], what: &'static str) -> Result<(), TunnelError> {
 }
 
 impl Windows {
+    /// The tunnel's own address: the gateway of its routes (it puts them on the tunnel).
+    fn gateway(&self) -> String {
+        self.config
+            .addresses
+            .first()
+            .map(|a| a.address.to_string())
+            .unwrap_or_default()
+    }
+
     fn push(&mut self) -> Result<(), TunnelError> {
         self.config.peers = self.peers.values().cloned().collect();
         self.api
@@ -89,29 +99,21 @@ impl Platform for Windows {
     }
     fn add_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
         // WireGuardNT's configure_interface installs routes for AllowedIPs itself; add the rest.
+        let gateway = self.gateway();
         for r in routes {
-            let (net, mask) = (r.network().to_string(), r.netmask().to_string());
-            let _ = route(
-                &[
-                    "ADD",
-                    &net,
-                    "MASK",
-                    &mask,
-                    &self
-                        .config
-                        .addresses
-                        .first()
-                        .map(|a| a.address.to_string())
-                        .unwrap_or_default(),
-                ],
-                "adding a route",
-            );
+            let args = route_exe::args("ADD", r, &gateway, None);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = route(&args, "adding a route");
         }
         Ok(())
     }
     fn remove_routes(&mut self, routes: &[IpNet]) -> Result<(), TunnelError> {
+        // Network, mask and the tunnel's gateway: never another route to the same network.
+        let gateway = self.gateway();
         for r in routes {
-            let _ = route(&["DELETE", &r.network().to_string()], "removing a route");
+            let args = route_exe::args("DELETE", r, &gateway, None);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = route(&args, "removing a route");
         }
         Ok(())
     }
@@ -130,14 +132,14 @@ impl Platform for Windows {
     }
 }
 
-/// A WireGuardNT adapter outlives a crashed service: remove it by name, then its routes.
+/// A WireGuardNT adapter outlives a crashed service: remove it by name. Its routes go with it
+/// (Windows drops the routes of a removed interface); they are not deleted by network here, since
+/// without the tunnel's gateway that would also delete the user's own routes to those networks.
 pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<String>, TunnelError> {
     if let Ok(mut api) = WGApi::<Kernel>::new(interface.to_owned()) {
         let _ = api.remove_interface();
     }
-    for r in routes {
-        let _ = route(&["DELETE", &r.network().to_string()], "removing a route");
-    }
+    tracing::debug!(interface, routes = routes.len(), "routes leave with the adapter");
     Ok(vec![format!("adapter {interface}")])
 }
 

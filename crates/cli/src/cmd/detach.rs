@@ -47,9 +47,13 @@ pub fn spawn(global: &Global) -> anyhow::Result<()> {
     let mut shown = 0;
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if text.len() > shown {
-            eprint!("{}", &text[shown..]);
-            shown = text.len();
+        // Whole lines only; the controller's own INFO/DEBUG log lines stay in the log file.
+        if let Some(end) = text[shown..].rfind('\n') {
+            let end = shown + end + 1;
+            for line in text[shown..end].lines().filter(|l| !is_log_chatter(l)) {
+                eprintln!("{line}");
+            }
+            shown = end;
         }
         if text.contains("\nconnected in ") || text.starts_with("connected in ") {
             eprintln!(
@@ -72,5 +76,49 @@ pub fn spawn(global: &Global) -> anyhow::Result<()> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A `tracing` line at INFO level or below (`2026-12-07T06:57:49.935Z  INFO target: ...`, maybe
+/// coloured): the step lines say the same in words, warnings and errors are shown.
+fn is_log_chatter(line: &str) -> bool {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // An ANSI colour sequence: ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let mut words = plain.split_whitespace();
+    let timestamp = words
+        .next()
+        .is_some_and(|w| w.len() > 20 && w.as_bytes().get(4) == Some(&b'-') && w.contains('T'));
+    timestamp && matches!(words.next(), Some("INFO" | "DEBUG" | "TRACE"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_log_chatter;
+
+    #[test]
+    fn info_log_lines_are_chatter_and_steps_and_warnings_are_not() {
+        assert!(is_log_chatter(
+            "\x1b[2m2026-12-07T06:57:49.935734Z\x1b[0m \x1b[32m INFO\x1b[0m \x1b[2mkubewire_cluster::connect\x1b[0m: connect step"
+        ));
+        assert!(is_log_chatter("2026-12-07T06:57:49.935734Z DEBUG kubewire: x"));
+        assert!(!is_log_chatter(
+            "2026-12-07T06:57:49.935734Z  WARN kubewire: the key file is readable"
+        ));
+        assert!(!is_log_chatter(
+            "✓ kubeconfig                  1 ms  context kubewire-lab"
+        ));
+        assert!(!is_log_chatter("connected in 85 ms to kubewire-lab"));
     }
 }

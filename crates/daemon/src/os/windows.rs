@@ -13,7 +13,7 @@
 //! and Administrators full control; Everyone and Anonymous read), so only elevated clients can
 //! write to it: the tray must run the CLI elevated, or the ACL must come from a vetted crate.
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::DirBuilder;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{LazyLock, Mutex};
@@ -77,13 +77,6 @@ pub fn private_dir_builder() -> DirBuilder {
     let mut builder = DirBuilder::new();
     builder.recursive(true);
     builder
-}
-
-/// A new or truncated file (inherits its directory's ACL).
-pub fn private_file_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    options
 }
 
 /// Runs `daemon` (the whole daemon, to its exit code) as the Windows service: started on the

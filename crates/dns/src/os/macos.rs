@@ -2,6 +2,9 @@
 //! each starting with a header so that cleanup removes exactly ours; removed on teardown and at
 //! every start. macOS sends only names under those domains to the resolver (which it reaches on
 //! `127.0.0.1` and the file's `port`), so short names (`web.default`) are not available there.
+//!
+//! Each file is written atomically ([`crate::durable`]): a crash leaves either no file, a whole one,
+//! or one of our temporary files, which [`remove_ours`] also removes.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, info};
 
 use crate::DnsError;
+use crate::durable;
 use crate::error::file_err;
 
 /// The first line of every resolver file we write.
@@ -48,14 +52,14 @@ pub fn apply(dir: &Path, files: &[(String, String)]) -> Result<Vec<PathBuf>, Dns
             debug!(path = %path.display(), "resolver file not ours; skipped");
             continue;
         }
-        std::fs::write(&path, text).map_err(file_err(&path))?;
+        durable::write_atomic(&path, text.as_bytes(), 0o644, "macos-resolver").map_err(file_err(&path))?;
         written.push(path);
     }
     info!(files = written.len(), "resolver files written");
     Ok(written)
 }
 
-/// Remove every file in `dir` that starts with our header.
+/// Remove every file in `dir` that starts with our header, and our temporary files.
 pub fn remove_ours(dir: &Path) -> Result<usize, DnsError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -65,8 +69,10 @@ pub fn remove_ours(dir: &Path) -> Result<usize, DnsError> {
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
-        if std::fs::read_to_string(&path).is_ok_and(|t| t.starts_with(HEADER)) {
-            std::fs::remove_file(&path).map_err(file_err(&path))?;
+        if durable::is_temp_name(&entry.file_name().to_string_lossy()) {
+            durable::remove(&path, "macos-resolver-temp").map_err(file_err(&path))?;
+        } else if std::fs::read(&path).is_ok_and(|t| t.starts_with(HEADER.as_bytes())) {
+            durable::remove(&path, "macos-resolver-removed").map_err(file_err(&path))?;
             removed += 1;
         }
     }

@@ -1,21 +1,19 @@
-//! The split resolver: a hickory server on the laptop that sends cluster names (and the reverse zones
+//! The split resolver: a server of its own (UDP and TCP loops, hickory-proto messages) on the laptop that sends cluster names (and the reverse zones
 //! of the routed ranges) to the cluster DNS through the tunnel and, in resolv.conf mode, every other
 //! name to the original nameservers unchanged.
 
 mod answers;
 mod engine;
 mod forwarder;
-mod handler;
 mod inflight;
 mod packets;
+mod tcp;
 mod udp;
 mod wire;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
@@ -23,17 +21,14 @@ use tracing::{debug, info};
 use crate::DnsError;
 use crate::config::ResolverConfig;
 use engine::Engine;
-use handler::Handler;
-
-/// Idle TCP connections are closed after this long.
-const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The running resolver. [`SplitResolver::stop`] it; dropping it stops it too (abruptly).
 pub struct SplitResolver {
     engine: Arc<RwLock<Arc<Engine>>>,
-    server: Server<Handler>,
     /// Our own UDP loop (see [`udp`]).
     udp: JoinHandle<()>,
+    /// Our own TCP loop, with its limits (see [`tcp`]).
+    tcp: JoinHandle<()>,
     listen: SocketAddr,
     config: ResolverConfig,
 }
@@ -50,6 +45,7 @@ impl std::fmt::Debug for SplitResolver {
 impl Drop for SplitResolver {
     fn drop(&mut self) {
         self.udp.abort();
+        self.tcp.abort();
     }
 }
 
@@ -70,12 +66,8 @@ impl SplitResolver {
         let udp = UdpSocket::bind(config.listen).await.map_err(bind_err)?;
         let listen = udp.local_addr().map_err(bind_err)?;
         let tcp = TcpListener::bind(listen).await.map_err(bind_err)?;
-        let mut server = Server::new(Handler {
-            engine: Arc::clone(&engine),
-            listen_ip: listen.ip(),
-        });
         let udp = tokio::spawn(udp::serve(Arc::new(udp), Arc::clone(&engine), listen.ip()));
-        server.register_listener(tcp, TCP_TIMEOUT, 64);
+        let tcp = tokio::spawn(tcp::serve(tcp, Arc::clone(&engine), listen.ip()));
         info!(
             cluster = config.cluster_dns.is_some(),
             upstreams = config.upstreams.len(),
@@ -84,8 +76,8 @@ impl SplitResolver {
         debug!(%listen, zone = %config.zone, "resolver listening");
         Ok(Self {
             engine,
-            server,
             udp,
+            tcp,
             listen,
             config: ResolverConfig { listen, ..config },
         })
@@ -136,12 +128,10 @@ impl SplitResolver {
     /// Stop answering and close the sockets.
     pub async fn stop(mut self) -> Result<(), DnsError> {
         self.udp.abort();
-        // Cancelled: the loop has dropped the socket (queries in flight keep it until they end).
+        self.tcp.abort();
+        // Cancelled: the loops have dropped the sockets (queries in flight keep them until they end).
         let _ = (&mut self.udp).await;
-        self.server
-            .shutdown_gracefully()
-            .await
-            .map_err(|e| DnsError::Server(e.to_string()))?;
+        let _ = (&mut self.tcp).await;
         info!("resolver stopped");
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The UDP side of the resolver, served by our own loop: source check, cached answers sent straight
 //! from the receive loop, other queries answered in a task of their own, or together with the same
-//! question already in flight ([`super::inflight`]). (TCP stays with hickory-server.)
+//! question already in flight ([`super::inflight`]). TCP: [`super::tcp`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};

@@ -3,10 +3,14 @@
 //! for byte on revert and at every start. The resolver forwards every non-cluster name to the
 //! original nameservers, so nothing else changes.
 //!
-//! Writes go into the existing file (truncate + write, same inode): `ip netns exec` bind-mounts
-//! `/etc/netns/<ns>/resolv.conf`, and a rename would leave those mounts on the old file.
+//! Crash safety (any instant can be a crash): the backup is written atomically and fsync'd
+//! ([`crate::durable`]) before the file is touched, and removed only once the file holds the
+//! original again, compared byte for byte. The file itself is replaced atomically where it can be;
+//! a bind-mounted one (`ip netns exec`, containers) is rewritten in place, where a crash leaves a
+//! prefix of what was being written. So, while a backup exists, the file counts as ours when it
+//! starts with our header, is a prefix of the header (empty included: a torn write of ours), or is a
+//! prefix of the backup (a torn restore); all of these are restored from the backup.
 
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::DnsError;
+use crate::durable;
 use crate::error::file_err;
 
 /// The first line of every resolv.conf we write.
@@ -71,9 +76,18 @@ pub fn parse(text: &str) -> ResolvConf {
     out
 }
 
-/// Whether a resolv.conf is one we wrote.
+/// Whether a resolv.conf is one we wrote (whole).
 pub fn is_ours(text: &str) -> bool {
     text.starts_with(HEADER)
+}
+
+/// Whether `current` is ours or what a crash left of a write of ours, given the backup: ours
+/// (header), a torn write of ours (a prefix of the header, empty included), or a torn restore of
+/// the backup (a prefix of it).
+pub fn counts_as_ours(current: &[u8], backup: &[u8]) -> bool {
+    current.starts_with(HEADER.as_bytes())
+        || HEADER.as_bytes().starts_with(current)
+        || backup.starts_with(current)
 }
 
 /// Our resolv.conf: only the resolver as nameserver, our search suffixes then the original ones, the
@@ -110,67 +124,74 @@ pub fn original_nameservers(paths: &ResolvConfPaths, resolver: IpAddr) -> Result
 
 fn original_text(paths: &ResolvConfPaths) -> Result<Vec<u8>, DnsError> {
     let current = read_or_empty(&paths.target)?;
-    if is_ours(&String::from_utf8_lossy(&current)) {
-        read_or_empty(&paths.backup)
-    } else {
-        Ok(current)
+    match read_optional(&paths.backup)? {
+        Some(backup) if counts_as_ours(&current, &backup) => Ok(backup),
+        _ if current.starts_with(HEADER.as_bytes()) => Ok(Vec::new()),
+        _ => Ok(current),
     }
 }
 
 fn read_or_empty(path: &Path) -> Result<Vec<u8>, DnsError> {
+    Ok(read_optional(path)?.unwrap_or_default())
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DnsError> {
     match std::fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(file_err(path)(e)),
     }
 }
 
-/// Write into the existing file (same inode), creating it if missing.
-fn write_in_place(path: &Path, bytes: &[u8]) -> Result<(), DnsError> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(file_err(path))?;
-    f.write_all(bytes).map_err(file_err(path))?;
-    f.sync_all().map_err(file_err(path))
-}
-
-/// Back the original up (unless a backup of it already exists: a crash left ours in place) and
-/// write ours.
+/// Back the original up (unless the backup already holds it: a crash left ours, or a torn write, in
+/// place) and write ours.
 pub fn apply(paths: &ResolvConfPaths, resolver: IpAddr, search: &[String]) -> Result<(), DnsError> {
     let current = read_or_empty(&paths.target)?;
-    let original = if is_ours(&String::from_utf8_lossy(&current)) {
-        read_or_empty(&paths.backup)?
-    } else {
-        // Write the backup durably before touching the file.
-        write_in_place(&paths.backup, &current)?;
-        current
+    let original = match read_optional(&paths.backup)? {
+        Some(backup) if counts_as_ours(&current, &backup) => backup,
+        // Ours without a backup (lost by hand?): nothing to keep.
+        _ if current.starts_with(HEADER.as_bytes()) => Vec::new(),
+        _ => {
+            // The backup is durable before the file is touched.
+            durable::write_atomic(&paths.backup, &current, 0o644, "resolv-conf.backup")
+                .map_err(file_err(&paths.backup))?;
+            current
+        }
     };
     let ours = render(&parse(&String::from_utf8_lossy(&original)), resolver, search);
-    write_in_place(&paths.target, ours.as_bytes())?;
+    durable::replace(&paths.target, ours.as_bytes(), "resolv-conf.write").map_err(file_err(&paths.target))?;
     info!("resolv.conf written");
     debug!(target = %paths.target.display(), backup = %paths.backup.display(), "resolv.conf paths");
     Ok(())
 }
 
-/// Put the original back byte for byte and remove the backup. Does nothing without a backup. If
-/// someone else replaced our file meanwhile, theirs is kept and the stale backup removed.
+/// Put the original back byte for byte, check it, and only then remove the backup. Does nothing
+/// without a backup. If someone else replaced our file meanwhile (anything that does not count as
+/// ours), theirs is kept and the stale backup removed.
 pub fn revert(paths: &ResolvConfPaths) -> Result<(), DnsError> {
-    let backup = match std::fs::read(&paths.backup) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(file_err(&paths.backup)(e)),
+    // Temporary files a crash left next to either (never the only copy of anything).
+    for path in [&paths.backup, &paths.target] {
+        durable::remove(&durable::temp_path(path), "resolv-conf.temp-removed").map_err(file_err(path))?;
+    }
+    let Some(backup) = read_optional(&paths.backup)? else {
+        return Ok(());
     };
     let current = read_or_empty(&paths.target)?;
-    if is_ours(&String::from_utf8_lossy(&current)) {
-        write_in_place(&paths.target, &backup)?;
+    if current == backup {
+        debug!("resolv.conf already holds the original");
+    } else if counts_as_ours(&current, &backup) {
+        durable::replace(&paths.target, &backup, "resolv-conf.restore").map_err(file_err(&paths.target))?;
+        if read_or_empty(&paths.target)? != backup {
+            return Err(file_err(&paths.target)(std::io::Error::other(format!(
+                "the restored file differs from the backup; the backup stays in {}",
+                paths.backup.display()
+            ))));
+        }
         info!("resolv.conf restored");
     } else {
         warn!("resolv.conf was replaced by someone else while connected; keeping theirs");
     }
-    std::fs::remove_file(&paths.backup).map_err(file_err(&paths.backup))
+    durable::remove(&paths.backup, "resolv-conf.backup-removed").map_err(file_err(&paths.backup))
 }
 
 #[cfg(test)]
@@ -257,5 +278,39 @@ mod tests {
             "nameserver 10.9.9.9\n"
         );
         assert!(!paths.backup.exists());
+    }
+
+    #[test]
+    fn an_empty_or_torn_file_left_by_a_crash_is_restored_from_the_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ResolvConfPaths {
+            target: dir.path().join("resolv.conf"),
+            backup: dir.path().join("backup.conf"),
+        };
+        let original = b"nameserver 10.1.1.1\nsearch lan\n".to_vec();
+        let ip: IpAddr = "127.0.2.53".parse().unwrap();
+        // A crash between truncate and write (empty), or in the middle of writing ours (a prefix).
+        for torn in [&b""[..], &HEADER.as_bytes()[..10]] {
+            std::fs::write(&paths.target, &original).unwrap();
+            apply(&paths, ip, &[]).unwrap();
+            std::fs::write(&paths.target, torn).unwrap();
+            revert(&paths).unwrap();
+            assert_eq!(std::fs::read(&paths.target).unwrap(), original, "torn {torn:?}");
+            assert!(!paths.backup.exists());
+        }
+        // A crash in the middle of putting the original back: a prefix of the original.
+        std::fs::write(&paths.target, &original).unwrap();
+        apply(&paths, ip, &[]).unwrap();
+        std::fs::write(&paths.target, &original[..7]).unwrap();
+        revert(&paths).unwrap();
+        assert_eq!(std::fs::read(&paths.target).unwrap(), original);
+        // And a torn file seen by the next apply is not taken for the original.
+        std::fs::write(&paths.target, &original).unwrap();
+        apply(&paths, ip, &[]).unwrap();
+        std::fs::write(&paths.target, b"").unwrap();
+        apply(&paths, ip, &[]).unwrap();
+        assert_eq!(std::fs::read(&paths.backup).unwrap(), original);
+        revert(&paths).unwrap();
+        assert_eq!(std::fs::read(&paths.target).unwrap(), original);
     }
 }
