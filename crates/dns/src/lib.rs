@@ -24,6 +24,9 @@ pub mod route;
 pub use config::{LOOPBACK_LISTEN, ResolverConfig};
 pub use error::DnsError;
 pub use resolver::SplitResolver;
+/// The packet path without sockets, for the `dns_packet` fuzz target (not an API).
+#[doc(hidden)]
+pub use resolver::fuzzing;
 
 /// The longest TTL (seconds) the resolver keeps an answer for or hands to the OS, whatever the
 /// upstream or the cluster says: a poisoned or hostile answer lives at most this long.

@@ -223,7 +223,7 @@ async fn over_tcp(server: SocketAddr, query: &[u8]) -> Result<Message, String> {
 
 /// The records of an answer to `query`. Negative answers keep the SOA, with the TTL negative caching
 /// uses (RFC 2308: the smaller of its TTL and its MINIMUM). No TTL above [`MAX_TTL`].
-fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
+pub(crate) fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
     let asked = reply.queries.first().is_some_and(|q| {
         q.name() == query.name()
             && q.query_type() == query.query_type()
