@@ -24,6 +24,7 @@ fn e2e_tests() -> Result<()> {
         &[
             "connect",
             "dns",
+            "dns_hijack",
             "dns_resolved",
             "faults",
             "lan_overlap",

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kubewire_core::{Plan, PlanError, PlanRequest, Settings, Snapshot, plan};
 use kubewire_ipc::{PeerStatus, SessionInfo};
@@ -133,7 +134,8 @@ fn plan_error(error: PlanError) -> ClusterError {
     }
 }
 
-/// Reads Nodes and Peers once into `snapshot`.
+/// Reads Nodes, Peers and Namespaces once into `snapshot` (Namespaces only when allowed: without
+/// them the resolver sends no `<svc>.<ns>` name to the cluster).
 pub async fn list_into(client: &kube::Client, snapshot: &mut Snapshot) -> Result<(), ClusterError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let nodes = nodes
@@ -150,6 +152,15 @@ pub async fn list_into(client: &kube::Client, snapshot: &mut Snapshot) -> Result
     peers.items.iter().for_each(|p| {
         snapshot.upsert_peer(&peer_source(p));
     });
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    match namespaces.list(&ListParams::default()).await {
+        Ok(list) => {
+            snapshot.set_namespaces(Some(list.items.iter().map(ResourceExt::name_any).collect()));
+        }
+        Err(error) => {
+            tracing::info!(%error, "cannot list Namespaces; <svc>.<ns> names stay off until the watch has them")
+        }
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt as _};
@@ -34,16 +34,22 @@ pub enum ClusterChange {
     PeerApplied(PeerSource),
     /// A Peer was deleted.
     PeerDeleted(String),
+    /// A (re-)list finished: these are all the Namespaces.
+    NamespacesListed(Vec<String>),
+    /// A Namespace was added or changed.
+    NamespaceApplied(String),
+    /// A Namespace was deleted.
+    NamespaceDeleted(String),
     /// A watch failed (it is retried).
     WatchFailed {
-        /// `nodes` or `peers`.
+        /// `nodes`, `peers` or `namespaces`.
         resource: &'static str,
         /// Why.
         message: String,
     },
     /// A watch lost its history (410 Gone) and is re-listing.
     Expired {
-        /// `nodes` or `peers`.
+        /// `nodes`, `peers` or `namespaces`.
         resource: &'static str,
     },
 }
@@ -210,6 +216,30 @@ pub async fn follow_peers(client: kube::Client, tx: mpsc::Sender<ClusterChange>)
             )
         },
         ClusterChange::PeerDeleted,
+        tx,
+    )
+    .await;
+}
+
+/// Follows the Namespaces (for the resolver: `<svc>.<ns>` goes to the cluster only for these).
+pub async fn follow_namespaces(client: kube::Client, tx: mpsc::Sender<ClusterChange>) {
+    let api: Api<Namespace> = Api::all(client);
+    follow(
+        api,
+        "namespaces",
+        |n| ClusterChange::NamespaceApplied(n.name_any()),
+        |items| {
+            ClusterChange::NamespacesListed(
+                items
+                    .into_iter()
+                    .filter_map(|c| match c {
+                        ClusterChange::NamespaceApplied(n) => Some(n),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        },
+        ClusterChange::NamespaceDeleted,
         tx,
     )
     .await;

@@ -19,6 +19,8 @@ pub enum ObjectKind {
     Setting,
     /// The snapshot as a whole.
     Snapshot,
+    /// A Kubernetes Namespace.
+    Namespace,
 }
 
 /// One object: its kind and name (`namespace/name` for Services).
@@ -60,6 +62,13 @@ impl ObjectRef {
             name: name.into(),
         }
     }
+    /// A Namespace by name.
+    pub fn namespace(name: impl Into<String>) -> Self {
+        Self {
+            kind: ObjectKind::Namespace,
+            name: name.into(),
+        }
+    }
     /// The snapshot as a whole.
     #[must_use]
     pub fn snapshot() -> Self {
@@ -78,6 +87,7 @@ impl fmt::Display for ObjectRef {
             ObjectKind::Service => "service",
             ObjectKind::Setting => "setting",
             ObjectKind::Snapshot => "snapshot",
+            ObjectKind::Namespace => "namespace",
         };
         if self.name.is_empty() {
             f.write_str(kind)

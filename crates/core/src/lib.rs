@@ -17,6 +17,7 @@ pub mod annotations;
 pub mod check;
 pub mod cidr;
 pub mod diagnostics;
+pub mod dns_names;
 pub mod endpoint;
 pub mod key;
 pub mod lan_yield;

@@ -3,7 +3,7 @@
 //! ([`Snapshot::upsert_node`] & co., which the cluster crate feeds from its watches). Updating one
 //! object re-reads only that object, so re-planning after one change stays cheap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::annotations::{parse_node, parse_peer};
@@ -30,6 +30,8 @@ pub struct Snapshot {
     nodes: BTreeMap<String, ParsedNode>,
     peers: BTreeMap<String, ParsedPeer>,
     services: BTreeMap<(String, String), ServiceSource>,
+    /// The cluster's Namespaces by name; `None` until listed.
+    namespaces: Option<BTreeSet<String>>,
 }
 
 /// What an update changed, as far as the planner cares.
@@ -204,11 +206,44 @@ impl Snapshot {
         }
     }
 
+    /// All the Namespaces (a list or a re-list): `None` makes them unknown again.
+    pub fn set_namespaces(&mut self, names: Option<BTreeSet<String>>) -> Change {
+        if self.namespaces == names {
+            return Change::Same;
+        }
+        self.namespaces = names;
+        Change::Changed
+    }
+
+    /// A Namespace was added (after the first list; before it, the set stays unknown).
+    pub fn upsert_namespace(&mut self, name: &str) -> Change {
+        let added = self
+            .namespaces
+            .as_mut()
+            .is_some_and(|set| set.insert(name.to_owned()));
+        if added { Change::Changed } else { Change::Same }
+    }
+
+    /// A Namespace was deleted.
+    pub fn remove_namespace(&mut self, name: &str) -> Change {
+        let removed = self.namespaces.as_mut().is_some_and(|set| set.remove(name));
+        if removed { Change::Changed } else { Change::Same }
+    }
+
+    /// The Namespaces, when they were listed.
+    #[must_use]
+    pub fn namespaces(&self) -> Option<&BTreeSet<String>> {
+        self.namespaces.as_ref()
+    }
+
     /// Adds everything of `other` (its objects replace same-named ones).
     pub fn merge(&mut self, other: Self) {
         self.nodes.extend(other.nodes);
         self.peers.extend(other.peers);
         self.services.extend(other.services);
+        if other.namespaces.is_some() {
+            self.namespaces = other.namespaces;
+        }
     }
 
     /// All Nodes, by name.

@@ -335,6 +335,7 @@ pub(crate) mod tests {
                 zone: "cluster.local".into(),
                 server: None,
                 search: vec![],
+                namespaces: None,
             },
             service_gateway: None,
             cluster: ClusterSummary {

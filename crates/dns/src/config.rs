@@ -25,8 +25,9 @@ pub struct ResolverConfig {
     pub reverse_ranges: Vec<IpNet>,
     /// The namespace a single label is looked up in (`web` -> `web.<ns>.svc.<zone>`).
     pub default_namespace: Option<String>,
-    /// The cluster's namespaces, when known: then only `<svc>.<known ns>` is asked of the cluster
-    /// and other two-label names go straight upstream. `None`: every `<a>.<b>` is asked first.
+    /// The cluster's namespaces, when known: only `<svc>.<known ns>` is asked of the cluster (and
+    /// never for a namespace named like a public domain); other two-label names go straight
+    /// upstream. `None` (unknown): no two-label name is asked of the cluster.
     #[serde(default)]
     pub namespaces: Option<Vec<String>>,
     /// The original nameservers, for every non-cluster name (resolv.conf mode). Empty in split modes:
@@ -59,7 +60,7 @@ impl ResolverConfig {
             cluster_dns: plan.dns.server.map(|ip| SocketAddr::new(ip, 53)),
             reverse_ranges: plan.routes.clone(),
             default_namespace,
-            namespaces: None,
+            namespaces: plan.dns.namespaces.clone(),
             upstreams,
             cache: true,
             cluster_timeout: Duration::from_millis(400),

@@ -24,3 +24,10 @@ pub mod route;
 pub use config::{LOOPBACK_LISTEN, ResolverConfig};
 pub use error::DnsError;
 pub use resolver::SplitResolver;
+/// The packet path without sockets, for the `dns_packet` fuzz target (not an API).
+#[doc(hidden)]
+pub use resolver::fuzzing;
+
+/// The longest TTL (seconds) the resolver keeps an answer for or hands to the OS, whatever the
+/// upstream or the cluster says: a poisoned or hostile answer lives at most this long.
+pub const MAX_TTL: u32 = 300;

@@ -1,21 +1,23 @@
 //! Which upstream a query name goes to: the cluster, the cluster after expanding a short name, or the
 //! laptop's original nameservers. Pure: no I/O.
 //!
-//! The rule (documented in the crate README):
+//! The rule (documented in the crate README): internet names never reach the cluster, and the
+//! cluster never answers for them.
 //! - names under the cluster zone or under a reverse zone of the routed ranges go to the cluster DNS;
-//! - `<svc>.<ns>` (two labels shaped like a Service name and a namespace) and `<svc>.<ns>.svc` are
-//!   asked of the cluster as `<svc>.<ns>.svc.<zone>`; when the cluster has that name (an answer or an
-//!   empty NOERROR) the cluster's answer is returned behind a CNAME, otherwise (NXDOMAIN, tunnel
-//!   down) the original name goes upstream unchanged. So a name that is both a Service and a public
-//!   name (`web.dev`) goes to the cluster: the user typed a Service name;
-//! - a single label `web` is asked of the cluster as `web.<default namespace>.svc.<zone>`, falling
-//!   back upstream the same way;
-//! - SRV-style names keep their leading `_port._proto` labels: `_http._tcp.web.default` is expanded
-//!   as `web.default` is;
+//! - `<svc>.<ns>` (and `_port._proto.<svc>.<ns>`, `<svc>.<ns>.svc`) is asked of the cluster as
+//!   `<svc>.<ns>.svc.<zone>` only when `<ns>` is one of the cluster's namespaces (the Plan's list,
+//!   kept live by the controller's watch) and is not named like a public domain
+//!   ([`kubewire_core::dns_names`]: `com`, `dev`, `io`, `test`, `lan`...). While the list is unknown
+//!   no two-label name is asked. When the cluster has the name (an answer or an empty NOERROR) its
+//!   answer is returned behind a CNAME; otherwise (NXDOMAIN, tunnel down) the original name goes
+//!   upstream unchanged;
+//! - a single label `web` is asked as `web.<default namespace>.svc.<zone>`, falling back the same
+//!   way, unless the label itself is a public or special-use name (`com`, `localhost`, `dev`);
 //! - every other name (three or more labels, labels a Service or namespace cannot have) goes upstream
 //!   unchanged, never seen by the cluster.
 
 use hickory_proto::rr::Name;
+use kubewire_core::dns_names::{is_public_name, namespace_usable_for_short_names};
 
 /// Where a query goes.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -59,17 +61,33 @@ impl Router {
         }
     }
 
-    /// Only these namespaces count for `<svc>.<ns>` (other two-label names go straight upstream,
-    /// the cluster never sees them). Without it every `<a>.<b>` is asked of the cluster first.
+    /// The cluster's namespaces: only these count for `<svc>.<ns>` (other two-label names go
+    /// straight upstream, the cluster never sees them). `None` (unknown): no two-label name is
+    /// asked of the cluster.
     pub fn with_namespaces(mut self, namespaces: Option<Vec<String>>) -> Self {
         self.namespaces = namespaces;
         self
     }
 
-    fn namespace_known(&self, ns: &str) -> bool {
+    /// Names under `svc.<zone>` may be in this namespace: it exists, or the list is unknown.
+    fn namespace_may_exist(&self, ns: &str) -> bool {
         self.namespaces
             .as_ref()
             .is_none_or(|known| known.iter().any(|k| k == ns))
+    }
+
+    /// `<svc>.<ns>` may stand for `<svc>.<ns>.svc.<zone>`: the namespace is known to exist and its
+    /// name shadows no public one.
+    fn namespace_for_short_names(&self, ns: &str) -> bool {
+        self.namespaces
+            .as_ref()
+            .is_some_and(|known| known.iter().any(|k| k == ns))
+            && namespace_usable_for_short_names(ns)
+    }
+
+    /// `<svc>.<ns>.svc` (explicit): the namespace may exist and its name shadows no public one.
+    fn namespace_for_svc_names(&self, ns: &str) -> bool {
+        self.namespace_may_exist(ns) && namespace_usable_for_short_names(ns)
     }
 
     /// The cluster zone.
@@ -98,9 +116,15 @@ impl Router {
         let service_prefix = labels.iter().take(2).take_while(|l| l.starts_with('_')).count();
         let (prefix, rest) = labels.split_at(service_prefix);
         let base: Option<Vec<&str>> = match rest {
-            [svc] if dns1035(svc) => self.default_namespace.as_deref().map(|ns| vec![svc.as_str(), ns]),
-            [svc, ns] if dns1035(svc) && dns1123(ns) && self.namespace_known(ns) => Some(vec![svc, ns]),
-            [svc, ns, s] if s == "svc" && dns1035(svc) && dns1123(ns) => Some(vec![svc, ns]),
+            [svc] if dns1035(svc) && !is_public_name(svc) => {
+                self.default_namespace.as_deref().map(|ns| vec![svc.as_str(), ns])
+            }
+            [svc, ns] if dns1035(svc) && dns1123(ns) && self.namespace_for_short_names(ns) => {
+                Some(vec![svc, ns])
+            }
+            [svc, ns, s] if s == "svc" && dns1035(svc) && dns1123(ns) && self.namespace_for_svc_names(ns) => {
+                Some(vec![svc, ns])
+            }
             _ => None,
         };
         let Some(base) = base else {
@@ -134,7 +158,7 @@ impl Router {
         let shape_ok = matches!((extra, underscored), (0, 0) | (1, 0) | (2, 0) | (3, 0) | (4, 2));
         let ns_ok = labels
             .last()
-            .is_none_or(|ns| self.namespace_known(&String::from_utf8_lossy(ns)));
+            .is_none_or(|ns| self.namespace_may_exist(&String::from_utf8_lossy(ns)));
         if shape_ok && ns_ok {
             Route::Cluster
         } else {
@@ -194,14 +218,18 @@ mod tests {
         assert_eq!(r.route(&n("10.0.44.10.in-addr.arpa.")), Route::Upstream);
     }
 
+    fn known(names: &[&str]) -> Router {
+        router().with_namespaces(Some(names.iter().map(|s| (*s).to_owned()).collect()))
+    }
+
     #[test]
-    fn short_names_expand_into_the_zone() {
-        let r = router();
+    fn short_names_in_a_known_namespace_expand_into_the_zone() {
+        let r = known(&["default", "kube-system"]);
         assert_eq!(
             r.route(&n("web.default.")),
             short("web.default.svc.cluster.local.")
         );
-        assert_eq!(r.route(&n("web.")), short("web.default.svc.cluster.local."));
+        assert_eq!(r.route(&n("api.")), short("api.default.svc.cluster.local."));
         assert_eq!(
             r.route(&n("web.kube-system.svc.")),
             short("web.kube-system.svc.cluster.local.")
@@ -210,16 +238,81 @@ mod tests {
             r.route(&n("_http._tcp.web.default.")),
             short("_http._tcp.web.default.svc.cluster.local.")
         );
-        // A public name shaped like <svc>.<ns> is asked of the cluster first (then upstream).
+    }
+
+    #[test]
+    fn internet_names_never_reach_the_cluster_even_with_a_namespace_of_that_name() {
+        // A hostile cluster with namespaces `com`, `dev`, `test`, `lan`: their names stay public.
+        let r = known(&["default", "com", "dev", "app", "io", "test", "lan"]);
+        for name in [
+            "github.com.",
+            "GitHub.Com.",
+            "example.test.",
+            "web.dev.",
+            "my.app.",
+            "x.io.",
+            "printer.lan.",
+            "_http._tcp.github.com.",
+            "github.com.svc.",
+        ] {
+            assert_eq!(r.route(&n(name)), Route::Upstream, "{name}");
+        }
+    }
+
+    #[test]
+    fn two_label_names_stay_upstream_while_namespaces_are_unknown() {
+        let r = router();
+        for name in [
+            "example.com.",
+            "example.test.",
+            "web.default.",
+            "_http._tcp.web.default.",
+        ] {
+            assert_eq!(r.route(&n(name)), Route::Upstream, "{name}");
+        }
+        // Single labels and the explicit `.svc` form still work.
+        assert_eq!(r.route(&n("api.")), short("api.default.svc.cluster.local."));
         assert_eq!(
-            r.route(&n("example.com.")),
-            short("example.com.svc.cluster.local.")
+            r.route(&n("web.default.svc.")),
+            short("web.default.svc.cluster.local.")
         );
     }
 
     #[test]
+    fn an_unknown_namespace_is_not_asked() {
+        let r = known(&["default"]);
+        assert_eq!(r.route(&n("web.team-a.")), Route::Upstream);
+        assert_eq!(r.route(&n("web.team-a.svc.")), Route::Upstream);
+        assert_eq!(r.route(&n("example.com.")), Route::Upstream);
+        let later = known(&["default", "team-a"]);
+        assert_eq!(
+            later.route(&n("web.team-a.")),
+            short("web.team-a.svc.cluster.local.")
+        );
+    }
+
+    #[test]
+    fn a_single_label_that_is_a_public_or_special_name_is_never_captured() {
+        let r = known(&["default"]);
+        // `web` and `app` are top-level domains too: `web.default` reaches that Service.
+        for name in [
+            "com.",
+            "localhost.",
+            "dev.",
+            "app.",
+            "web.",
+            "local.",
+            "test.",
+            "internal.",
+        ] {
+            assert_eq!(r.route(&n(name)), Route::Upstream, "{name}");
+        }
+        assert_eq!(r.route(&n("api.")), short("api.default.svc.cluster.local."));
+    }
+
+    #[test]
     fn other_names_go_upstream() {
-        let r = router();
+        let r = known(&["default"]);
         for name in [
             "deb.debian.org.",
             "www.example.com.",
@@ -231,23 +324,13 @@ mod tests {
         ] {
             assert_eq!(r.route(&n(name)), Route::Upstream, "{name}");
         }
-        let no_default = Router::new(n("cluster.local"), vec![], None);
+        let no_default =
+            Router::new(n("cluster.local"), vec![], None).with_namespaces(Some(vec!["default".into()]));
         assert_eq!(no_default.route(&n("web.")), Route::Upstream);
         assert_eq!(
             no_default.route(&n("web.default.")),
             short("web.default.svc.cluster.local.")
         );
-    }
-
-    #[test]
-    fn known_namespaces_keep_other_two_label_names_away_from_the_cluster() {
-        let r = router().with_namespaces(Some(vec!["default".into(), "kube-system".into()]));
-        assert_eq!(
-            r.route(&n("web.default.")),
-            short("web.default.svc.cluster.local.")
-        );
-        assert_eq!(r.route(&n("example.com.")), Route::Upstream);
-        assert_eq!(r.route(&n("web.")), short("web.default.svc.cluster.local."));
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub enum Request {
     SetReady { name: String, ready: bool },
     /// Annotates `name` as its location's leader (Kilo re-elects).
     SetLeader { name: String },
+    /// A ClusterIP Service `namespace/name` at `cluster_ip`, backed by `web`'s pods, with its
+    /// Namespace, API objects, kube-proxy rules and DNS records (e.g. a hostile `com/github`).
+    AddService {
+        namespace: String,
+        name: String,
+        cluster_ip: Ipv4Addr,
+    },
+    /// Removes a Service added by `AddService` (and its Namespace when it was the last one there).
+    RemoveService { namespace: String, name: String },
     /// Stops the API server (the network stays).
     ApiStop,
     /// Starts it again on the same address, with the same objects.

@@ -369,6 +369,14 @@ impl Lab {
                 self.reconcile()?;
                 Ok(format!("node {name} is annotated as the leader of {location}"))
             }),
+            Request::AddService {
+                namespace,
+                name,
+                cluster_ip,
+            } => tokio::task::block_in_place(|| self.add_service(&namespace, &name, cluster_ip)),
+            Request::RemoveService { namespace, name } => {
+                tokio::task::block_in_place(|| self.remove_service(&namespace, &name))
+            }
             Request::ApiStop => {
                 self.stop_api().await;
                 Ok("API server stopped".to_string())
@@ -396,6 +404,31 @@ impl Lab {
             "node {name} joined in {location} with pod CIDR {}",
             node.pod_cidr()
         ))
+    }
+
+    fn add_service(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        ip: std::net::Ipv4Addr,
+    ) -> Result<String, LabError> {
+        self.cluster.add_service(namespace, name, ip)?;
+        upsert(&self.store, objects::namespace(namespace))?;
+        self.reconcile()?;
+        Ok(format!("service {namespace}/{name} added at {ip}"))
+    }
+
+    fn remove_service(&mut self, namespace: &str, name: &str) -> Result<String, LabError> {
+        self.cluster.remove_service(namespace, name)?;
+        for kind in ["Service", "Endpoints"] {
+            let _ = self.store.delete("v1", kind, Some(namespace), name);
+        }
+        let builtin = ["default", "kube-system", "kube-public", "kube-node-lease"].contains(&namespace);
+        if !builtin && self.cluster.services().iter().all(|s| s.namespace != namespace) {
+            let _ = self.store.delete("v1", "Namespace", None, namespace);
+        }
+        self.reconcile()?;
+        Ok(format!("service {namespace}/{name} removed"))
     }
 
     fn remove_node(&mut self, name: &str) -> Result<String, LabError> {

@@ -12,6 +12,7 @@ pub mod control;
 pub mod controller;
 pub mod desc;
 pub mod dns;
+pub mod extra_services;
 pub mod keys;
 pub mod mesh;
 pub mod model;

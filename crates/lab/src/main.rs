@@ -32,6 +32,7 @@ const EXAMPLES: &str = "Examples:
   kubewire-lab node add ovh --location ovh        # a new cloud joins
   kubewire-lab node set-endpoint gcp 192.0.2.50   # a VM gets a new public IP
   kubewire-lab node stale azure                   # last-seen stops: Kilo drops the node
+  kubewire-lab service add com github 10.43.0.66  # a hostile cluster: github.com.svc.cluster.local
   kubewire-lab api stop && kubewire-lab api start
   kubewire-lab down";
 
@@ -59,6 +60,11 @@ enum Command {
     Node {
         #[command(subcommand)]
         action: NodeAction,
+    },
+    /// Add or remove a Service (backed by web's pods; DNS records, kube-proxy rules, API objects).
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
     },
     /// Stop or start the API server (the network stays up).
     Api {
@@ -103,6 +109,18 @@ enum NodeAction {
     Fresh { name: String },
     /// Annotate the node as its location's leader.
     Leader { name: String },
+}
+
+#[derive(Subcommand)]
+enum ServiceAction {
+    /// A ClusterIP Service NAMESPACE/NAME at IP (10.43.0.0/16), its Namespace created if needed.
+    Add {
+        namespace: String,
+        name: String,
+        ip: Ipv4Addr,
+    },
+    /// Remove a Service added with `service add`.
+    Remove { namespace: String, name: String },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +173,17 @@ fn run(cli: Cli) -> Result<()> {
                 NodeAction::Stale { name } => Request::SetReady { name, ready: false },
                 NodeAction::Fresh { name } => Request::SetReady { name, ready: true },
                 NodeAction::Leader { name } => Request::SetLeader { name },
+            };
+            ask(&dir, &request)
+        }
+        Command::Service { action } => {
+            let request = match action {
+                ServiceAction::Add { namespace, name, ip } => Request::AddService {
+                    namespace,
+                    name,
+                    cluster_ip: ip,
+                },
+                ServiceAction::Remove { namespace, name } => Request::RemoveService { namespace, name },
             };
             ask(&dir, &request)
         }

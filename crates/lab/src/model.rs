@@ -188,6 +188,14 @@ pub enum ModelError {
     Full,
     #[error("{0} is not a free underlay address (192.0.2.10 to 192.0.2.99 or 192.0.2.101 to 192.0.2.199)")]
     BadUnderlayIp(Ipv4Addr),
+    #[error("service {0} already exists")]
+    ServiceExists(String),
+    #[error("no added service {0}")]
+    NoSuchService(String),
+    #[error("{0:?} is not a namespace or service name (1 to 63 characters of a-z, 0-9 and '-')")]
+    BadServiceName(String),
+    #[error("{0} is not a free address in the service CIDR 10.43.0.0/16")]
+    BadServiceIp(Ipv4Addr),
 }
 
 /// The whole lab cluster.
@@ -197,6 +205,9 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub locations: Vec<String>,
     pub dns: DnsPod,
+    /// Services added while the lab runs ([`crate::extra_services`]).
+    #[serde(default)]
+    pub extra_services: Vec<crate::extra_services::ExtraService>,
 }
 
 impl Cluster {
@@ -210,6 +221,7 @@ impl Cluster {
                 node: String::new(),
                 ip: Ipv4Addr::UNSPECIFIED,
             },
+            extra_services: Vec::new(),
         };
         for location in &spec.locations {
             for j in 0..spec.nodes_per_location.max(1) {
@@ -328,7 +340,7 @@ impl Cluster {
             [a, _, c, ..] => vec![pod(a), pod(c)],
             all => all.iter().map(|n| pod(n)).collect(),
         };
-        vec![
+        let mut services = vec![
             Service {
                 name: "web".into(),
                 namespace: "default".into(),
@@ -350,7 +362,10 @@ impl Cluster {
                 ports: vec![ServicePort::udp("dns", 53), ServicePort::tcp("dns-tcp", 53)],
                 endpoints: vec![(DnsPod::NAME.into(), self.dns.ip)],
             },
-        ]
+        ];
+        let extra = self.extra(&services[0]);
+        services.extend(extra);
+        services
     }
 }
 

@@ -99,6 +99,7 @@ mod tests {
                 zone: "cluster.local".into(),
                 server: None,
                 search: vec![],
+                namespaces: None,
             },
             service_gateway: None,
             cluster: ClusterSummary {

@@ -11,7 +11,8 @@ impl<S: PlanSink> Controller<S> {
     ) -> Result<(), ClusterError> {
         let (tx, mut changes) = mpsc::channel(1024);
         let nodes = tokio::spawn(follow_nodes(self.client.clone(), tx.clone()));
-        let peers = tokio::spawn(follow_peers(self.client.clone(), tx));
+        let peers = tokio::spawn(follow_peers(self.client.clone(), tx.clone()));
+        let namespaces = tokio::spawn(follow_namespaces(self.client.clone(), tx));
         let mut debounce: Option<Instant> = None;
         let mut next_probe = Instant::now() + self.config.replan_every;
         let mut backoff = Duration::from_secs(1);
@@ -62,6 +63,7 @@ impl<S: PlanSink> Controller<S> {
         };
         nodes.abort();
         peers.abort();
+        namespaces.abort();
         self.finish(mode).await
     }
 
@@ -139,6 +141,15 @@ impl<S: PlanSink> Controller<S> {
                 self.peers.remove(&name);
                 self.snapshot.remove_peer(&name);
             }
+            ClusterChange::NamespacesListed(list) => {
+                return self.snapshot.set_namespaces(Some(list.into_iter().collect())) == Change::Changed;
+            }
+            ClusterChange::NamespaceApplied(name) => {
+                return self.snapshot.upsert_namespace(&name) == Change::Changed;
+            }
+            ClusterChange::NamespaceDeleted(name) => {
+                return self.snapshot.remove_namespace(&name) == Change::Changed;
+            }
             ClusterChange::Expired { resource } => {
                 self.emit(ControllerEvent::Relisted {
                     resource: resource.to_owned(),
@@ -154,7 +165,8 @@ impl<S: PlanSink> Controller<S> {
                     self.emit(ControllerEvent::Warning {
                         message: format!(
                             "the API server refuses to let this user watch {resource}: {message}; \
-                             kubewire needs list/watch on nodes and on peers.kilo.squat.ai"
+                             kubewire needs list/watch on nodes, namespaces and peers.kilo.squat.ai \
+                             (without namespaces, <service>.<namespace> names do not resolve)"
                         ),
                     });
                 }

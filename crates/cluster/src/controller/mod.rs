@@ -1,4 +1,4 @@
-//! The connection controller: follows the cluster (Node and Peer watches, a periodic probe of the API
+//! The connection controller: follows the cluster (Node, Peer and Namespace watches, a periodic probe of the API
 //! server that also refreshes its clock), re-plans with the core on every relevant change (debounced)
 //! and periodically (readiness depends on `last-seen` against the API server's clock), and hands a
 //! Plan to the [`PlanSink`] only when it differs from the last one sent (ignoring `cluster.now`).
@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use kubewire_core::{Plan, PlanError, PlanRequest, PrivateKey, Snapshot, plan};
+use kubewire_core::{Change, Plan, PlanError, PlanRequest, PrivateKey, Snapshot, plan};
 use kubewire_ipc::{PeerStatus, SessionInfo};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -26,7 +26,7 @@ use crate::events::{ControllerEvent, Step};
 use crate::failover::{self, FailoverDecision, FailoverInput};
 use crate::registration;
 use crate::sink::{PlanSink, PlanUpdate};
-use crate::watch::{ClusterChange, follow_nodes, follow_peers};
+use crate::watch::{ClusterChange, follow_namespaces, follow_nodes, follow_peers};
 
 mod follow;
 mod gateway;

@@ -438,7 +438,12 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             )),
         }
     }
-    let dns = Dns { search, zone, server };
+    let dns = Dns {
+        search,
+        zone,
+        server,
+        namespaces: short_name_namespaces(snapshot, &mut diagnostics),
+    };
 
     diagnostics.sort();
     diagnostics.dedup();
@@ -473,4 +478,23 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     };
     cap_reports(&mut plan);
     Ok(plan)
+}
+
+/// The cluster's namespaces, for the resolver. Those named like a public domain stay in the list
+/// (their Services still answer by full name) but get a diagnostic: the resolver never uses them for
+/// `<svc>.<ns>` ([`crate::dns_names::namespace_usable_for_short_names`], re-checked there).
+fn short_name_namespaces(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+    let known = snapshot.namespaces()?;
+    for ns in known {
+        if !crate::dns_names::namespace_usable_for_short_names(ns) {
+            diagnostics.push(Diagnostic::object(
+                ObjectRef::namespace(ns.clone()),
+                format!(
+                    "the namespace {ns} is named like a public domain: <service>.{ns} stays an internet \
+                     name; use <service>.{ns}.svc.<cluster domain> for its Services"
+                ),
+            ));
+        }
+    }
+    Some(known.iter().cloned().collect())
 }

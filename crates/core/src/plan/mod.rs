@@ -130,6 +130,12 @@ pub struct Dns {
     pub server: Option<IpAddr>,
     /// Search suffixes: `<namespace>.svc.<zone>`, `svc.<zone>`.
     pub search: Vec<String>,
+    /// The cluster's namespaces, sorted: `<svc>.<ns>` goes to the cluster only for these, and never
+    /// for one named like a public domain ([`crate::dns_names`]; such a namespace gets a diagnostic).
+    /// `None` while unknown (not yet listed, or the API refuses): then no two-label name goes to the
+    /// cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
 }
 
 /// How the service gateway was chosen.

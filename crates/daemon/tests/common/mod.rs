@@ -441,6 +441,7 @@ pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Opt
             zone: "cluster.local".into(),
             server: None,
             search: vec![],
+            namespaces: None,
         },
         service_gateway: None,
         cluster: ClusterSummary {

@@ -127,24 +127,9 @@ impl Engine {
     /// The whole UDP answer to `query` (parsed as `q`, question `key`), kept in the cache by its TTL.
     pub async fn answer_packet(&self, key: &[u8], query: &[u8], q: &wire::Query) -> Option<Vec<u8>> {
         let request = Message::from_vec(query).ok()?;
-        let question = request.queries.first()?.clone();
-        let name: Name = question.name().clone();
-        let outcome = self.resolve(&name, question.query_type()).await;
-        let mut response = Message::response(request.metadata.id, OpCode::Query);
-        response.metadata.recursion_desired = request.metadata.recursion_desired;
-        response.metadata.checking_disabled = request.metadata.checking_disabled;
-        response.metadata.recursion_available = true;
-        response.metadata.response_code = outcome.code;
-        response.add_query(question);
-        let ttl = outcome.cache_ttl();
-        response.insert_answers(outcome.answers);
-        response.insert_authorities(outcome.authorities);
-        if q.edns {
-            let mut edns = Edns::new();
-            edns.set_max_payload(EDNS_PAYLOAD);
-            response.set_edns(edns);
-        }
-        let bytes = response.to_vec().ok()?;
+        let question = request.queries.first()?;
+        let outcome = self.resolve(question.name(), question.query_type()).await;
+        let (bytes, ttl) = compose(&request, outcome, q.edns)?;
         if let Some(packets) = &self.packets {
             packets.put(key.to_vec(), bytes.clone(), ttl, Instant::now());
         }
@@ -192,8 +177,29 @@ impl Engine {
     }
 }
 
+/// The response to `request` (its first question) carrying `outcome`, encoded, and how long it may be
+/// cached. `None` when it cannot be encoded (no answer is sent).
+pub(crate) fn compose(request: &Message, outcome: Outcome, edns: bool) -> Option<(Vec<u8>, u32)> {
+    let question = request.queries.first()?.clone();
+    let mut response = Message::response(request.metadata.id, OpCode::Query);
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.checking_disabled = request.metadata.checking_disabled;
+    response.metadata.recursion_available = true;
+    response.metadata.response_code = outcome.code;
+    response.add_query(question);
+    let ttl = outcome.cache_ttl();
+    response.insert_answers(outcome.answers);
+    response.insert_authorities(outcome.authorities);
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(EDNS_PAYLOAD);
+        response.set_edns(e);
+    }
+    Some((response.to_vec().ok()?, ttl))
+}
+
 /// `name CNAME expanded` in front of the cluster's answer for `expanded` (TTL: the shortest).
-fn with_cname(name: &Name, expanded: &Name, mut found: Outcome) -> Outcome {
+pub(crate) fn with_cname(name: &Name, expanded: &Name, mut found: Outcome) -> Outcome {
     let ttl = found
         .answers
         .iter()

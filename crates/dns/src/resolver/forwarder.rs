@@ -1,26 +1,28 @@
-//! One upstream group (the cluster DNS, or the original nameservers): a small pool of connected UDP
-//! sockets per server with a map of pending query ids, a retry inside a hard deadline, TCP when the
-//! answer is truncated. No socket per query and no cache here (the engine caches finished answers).
+//! One upstream group (the cluster DNS, or the original nameservers): every query (and every retry)
+//! leaves from its own connected UDP socket, so from its own source port, picked at random by the
+//! kernel, with an unpredictable id: an off-path spoofer has to guess both (RFC 5452). At most
+//! [`MAX_IN_FLIGHT`] sockets are open per group (a flood of queries cannot take the daemon's
+//! descriptors). A retry inside a hard deadline, TCP when the answer is truncated, and no TTL above
+//! [`crate::MAX_TTL`]. No cache here (the engine caches finished answers).
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::{OnceCell, oneshot};
-use tokio::task::AbortHandle;
+use tokio::sync::Semaphore;
 
 use crate::DnsError as Error;
+use crate::MAX_TTL;
 
-/// Connected UDP sockets per server (65536 query ids each).
-const SOCKETS_PER_SERVER: usize = 4;
+/// Upstream queries in flight per group (each holds one socket); more wait for a slot, within
+/// their deadline.
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
 /// EDNS payload size we ask with.
 const EDNS_PAYLOAD: u16 = 1232;
 /// Receive buffer: the largest UDP answer we accept.
@@ -54,6 +56,7 @@ impl Outcome {
             .map(|r| r.ttl)
             .min()
             .unwrap_or(0)
+            .min(MAX_TTL)
     }
 }
 
@@ -66,66 +69,14 @@ pub(crate) enum Failure {
     Other(String),
 }
 
-type Pending = Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>;
-
-/// One connected socket and the queries waiting for an answer on it.
-struct Channel {
-    socket: UdpSocket,
-    pending: Pending,
-}
-
-struct Pool {
-    /// `SOCKETS_PER_SERVER` channels per server, in server order.
-    channels: Vec<Arc<Channel>>,
-    receivers: Vec<AbortHandle>,
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        for r in &self.receivers {
-            r.abort();
-        }
-    }
-}
-
 pub(crate) struct Forwarder {
     servers: Vec<SocketAddr>,
     deadline: Duration,
-    pool: OnceCell<Pool>,
-    next: AtomicUsize,
-    ids: AtomicU64,
-}
-
-/// Takes the query id out of the pending map when the lookup ends, however it ends.
-struct Registered<'a> {
-    channel: &'a Channel,
-    id: u16,
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut pending) = self.channel.pending.lock() {
-            pending.remove(&self.id);
-        }
-    }
-}
-
-async fn receive(channel: Arc<Channel>) {
-    let mut buf = vec![0u8; MAX_UDP];
-    loop {
-        // Errors are ICMP reports for an earlier send (refused, unreachable): the lookup times out.
-        let Ok(len) = channel.socket.recv(&mut buf).await else {
-            continue;
-        };
-        if len < 12 || buf[2] & 0x80 == 0 {
-            continue;
-        }
-        let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let waiter = channel.pending.lock().ok().and_then(|mut p| p.remove(&id));
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(buf[..len].to_vec());
-        }
-    }
+    /// One permit per open socket.
+    slots: Semaphore,
+    /// Query ids: a keyed hash (SipHash, random key) of a counter, not guessable from earlier ids.
+    id_key: RandomState,
+    counter: AtomicU64,
 }
 
 fn unspecified(server: &SocketAddr) -> SocketAddr {
@@ -136,78 +87,58 @@ fn unspecified(server: &SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, 0)
 }
 
+/// Sends `query` to `server` from a fresh socket (a new random source port) and waits up to `wait`
+/// for the answer with the same id from that server; other datagrams are dropped.
+async fn exchange(server: SocketAddr, query: &[u8], wait: Duration) -> Result<Vec<u8>, Failure> {
+    let socket = UdpSocket::bind(unspecified(&server))
+        .await
+        .map_err(|e| Failure::Other(format!("bind: {e}")))?;
+    // Fails at once without a route (tunnel down).
+    socket
+        .connect(server)
+        .await
+        .map_err(|e| Failure::Other(format!("connect {server}: {e}")))?;
+    socket
+        .send(query)
+        .await
+        .map_err(|e| Failure::Other(format!("send: {e}")))?;
+    let id = [query[0], query[1]];
+    let mut buf = vec![0u8; MAX_UDP];
+    let receive = async {
+        loop {
+            // An error is an ICMP report (refused, unreachable): this try fails at once.
+            let len = socket
+                .recv(&mut buf)
+                .await
+                .map_err(|e| Failure::Other(format!("receive: {e}")))?;
+            if len >= 12 && buf[..2] == id && buf[2] & 0x80 != 0 {
+                return Ok(buf[..len].to_vec());
+            }
+        }
+    };
+    tokio::time::timeout(wait, receive)
+        .await
+        .unwrap_or(Err(Failure::Timeout))
+}
+
 impl Forwarder {
     pub fn new(servers: &[SocketAddr], deadline: Duration) -> Result<Self, Error> {
         if servers.is_empty() {
             return Err(Error::Config("a forwarder needs a server".into()));
         }
+        let id_key = RandomState::new();
         Ok(Self {
             servers: servers.to_vec(),
             deadline,
-            pool: OnceCell::new(),
-            next: AtomicUsize::new(0),
-            ids: AtomicU64::new(RandomState::new().hash_one(Instant::now()) | 1),
+            slots: Semaphore::new(MAX_IN_FLIGHT),
+            counter: AtomicU64::new(id_key.hash_one(Instant::now())),
+            id_key,
         })
     }
 
-    /// The sockets, opened at the first query (inside the runtime).
-    async fn pool(&self) -> Result<&Pool, Failure> {
-        self.pool
-            .get_or_try_init(|| async {
-                let mut pool = Pool {
-                    channels: Vec::new(),
-                    receivers: Vec::new(),
-                };
-                for server in &self.servers {
-                    for _ in 0..SOCKETS_PER_SERVER {
-                        let socket = UdpSocket::bind(unspecified(server))
-                            .await
-                            .map_err(|e| Failure::Other(format!("bind: {e}")))?;
-                        // Fails at once without a route (tunnel down): the pool is opened again at
-                        // the next query. A route that goes later fails the sends instead.
-                        socket
-                            .connect(server)
-                            .await
-                            .map_err(|e| Failure::Other(format!("connect {server}: {e}")))?;
-                        let channel = Arc::new(Channel {
-                            socket,
-                            pending: Mutex::new(HashMap::new()),
-                        });
-                        pool.receivers
-                            .push(tokio::spawn(receive(Arc::clone(&channel))).abort_handle());
-                        pool.channels.push(channel);
-                    }
-                }
-                Ok(pool)
-            })
-            .await
-    }
-
-    /// A query id nobody on `channel` waits for (xorshift; ids are not guessable from outside).
-    fn register<'a>(
-        &self,
-        channel: &'a Channel,
-    ) -> Result<(Registered<'a>, oneshot::Receiver<Vec<u8>>), Failure> {
-        let (tx, rx) = oneshot::channel();
-        let mut pending = channel
-            .pending
-            .lock()
-            .map_err(|_| Failure::Other("pending map poisoned".into()))?;
-        if pending.len() >= 60_000 {
-            return Err(Failure::Other("too many queries in flight".into()));
-        }
-        loop {
-            let mut x = self.ids.load(Ordering::Relaxed);
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.ids.store(x, Ordering::Relaxed);
-            let id = (x >> 24) as u16;
-            if let std::collections::hash_map::Entry::Vacant(slot) = pending.entry(id) {
-                slot.insert(tx);
-                return Ok((Registered { channel, id }, rx));
-            }
-        }
+    fn next_id(&self) -> u16 {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        (self.id_key.hash_one(n) >> 48) as u16
     }
 
     /// Ask for `name` (made fully qualified) and `rtype`.
@@ -225,7 +156,11 @@ impl Forwarder {
         let mut bytes = message
             .to_vec()
             .map_err(|e| Failure::Other(format!("encode: {e}")))?;
-        let pool = self.pool().await?;
+        let _slot = match tokio::time::timeout(self.deadline, self.slots.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(Failure::Other("forwarder closed".into())),
+            Err(_) => return Err(Failure::Timeout),
+        };
         // Two tries inside the deadline (or one per server): one lost packet is not a SERVFAIL.
         let attempts = self.servers.len().max(2);
         let mut failure = Failure::Timeout;
@@ -239,32 +174,17 @@ impl Forwarder {
             } else {
                 (self.deadline / u32::try_from(attempts).unwrap_or(2)).min(left)
             };
-            let server_index = attempt % self.servers.len();
-            let spin = self.next.fetch_add(1, Ordering::Relaxed) % SOCKETS_PER_SERVER;
-            let Some(channel) = pool.channels.get(server_index * SOCKETS_PER_SERVER + spin) else {
-                return Err(Failure::Other("no socket".into()));
-            };
-            let (registered, rx) = self.register(channel)?;
-            bytes[..2].copy_from_slice(&registered.id.to_be_bytes());
-            if let Err(e) = channel.socket.send(&bytes).await {
-                failure = Failure::Other(format!("send: {e}"));
-                continue;
-            }
-            let reply = match tokio::time::timeout(wait, rx).await {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(_)) => {
-                    failure = Failure::Other("receiver ended".into());
-                    continue;
-                }
-                Err(_) => {
-                    failure = Failure::Timeout;
+            let server = self.servers[attempt % self.servers.len()];
+            bytes[..2].copy_from_slice(&self.next_id().to_be_bytes());
+            let reply = match exchange(server, &bytes, wait).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    failure = e;
                     continue;
                 }
             };
-            drop(registered);
             let reply = match Message::from_vec(&reply) {
                 Ok(m) if m.metadata.truncation => {
-                    let server = self.servers[server_index];
                     let left = self.deadline.saturating_sub(started.elapsed());
                     match tokio::time::timeout(left, over_tcp(server, &bytes)).await {
                         Ok(Ok(m)) => m,
@@ -302,8 +222,8 @@ async fn over_tcp(server: SocketAddr, query: &[u8]) -> Result<Message, String> {
 }
 
 /// The records of an answer to `query`. Negative answers keep the SOA, with the TTL negative caching
-/// uses (RFC 2308: the smaller of its TTL and its MINIMUM).
-fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
+/// uses (RFC 2308: the smaller of its TTL and its MINIMUM). No TTL above [`MAX_TTL`].
+pub(crate) fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
     let asked = reply.queries.first().is_some_and(|q| {
         q.name() == query.name()
             && q.query_type() == query.query_type()
@@ -313,7 +233,11 @@ fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
         return Err(Failure::Other("answer to another question".into()));
     }
     let code = reply.metadata.response_code;
-    let authorities = if reply.answers.is_empty() {
+    let mut answers = reply.answers;
+    for r in &mut answers {
+        r.ttl = r.ttl.min(MAX_TTL);
+    }
+    let authorities = if answers.is_empty() {
         reply
             .authorities
             .into_iter()
@@ -321,7 +245,7 @@ fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
                 let RData::SOA(soa) = &r.data else {
                     return None;
                 };
-                r.ttl = r.ttl.min(soa.minimum);
+                r.ttl = r.ttl.min(soa.minimum).min(MAX_TTL);
                 Some(r)
             })
             .collect()
@@ -330,7 +254,7 @@ fn outcome(reply: Message, query: &Query) -> Result<Outcome, Failure> {
     };
     Ok(Outcome {
         code,
-        answers: reply.answers,
+        answers,
         authorities,
     })
 }

@@ -5,6 +5,7 @@
 mod answers;
 mod engine;
 mod forwarder;
+pub mod fuzzing;
 mod inflight;
 mod packets;
 mod tcp;

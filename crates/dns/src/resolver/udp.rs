@@ -85,7 +85,7 @@ pub(crate) async fn serve(socket: Arc<UdpSocket>, engine: Arc<RwLock<Arc<Engine>
 
 /// The error answer to a message that is not a plain query: FORMERR for a query with no or several
 /// questions, NOTIMP for other opcodes; nothing for responses or garbage.
-fn refusal(query: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn refusal(query: &[u8]) -> Option<Vec<u8>> {
     let request = Message::from_vec(query).ok()?;
     if request.metadata.message_type != MessageType::Query {
         return None;

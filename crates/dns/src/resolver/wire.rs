@@ -60,10 +60,14 @@ impl Query {
         })
     }
 
-    /// The cache key: the question with the name lowercased, and whether the answer carries an OPT.
+    /// The cache key: the question with the name lowercased (not its type and class), and whether the
+    /// answer carries an OPT.
     pub fn key(&self, buf: &[u8]) -> Vec<u8> {
         let mut key = Vec::with_capacity(self.question_end - HEADER + 1);
-        key.extend(buf[HEADER..self.question_end].iter().map(u8::to_ascii_lowercase));
+        // The name case-folded (DNS names are case-insensitive), type and class as they are.
+        let name_end = self.question_end - 4;
+        key.extend(buf[HEADER..name_end].iter().map(u8::to_ascii_lowercase));
+        key.extend_from_slice(&buf[name_end..self.question_end]);
         key.push(u8::from(self.edns));
         key
     }
@@ -176,6 +180,24 @@ mod tests {
         assert_eq!(q.question_end, buf.len());
         let other = query("web.default.SVC.cluster.local.", None);
         assert_eq!(q.key(&buf), Query::parse(&other).unwrap().key(&other));
+    }
+
+    #[test]
+    fn only_the_name_is_case_folded_in_the_key() {
+        // Type 65 (HTTPS, 0x0041) and type 97 (0x0061) differ only where an ASCII letter's case
+        // would: a cached HTTPS answer must not answer a type-97 question.
+        let mut m = Message::new(1, MessageType::Query, OpCode::Query);
+        m.add_query(HQuery::query(
+            Name::from_ascii("web.default.").unwrap(),
+            RecordType::HTTPS,
+        ));
+        let https = m.to_vec().unwrap();
+        let mut other = https.clone();
+        let at = other.len() - 3;
+        assert_eq!(other[at], 0x41);
+        other[at] = 0x61;
+        let (a, b) = (Query::parse(&https).unwrap(), Query::parse(&other).unwrap());
+        assert_ne!(a.key(&https), b.key(&other));
     }
 
     #[test]
