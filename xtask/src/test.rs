@@ -20,7 +20,7 @@ pub fn e2e(tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
 /// benchmarks run with `cargo xtask bench`. `dns_resolved`: resolved mode with a real
 /// systemd-resolved in the laptop namespace (setup extracts it).
 fn e2e_tests() -> Result<()> {
-    e2e(&["connect", "dns", "dns_resolved", "tray"], &[])
+    e2e(&["connect", "dns", "dns_resolved", "daemon_restart", "tray"], &[])
 }
 
 /// Both suites, on one lab.
