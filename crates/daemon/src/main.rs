@@ -9,6 +9,7 @@ mod events;
 mod local_networks;
 mod os;
 mod persist;
+mod prepare;
 mod restore;
 mod session;
 

@@ -118,7 +118,11 @@ fn answer(query: &[u8], names: &HashMap<String, Ipv4Addr>) -> Option<Vec<u8>> {
     let found = names.get(&labels.join("."));
     let mut out = Vec::new();
     out.extend_from_slice(query.get(..2)?);
-    out.extend_from_slice(if found.is_some() { &[0x81, 0x80] } else { &[0x81, 0x83] });
+    out.extend_from_slice(if found.is_some() {
+        &[0x81, 0x80]
+    } else {
+        &[0x81, 0x83]
+    });
     let records = u16::from(found.is_some() && qtype == 1);
     out.extend_from_slice(&[0, 1]);
     out.extend_from_slice(&records.to_be_bytes());
@@ -185,7 +189,11 @@ async fn slow_endpoint_names_resolve_together_and_status_answers_meanwhile() {
         "status took {took:?} while endpoint names resolved: the session lock is held across the lookups\n{}",
         lab.log()
     );
-    assert_eq!(state, TunnelState::Disconnected, "nothing is applied before the names resolve");
+    assert_eq!(
+        state,
+        TunnelState::Disconnected,
+        "nothing is applied before the names resolve"
+    );
 
     let (answer, apply_took) = applying.await.unwrap();
     eprintln!("MEASURE apply of a Plan with 3 endpoint names ({DELAY:?} each): {apply_took:?}");
@@ -218,7 +226,11 @@ async fn slow_endpoint_names_resolve_together_and_status_answers_meanwhile() {
 async fn a_disconnect_is_answered_while_names_resolve_and_wins() {
     require_root!();
     let mut lab = Lab::new(1);
-    let _dns = SlowDns::start(&lab.laptop, &[("node-1.slow.test", Ipv4Addr::new(198, 18, 1, 2))], DELAY);
+    let _dns = SlowDns::start(
+        &lab.laptop,
+        &[("node-1.slow.test", Ipv4Addr::new(198, 18, 1, 2))],
+        DELAY,
+    );
     lab.start_daemon();
 
     let request = lab.apply_request(named_plan(&lab, 1));
@@ -243,7 +255,10 @@ async fn a_disconnect_is_answered_while_names_resolve_and_wins() {
         }
         other => panic!("the apply after the disconnect: {other:?}\n{}", lab.log()),
     }
-    assert!(!lab.link_exists(&lab.wg), "the tunnel came up after the disconnect");
+    assert!(
+        !lab.link_exists(&lab.wg),
+        "the tunnel came up after the disconnect"
+    );
     assert!(lab.routes().is_empty());
     assert!(!lab.state_file().exists());
 }
@@ -257,7 +272,10 @@ async fn a_name_resolving_into_a_routed_range_loses_that_range() {
     let inside: Ipv4Addr = Ipv4Addr::new(10, 42, 1, 7);
     let _dns = SlowDns::start(
         &lab.laptop,
-        &[("node-1.slow.test", Ipv4Addr::new(198, 18, 1, 2)), ("node-2.slow.test", inside)],
+        &[
+            ("node-1.slow.test", Ipv4Addr::new(198, 18, 1, 2)),
+            ("node-2.slow.test", inside),
+        ],
         Duration::ZERO,
     );
     lab.start_daemon();
@@ -275,7 +293,8 @@ async fn a_name_resolving_into_a_routed_range_loses_that_range() {
     let status = lab.status().await;
     let warning = status.warnings.iter().find(|w| w.contains("10.42.1.0/24"));
     assert!(
-        warning.is_some_and(|w| w.contains("node-2.slow.test") && w.contains(&IpAddr::V4(inside).to_string())),
+        warning
+            .is_some_and(|w| w.contains("node-2.slow.test") && w.contains(&IpAddr::V4(inside).to_string())),
         "a warning names the range, the name and its address: {:?}",
         status.warnings
     );
