@@ -5,6 +5,8 @@ mod cleanup;
 mod connection;
 mod daemon;
 mod dns;
+#[cfg(test)]
+mod dns_busy_tests;
 mod events;
 mod local_networks;
 mod os;
