@@ -7,6 +7,7 @@ mod daemon;
 mod dns;
 #[cfg(test)]
 mod dns_busy_tests;
+mod dns_runtime;
 mod events;
 mod local_networks;
 mod os;

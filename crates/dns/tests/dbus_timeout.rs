@@ -30,7 +30,12 @@ fn a_system_bus_that_never_answers_costs_seconds_not_a_hang() {
     });
     let started = Instant::now();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "helper_talks_to_the_bus_given", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "helper_talks_to_the_bus_given",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", bus.display()))
         .env_remove("KUBEWIRE_DNS_BACKEND")
         .stdout(Stdio::piped())
@@ -55,12 +60,18 @@ fn a_system_bus_that_never_answers_costs_seconds_not_a_hang() {
         "backend detection and a resolved call still waited for a silent system bus after {WITHIN:?}: \
          no timeout on D-Bus\n{out}"
     );
-    eprintln!("MEASURE a silent system bus: detection and one resolved call gave up in {:?}", started.elapsed());
+    eprintln!(
+        "MEASURE a silent system bus: detection and one resolved call gave up in {:?}",
+        started.elapsed()
+    );
     assert!(
         out.contains("DETECTED ResolvConf"),
         "without an answer from the bus, resolv.conf is chosen: {out}"
     );
-    let line = out.lines().find(|l| l.starts_with("EXECUTE ")).unwrap_or_default();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("EXECUTE "))
+        .unwrap_or_default();
     assert!(
         line.contains("Err") && line.contains("within"),
         "a resolved call on a silent bus is an error that says it timed out: {out}"
