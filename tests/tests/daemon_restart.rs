@@ -50,7 +50,13 @@ fn controller_log(laptop: &Laptop) -> String {
 #[ignore = "needs the lab: cargo xtask test"]
 fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller() {
     let mut laptop = Laptop::start();
+    // The lab gives the laptop its own resolv.conf, so the split DNS runs: never pass without it.
     let dns = laptop.resolv_conf_path().exists();
+    assert!(
+        dns,
+        "the lab gives {} its own resolv.conf",
+        laptop.lab.laptop_netns
+    );
     laptop.connect(&[]);
     pod_answers(&laptop, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("before the restart: {e}\n{}", laptop.daemon_log()));
@@ -69,7 +75,9 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
     laptop.start_daemon();
     let back = Instant::now();
 
-    let answered = wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500)).is_ok());
+    let answered = wait_until(BACK_WITHIN, || {
+        pod_answers(&laptop, Duration::from_millis(500)).is_ok()
+    });
     let took = back.elapsed();
     assert!(
         answered,
@@ -80,9 +88,7 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
         laptop.daemon_log()
     );
     eprintln!("a pod answered {took:?} after the daemon's return");
-    let connected = wait_until(BACK_WITHIN, || {
-        laptop.status()["daemon"]["state"] == "connected"
-    });
+    let connected = wait_until(BACK_WITHIN, || laptop.status()["daemon"]["state"] == "connected");
     let status = laptop.status();
     assert!(connected, "status says connected again: {status}");
     assert_eq!(
@@ -96,6 +102,7 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
             String::from_utf8_lossy(&laptop.resolv_conf()),
             laptop.daemon_log()
         );
+        eprintln!("{WEB} resolved {:?} after the daemon's return", back.elapsed());
     }
     let log = controller_log(&laptop);
     assert!(
@@ -107,7 +114,8 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
     laptop.crash_daemon();
     laptop.start_daemon();
     assert!(
-        wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500)).is_ok()),
+        wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500))
+            .is_ok()),
         "after a second restart\n{}",
         controller_log(&laptop)
     );
@@ -117,7 +125,10 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
     assert!(out.status.success(), "{}", kubewire_e2e::text(&out));
     assert!(!laptop.interface_exists(), "interface removed");
     if dns {
-        assert!(getent(&laptop, WEB).is_err(), "cluster names gone after disconnect");
+        assert!(
+            getent(&laptop, WEB).is_err(),
+            "cluster names gone after disconnect"
+        );
     }
 }
 
@@ -153,7 +164,8 @@ fn while_the_daemon_is_gone_the_controller_says_so() {
     );
     laptop.start_daemon();
     assert!(
-        wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500)).is_ok()),
+        wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500))
+            .is_ok()),
         "{}",
         controller_log(&laptop)
     );

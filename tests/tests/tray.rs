@@ -1089,6 +1089,17 @@ fn a_daemon_restart_is_shown_and_the_tray_reconnects_by_itself() {
         .pod_answers(Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("a pod after the daemon's return: {e}\n{}", setup.logs()));
     eprintln!("a pod answered {:?} after the daemon's return", back.elapsed());
+    // The split DNS comes back too (the lab gives the laptop its own resolv.conf).
+    let web = "web.default.svc.cluster.local";
+    assert!(
+        wait_until(Duration::from_secs(5), || setup
+            .laptop
+            .exec("getent", &["hosts", web])
+            .is_ok()),
+        "{web} resolves again after the daemon's return\n{}",
+        setup.logs()
+    );
+    eprintln!("{web} resolved {:?} after the daemon's return", back.elapsed());
     wait_for_shown(
         &setup,
         &item,

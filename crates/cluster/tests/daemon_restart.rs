@@ -75,10 +75,19 @@ async fn the_controller_says_the_daemon_is_gone_and_reapplies_its_plan_when_it_i
         .await
         .expect("the status says the daemon is gone")
         .unwrap();
-    assert!(status.borrow().daemon_error.as_deref().unwrap().contains("closed"));
+    assert!(
+        status
+            .borrow()
+            .daemon_error
+            .as_deref()
+            .unwrap()
+            .contains("closed")
+    );
     ts.add_node("gcp", 2);
     assert!(
-        tokio::time::timeout(Duration::from_millis(2500), plans.recv()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(2500), plans.recv())
+            .await
+            .is_err(),
         "no plan goes to a daemon that is gone"
     );
 
@@ -101,11 +110,13 @@ async fn the_controller_says_the_daemon_is_gone_and_reapplies_its_plan_when_it_i
         seen.push(e);
     }
     assert!(
-        seen.iter().any(|e| matches!(e, ControllerEvent::DaemonLost { .. })),
+        seen.iter()
+            .any(|e| matches!(e, ControllerEvent::DaemonLost { .. })),
         "{seen:?}"
     );
     assert!(
-        seen.iter().any(|e| matches!(e, ControllerEvent::DaemonBack { .. })),
+        seen.iter()
+            .any(|e| matches!(e, ControllerEvent::DaemonBack { .. })),
         "{seen:?}"
     );
     connection.controller.stop(StopMode::Detach).await.unwrap();
@@ -138,7 +149,10 @@ async fn the_plan_is_reapplied_even_while_the_api_server_is_away() {
         .unwrap();
     signals.send(back()).await.unwrap();
     let again = recv_plan(&mut plans, Duration::from_secs(1)).await;
-    assert_eq!(again, first, "the last Plan, although the cluster cannot be asked");
+    assert_eq!(
+        again, first,
+        "the last Plan, although the cluster cannot be asked"
+    );
     connection.controller.stop(StopMode::Detach).await.unwrap();
 }
 
@@ -183,12 +197,16 @@ async fn follow_daemon_says_lost_when_the_daemon_goes_and_back_when_a_new_one_an
     let first = fake_daemon(&socket, close).await;
     let mut rx = follow_daemon(&socket).await.unwrap();
     // The first status is statistics (the controller is starting, nothing to restore).
-    let signal = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.unwrap();
+    let signal = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .unwrap();
     assert!(matches!(signal, Some(DaemonSignal::Stats(_))), "{signal:?}");
 
     crash.send(()).unwrap();
     first.await.unwrap();
-    let signal = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.unwrap();
+    let signal = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .unwrap();
     assert!(matches!(signal, Some(DaemonSignal::Lost { .. })), "{signal:?}");
 
     // Nothing listens for a moment (a restart), then a new daemon answers.
@@ -196,7 +214,9 @@ async fn follow_daemon_says_lost_when_the_daemon_goes_and_back_when_a_new_one_an
     let (_keep, close) = tokio::sync::oneshot::channel();
     let t = std::time::Instant::now();
     let _second = fake_daemon(&socket, close).await;
-    let signal = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap();
+    let signal = tokio::time::timeout(Duration::from_secs(3), rx.recv())
+        .await
+        .unwrap();
     assert!(matches!(signal, Some(DaemonSignal::Back { .. })), "{signal:?}");
     assert!(
         t.elapsed() < kubewire_cluster::daemon_events::RECONNECT_MAX + Duration::from_millis(300),

@@ -290,7 +290,11 @@ fn a_daemon_restart_while_following_is_degraded_not_a_disconnect() {
     // The daemon's connection closes (kill -9, systemctl restart): degraded, still following.
     assert!(m.daemon_lost(NOW).is_empty());
     assert_eq!(m.icon(), Phase::Degraded);
-    assert!(m.status_line().starts_with("degraded: kubewired restarting"), "{}", m.status_line());
+    assert!(
+        m.status_line().starts_with("degraded: kubewired restarting"),
+        "{}",
+        m.status_line()
+    );
     // Not there yet: the error is kept for the window, the icon stays degraded.
     let error = errors::from_client(&ClientError::NotRunning {
         socket: "/run/kubewire/kubewired.sock".into(),
@@ -314,7 +318,10 @@ fn a_daemon_restart_while_following_is_degraded_not_a_disconnect() {
     // Without a controller of ours, a restart is what it was: the tunnel went down.
     m.stopped_following();
     m.daemon_lost(NOW + 4);
-    assert_eq!(m.daemon_status(Status::disconnected(), NOW + 5), [Notice::Disconnected]);
+    assert_eq!(
+        m.daemon_status(Status::disconnected(), NOW + 5),
+        [Notice::Disconnected]
+    );
 }
 
 #[test]
