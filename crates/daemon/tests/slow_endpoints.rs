@@ -300,3 +300,38 @@ async fn a_name_resolving_into_a_routed_range_loses_that_range() {
     );
     assert!(!status.routes.contains(&"10.42.1.0/24".parse().unwrap()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_names_resolve_stops_the_daemon_at_once() {
+    require_root!();
+    let mut lab = Lab::new(2);
+    let _dns = SlowDns::start(
+        &lab.laptop,
+        &[
+            ("node-1.slow.test", Ipv4Addr::new(198, 18, 1, 2)),
+            ("node-2.slow.test", Ipv4Addr::new(198, 18, 2, 2)),
+        ],
+        DELAY,
+    );
+    lab.start_daemon();
+    let request = lab.apply_request(named_plan(&lab, 2));
+    let mut client = lab.client().await;
+    let applying = tokio::spawn(async move { client.request(&request).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let status = lab.signal_daemon(nix::sys::signal::Signal::SIGTERM);
+    let took = started.elapsed();
+    eprintln!("MEASURE SIGTERM while 2 names of {DELAY:?} resolve: exited after {took:?}");
+    // Everything is removed at once; the runtime then gives a lookup still under way in a blocking
+    // thread (getaddrinfo cannot be cancelled) its 1 s of grace before the process exits.
+    assert!(
+        took < Duration::from_secs(2),
+        "kubewired took {took:?} to stop on SIGTERM while endpoint names resolved\n{}",
+        lab.log()
+    );
+    assert!(status.success(), "exit status {status:?}\n{}", lab.log());
+    assert!(applying.await.unwrap().is_err(), "the Plan was not applied");
+    assert!(!lab.link_exists(&lab.wg), "no interface left");
+    assert!(lab.routes().is_empty());
+    assert!(!lab.state_file().exists());
+}
