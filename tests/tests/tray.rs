@@ -1059,6 +1059,70 @@ fn the_icon_shows_connecting_degraded_and_error_as_they_happen() {
     );
 }
 
+/// Issue 12, item 2: `kill -9` kubewired and start it again (systemd's `Restart=`, a package upgrade)
+/// while the tray's controller runs: the tray says so (degraded, not connected), and its controller
+/// applies its Plan to the new daemon without a click: the tray is connected again and a pod answers.
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn a_daemon_restart_is_shown_and_the_tray_reconnects_by_itself() {
+    let (mut setup, item) = Setup::start();
+    setup.connect_from_the_menu(&item);
+    wait_for_shown(
+        &setup,
+        &item,
+        "connected",
+        "tray-connected.png",
+        Duration::from_secs(10),
+    );
+    let pid = setup.laptop.crash_daemon();
+    eprintln!("killed kubewired (pid {pid}) with SIGKILL");
+    wait_for_shown(
+        &setup,
+        &item,
+        "degraded: kubewired restarting",
+        "tray-degraded.png",
+        Duration::from_secs(10),
+    );
+    setup.laptop.start_daemon();
+    let back = Instant::now();
+    setup
+        .pod_answers(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("a pod after the daemon's return: {e}\n{}", setup.logs()));
+    eprintln!("a pod answered {:?} after the daemon's return", back.elapsed());
+    // The split DNS comes back too (the lab gives the laptop its own resolv.conf).
+    let web = "web.default.svc.cluster.local";
+    assert!(
+        wait_until(Duration::from_secs(5), || setup
+            .laptop
+            .exec("getent", &["hosts", web])
+            .is_ok()),
+        "{web} resolves again after the daemon's return\n{}",
+        setup.logs()
+    );
+    eprintln!("{web} resolved {:?} after the daemon's return", back.elapsed());
+    wait_for_shown(
+        &setup,
+        &item,
+        "connected",
+        "tray-connected.png",
+        Duration::from_secs(10),
+    );
+    assert!(
+        setup.desktop.entry(&item, "Disconnect").enabled,
+        "Disconnect is offered again"
+    );
+    // The tray still follows: Disconnect from the menu takes the tunnel down.
+    setup.desktop.click_label(&item, "Disconnect");
+    wait_for_shown(
+        &setup,
+        &item,
+        "disconnected",
+        "tray-disconnected.png",
+        Duration::from_secs(15),
+    );
+    assert!(!setup.laptop.interface_exists(), "kubewire0 is gone");
+}
+
 /// Sends SIGCONT to a process this test stopped, also when the test fails.
 struct Resume(Pid);
 

@@ -11,12 +11,13 @@ use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kubewire_core::{Plan, PlanError, PlanRequest, Settings, Snapshot, plan};
-use kubewire_ipc::{PeerStatus, SessionInfo};
+use kubewire_ipc::SessionInfo;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::clock::ApiClock;
 use crate::controller::{self, ControllerConfig, ControllerHandle, ControllerStart};
+use crate::daemon_events::DaemonSignal;
 use crate::discovery::{self, ClusterFacts};
 use crate::error::ClusterError;
 use crate::events::{ControllerEvent, Step};
@@ -298,7 +299,7 @@ pub async fn connect<S: PlanSink>(
     options: ConnectOptions,
     mut sink: S,
     events: mpsc::UnboundedSender<ControllerEvent>,
-    peer_stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
+    daemon: Option<mpsc::Receiver<DaemonSignal>>,
 ) -> Result<Connection, ClusterError> {
     let mut steps = Steps {
         events: events.clone(),
@@ -399,7 +400,7 @@ pub async fn connect<S: PlanSink>(
             snapshot,
             clock,
             applied: Some(update.plan.clone()),
-            peer_stats,
+            daemon,
             last_step: steps.last,
         },
         config,

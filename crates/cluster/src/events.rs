@@ -69,6 +69,11 @@ pub enum ControllerEvent {
     Reachable { after: Duration },
     /// A watch lost its history (410 Gone) and re-listed.
     Relisted { resource: String },
+    /// The daemon went away (stopped, crashed or restarting); the Plan is applied again when it is
+    /// back.
+    DaemonLost { message: String },
+    /// The daemon is back and took the Plan again, `after` it went away.
+    DaemonBack { after: Duration },
     /// The service gateway moved.
     GatewayMoved {
         from: Option<String>,
@@ -106,6 +111,15 @@ impl std::fmt::Display for ControllerEvent {
             Self::Reachable { after } => {
                 write!(f, "cluster API reachable again after {} s", after.as_secs())
             }
+            Self::DaemonLost { message } => write!(
+                f,
+                "the kubewire daemon went away ({message}); the tunnel is restored when it is back"
+            ),
+            Self::DaemonBack { after } => write!(
+                f,
+                "the kubewire daemon is back: tunnel restored {} ms after it went away",
+                after.as_millis()
+            ),
             Self::Relisted { resource } => write!(f, "{resource} watch expired (410); re-listed"),
             Self::GatewayMoved { from, to, reason } => write!(
                 f,

@@ -11,9 +11,10 @@
 //!
 //! ```text
 //! let sink = DaemonSink::connect(socket.clone()).await?;          // fails fast: daemon not running
-//! let stats = daemon_events::follow_peer_stats(&socket).await.ok(); // handshake ages (failover)
+//! let daemon = daemon_events::follow_daemon(&socket).await.ok();    // handshake ages (failover),
+//!                                                                   // the daemon's restarts
 //! let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();   // ControllerEvent: steps with
-//! let connection = connect(ConnectOptions::new()?, sink, tx, stats).await?; //  timings, plan sent,
+//! let connection = connect(ConnectOptions::new()?, sink, tx, daemon).await?; // timings, plan sent,
 //! let status = connection.controller.status();  // watch::Receiver<ControllerStatus>  unreachable…
 //! // … later:
 //! connection.controller.stop(StopMode::Disconnect { keep_peer: false }).await?;

@@ -41,7 +41,7 @@ pub trait PlanSink: Send + 'static {
 }
 
 /// The daemon: one connection kept open while the controller runs (the daemon treats it as the
-/// live controller); reconnects once when it was closed.
+/// live controller); a request that finds it closed (the daemon restarted) is sent again on a new one.
 #[derive(Debug)]
 pub struct DaemonSink {
     socket: PathBuf,
@@ -67,7 +67,20 @@ impl DaemonSink {
         self
     }
 
+    /// Sends `request`; when a kept connection turns out closed (the daemon restarted since), once
+    /// more on a new one. Apply and Disconnect may be repeated: the daemon applies differences.
     async fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let reused = self.client.is_some();
+        match self.request_once(request).await {
+            Err(ClientError::Closed | ClientError::Frame(_)) if reused => {
+                tracing::debug!("the connection to the kubewire daemon was closed; reconnecting");
+                self.request_once(request).await
+            }
+            other => other,
+        }
+    }
+
+    async fn request_once(&mut self, request: &Request) -> Result<Response, ClientError> {
         if self.client.is_none() {
             self.client = Some(Client::connect(&self.socket).await?);
         }

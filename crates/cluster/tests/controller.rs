@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use kubewire_cluster::controller::StopMode;
+use kubewire_cluster::daemon_events::DaemonSignal;
 use kubewire_cluster::keys::KeyStore;
 use kubewire_cluster::registration::Identity;
 use kubewire_cluster::{ChannelSink, ConnectOptions, ControllerEvent, Step, connect};
@@ -349,7 +350,10 @@ async fn the_service_gateway_fails_over_and_comes_back() {
 
     // Healthy: nothing moves; the first handshake is reported.
     stats_tx
-        .send(stats(&first, &[("aws", Some(10)), ("gcp", Some(10))]))
+        .send(DaemonSignal::Stats(stats(
+            &first,
+            &[("aws", Some(10)), ("gcp", Some(10))],
+        )))
         .await
         .unwrap();
     event_where(&mut h, Duration::from_secs(2), |e| {
@@ -366,7 +370,10 @@ async fn the_service_gateway_fails_over_and_comes_back() {
 
     // The gateway's segment goes quiet for more than 3 minutes while gcp answers.
     stats_tx
-        .send(stats(&first, &[("aws", Some(200)), ("gcp", Some(4))]))
+        .send(DaemonSignal::Stats(stats(
+            &first,
+            &[("aws", Some(200)), ("gcp", Some(4))],
+        )))
         .await
         .unwrap();
     let moved = plan_where(&mut h, Duration::from_secs(2), |p| {
@@ -389,7 +396,10 @@ async fn the_service_gateway_fails_over_and_comes_back() {
 
     // aws recovers: back to it.
     stats_tx
-        .send(stats(&moved, &[("aws", Some(2)), ("gcp", Some(4))]))
+        .send(DaemonSignal::Stats(stats(
+            &moved,
+            &[("aws", Some(2)), ("gcp", Some(4))],
+        )))
         .await
         .unwrap();
     plan_where(&mut h, Duration::from_secs(2), |p| {

@@ -5,17 +5,14 @@
 use std::time::Duration;
 
 use ipnet::IpNet;
-use kubewire_core::{Plan, PrivateKey, policy};
+use kubewire_core::{Plan, policy};
 use kubewire_ipc::{Changes, ErrorCode, SecretKey, SessionInfo};
-use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel, resolve_plan};
+use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel};
 
 use crate::dns::{DnsOptions, DnsSession};
-use crate::local_networks;
 use crate::persist::{State, StateFile};
+use crate::prepare::Prepared;
 use crate::session::{Session, now_secs};
-
-/// How long a DNS name of an endpoint may take to resolve.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A failed apply, as the client will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +22,7 @@ pub struct ApplyError {
 }
 
 impl ApplyError {
-    fn failed(message: impl Into<String>) -> Self {
+    pub fn failed(message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::Failed,
             message: message.into(),
@@ -56,26 +53,21 @@ fn spec_of(plan: &Plan) -> InterfaceSpec {
     }
 }
 
-/// What one client asks.
+/// What one client asks, checked and resolved ([`crate::prepare`]).
 pub struct ApplyRequest {
-    pub plan: Plan,
+    pub prepared: Prepared,
     pub private_key: SecretKey,
     pub info: SessionInfo,
     pub uid: u32,
     pub connection: u64,
 }
 
-/// Applies `request` to the session in `slot` (creating it on the first Plan).
-pub async fn apply(
-    slot: &mut Option<Session>,
-    state_file: &StateFile,
-    call_timeout: Duration,
-    dns: &DnsOptions,
-    request: ApplyRequest,
-) -> Result<Changes, ApplyError> {
+/// Whether `uid` may change the session in `slot` now (checked before the Plan is prepared and
+/// again under the lock).
+pub fn admit(slot: &Option<Session>, uid: u32) -> Result<(), ApplyError> {
     if let Some(session) = slot.as_ref()
-        && request.uid != 0
-        && request.uid != session.owner_uid
+        && uid != 0
+        && uid != session.owner_uid
     {
         return Err(ApplyError {
             code: ErrorCode::NotOwner,
@@ -95,24 +87,27 @@ pub async fn apply(
             kubewire_tunnel::TunnelError::Wedged
         )));
     }
-    if request.private_key.0.parse::<PrivateKey>().is_err() {
-        return Err(ApplyError {
-            code: ErrorCode::BadRequest,
-            message: "the private key is not base64 of 32 bytes".into(),
-        });
-    }
-    let own = slot.as_ref().map_or_else(
-        || request.plan.interface.name.clone(),
-        |s| s.tunnel.name().to_owned(),
-    );
+    Ok(())
+}
+
+/// Applies `request` to the session in `slot` (creating it on the first Plan).
+pub async fn apply(
+    slot: &mut Option<Session>,
+    state_file: &StateFile,
+    call_timeout: Duration,
+    dns: &DnsOptions,
+    request: ApplyRequest,
+) -> Result<Changes, ApplyError> {
+    admit(slot, request.uid)?;
     let t0 = std::time::Instant::now();
-    let local = local_networks::read_named(Some(&own));
-    let t_local = t0.elapsed();
-    // The LAN wins, per range; the withdrawn ranges come back when the overlap goes (netmon).
-    let requested = request.plan;
-    let (plan, withdrawn) = crate::lan_yield::live_plan(&requested, &local)?;
-    let t_policy = t0.elapsed() - t_local;
-    let resolved = resolve_plan(&plan, RESOLVE_TIMEOUT).await;
+    let Prepared {
+        plan,
+        requested,
+        withdrawn,
+        config,
+        warnings,
+        timings: [t_local, t_policy, t_resolve],
+    } = request.prepared;
     let spec = spec_of(&plan);
     let mut changes = Changes::default();
 
@@ -147,11 +142,7 @@ pub async fn apply(
             ))
         })?;
         state_file
-            .write(&State::new(
-                &spec.name,
-                None,
-                resolved.config.routes.iter().copied(),
-            ))
+            .write(&State::new(&spec.name, None, config.routes.iter().copied()))
             .map_err(|e| ApplyError::failed(e.to_string()))?;
         let key = PrivateKeyText(request.private_key.0.clone());
         let tunnel = match Tunnel::create(&spec, &key, call_timeout).await {
@@ -197,7 +188,7 @@ pub async fn apply(
         .live()
         .routes
         .iter()
-        .chain(resolved.config.routes.iter())
+        .chain(config.routes.iter())
         .copied()
         .collect::<Vec<_>>();
     let dns_state = session.dns.as_ref().map(|d| d.state().clone());
@@ -206,7 +197,7 @@ pub async fn apply(
         .map_err(|e| ApplyError::failed(e.to_string()))?;
 
     let started = std::time::Instant::now();
-    let result = session.tunnel.apply(&resolved.config).await;
+    let result = session.tunnel.apply(&config).await;
     let names = |keys: &[kubewire_core::PublicKey], plan: &Plan| -> Vec<String> {
         keys.iter()
             .map(|k| {
@@ -247,8 +238,9 @@ pub async fn apply(
         routes_removed = changes.routes_removed.len(),
         local_networks_ms = t_local.as_millis() as u64,
         policy_ms = t_policy.as_millis() as u64,
+        resolve_ms = t_resolve.as_millis() as u64,
         tunnel_ms = started.elapsed().as_millis() as u64,
-        total_ms = t0.elapsed().as_millis() as u64,
+        total_ms = (t_local + t_policy + t_resolve + t0.elapsed()).as_millis() as u64,
         "Plan applied"
     );
     session.plan = plan;
@@ -258,7 +250,7 @@ pub async fn apply(
     session.controller = Some(request.connection);
     session.controller_lost_at = None;
     session.last_update = now;
-    session.apply_warnings = resolved.warnings;
+    session.apply_warnings = warnings;
     sync_dns(session, state_file, dns, &live).await;
     Ok(changes)
 }

@@ -1,20 +1,31 @@
 //! The daemon's shared state and its answers to requests. One session at most; every change to it
-//! happens under one lock, so Plans apply in the order they arrive.
+//! happens under one lock, held only while the session changes: an Apply is prepared (policy,
+//! endpoint names) before it takes the lock, so status, disconnect and SIGTERM never wait for a
+//! lookup. Applies take a second lock for their whole length, so Plans apply in the order they
+//! arrive; a disconnect while one is being prepared wins (that Plan is not applied afterwards).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kubewire_ipc::{ErrorCode, Event, PeerIdentity, Request, Response, Status};
+use kubewire_tunnel::Lookup;
 use tokio::sync::{Mutex, broadcast};
 
-use crate::apply::{ApplyRequest, apply};
+use crate::apply::{ApplyError, ApplyRequest, admit, apply};
 use crate::dns::DnsOptions;
 use crate::persist::StateFile;
+use crate::prepare::{RESOLVE_DEADLINE, prepare, prepare_checked};
 use crate::session::{Session, now_secs};
 
 pub struct Daemon {
     session: Mutex<Option<Session>>,
+    /// Held by an Apply from its start to its end (not by status or disconnect).
+    applying: Mutex<()>,
+    /// Counts disconnects: an Apply prepared across one is dropped.
+    disconnects: AtomicU64,
+    /// How endpoint names are resolved.
+    lookup: Lookup,
     events: broadcast::Sender<Event>,
     state_file: StateFile,
     call_timeout: Duration,
@@ -45,6 +56,9 @@ impl Daemon {
         let (events, _) = broadcast::channel(64);
         Arc::new(Self {
             session: Mutex::new(None),
+            applying: Mutex::new(()),
+            disconnects: AtomicU64::new(0),
+            lookup: kubewire_tunnel::system_lookup(),
             events,
             state_file,
             call_timeout,
@@ -91,12 +105,41 @@ impl Daemon {
         Some(status_of(&mut slot).await)
     }
 
-    /// The laptop's networks changed (the network monitor): re-checks the session's Plan against
-    /// them and tells subscribers when the tunnel followed.
+    /// The laptop's networks changed (the network monitor): re-checks the session's requested Plan
+    /// against them and, when what a local network withdraws changed, brings the tunnel there and
+    /// tells subscribers. In order with Applies; no session lock across the reads and lookups.
     pub async fn network_changed(&self) {
+        let _in_order = self.applying.lock().await;
+        let disconnects = self.disconnects.load(Ordering::SeqCst);
+        let (requested, own, withdrawn) = {
+            let slot = self.session.lock().await;
+            let Some(s) = slot.as_ref() else { return };
+            (
+                s.requested.clone(),
+                s.tunnel.name().to_owned(),
+                s.withdrawn.clone(),
+            )
+        };
+        let probe = own.clone();
+        let local = tokio::task::spawn_blocking(move || crate::local_networks::read_named(Some(&probe)))
+            .await
+            .unwrap_or_default();
+        if !crate::lan_yield::differs(&requested, &withdrawn, &local) {
+            return;
+        }
+        let prepared = match prepare_checked(requested, own, RESOLVE_DEADLINE, &self.lookup).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "after a network change the Plan no longer passes the policy; left as it was");
+                return;
+            }
+        };
         let mut slot = self.session.lock().await;
+        if self.disconnects.load(Ordering::SeqCst) != disconnects {
+            return;
+        }
         let Some(session) = slot.as_mut() else { return };
-        if crate::lan_yield::recheck(session, &self.state_file).await {
+        if crate::lan_yield::follow(session, &self.state_file, prepared).await {
             self.publish_status(&mut slot).await;
         }
     }
@@ -109,15 +152,39 @@ impl Daemon {
                 private_key,
                 session,
             } => {
-                let mut slot = self.session.lock().await;
-                let request = ApplyRequest {
-                    plan: *plan,
-                    private_key,
-                    info: session,
-                    uid: peer.uid,
-                    connection,
+                let _in_order = self.applying.lock().await;
+                let disconnects = self.disconnects.load(Ordering::SeqCst);
+                let own = {
+                    let slot = self.session.lock().await;
+                    if let Err(e) = admit(&slot, peer.uid) {
+                        return error(e.code, e.message);
+                    }
+                    slot.as_ref()
+                        .map_or_else(|| plan.interface.name.clone(), |s| s.tunnel.name().to_owned())
                 };
-                match apply(&mut slot, &self.state_file, self.call_timeout, &self.dns, request).await {
+                // No lock held: names may take up to the deadline.
+                let prepared = prepare(*plan, &private_key.0, own, RESOLVE_DEADLINE, &self.lookup).await;
+                let mut slot = self.session.lock().await;
+                let applied = match prepared {
+                    Err(e) => Err(e),
+                    Ok(_) if self.disconnects.load(Ordering::SeqCst) != disconnects => {
+                        Err(ApplyError::failed(
+                            "the tunnel was disconnected while this Plan's endpoint names were resolving; \
+                         nothing was applied (run `kubewire connect` to connect again)",
+                        ))
+                    }
+                    Ok(prepared) => {
+                        let request = ApplyRequest {
+                            prepared,
+                            private_key,
+                            info: session,
+                            uid: peer.uid,
+                            connection,
+                        };
+                        apply(&mut slot, &self.state_file, self.call_timeout, &self.dns, request).await
+                    }
+                };
+                match applied {
                     Ok(changes) => {
                         let status = self.publish_status(&mut slot).await;
                         Response::Applied {
@@ -148,6 +215,7 @@ impl Daemon {
                         ),
                     );
                 }
+                self.disconnects.fetch_add(1, Ordering::SeqCst);
                 match self.take_down(&mut slot).await {
                     Ok(()) => {
                         tracing::info!(uid = peer.uid, "disconnected");
@@ -242,6 +310,7 @@ impl Daemon {
     /// Removes everything (SIGTERM / SIGINT). `true` when all was removed.
     pub async fn shutdown(&self) -> bool {
         let mut slot = self.session.lock().await;
+        self.disconnects.fetch_add(1, Ordering::SeqCst);
         match self.take_down(&mut slot).await {
             Ok(()) => true,
             Err(message) => {

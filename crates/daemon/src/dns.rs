@@ -68,26 +68,27 @@ impl DnsSession {
         let upstreams = os
             .upstreams(listen)
             .map_err(|e| format!("reading the original nameservers: {e}"))?;
-        let resolver = SplitResolver::start(ResolverConfig::from_plan(plan, listen, upstreams))
+        // On its own runtime: the daemon's makes blocking calls.
+        let resolver = crate::dns_runtime::start_resolver(ResolverConfig::from_plan(plan, listen, upstreams))
             .await
             .map_err(|e| format!("starting the resolver: {e}"))?;
         let settings = SplitDnsSettings::from_plan(plan, resolver.local_addr());
         let state = match os.prepare(&settings) {
             Ok(s) => s,
             Err(e) => {
-                let _ = resolver.stop().await;
+                let _ = crate::dns_runtime::stop_resolver(resolver).await;
                 return Err(format!("preparing the {:?} backend: {e}", os.kind()));
             }
         };
         if let Err(e) = state_file.write(&base.clone().with_dns(Some(state.clone()))) {
-            let _ = resolver.stop().await;
+            let _ = crate::dns_runtime::stop_resolver(resolver).await;
             return Err(format!("persisting the DNS state: {e}"));
         }
         if let Err(e) = os.apply(&state, &settings).await {
             if let Err(r) = os.revert(&state).await {
                 tracing::error!(error = %r, "reverting a failed DNS change");
             }
-            let _ = resolver.stop().await;
+            let _ = crate::dns_runtime::stop_resolver(resolver).await;
             let _ = state_file.write(base);
             return Err(format!(
                 "pointing the system at the resolver ({:?}): {e}",
@@ -148,7 +149,7 @@ impl DnsSession {
             w.abort();
         }
         let reverted = self.os.revert(&self.state).await;
-        if let Err(e) = self.resolver.stop().await {
+        if let Err(e) = crate::dns_runtime::stop_resolver(self.resolver).await {
             tracing::warn!(error = %e, "stopping the resolver");
         }
         reverted.map_err(|e| format!("restoring the system's DNS settings: {e}"))?;

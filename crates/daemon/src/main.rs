@@ -5,12 +5,16 @@ mod cleanup;
 mod connection;
 mod daemon;
 mod dns;
+#[cfg(test)]
+mod dns_busy_tests;
+mod dns_runtime;
 mod events;
 mod lan_yield;
 mod local_networks;
 mod netmon;
 mod os;
 mod persist;
+mod prepare;
 mod restore;
 mod session;
 

@@ -116,7 +116,7 @@ pub async fn connect(app: &App, context: Option<String>) -> Result<(), UiError> 
         if let Err(error) = handle.stop(mode).await {
             tracing::warn!(%error, "stopping the previous connection");
         }
-        *lock(&app.peer_stats) = None;
+        *lock(&app.daemon_signals) = None;
         lock(&app.model).stopped_following();
     }
     update(app, |m| {
@@ -143,8 +143,8 @@ pub async fn connect(app: &App, context: Option<String>) -> Result<(), UiError> 
 }
 
 async fn run_connect(app: App, options: ConnectOptions, sink: DaemonSink) {
-    let (stats_tx, stats_rx) = mpsc::channel(16);
-    *lock(&app.peer_stats) = Some(stats_tx);
+    let (signals_tx, signals_rx) = mpsc::channel(16);
+    *lock(&app.daemon_signals) = Some(signals_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let events_app = app.clone();
     tokio::spawn(async move {
@@ -153,7 +153,7 @@ async fn run_connect(app: App, options: ConnectOptions, sink: DaemonSink) {
             update(&events_app, |m| m.controller_event(&event, now()));
         }
     });
-    let result = kubewire_cluster::connect(options, sink, tx, Some(stats_rx)).await;
+    let result = kubewire_cluster::connect(options, sink, tx, Some(signals_rx)).await;
     *lock(&app.connecting) = None;
     match result {
         Ok(connection) => {
@@ -184,7 +184,7 @@ async fn run_connect(app: App, options: ConnectOptions, sink: DaemonSink) {
             tokio::spawn(follow_controller(app.clone(), status));
         }
         Err(error) => {
-            *lock(&app.peer_stats) = None;
+            *lock(&app.daemon_signals) = None;
             let ui = from_cluster(&error);
             tracing::warn!(%error, "connect failed");
             update(&app, |m| m.connect_failed(ui, now()));
@@ -228,7 +228,7 @@ pub async fn disconnect(app: &App) -> Result<(), UiError> {
         abort.abort();
     }
     let handle = app.connection.lock().await.take();
-    *lock(&app.peer_stats) = None;
+    *lock(&app.daemon_signals) = None;
     let result = match handle {
         Some(handle) => handle
             .stop(StopMode::Disconnect { keep_peer })

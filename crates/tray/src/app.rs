@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use kubewire_cluster::ControllerHandle;
-use kubewire_ipc::PeerStatus;
+use kubewire_cluster::daemon_events::DaemonSignal;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -34,8 +34,9 @@ pub struct Shared {
     pub connection: tokio::sync::Mutex<Option<ControllerHandle>>,
     /// A connect in progress (aborted by Disconnect).
     pub connecting: Mutex<Option<tokio::task::AbortHandle>>,
-    /// Where the daemon follower forwards per-peer statistics for the controller's failover.
-    pub peer_stats: Mutex<Option<mpsc::Sender<Vec<PeerStatus>>>>,
+    /// Where the daemon follower tells the running controller about the daemon: per-peer
+    /// statistics (failover), and its going away and coming back (the controller then re-applies).
+    pub daemon_signals: Mutex<Option<mpsc::Sender<DaemonSignal>>>,
     /// Events for the window (every link connection subscribes).
     pub events: broadcast::Sender<LinkMessage>,
     /// What the tray icon shows (its backend follows this).
@@ -78,7 +79,7 @@ impl Shared {
             logs,
             connection: tokio::sync::Mutex::new(None),
             connecting: Mutex::new(None),
-            peer_stats: Mutex::new(None),
+            daemon_signals: Mutex::new(None),
             events: broadcast::channel(1024).0,
             tray: watch::channel(shown).0,
             exit: watch::channel(false).0,

@@ -1,10 +1,14 @@
 //! Following `kubewired`: its status on connecting and every event after (state changes, per-peer
 //! statistics every 2 s while a tunnel is up). One subscription serves the window, the tray and the
-//! controller's failover (statistics are forwarded to it). When the daemon cannot be reached the
-//! error (with its fix) is shown and the connection retried with backoff (2 s up to 10 s).
+//! controller (statistics for its failover; the daemon's going away and coming back, on which it
+//! applies its Plan again). When the daemon cannot be reached the error (with its fix) is shown and
+//! the connection retried with backoff: from 100 ms after a daemon that went away (a restart is
+//! usually back within a second), doubling up to 2 s while the app's controller waits for it and
+//! 10 s otherwise.
 
 use std::time::Duration;
 
+use kubewire_cluster::daemon_events::{DaemonSignal, RECONNECT_FIRST, RECONNECT_MAX};
 use kubewire_ipc::{Client, ClientError, Event, Request, Response};
 
 use crate::app::{App, lock, now, update};
@@ -16,55 +20,91 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Runs for the life of the app.
 pub async fn follow(app: App) {
     let socket = app.socket.clone();
-    let mut backoff = Duration::from_secs(2);
+    let mut backoff = RECONNECT_FIRST;
     loop {
-        match session(&app, &socket).await {
-            Ok(()) => {
-                tracing::info!("the kubewire daemon closed the connection");
-                backoff = Duration::from_secs(2);
+        match open(&app, &socket).await {
+            Ok(client) => {
+                let message = stream(&app, client).await;
+                tracing::info!(%message, "the kubewire daemon went away");
+                signal(&app, DaemonSignal::Lost { message }).await;
+                update(&app, |m| m.daemon_lost(now()));
+                backoff = RECONNECT_FIRST;
             }
             Err(error) => {
                 tracing::debug!(%error, "kubewire daemon unreachable");
+                signal(
+                    &app,
+                    DaemonSignal::Lost {
+                        message: error.to_string(),
+                    },
+                )
+                .await;
                 let ui = from_client(&error);
                 update(&app, |m| m.daemon_unreachable(ui, now()));
             }
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        let cap = if lock(&app.daemon_signals).is_some() {
+            RECONNECT_MAX
+        } else {
+            MAX_BACKOFF
+        };
+        backoff = (backoff * 2).min(cap);
     }
 }
 
-async fn session(app: &App, socket: &std::path::Path) -> Result<(), ClientError> {
+/// Connects, reads the status and subscribes; the controller hears that the daemon answers.
+async fn open(app: &App, socket: &std::path::Path) -> Result<Client, ClientError> {
     let mut client = Client::connect(socket).await?;
     let status = match client.request(&Request::Status).await? {
         Response::Status { status } => *status,
         _ => return Err(ClientError::Unexpected),
     };
-    forward_stats(app, status.peers.clone());
-    update(app, |m| m.daemon_status(status, now()));
     client.subscribe().await?;
     tracing::info!(socket = %socket.display(), "following the kubewire daemon");
-    while let Some(event) = client.next_event().await? {
-        match event {
-            Event::Status { status } => {
-                forward_stats(app, status.peers.clone());
+    signal(
+        app,
+        DaemonSignal::Back {
+            status: Box::new(status.clone()),
+        },
+    )
+    .await;
+    update(app, |m| m.daemon_status(status, now()));
+    Ok(client)
+}
+
+/// Follows the events until the stream ends; returns why it ended.
+async fn stream(app: &App, mut client: Client) -> String {
+    loop {
+        match client.next_event().await {
+            Ok(Some(Event::Status { status })) => {
+                signal(app, DaemonSignal::Stats(status.peers.clone())).await;
                 update(app, |m| m.daemon_status(*status, now()));
             }
-            Event::PeerStats { peers } => {
-                forward_stats(app, peers.clone());
+            Ok(Some(Event::PeerStats { peers })) => {
+                signal(app, DaemonSignal::Stats(peers.clone())).await;
                 update(app, |m| {
                     m.peer_stats(peers, now());
                     Vec::new()
                 });
             }
+            Ok(None) => return "the kubewire daemon closed the connection".into(),
+            Err(error) => return error.to_string(),
         }
     }
-    Ok(())
 }
 
-/// Hands statistics to the running controller (failover, first handshake), if any.
-fn forward_stats(app: &App, peers: Vec<kubewire_ipc::PeerStatus>) {
-    if let Some(tx) = lock(&app.peer_stats).as_ref() {
-        let _ = tx.try_send(peers);
+/// Tells the running controller, if any: statistics may be dropped when it is busy (the next
+/// come 2 s later), the daemon's going away and coming back never are.
+async fn signal(app: &App, signal: DaemonSignal) {
+    let tx = lock(&app.daemon_signals).clone();
+    let Some(tx) = tx else { return };
+    match signal {
+        DaemonSignal::Stats(_) => {
+            let _ = tx.try_send(signal);
+        }
+        other => {
+            let _ = tx.send(other).await;
+        }
     }
 }

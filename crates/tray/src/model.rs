@@ -157,6 +157,9 @@ pub struct TrayModel {
     plan: Option<Plan>,
     /// The app's own controller runs.
     following: bool,
+    /// The daemon went away while the app's controller follows: it restarts, and the controller
+    /// applies the Plan again when it answers.
+    daemon_restarting: bool,
     /// When the last step completed (its timing is in the event).
     now: u64,
 }
@@ -299,8 +302,12 @@ impl TrayModel {
             ControllerEvent::SinkFailed { message } => {
                 self.warn(format!("applying the plan failed (retrying): {message}"));
             }
-            ControllerEvent::Relisted { .. } => {}
-            ControllerEvent::Stopped => self.following = false,
+            ControllerEvent::DaemonLost { .. } => self.daemon_restarting = self.following,
+            ControllerEvent::DaemonBack { .. } | ControllerEvent::Relisted { .. } => {}
+            ControllerEvent::Stopped => {
+                self.following = false;
+                self.daemon_restarting = false;
+            }
         }
         self.refresh();
         notices
@@ -395,6 +402,9 @@ impl TrayModel {
         }
         let up = status.state != TunnelState::Disconnected;
         self.daemon = Some(status);
+        if up {
+            self.daemon_restarting = false;
+        }
         let mut notices = Vec::new();
         if was_up && !up && !self.connecting {
             self.following = false;
@@ -413,9 +423,24 @@ impl TrayModel {
         self.refresh();
     }
 
+    /// The daemon's connection closed (it stopped, crashed or restarts). While the app's controller
+    /// follows, that is a restart to wait for (the controller restores the tunnel), not a disconnect.
+    pub fn daemon_lost(&mut self, now: u64) -> Vec<Notice> {
+        self.now = now;
+        if self.following {
+            self.daemon_restarting = true;
+            self.state.daemon_reachable = false;
+            self.daemon = None;
+            self.peers.clear();
+            self.refresh();
+        }
+        Vec::new()
+    }
+
     /// The daemon cannot be reached.
     pub fn daemon_unreachable(&mut self, error: UiError, now: u64) -> Vec<Notice> {
         self.now = now;
+        self.daemon_restarting = self.following;
         self.state.daemon_reachable = false;
         self.daemon = None;
         self.peers.clear();
@@ -425,6 +450,7 @@ impl TrayModel {
     /// The app's controller stopped (disconnect or detach).
     pub fn stopped_following(&mut self) {
         self.following = false;
+        self.daemon_restarting = false;
         self.connecting = false;
         self.refresh();
     }
@@ -485,6 +511,9 @@ impl TrayModel {
         if self.connecting {
             return Phase::Connecting;
         }
+        if self.following && self.daemon_restarting {
+            return Phase::Degraded;
+        }
         let Some(status) = self
             .daemon
             .as_ref()
@@ -540,7 +569,9 @@ impl TrayModel {
                 line
             }
             Phase::Degraded => {
-                if self.following && !s.api_reachable {
+                if self.following && self.daemon_restarting {
+                    "degraded: kubewired restarting; the tunnel comes back when it answers".into()
+                } else if self.following && !s.api_reachable {
                     "degraded: cluster API unreachable".into()
                 } else {
                     let bad: Vec<&str> = self
@@ -614,7 +645,7 @@ impl TrayModel {
         out.push(MenuEntry {
             action: MenuAction::Disconnect,
             label: "Disconnect".into(),
-            enabled: self.tunnel_up() || self.connecting,
+            enabled: self.tunnel_up() || self.connecting || (self.following && self.daemon_restarting),
             checked: false,
         });
         out.push(sep());

@@ -284,6 +284,47 @@ fn the_tunnel_going_down_notifies_and_clears_the_nodes() {
 }
 
 #[test]
+fn a_daemon_restart_while_following_is_degraded_not_a_disconnect() {
+    let (mut m, _) = connected_model();
+    let plan = plan();
+    // The daemon's connection closes (kill -9, systemctl restart): degraded, still following.
+    assert!(m.daemon_lost(NOW).is_empty());
+    assert_eq!(m.icon(), Phase::Degraded);
+    assert!(
+        m.status_line().starts_with("degraded: kubewired restarting"),
+        "{}",
+        m.status_line()
+    );
+    // Not there yet: the error is kept for the window, the icon stays degraded.
+    let error = errors::from_client(&ClientError::NotRunning {
+        socket: "/run/kubewire/kubewired.sock".into(),
+    });
+    m.daemon_unreachable(error, NOW + 1);
+    assert_eq!(m.icon(), Phase::Degraded);
+    // Back without a tunnel: no "disconnected" notice, Disconnect still offered.
+    assert!(m.daemon_status(Status::disconnected(), NOW + 2).is_empty());
+    assert!(m.following());
+    assert_eq!(m.icon(), Phase::Degraded);
+    assert!(
+        m.menu(&contexts())
+            .iter()
+            .find(|e| e.action == MenuAction::Disconnect)
+            .unwrap()
+            .enabled
+    );
+    // The controller re-applied: connected again.
+    m.daemon_status(status(&plan, &[Some(3), Some(4)], NOW - 60), NOW + 3);
+    assert_eq!(m.icon(), Phase::Connected, "{}", m.status_line());
+    // Without a controller of ours, a restart is what it was: the tunnel went down.
+    m.stopped_following();
+    m.daemon_lost(NOW + 4);
+    assert_eq!(
+        m.daemon_status(Status::disconnected(), NOW + 5),
+        [Notice::Disconnected]
+    );
+}
+
+#[test]
 fn an_unreachable_daemon_is_an_error_with_its_fix_until_it_answers() {
     let mut m = TrayModel::new();
     let error = errors::from_client(&ClientError::NotRunning {

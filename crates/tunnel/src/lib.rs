@@ -36,7 +36,9 @@ pub use kubewire_core::lan_yield::LocalNetwork;
 use serde::{Deserialize, Serialize};
 
 pub use diff::{Config, Op, PeerSpec, diff};
-pub use resolve::{Resolved, resolve_plan};
+pub use resolve::{
+    Endpoints, Lookup, LookupFuture, Resolved, config_of, resolve_endpoints, resolve_plan, system_lookup,
+};
 
 use platform::{Imp, Platform};
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use kubewire_cluster::controller::StopMode;
-use kubewire_cluster::daemon_events::follow_peer_stats;
+use kubewire_cluster::daemon_events::follow_daemon;
 use kubewire_cluster::{DaemonSink, connect};
 
 use super::Global;
@@ -20,8 +20,10 @@ Each step is printed with its timing.
 
 Then kubewire follows the cluster: nodes and Peers are watched, and every change reaches the tunnel \
 within a second or two. If the API server becomes unreachable, the tunnel keeps its last plan and \
-kubewire retries. If the service gateway's segment stops answering (no handshake for 3 minutes) while \
-another segment does, the service CIDR moves there, and back when it recovers.
+kubewire retries. If the kubewire daemon restarts (a crash, `systemctl restart`, a package upgrade), \
+kubewire applies the plan to it again as soon as it answers. If the service gateway's segment stops \
+answering (no handshake for 3 minutes) while another segment does, the service CIDR moves there, and \
+back when it recovers.
 
 Only private-use ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7) are \
 routed by default: a public range the cluster asks for (a node's allowed-location-ips, a Peer's \
@@ -72,10 +74,13 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     let mut options = common::options(&args.cluster, &args.settings)?;
     options.keep_peer = args.keep_peer;
     let sink = DaemonSink::connect(global.socket.clone()).await?;
-    let stats = match follow_peer_stats(&global.socket).await {
+    let daemon = match follow_daemon(&global.socket).await {
         Ok(rx) => Some(rx),
         Err(error) => {
-            eprintln!("warning: no per-peer statistics from the daemon ({error}); failover is off");
+            eprintln!(
+                "warning: no events from the daemon ({error}); failover is off, and a restarted daemon \
+                 does not get the tunnel back by itself"
+            );
             None
         }
     };
@@ -87,7 +92,7 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     });
     let _pid = PidFile::create()?;
     let started = Instant::now();
-    let connection = connect(options, sink, tx, stats).await?;
+    let connection = connect(options, sink, tx, daemon).await?;
     eprintln!(
         "connected in {} ms to {} as Peer {} ({}); following the cluster. {}",
         started.elapsed().as_millis(),
@@ -131,6 +136,8 @@ async fn write_status(mut status: tokio::sync::watch::Receiver<kubewire_cluster:
                 "plan_sent_at": s.plan_sent_at,
                 "gateway_override": s.gateway_override.as_ref().map(|(node, reason)| serde_json::json!({"node": node, "reason": reason})),
                 "warnings": s.warnings,
+                "daemon_lost_since": s.daemon_lost_since,
+                "daemon_error": s.daemon_error,
             })
             .to_string()
         };

@@ -17,18 +17,29 @@ pub struct StatusArgs {
 
 /// Runs `kubewire status`.
 pub fn run(args: &StatusArgs, global: &Global) -> anyhow::Result<()> {
-    let status = common::runtime()?.block_on(async {
+    let asked = common::runtime()?.block_on(async {
         let mut client = Client::connect(&global.socket).await?;
         match client.request(&Request::Status).await? {
-            Response::Status { status } => Ok::<_, anyhow::Error>(*status),
-            _ => Err(ClientError::Unexpected.into()),
+            Response::Status { status } => Ok::<_, ClientError>(*status),
+            _ => Err(ClientError::Unexpected),
         }
-    })?;
+    });
     let pid = common::running_controller();
     let controller: Option<serde_json::Value> = pid
         .and_then(|_| common::status_file().ok())
         .and_then(|p| std::fs::read_to_string(p).ok())
         .and_then(|t| serde_json::from_str(&t).ok());
+    let status = match (asked, pid) {
+        (Ok(status), _) => status,
+        // The daemon is away (restarting?) while a controller follows: say what it will do.
+        (Err(error), Some(pid)) => {
+            return Err(anyhow::Error::new(error).context(format!(
+                "the daemon does not answer; the controller (pid {pid}) keeps the plan and restores the \
+                 tunnel when it is back"
+            )));
+        }
+        (Err(error), None) => return Err(error.into()),
+    };
     if args.json {
         println!(
             "{}",
@@ -49,6 +60,13 @@ pub fn run(args: &StatusArgs, global: &Global) -> anyhow::Result<()> {
 fn render_controller(c: &serde_json::Value) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
+    if c["daemon_lost_since"].is_u64() {
+        let _ = writeln!(
+            out,
+            "warning: the daemon went away ({}); the controller restores the tunnel now that it is back",
+            c["daemon_error"].as_str().unwrap_or("")
+        );
+    }
     if c["reachable"] == false {
         let since = c["unreachable_since"]
             .as_u64()

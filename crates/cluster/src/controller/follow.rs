@@ -7,7 +7,7 @@ impl<S: PlanSink> Controller<S> {
     pub(super) async fn run(
         mut self,
         mut stop: oneshot::Receiver<StopMode>,
-        mut stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
+        mut daemon: Option<mpsc::Receiver<DaemonSignal>>,
     ) -> Result<(), ClusterError> {
         let (tx, mut changes) = mpsc::channel(1024);
         let nodes = tokio::spawn(follow_nodes(self.client.clone(), tx.clone()));
@@ -16,6 +16,9 @@ impl<S: PlanSink> Controller<S> {
         let mut debounce: Option<Instant> = None;
         let mut next_probe = Instant::now() + self.config.replan_every;
         let mut backoff = Duration::from_secs(1);
+        // Re-applying the Plan to a daemon that came back: when next, and the wait after a failure.
+        let mut restore_at: Option<Instant> = None;
+        let mut restore_backoff = RESTORE_FIRST_RETRY;
         let mode = loop {
             tokio::select! {
                 mode = &mut stop => break mode.unwrap_or(StopMode::Detach),
@@ -51,14 +54,31 @@ impl<S: PlanSink> Controller<S> {
                         backoff = (backoff * 2).min(self.config.max_backoff);
                     }
                 }
-                update = recv_opt(&mut stats) => match update {
-                    Some(peers) => {
+                signal = recv_opt(&mut daemon) => match signal {
+                    Some(DaemonSignal::Stats(peers)) => {
                         if self.handle_stats(&peers) {
                             self.replan().await;
                         }
                     }
-                    None => stats = None,
+                    Some(DaemonSignal::Lost { message }) => {
+                        restore_at = None;
+                        self.daemon_lost(message);
+                    }
+                    Some(DaemonSignal::Back { .. }) => {
+                        self.daemon_back();
+                        restore_at = Some(Instant::now());
+                        restore_backoff = RESTORE_FIRST_RETRY;
+                    }
+                    None => daemon = None,
                 },
+                () = sleep_until_opt(restore_at) => {
+                    if self.restore().await {
+                        restore_at = None;
+                    } else {
+                        restore_at = Some(Instant::now() + restore_backoff);
+                        restore_backoff = (restore_backoff * 2).min(self.config.max_backoff);
+                    }
+                }
             }
         };
         nodes.abort();
@@ -91,11 +111,15 @@ impl<S: PlanSink> Controller<S> {
         let _ = self.events.send(event);
     }
 
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         let unreachable_since = self.unreachable_since.map(|(t, _)| unix(t));
+        let daemon_lost_since = self.daemon_lost.as_ref().map(|(t, _, _)| unix(*t));
+        let daemon_error = self.daemon_lost.as_ref().map(|(_, _, m)| m.clone());
         self.status.send_modify(|s| {
             s.reachable = unreachable_since.is_none();
             s.unreachable_since = unreachable_since;
+            s.daemon_lost_since = daemon_lost_since;
+            s.daemon_error = daemon_error;
             s.plan.clone_from(&self.last_sent);
             s.gateway_override.clone_from(&self.gateway_override);
             s.warnings = self.last_plan_error.iter().cloned().collect();
@@ -261,8 +285,10 @@ impl<S: PlanSink> Controller<S> {
         request
     }
 
-    async fn replan(&mut self) {
-        if self.unreachable_since.is_some() {
+    pub(super) async fn replan(&mut self) {
+        // The API server away: the last Plan stays. The daemon away: it gets the Plan when it is
+        // back (`restore`), and then any newer one.
+        if self.unreachable_since.is_some() || self.daemon_lost.is_some() {
             return;
         }
         let now = self.clock.now_unix();

@@ -1,6 +1,8 @@
 //! Per-peer handshake statistics from the daemon: the first-handshake step and service gateway
 //! failover (the decision itself is [`crate::failover::decide`]).
 
+use kubewire_ipc::PeerStatus;
+
 use super::*;
 
 impl<S: PlanSink> Controller<S> {

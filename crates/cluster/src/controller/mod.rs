@@ -4,22 +4,28 @@
 //! Plan to the [`PlanSink`] only when it differs from the last one sent (ignoring `cluster.now`).
 //! While the API server is unreachable the last Plan stays in force (re-planning would age every
 //! node out); the controller says so and probes with backoff until it answers again. Per-peer
-//! handshake ages from the daemon drive service gateway failover ([`crate::failover`]).
+//! handshake ages from the daemon drive service gateway failover ([`crate::failover`]). When the
+//! daemon goes away (its event stream closes: a crash, `systemctl restart`, a package upgrade) the
+//! controller says so and, as soon as the daemon answers again, applies its Plan to it again: a
+//! restarted daemon starts with no tunnel and the key is never on its disk, so the controller, which
+//! holds the key and the Plan, restores the tunnel.
 //!
 //! This file: configuration, status, the handle and `spawn`; `follow.rs`: the loop (watches, probes,
-//! re-planning); `gateway.rs`: handshake statistics and failover.
+//! re-planning); `gateway.rs`: handshake statistics and failover; `restore.rs`: the daemon's
+//! comings and goings.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use kubewire_core::{Change, Plan, PlanError, PlanRequest, PrivateKey, Snapshot, plan};
-use kubewire_ipc::{PeerStatus, SessionInfo};
+use kubewire_ipc::SessionInfo;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::clock::ApiClock;
+use crate::daemon_events::DaemonSignal;
 use crate::discovery;
 use crate::error::ClusterError;
 use crate::events::{ControllerEvent, Step};
@@ -30,9 +36,13 @@ use crate::watch::{ClusterChange, follow_namespaces, follow_nodes, follow_peers}
 
 mod follow;
 mod gateway;
+mod restore;
 
 /// After the API server answers again, the watches catch up for this long before re-planning.
 const RESUME_SETTLE: Duration = Duration::from_secs(1);
+
+/// After a failed attempt to re-apply the Plan to a daemon that came back, the first wait.
+const RESTORE_FIRST_RETRY: Duration = Duration::from_millis(500);
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -98,6 +108,19 @@ pub struct ControllerStatus {
     pub gateway_override: Option<(String, String)>,
     /// Warnings (e.g. no ready node right now).
     pub warnings: Vec<String>,
+    /// Since when the daemon is gone (Unix seconds): stopped, crashed or restarting. The tunnel is
+    /// restored when it answers again.
+    pub daemon_lost_since: Option<u64>,
+    /// Why the daemon is considered gone.
+    pub daemon_error: Option<String>,
+}
+
+impl ControllerStatus {
+    /// The daemon answers (as far as the controller knows).
+    #[must_use]
+    pub fn daemon_reachable(&self) -> bool {
+        self.daemon_lost_since.is_none()
+    }
 }
 
 /// How to stop.
@@ -151,8 +174,9 @@ pub struct ControllerStart {
     pub clock: ApiClock,
     /// The Plan already applied, if any.
     pub applied: Option<Plan>,
-    /// Per-peer statistics from the daemon.
-    pub peer_stats: Option<mpsc::Receiver<Vec<PeerStatus>>>,
+    /// The daemon's statistics and comings and goings
+    /// ([`crate::daemon_events::follow_daemon`], or a front end's own subscription).
+    pub daemon: Option<mpsc::Receiver<DaemonSignal>>,
     /// When the previous step completed (for the first-handshake timing).
     pub last_step: Instant,
 }
@@ -198,9 +222,10 @@ pub fn spawn<S: PlanSink>(
         nodes: BTreeSet::new(),
         peers: BTreeSet::new(),
         refused_watches: BTreeSet::new(),
+        daemon_lost: None,
         config,
     };
-    let task = tokio::spawn(controller.run(stop_rx, start.peer_stats));
+    let task = tokio::spawn(controller.run(stop_rx, start.daemon));
     ControllerHandle {
         stop: Some(stop_tx),
         task,
@@ -230,6 +255,8 @@ pub(crate) struct Controller<S> {
     pub(crate) nodes: BTreeSet<String>,
     pub(crate) peers: BTreeSet<String>,
     pub(crate) refused_watches: BTreeSet<&'static str>,
+    /// The daemon is gone: since when, and why.
+    pub(crate) daemon_lost: Option<(SystemTime, Instant, String)>,
     pub(crate) config: ControllerConfig,
 }
 

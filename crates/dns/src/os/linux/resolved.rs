@@ -4,9 +4,12 @@
 //! with the link. Re-applied when resolved restarts ([`watch_restarts`]).
 //!
 //! The calls are computed by pure functions ([`apply_calls`], [`revert_calls`]) and executed by
-//! [`execute`].
+//! [`execute`]. Every exchange on the bus (connecting, each call, the name query) gives up after
+//! [`DBUS_TIMEOUT`]: a wedged dbus-daemon or resolved must not hang the daemon that waits for it.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
@@ -119,11 +122,29 @@ fn resolved_err(method: &'static str, e: zbus::Error) -> DnsError {
     }
 }
 
+/// How long one exchange on the system bus may take.
+pub const DBUS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `exchange`, or a timeout error after [`DBUS_TIMEOUT`].
+async fn bounded<T>(
+    method: &'static str,
+    exchange: impl Future<Output = Result<T, zbus::Error>>,
+) -> Result<T, DnsError> {
+    match tokio::time::timeout(DBUS_TIMEOUT, exchange).await {
+        Ok(result) => result.map_err(|e| resolved_err(method, e)),
+        Err(_) => Err(resolved_err(
+            method,
+            zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer on the system bus within {DBUS_TIMEOUT:?}"),
+            ))),
+        )),
+    }
+}
+
 /// Run the calls in order on the system bus.
 pub async fn execute(calls: &[ResolvedCall]) -> Result<(), DnsError> {
-    let conn = zbus::Connection::system()
-        .await
-        .map_err(|e| resolved_err("connect", e))?;
+    let conn = bounded("connect", zbus::Connection::system()).await?;
     execute_on(&conn, calls).await
 }
 
@@ -131,78 +152,83 @@ async fn execute_on(conn: &zbus::Connection, calls: &[ResolvedCall]) -> Result<(
     for call in calls {
         let method = call.method();
         debug!(?call, "resolved call");
-        let result = match call {
-            ResolvedCall::SetLinkDns { ifindex, servers } => {
-                conn.call_method(
-                    Some(DESTINATION),
-                    PATH,
-                    Some(MANAGER),
-                    method,
-                    &(*ifindex, servers),
-                )
-                .await
-            }
-            ResolvedCall::SetLinkDomains { ifindex, domains } => {
-                conn.call_method(
-                    Some(DESTINATION),
-                    PATH,
-                    Some(MANAGER),
-                    method,
-                    &(*ifindex, domains),
-                )
-                .await
-            }
-            ResolvedCall::SetLinkDefaultRoute { ifindex, enable } => {
-                conn.call_method(
-                    Some(DESTINATION),
-                    PATH,
-                    Some(MANAGER),
-                    method,
-                    &(*ifindex, *enable),
-                )
-                .await
-            }
-            ResolvedCall::FlushCaches => {
-                conn.call_method(Some(DESTINATION), PATH, Some(MANAGER), method, &())
-                    .await
-            }
-            ResolvedCall::RevertLink { ifindex } => {
-                conn.call_method(Some(DESTINATION), PATH, Some(MANAGER), method, &(*ifindex,))
-                    .await
-            }
-        };
-        result.map_err(|e| resolved_err(method, e))?;
+        bounded(method, call_one(conn, call)).await?;
     }
     Ok(())
 }
 
+async fn call_one(conn: &zbus::Connection, call: &ResolvedCall) -> Result<zbus::Message, zbus::Error> {
+    let method = call.method();
+    match call {
+        ResolvedCall::SetLinkDns { ifindex, servers } => {
+            conn.call_method(
+                Some(DESTINATION),
+                PATH,
+                Some(MANAGER),
+                method,
+                &(*ifindex, servers),
+            )
+            .await
+        }
+        ResolvedCall::SetLinkDomains { ifindex, domains } => {
+            conn.call_method(
+                Some(DESTINATION),
+                PATH,
+                Some(MANAGER),
+                method,
+                &(*ifindex, domains),
+            )
+            .await
+        }
+        ResolvedCall::SetLinkDefaultRoute { ifindex, enable } => {
+            conn.call_method(
+                Some(DESTINATION),
+                PATH,
+                Some(MANAGER),
+                method,
+                &(*ifindex, *enable),
+            )
+            .await
+        }
+        ResolvedCall::FlushCaches => {
+            conn.call_method(Some(DESTINATION), PATH, Some(MANAGER), method, &())
+                .await
+        }
+        ResolvedCall::RevertLink { ifindex } => {
+            conn.call_method(Some(DESTINATION), PATH, Some(MANAGER), method, &(*ifindex,))
+                .await
+        }
+    }
+}
+
 /// Whether resolved answers on the system bus (it has an owner for `org.freedesktop.resolve1`).
+/// A bus that does not answer within [`DBUS_TIMEOUT`] counts as no resolved.
 pub async fn available() -> bool {
-    let Ok(conn) = zbus::Connection::system().await else {
-        return false;
+    let asked = async {
+        let conn = zbus::Connection::system().await?;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
+        let name = zbus::names::BusName::try_from(DESTINATION)?;
+        Ok(dbus.name_has_owner(name).await?)
     };
-    let Ok(dbus) = zbus::fdo::DBusProxy::new(&conn).await else {
-        return false;
-    };
-    let Ok(name) = zbus::names::BusName::try_from(DESTINATION) else {
-        return false;
-    };
-    dbus.name_has_owner(name).await.unwrap_or(false)
+    match bounded("NameHasOwner", asked).await {
+        Ok(owned) => owned,
+        Err(e) => {
+            debug!(error = %e, "systemd-resolved not found on the system bus");
+            false
+        }
+    }
 }
 
 /// Re-run `calls` whenever resolved (re)appears on the bus, until the returned task is aborted.
 pub async fn watch_restarts(calls: Vec<ResolvedCall>) -> Result<tokio::task::JoinHandle<()>, DnsError> {
     use futures::StreamExt as _;
-    let conn = zbus::Connection::system()
-        .await
-        .map_err(|e| resolved_err("connect", e))?;
-    let dbus = zbus::fdo::DBusProxy::new(&conn)
-        .await
-        .map_err(|e| resolved_err("DBusProxy", e))?;
-    let mut changes = dbus
-        .receive_name_owner_changed_with_args(&[(0, DESTINATION)])
-        .await
-        .map_err(|e| resolved_err("NameOwnerChanged", e))?;
+    let conn = bounded("connect", zbus::Connection::system()).await?;
+    let dbus = bounded("DBusProxy", zbus::fdo::DBusProxy::new(&conn)).await?;
+    let mut changes = bounded(
+        "NameOwnerChanged",
+        dbus.receive_name_owner_changed_with_args(&[(0, DESTINATION)]),
+    )
+    .await?;
     Ok(tokio::spawn(async move {
         while let Some(signal) = changes.next().await {
             let Ok(args) = signal.args() else { continue };

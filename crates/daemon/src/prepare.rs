@@ -1,0 +1,225 @@
+//! Everything an Apply needs before it touches the session, done without the session lock so that
+//! status, disconnect and SIGTERM are answered meanwhile: the key's shape, the policy re-check with
+//! this machine's networks (read on a blocking thread: it runs `ip`), and the endpoint names,
+//! resolved all at once under one deadline. An address a name resolves to is held to the policy's
+//! "no routed range contains an endpoint" rule like a literal one: the range that contains it is
+//! left out with a warning (the rest of the Plan applies, as for a refused range of the cluster).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use kubewire_core::lan_yield::Withdrawn;
+use kubewire_core::plan::RefusalReason;
+use kubewire_core::{Endpoint, Host, Plan, PrivateKey, PublicKey, policy};
+use kubewire_ipc::ErrorCode;
+use kubewire_tunnel::{Config, Lookup, config_of, resolve_endpoints};
+
+use crate::apply::ApplyError;
+use crate::local_networks;
+
+/// All endpoint names of a Plan resolve within this, together.
+pub const RESOLVE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A Plan checked and resolved, ready to apply.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The Plan after the daemon's policy, less the ranges that contain a resolved endpoint and
+    /// those a local network overlaps.
+    pub plan: Plan,
+    /// The Plan as received: what the tunnel returns to when an overlap goes.
+    pub requested: Plan,
+    /// The ranges a local network overlaps now ([`crate::lan_yield`]).
+    pub withdrawn: Vec<Withdrawn>,
+    /// What the tunnel must look like.
+    pub config: Config,
+    /// Names that did not resolve, ranges left out for a resolved address.
+    pub warnings: Vec<String>,
+    /// Reading local networks, the policy, resolving (for the log).
+    pub timings: [Duration; 3],
+}
+
+/// Checks and resolves `plan` for the interface `own` (left out of the local networks).
+pub async fn prepare(
+    plan: Plan,
+    private_key: &str,
+    own: String,
+    deadline: Duration,
+    lookup: &Lookup,
+) -> Result<Prepared, ApplyError> {
+    if private_key.parse::<PrivateKey>().is_err() {
+        return Err(ApplyError {
+            code: ErrorCode::BadRequest,
+            message: "the private key is not base64 of 32 bytes".into(),
+        });
+    }
+    prepare_checked(plan, own, deadline, lookup).await
+}
+
+/// [`prepare`] for a Plan whose key is known good (the session's own, after a network change).
+pub async fn prepare_checked(
+    requested: Plan,
+    own: String,
+    deadline: Duration,
+    lookup: &Lookup,
+) -> Result<Prepared, ApplyError> {
+    let t0 = Instant::now();
+    let named = tokio::task::spawn_blocking(move || local_networks::read_named(Some(&own)))
+        .await
+        .unwrap_or_default();
+    let local: Vec<IpNet> = named.iter().map(|l| l.net).collect();
+    let t_local = t0.elapsed();
+    // The LAN wins, per range; the withdrawn ranges come back when the overlap goes (netmon).
+    let (plan, withdrawn) = crate::lan_yield::live_plan(&requested, &named)?;
+    let t_policy = t0.elapsed() - t_local;
+    let endpoints = resolve_endpoints(&plan, deadline, lookup).await;
+    let t_resolve = t0.elapsed() - t_local - t_policy;
+    let (plan, left_out) = hold_resolved_to_policy(plan, &endpoints.resolved_names, &local);
+    let config = config_of(&plan, &endpoints.addresses);
+    let mut warnings = endpoints.warnings;
+    warnings.extend(left_out);
+    Ok(Prepared {
+        plan,
+        requested,
+        withdrawn,
+        config,
+        warnings,
+        timings: [t_local, t_policy, t_resolve],
+    })
+}
+
+/// The policy again with the resolved addresses in place of the names: ranges that contain one
+/// are left out of the Plan, each with a warning. The Plan keeps its names (what the user reads).
+fn hold_resolved_to_policy(
+    plan: Plan,
+    resolved: &HashMap<PublicKey, SocketAddr>,
+    local: &[IpNet],
+) -> (Plan, Vec<String>) {
+    if resolved.is_empty() {
+        return (plan, Vec::new());
+    }
+    let mut literal = plan.clone();
+    for peer in &mut literal.peers {
+        if let (Some(addr), Some(endpoint)) = (resolved.get(&peer.public_key), peer.endpoint.as_mut()) {
+            *endpoint = Endpoint {
+                host: Host::Ip(addr.ip()),
+                port: endpoint.port,
+            };
+        }
+    }
+    let already = literal.refused.len();
+    let Ok(mut checked) = policy::enforce(literal, local) else {
+        // The same shape passed `check_policy` a moment ago; keep the Plan as it was checked.
+        return (plan, Vec::new());
+    };
+    let named = |peer: &str| {
+        plan.peers
+            .iter()
+            .find(|p| p.name == peer)
+            .and_then(|p| p.endpoint.as_ref())
+            .map_or_else(|| peer.to_owned(), ToString::to_string)
+    };
+    let warnings = checked
+        .refused
+        .iter()
+        .skip(already)
+        .map(|r| match &r.reason {
+            RefusalReason::ContainsEndpoint { endpoint_of, address } => format!(
+                "{} of {} is not routed: it contains {address}, the address endpoint {} of {endpoint_of} \
+                 resolved to (it would loop)",
+                r.range,
+                r.peer,
+                named(endpoint_of)
+            ),
+            other => format!("{} of {} is not routed: it {other}", r.range, r.peer),
+        })
+        .collect::<Vec<_>>();
+    for (peer, original) in checked.peers.iter_mut().zip(&plan.peers) {
+        peer.endpoint.clone_from(&original.endpoint);
+    }
+    (checked, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kubewire_tunnel::LookupFuture;
+
+    use super::*;
+    use crate::apply::tests::plan;
+
+    fn lookup(answers: &'static [(&'static str, &'static str)]) -> Lookup {
+        Arc::new(move |target: String| -> LookupFuture {
+            let found = answers
+                .iter()
+                .find(|(name, _)| target.starts_with(name))
+                .map(|(_, addr)| addr.parse().unwrap());
+            Box::pin(async move { Ok(found.into_iter().collect()) })
+        })
+    }
+
+    const KEY: &str = "cGnrXtLCfV5QzxDKu6bqlWhfjkT8VEW2PRWl0M6Vi3M=";
+
+    #[tokio::test]
+    async fn a_range_containing_a_resolved_endpoint_is_left_out_with_a_warning() {
+        let p = plan(&[
+            ("aws", "192.0.2.10:51820", &["10.4.0.1/32", "10.42.1.0/24"]),
+            ("gcp", "gcp.example:51820", &["10.4.0.2/32", "10.42.2.0/24"]),
+        ]);
+        let answers = lookup(&[("gcp.example", "10.42.1.7:51820")]);
+        let out = prepare(p, KEY, "kwdtest0".into(), Duration::from_secs(1), &answers)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.plan.routes,
+            ["10.4.0.1/32", "10.4.0.2/32", "10.42.2.0/24"]
+                .map(|s| s.parse::<IpNet>().unwrap())
+                .to_vec()
+        );
+        assert_eq!(out.config.routes.len(), 3);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(
+            out.warnings[0].contains("10.42.1.0/24 of aws is not routed")
+                && out.warnings[0].contains("10.42.1.7, the address endpoint gcp.example:51820 of gcp"),
+            "{}",
+            out.warnings[0]
+        );
+        // The Plan keeps the name; the tunnel gets the address.
+        assert_eq!(
+            out.plan.peers[1].endpoint.as_ref().unwrap().to_string(),
+            "gcp.example:51820"
+        );
+        let gcp = &out.config.peers[&out.plan.peers[1].public_key];
+        assert_eq!(gcp.endpoint, Some("10.42.1.7:51820".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn names_outside_the_ranges_change_nothing() {
+        let p = plan(&[("gcp", "gcp.example:51820", &["10.4.0.2/32", "10.42.2.0/24"])]);
+        let answers = lookup(&[("gcp.example", "198.51.100.7:51820")]);
+        let out = prepare(
+            p.clone(),
+            KEY,
+            "kwdtest0".into(),
+            Duration::from_secs(1),
+            &answers,
+        )
+        .await
+        .unwrap();
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert_eq!(out.plan.routes, p.routes);
+        assert!(out.plan.refused.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_bad_key_is_refused_before_anything_is_looked_up() {
+        let p = plan(&[("gcp", "gcp.example:51820", &["10.42.2.0/24"])]);
+        let never: Lookup = Arc::new(|_| -> LookupFuture { panic!("looked up") });
+        let err = prepare(p, "not a key", "kwdtest0".into(), Duration::from_secs(1), &never)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+    }
+}
