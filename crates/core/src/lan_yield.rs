@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use crate::cidr::overlaps;
 use crate::plan::Plan;
-use crate::policy::{broadest_prefix, routes};
+use crate::policy::{broadest_prefix, refusal_reason_allowing, routes};
 
 /// A range of the Plan left out because a local network overlaps it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,7 +48,9 @@ pub struct LocalNetwork {
 
 /// `plan` without the ranges a local network overlaps, and what was left out (sorted). Local
 /// networks broader than the broadest allowed prefix (a default route, a full-tunnel VPN's halves)
-/// do not count, as in the policy. Nothing else of the Plan changes.
+/// do not count, as in the policy. A range the policy refuses on its own (a default route, too
+/// broad, loopback...) is never withdrawn here: it stays for the policy to refuse, so that a hostile
+/// range is not passed off as a LAN overlap. Nothing else of the Plan changes.
 #[must_use]
 pub fn yield_to_local(plan: &Plan, local: &[LocalNetwork]) -> (Plan, Vec<Withdrawn>) {
     let local: Vec<&LocalNetwork> = local
@@ -60,9 +62,11 @@ pub fn yield_to_local(plan: &Plan, local: &[LocalNetwork]) -> (Plan, Vec<Withdra
     if local.is_empty() {
         return (out, withdrawn);
     }
+    let allowed = &plan.policy.allowed_public_ranges;
     for peer in &mut out.peers {
         peer.allowed_ips
             .retain(|range| match local.iter().find(|l| overlaps(range, &l.net)) {
+                _ if refusal_reason_allowing(range, &[], allowed).is_some() => true,
                 Some(l) => {
                     withdrawn.push(Withdrawn {
                         range: *range,
@@ -168,6 +172,19 @@ mod tests {
         );
         assert!(w.is_empty());
         assert_eq!(out, plan());
+    }
+
+    #[test]
+    fn a_range_the_policy_refuses_on_its_own_is_left_for_the_policy() {
+        let mut hostile = plan();
+        hostile.peers[0].allowed_ips.push(net("0.0.0.0/0"));
+        hostile.peers[0].allowed_ips.push(net("127.0.0.0/8"));
+        let (out, w) = yield_to_local(
+            &hostile,
+            &[lan("192.168.1.0/24", "wlan0"), lan("127.0.0.0/8", "lo")],
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(out.peers[0].allowed_ips, hostile.peers[0].allowed_ips);
     }
 
     #[test]

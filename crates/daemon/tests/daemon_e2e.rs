@@ -204,12 +204,19 @@ async fn a_refused_plan_changes_nothing() {
     // so that what refuses the range is the rule about the laptop's own networks.
     lan.policy.allowed_public_ranges = vec!["198.18.0.0/15".parse().unwrap()];
     lan.routes = kubewire_core::policy::routes(&lan.peers);
+    // The laptop's own network wins that range alone (issue 13): the Plan applies without it, and
+    // status says why.
     match client.request(&lab.apply_request(lan)).await {
-        Err(ClientError::Daemon {
-            code: ErrorCode::PlanRefused,
-            message,
-        }) => {
-            assert!(message.contains("local network 198.18.1.0/24"), "{message}");
+        Ok(Response::Applied { status, .. }) => {
+            assert!(
+                status
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains("198.18.1.0/25") && w.contains("local network 198.18.1.0/24")),
+                "{:?}",
+                status.warnings
+            );
+            assert!(!status.routes.contains(&"198.18.1.0/25".parse().unwrap()));
         }
         other => panic!("{other:?}"),
     }
