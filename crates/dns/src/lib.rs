@@ -16,14 +16,14 @@ pub mod durable;
 mod error;
 pub mod fault;
 pub mod os;
-pub use os::{BackendKind, DnsState, OsDns, OsPaths, SplitDnsSettings, restore_at_start};
+pub use os::{BackendKind, DnsState, OsDns, OsPaths, SplitDnsSettings, Warnings, restore_at_start};
 mod resolver;
 pub mod reverse;
 pub mod route;
 
 pub use config::{LOOPBACK_LISTEN, ResolverConfig};
 pub use error::DnsError;
-pub use resolver::SplitResolver;
+pub use resolver::{SplitResolver, UpstreamsHandle};
 /// The packet path without sockets, for the `dns_packet` fuzz target (not an API).
 #[doc(hidden)]
 pub use resolver::fuzzing;
