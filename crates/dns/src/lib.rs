@@ -23,10 +23,10 @@ pub mod route;
 
 pub use config::{LOOPBACK_LISTEN, ResolverConfig};
 pub use error::DnsError;
-pub use resolver::{SplitResolver, UpstreamsHandle};
 /// The packet path without sockets, for the `dns_packet` fuzz target (not an API).
 #[doc(hidden)]
 pub use resolver::fuzzing;
+pub use resolver::{SplitResolver, UpstreamsHandle};
 
 /// The longest TTL (seconds) the resolver keeps an answer for or hands to the OS, whatever the
 /// upstream or the cluster says: a poisoned or hostile answer lives at most this long.

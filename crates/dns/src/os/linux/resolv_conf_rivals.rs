@@ -95,8 +95,7 @@ impl Rivalry {
     /// When ours may be put back (at once, or [`MIN_GAP`] after the last time).
     #[must_use]
     pub fn reassert_at(&self, now: Instant) -> Instant {
-        self.last_reassert
-            .map_or(now, |last| (last + MIN_GAP).max(now))
+        self.last_reassert.map_or(now, |last| (last + MIN_GAP).max(now))
     }
 
     /// Ours was put back at `now`.
@@ -190,7 +189,11 @@ mod tests {
             "their nameservers, never our own resolver"
         );
         // Ours rendered from theirs keeps their search and options.
-        let merged = render(&parse(&String::from_utf8_lossy(DHCP)), "127.0.2.53".parse().unwrap(), &[]);
+        let merged = render(
+            &parse(&String::from_utf8_lossy(DHCP)),
+            "127.0.2.53".parse().unwrap(),
+            &[],
+        );
         assert_eq!(
             merged,
             format!("{HEADER}\nnameserver 127.0.2.53\nsearch corp.example\noptions timeout:2\n")
@@ -229,7 +232,10 @@ mod tests {
         assert_eq!(reasserts, 2, "in 1.35 s");
         assert_eq!(r.reassert_at(ms(1400)), ms(2050));
         let w = r.warning(ms(1400), "/etc/resolv.conf").unwrap();
-        assert!(w.contains("/etc/resolv.conf") && w.contains("dhclient") && w.contains("10 times"), "{w}");
+        assert!(
+            w.contains("/etc/resolv.conf") && w.contains("dhclient") && w.contains("10 times"),
+            "{w}"
+        );
         // They stop: the warning goes once the rewrites leave the window, and nothing is due after.
         assert_eq!(r.next_change(ms(1400)), Some(t0 + WINDOW));
         let later = ms(1350) + WINDOW;

@@ -71,7 +71,10 @@ struct Watcher {
 
 fn file_names(target: &Path) -> Vec<OsString> {
     let mut names: Vec<OsString> = target.file_name().map(ToOwned::to_owned).into_iter().collect();
-    if let Some(real) = std::fs::canonicalize(target).ok().and_then(|p| p.file_name().map(ToOwned::to_owned)) {
+    if let Some(real) = std::fs::canonicalize(target)
+        .ok()
+        .and_then(|p| p.file_name().map(ToOwned::to_owned))
+    {
         names.push(real);
     }
     names
@@ -86,11 +89,18 @@ impl Watcher {
         let file_mask = WatchMask::CLOSE_WRITE | WatchMask::DELETE_SELF | WatchMask::MOVE_SELF;
         let target = &self.paths.target;
         let mut dirs: Vec<PathBuf> = target.parent().map(Path::to_path_buf).into_iter().collect();
-        if let Some(dir) = std::fs::canonicalize(target).ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+        if let Some(dir) = std::fs::canonicalize(target)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        {
             dirs.push(dir);
         }
         for dir in dirs {
-            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
             watches.clone().add(&dir, dir_mask).map_err(file_err(&dir))?;
         }
         // The file may be missing for a moment (deleted, then written): the directory sees it come.
@@ -103,10 +113,15 @@ impl Watcher {
     async fn run(mut self, mut stream: EventStream<Vec<u8>>) {
         self.check(Instant::now());
         loop {
-            let wake = [self.due, self.rivalry.next_change(std::time::Instant::now()).map(Instant::from_std)]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                self.due,
+                self.rivalry
+                    .next_change(std::time::Instant::now())
+                    .map(Instant::from_std),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 event = stream.next() => match event {
                     Some(Ok(event)) => {
@@ -141,7 +156,10 @@ impl Watcher {
         if let Err(e) = self.check_inner(now) {
             warn!(error = %e, "following a change to resolv.conf");
             // Try again, no faster than the re-asserts.
-            self.due = Some(Instant::from_std(self.rivalry.reassert_at(now.into_std())).max(now + super::resolv_conf_rivals::MIN_GAP));
+            self.due = Some(
+                Instant::from_std(self.rivalry.reassert_at(now.into_std()))
+                    .max(now + super::resolv_conf_rivals::MIN_GAP),
+            );
         }
     }
 
@@ -159,14 +177,18 @@ impl Watcher {
         }
         let at = Instant::from_std(self.rivalry.reassert_at(now.into_std()));
         if at > now {
-            debug!(in_ms = (at - now).as_millis() as u64, "resolv.conf: putting ours back later");
+            debug!(
+                in_ms = (at - now).as_millis() as u64,
+                "resolv.conf: putting ours back later"
+            );
             self.due = Some(at);
             return Ok(());
         }
         self.due = None;
         let backup = read_or_empty(&self.paths.backup)?;
         let ours = self.render(&backup);
-        durable::replace(&self.paths.target, &ours, "resolv-conf.reassert").map_err(file_err(&self.paths.target))?;
+        durable::replace(&self.paths.target, &ours, "resolv-conf.reassert")
+            .map_err(file_err(&self.paths.target))?;
         self.rivalry.reasserted(now.into_std());
         info!("resolv.conf: ours is back");
         Ok(())
@@ -183,7 +205,10 @@ impl Watcher {
             self.upstreams.set(upstreams)?;
         }
         self.rivalry.rewritten(now.into_std(), writer_hint(theirs));
-        info!(writer = writer_hint(theirs).unwrap_or_default(), "resolv.conf rewritten by someone else: taken as the new original");
+        info!(
+            writer = writer_hint(theirs).unwrap_or_default(),
+            "resolv.conf rewritten by someone else: taken as the new original"
+        );
         Ok(())
     }
 
@@ -193,7 +218,11 @@ impl Watcher {
 
     fn publish(&self) {
         let path = self.paths.target.display().to_string();
-        let now = self.rivalry.warning(std::time::Instant::now(), &path).into_iter().collect();
+        let now = self
+            .rivalry
+            .warning(std::time::Instant::now(), &path)
+            .into_iter()
+            .collect();
         let mut shared = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
         if *shared != now {
             *shared = now;
