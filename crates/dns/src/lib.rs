@@ -7,9 +7,10 @@
 //! 2. on connect: [`os::OsDns::detect`], [`os::OsDns::listen_addr`], [`os::OsDns::upstreams`]
 //!    (resolv.conf mode: the original nameservers), [`SplitResolver::start`] with
 //!    [`ResolverConfig::from_plan`], then [`os::OsDns::prepare`] -> persist the returned
-//!    [`os::DnsState`] -> [`os::OsDns::apply`];
+//!    [`os::DnsState`] -> [`os::OsDns::apply`] -> [`os::OsDns::watch`] (resolved restarts; in
+//!    resolv.conf mode, other writers of the file: see `os::linux::resolv_conf_watch`);
 //! 3. on a new Plan: [`SplitResolver::update`] and, if the settings changed, `apply` again;
-//! 4. on disconnect: [`os::OsDns::revert`], then [`SplitResolver::stop`], then forget the state.
+//! 4. on disconnect: abort the watch and await it, [`os::OsDns::revert`], then [`SplitResolver::stop`], then forget the state.
 
 mod config;
 pub mod durable;
