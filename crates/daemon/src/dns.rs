@@ -107,9 +107,14 @@ impl DnsSession {
             ));
         }
         let warnings = Warnings::default();
-        let watch = match os
-            .watch(&state, &settings, resolver.upstreams_handle(), warnings.clone())
-            .await
+        let watch = match crate::dns_runtime::start_watch(
+            os.clone(),
+            state.clone(),
+            settings.clone(),
+            resolver.upstreams_handle(),
+            warnings.clone(),
+        )
+        .await
         {
             Ok(w) => w,
             Err(e) => {
@@ -153,17 +158,16 @@ impl DnsSession {
                 .apply(&self.state, &settings)
                 .await
                 .map_err(|e| format!("re-applying DNS settings: {e}"));
-            self.watch = self
-                .os
-                .watch(
-                    &self.state,
-                    &settings,
-                    self.resolver.upstreams_handle(),
-                    self.warnings.clone(),
-                )
-                .await
-                .ok()
-                .flatten();
+            self.watch = crate::dns_runtime::start_watch(
+                self.os.clone(),
+                self.state.clone(),
+                settings.clone(),
+                self.resolver.upstreams_handle(),
+                self.warnings.clone(),
+            )
+            .await
+            .ok()
+            .flatten();
             applied?;
             self.settings = settings;
         }
