@@ -205,3 +205,37 @@ async fn a_writer_that_keeps_rewriting_gets_one_reassert_a_second_and_a_warning(
     let (_dir, paths) = disconnect(s).await;
     assert_eq!(std::fs::read(&paths.target).unwrap(), dhcp(20));
 }
+
+#[tokio::test]
+async fn a_rewrite_that_cannot_be_followed_changes_nothing_and_says_so() {
+    let s = connect().await;
+    // The backup cannot be replaced (a directory stands in its way: even root cannot rename over it).
+    let original_backup = std::fs::read(&s.paths.backup).unwrap();
+    std::fs::remove_file(&s.paths.backup).unwrap();
+    std::fs::create_dir(&s.paths.backup).unwrap();
+    std::fs::write(s.paths.backup.join("keep"), b"x").unwrap();
+    std::fs::write(&s.paths.target, dhcp(7)).unwrap();
+    let warned = wait_until(Duration::from_secs(2), || {
+        s.warnings
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w.contains("cannot follow a change") && w.contains("resolv.conf"))
+    })
+    .await;
+    assert!(warned, "{:?}", s.warnings.lock().unwrap());
+    // Theirs stays in place (never overwritten without a backup of it), upstreams unchanged.
+    assert_eq!(std::fs::read(&s.paths.target).unwrap(), dhcp(7));
+    assert_eq!(
+        s.resolver.config().upstreams,
+        ["10.1.1.1:53".parse::<SocketAddr>().unwrap()]
+    );
+    // The way is clear again: the retry (at most once a second) follows it and the warning goes.
+    std::fs::remove_dir_all(&s.paths.backup).unwrap();
+    std::fs::write(&s.paths.backup, original_backup).unwrap();
+    assert!(wait_until(Duration::from_secs(3), || is_ours(&s.paths.target)).await);
+    assert_eq!(std::fs::read(&s.paths.backup).unwrap(), dhcp(7));
+    assert!(wait_until(Duration::from_secs(1), || s.warnings.lock().unwrap().is_empty()).await);
+    let (_dir, paths) = disconnect(s).await;
+    assert_eq!(std::fs::read(&paths.target).unwrap(), dhcp(7));
+}

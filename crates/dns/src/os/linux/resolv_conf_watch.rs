@@ -51,6 +51,7 @@ pub fn spawn(
         warnings,
         rivalry: Rivalry::default(),
         due: None,
+        failure: None,
     };
     watcher.add_watches(&stream.watches())?;
     info!("watching resolv.conf for other writers");
@@ -67,6 +68,8 @@ struct Watcher {
     rivalry: Rivalry,
     /// When ours is to be put back.
     due: Option<Instant>,
+    /// Why the last check failed (a warning until one succeeds).
+    failure: Option<String>,
 }
 
 fn file_names(target: &Path) -> Vec<OsString> {
@@ -141,6 +144,12 @@ impl Watcher {
                     }
                     Some(Err(e)) => {
                         warn!(error = %e, "reading inotify events; resolv.conf is no longer watched");
+                        self.failure = Some(format!(
+                            "{} is no longer watched ({e}): if another program rewrites it, cluster \
+                             names stop resolving; disconnect and connect again",
+                            self.paths.target.display()
+                        ));
+                        self.publish();
                         return;
                     }
                     None => return,
@@ -153,8 +162,14 @@ impl Watcher {
 
     /// Reads the file and acts on what it holds; puts ours back when due.
     fn check(&mut self, now: Instant) {
+        self.failure = None;
         if let Err(e) = self.check_inner(now) {
             warn!(error = %e, "following a change to resolv.conf");
+            self.failure = Some(format!(
+                "cannot follow a change to {} (cluster names may not resolve): {e}; check the \
+                 file and the disk, or disconnect and connect again",
+                self.paths.target.display()
+            ));
             // Try again, no faster than the re-asserts.
             self.due = Some(
                 Instant::from_std(self.rivalry.reassert_at(now.into_std()))
@@ -218,10 +233,11 @@ impl Watcher {
 
     fn publish(&self) {
         let path = self.paths.target.display().to_string();
-        let now = self
+        let now: Vec<String> = self
             .rivalry
             .warning(std::time::Instant::now(), &path)
             .into_iter()
+            .chain(self.failure.clone())
             .collect();
         let mut shared = self.warnings.lock().unwrap_or_else(PoisonError::into_inner);
         if *shared != now {
