@@ -128,10 +128,10 @@ impl Watcher {
             tokio::select! {
                 event = stream.next() => match event {
                     Some(Ok(event)) => {
-                        let ours = event.name.as_ref().is_none_or(|n| self.names.contains(n));
+                        // Events of the file itself have no name; the directory's name theirs.
+                        let mut relevant = event.name.as_ref().is_none_or(|n| self.names.contains(n));
                         // Let the writer finish, and take every event it caused at once.
                         tokio::time::sleep(SETTLE).await;
-                        let mut relevant = ours;
                         while let Some(Some(Ok(more))) = stream.next().now_or_never() {
                             relevant |= more.name.as_ref().is_none_or(|n| self.names.contains(n));
                         }
