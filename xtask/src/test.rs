@@ -26,6 +26,7 @@ fn e2e_tests() -> Result<()> {
             "dns",
             "dns_hijack",
             "dns_resolved",
+            "dns_neighbours",
             "daemon_restart",
             "faults",
             "lan_overlap",

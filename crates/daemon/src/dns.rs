@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use kubewire_core::Plan;
 use kubewire_dns::{
-    BackendKind, DnsState, OsDns, OsPaths, ResolverConfig, SplitDnsSettings, SplitResolver,
+    BackendKind, DnsState, OsDns, OsPaths, ResolverConfig, SplitDnsSettings, SplitResolver, Warnings,
     os::ResolvConfPaths,
 };
 
@@ -43,9 +43,20 @@ pub struct DnsSession {
     settings: SplitDnsSettings,
     resolver: SplitResolver,
     watch: Option<tokio::task::JoinHandle<()>>,
+    /// From the watch (resolv.conf mode: another program keeps rewriting the file).
+    warnings: Warnings,
 }
 
 impl DnsSession {
+    /// What the watch has to say now (for `status`).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// What to persist in the state file.
     #[must_use]
     pub fn state(&self) -> &DnsState {
@@ -95,10 +106,19 @@ impl DnsSession {
                 os.kind()
             ));
         }
-        let watch = match os.watch(&state, &settings).await {
+        let warnings = Warnings::default();
+        let watch = match crate::dns_runtime::start_watch(
+            os.clone(),
+            state.clone(),
+            settings.clone(),
+            resolver.upstreams_handle(),
+            warnings.clone(),
+        )
+        .await
+        {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot watch for resolver restarts");
+                tracing::warn!(error = %e, "cannot watch the DNS settings (resolved restarts, resolv.conf rewrites)");
                 None
             }
         };
@@ -114,6 +134,7 @@ impl DnsSession {
             settings,
             resolver,
             watch,
+            warnings,
         })
     }
 
@@ -130,14 +151,24 @@ impl DnsSession {
             .map_err(|e| format!("updating the resolver: {e}"))?;
         let settings = SplitDnsSettings::from_plan(plan, self.resolver.local_addr());
         if settings != self.settings {
-            self.os
+            // The watch stops first: it writes the same files.
+            stop_watch(self.watch.take()).await;
+            let applied = self
+                .os
                 .apply(&self.state, &settings)
                 .await
-                .map_err(|e| format!("re-applying DNS settings: {e}"))?;
-            if let Some(w) = self.watch.take() {
-                w.abort();
-            }
-            self.watch = self.os.watch(&self.state, &settings).await.ok().flatten();
+                .map_err(|e| format!("re-applying DNS settings: {e}"));
+            self.watch = crate::dns_runtime::start_watch(
+                self.os.clone(),
+                self.state.clone(),
+                settings.clone(),
+                self.resolver.upstreams_handle(),
+                self.warnings.clone(),
+            )
+            .await
+            .ok()
+            .flatten();
+            applied?;
             self.settings = settings;
         }
         Ok(())
@@ -145,9 +176,8 @@ impl DnsSession {
 
     /// Reverts the OS change and stops the resolver.
     pub async fn stop(mut self) -> Result<(), String> {
-        if let Some(w) = self.watch.take() {
-            w.abort();
-        }
+        // Ended (not only told to end) before the revert: it writes the same files.
+        stop_watch(self.watch.take()).await;
         let reverted = self.os.revert(&self.state).await;
         if let Err(e) = crate::dns_runtime::stop_resolver(self.resolver).await {
             tracing::warn!(error = %e, "stopping the resolver");
@@ -155,6 +185,14 @@ impl DnsSession {
         reverted.map_err(|e| format!("restoring the system's DNS settings: {e}"))?;
         tracing::info!(backend = ?self.os.kind(), "split DNS stopped");
         Ok(())
+    }
+}
+
+/// Aborts a watch task and waits until it has ended.
+async fn stop_watch(watch: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(w) = watch {
+        w.abort();
+        let _ = w.await;
     }
 }
 

@@ -52,3 +52,22 @@ pub async fn stop_resolver(resolver: SplitResolver) -> Result<(), DnsError> {
         None => resolver.stop().await,
     }
 }
+
+/// Starts the OS backend's watch (resolved restarts, resolv.conf rewrites) on the DNS runtime, so it
+/// puts our settings back while the daemon's runtime is blocked.
+pub async fn start_watch(
+    os: kubewire_dns::OsDns,
+    state: kubewire_dns::DnsState,
+    settings: kubewire_dns::SplitDnsSettings,
+    upstreams: kubewire_dns::UpstreamsHandle,
+    warnings: kubewire_dns::Warnings,
+) -> Result<Option<tokio::task::JoinHandle<()>>, DnsError> {
+    let watch = async move { os.watch(&state, &settings, upstreams, warnings).await };
+    match handle() {
+        Some(dns) => dns
+            .spawn(watch)
+            .await
+            .map_err(|e| DnsError::Server(format!("the resolver's runtime: {e}")))?,
+        None => watch.await,
+    }
+}

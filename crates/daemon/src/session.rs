@@ -135,6 +135,7 @@ impl Session {
         warnings.extend(self.withdrawn.iter().map(ToString::to_string));
         warnings.extend(self.apply_warnings.iter().cloned());
         warnings.extend(self.dns_warnings.iter().cloned());
+        warnings.extend(self.dns.iter().flat_map(crate::dns::DnsSession::warnings));
         if !warnings.is_empty() {
             state = TunnelState::Degraded;
         }

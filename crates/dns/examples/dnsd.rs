@@ -171,7 +171,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let state = os.prepare(&settings)?;
             std::fs::write(&files.state, serde_json::to_vec(&state)?)?;
             os.apply(&state, &settings).await?;
-            let watch = os.watch(&state, &settings).await?;
+            let warnings = kubewire_dns::Warnings::default();
+            let watch = os
+                .watch(&state, &settings, resolver.upstreams_handle(), warnings)
+                .await?;
             println!("ready {}", resolver.local_addr());
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
@@ -180,6 +183,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             if let Some(watch) = watch {
                 watch.abort();
+                let _ = watch.await;
             }
             os.revert(&state).await?;
             std::fs::remove_file(&files.state)?;

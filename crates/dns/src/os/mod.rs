@@ -8,6 +8,8 @@
 pub mod linux {
     //! Linux backends.
     pub mod resolv_conf;
+    pub mod resolv_conf_rivals;
+    pub mod resolv_conf_watch;
     pub mod resolved;
 }
 pub mod macos;
@@ -34,6 +36,9 @@ pub use linux::resolv_conf::ResolvConfPaths;
 use resolv_conf_portable as resolv_conf;
 #[cfg(not(target_os = "linux"))]
 pub use resolv_conf_portable::ResolvConfPaths;
+
+/// Warnings for `status` from a watch (resolv.conf mode: another program keeps rewriting the file).
+pub type Warnings = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// The environment variable that overrides the backend choice.
 pub const BACKEND_ENV: &str = "KUBEWIRE_DNS_BACKEND";
@@ -257,19 +262,35 @@ impl OsDns {
         }
     }
 
-    /// Keep resolved's settings through its restarts (resolved mode; a no-op task otherwise). Abort
-    /// the task at disconnect.
+    /// Keep our settings in force: resolved mode re-applies them when resolved restarts;
+    /// resolv.conf mode follows other writers of the file (their nameservers become `upstreams`,
+    /// ours goes back within a second; a fight becomes a warning in `warnings`). `None` otherwise.
+    /// At disconnect abort the task and await it, before [`OsDns::revert`].
     pub async fn watch(
         &self,
         state: &DnsState,
         settings: &SplitDnsSettings,
+        upstreams: crate::UpstreamsHandle,
+        warnings: Warnings,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, DnsError> {
         #[cfg(target_os = "linux")]
-        if state.backend == BackendKind::Resolved {
-            let calls = resolved_apply_calls(state, settings)?;
-            return linux::resolved::watch_restarts(calls).await.map(Some);
+        match state.backend {
+            BackendKind::Resolved => {
+                let calls = resolved_apply_calls(state, settings)?;
+                return linux::resolved::watch_restarts(calls).await.map(Some);
+            }
+            BackendKind::ResolvConf => {
+                return linux::resolv_conf_watch::spawn(
+                    state.paths.resolv_conf.clone(),
+                    settings.resolver.ip(),
+                    upstreams,
+                    warnings,
+                )
+                .map(Some);
+            }
+            _ => {}
         }
-        let _ = (state, settings);
+        let _ = (state, settings, upstreams, warnings);
         Ok(None)
     }
 

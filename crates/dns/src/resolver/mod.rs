@@ -13,7 +13,7 @@ mod udp;
 mod wire;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
@@ -31,7 +31,55 @@ pub struct SplitResolver {
     /// Our own TCP loop, with its limits (see [`tcp`]).
     tcp: JoinHandle<()>,
     listen: SocketAddr,
-    config: ResolverConfig,
+    /// Shared with [`UpstreamsHandle`]s, which change only the upstreams.
+    config: Arc<Mutex<ResolverConfig>>,
+}
+
+/// Changes the upstreams of a running resolver from elsewhere (resolv.conf mode: someone else
+/// rewrote the file and named other nameservers). Cheap to clone; outlives nothing it needs.
+#[derive(Clone)]
+pub struct UpstreamsHandle {
+    engine: Arc<RwLock<Arc<Engine>>>,
+    config: Arc<Mutex<ResolverConfig>>,
+}
+
+impl std::fmt::Debug for UpstreamsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamsHandle").finish_non_exhaustive()
+    }
+}
+
+impl UpstreamsHandle {
+    /// Forward non-cluster names to `upstreams` from now on (the cache starts empty). Nothing
+    /// changes when they are the same.
+    pub fn set(&self, upstreams: Vec<SocketAddr>) -> Result<(), DnsError> {
+        let mut config = lock(&self.config);
+        if config.upstreams == upstreams {
+            return Ok(());
+        }
+        let new = ResolverConfig {
+            upstreams,
+            ..config.clone()
+        };
+        swap_engine(&self.engine, &new)?;
+        *config = new;
+        info!(upstreams = config.upstreams.len(), "resolver upstreams changed");
+        Ok(())
+    }
+}
+
+/// The configuration, also after a panic elsewhere (it is replaced whole, never left half changed).
+fn lock(config: &Mutex<ResolverConfig>) -> std::sync::MutexGuard<'_, ResolverConfig> {
+    config.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn swap_engine(engine: &RwLock<Arc<Engine>>, config: &ResolverConfig) -> Result<(), DnsError> {
+    let new = Arc::new(Engine::new(config)?);
+    let mut slot = engine
+        .write()
+        .map_err(|_| DnsError::Server("engine lock poisoned".into()))?;
+    *slot = new;
+    Ok(())
 }
 
 impl std::fmt::Debug for SplitResolver {
@@ -80,7 +128,7 @@ impl SplitResolver {
             udp,
             tcp,
             listen,
-            config: ResolverConfig { listen, ..config },
+            config: Arc::new(Mutex::new(ResolverConfig { listen, ..config })),
         })
     }
 
@@ -89,9 +137,17 @@ impl SplitResolver {
         self.listen
     }
 
-    /// The configuration in force.
-    pub fn config(&self) -> &ResolverConfig {
-        &self.config
+    /// The configuration in force (a copy: an [`UpstreamsHandle`] may change its upstreams).
+    pub fn config(&self) -> ResolverConfig {
+        lock(&self.config).clone()
+    }
+
+    /// A handle that changes the upstreams while the resolver runs.
+    pub fn upstreams_handle(&self) -> UpstreamsHandle {
+        UpstreamsHandle {
+            engine: Arc::clone(&self.engine),
+            config: Arc::clone(&self.config),
+        }
     }
 
     /// Switch to a new configuration (new cluster DNS, zone, routes, upstreams, cache setting)
@@ -111,17 +167,13 @@ impl SplitResolver {
                 "the listen address cannot change while running".into(),
             ));
         }
-        if config == self.config {
+        let mut current = lock(&self.config);
+        if config == *current {
             return Ok(());
         }
-        let engine = Arc::new(Engine::new(&config)?);
-        let mut slot = self
-            .engine
-            .write()
-            .map_err(|_| DnsError::Server("engine lock poisoned".into()))?;
-        *slot = engine;
-        drop(slot);
-        self.config = config;
+        swap_engine(&self.engine, &config)?;
+        *current = config;
+        drop(current);
         info!("resolver configuration updated");
         Ok(())
     }
