@@ -7,7 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use kubewire_core::{Plan, policy};
 use kubewire_ipc::{Changes, ErrorCode, SecretKey, SessionInfo};
-use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel};
+use kubewire_tunnel::{Applied, Config, InterfaceSpec, PrivateKeyText, Tunnel};
 
 use crate::dns::{DnsOptions, DnsSession};
 use crate::persist::{State, StateFile};
@@ -182,22 +182,8 @@ pub async fn apply(
         ));
     };
     let name = session.tunnel.name().to_owned();
-    let backend = session.tunnel.backend().to_string();
-    let superset = session
-        .tunnel
-        .live()
-        .routes
-        .iter()
-        .chain(config.routes.iter())
-        .copied()
-        .collect::<Vec<_>>();
-    let dns_state = session.dns.as_ref().map(|d| d.state().clone());
-    state_file
-        .write(&State::new(&name, Some(&backend), superset).with_dns(dns_state.clone()))
-        .map_err(|e| ApplyError::failed(e.to_string()))?;
-
     let started = std::time::Instant::now();
-    let result = session.tunnel.apply(&config).await;
+    let (applied, live) = apply_journaled(session, state_file, &config).await?;
     let names = |keys: &[kubewire_core::PublicKey], plan: &Plan| -> Vec<String> {
         keys.iter()
             .map(|k| {
@@ -208,14 +194,6 @@ pub async fn apply(
             })
             .collect()
     };
-    // Record what is live now, whatever happened.
-    let live = State::new(
-        &name,
-        Some(&backend),
-        session.tunnel.live().routes.iter().copied(),
-    );
-    let _ = state_file.write(&live.clone().with_dns(dns_state));
-    let applied = result.map_err(|e| ApplyError::failed(format!("applying the Plan to {name}: {e}")))?;
     changes.peers_removed = names(&applied.peers_removed, &session.plan);
     changes.peers_added = names(&applied.peers_added, &plan);
     for key in &applied.peers_removed {
@@ -253,6 +231,40 @@ pub async fn apply(
     session.apply_warnings = warnings;
     sync_dns(session, state_file, dns, &live).await;
     Ok(changes)
+}
+
+/// Brings the session's tunnel to `config`, journaled: before the change the state file names the
+/// live routes and the wanted ones (a crash in between leaves nothing unnamed), after it what is live,
+/// whatever happened. Returns what changed and the live state (without DNS).
+pub async fn apply_journaled(
+    session: &mut Session,
+    state_file: &StateFile,
+    config: &Config,
+) -> Result<(Applied, State), ApplyError> {
+    let name = session.tunnel.name().to_owned();
+    let backend = session.tunnel.backend().to_string();
+    let superset = session
+        .tunnel
+        .live()
+        .routes
+        .iter()
+        .chain(config.routes.iter())
+        .copied()
+        .collect::<Vec<_>>();
+    let dns_state = session.dns.as_ref().map(|d| d.state().clone());
+    state_file
+        .write(&State::new(&name, Some(&backend), superset).with_dns(dns_state.clone()))
+        .map_err(|e| ApplyError::failed(e.to_string()))?;
+    let result = session.tunnel.apply(config).await;
+    // Record what is live now, whatever happened.
+    let live = State::new(
+        &name,
+        Some(&backend),
+        session.tunnel.live().routes.iter().copied(),
+    );
+    let _ = state_file.write(&live.clone().with_dns(dns_state));
+    let applied = result.map_err(|e| ApplyError::failed(format!("applying the Plan to {name}: {e}")))?;
+    Ok((applied, live))
 }
 
 /// Brings the split DNS to the session's Plan: started on the first Plan with a cluster DNS server

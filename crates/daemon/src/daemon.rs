@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, broadcast};
 use crate::apply::{ApplyError, ApplyRequest, admit, apply};
 use crate::dns::DnsOptions;
 use crate::persist::StateFile;
-use crate::prepare::{RESOLVE_DEADLINE, prepare, prepare_checked};
+use crate::prepare::{RESOLVE_DEADLINE, prepare, prepare_for, read_local_networks};
 use crate::session::{Session, now_secs};
 
 pub struct Daemon {
@@ -120,14 +120,14 @@ impl Daemon {
                 s.withdrawn.clone(),
             )
         };
-        let probe = own.clone();
-        let local = tokio::task::spawn_blocking(move || crate::local_networks::read_named(Some(&probe)))
-            .await
-            .unwrap_or_default();
+        let t0 = std::time::Instant::now();
+        let local = read_local_networks(own).await;
         if !crate::lan_yield::differs(&requested, &withdrawn, &local) {
             return;
         }
-        let prepared = match prepare_checked(requested, own, RESOLVE_DEADLINE, &self.lookup).await {
+        let prepared = match prepare_for(requested, &local, t0.elapsed(), RESOLVE_DEADLINE, &self.lookup)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e.message, "after a network change the Plan no longer passes the policy; left as it was");

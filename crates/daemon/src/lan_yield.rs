@@ -5,8 +5,8 @@
 use kubewire_core::Plan;
 use kubewire_core::lan_yield::{LocalNetwork, Withdrawn, yield_to_local};
 
-use crate::apply::{ApplyError, check_policy};
-use crate::persist::{State, StateFile};
+use crate::apply::{ApplyError, apply_journaled, check_policy};
+use crate::persist::StateFile;
 use crate::prepare::Prepared;
 use crate::session::Session;
 
@@ -45,30 +45,8 @@ pub async fn follow(session: &mut Session, state_file: &StateFile, prepared: Pre
         tracing::info!(range = %w.range, peer = %w.peer, "the overlap is gone: the range is routed into the tunnel again");
     }
     let name = session.tunnel.name().to_owned();
-    let backend = session.tunnel.backend().to_string();
-    let dns_state = session.dns.as_ref().map(|d| d.state().clone());
-    let superset = session
-        .tunnel
-        .live()
-        .routes
-        .iter()
-        .chain(prepared.config.routes.iter())
-        .copied()
-        .collect::<Vec<_>>();
-    if let Err(e) = state_file.write(&State::new(&name, Some(&backend), superset).with_dns(dns_state.clone()))
-    {
-        tracing::warn!(error = %e, "state file not written; the tunnel is left as it was");
-        return false;
-    }
-    let result = session.tunnel.apply(&prepared.config).await;
-    let live = State::new(
-        &name,
-        Some(&backend),
-        session.tunnel.live().routes.iter().copied(),
-    );
-    let _ = state_file.write(&live.with_dns(dns_state));
-    match result {
-        Ok(applied) => {
+    match apply_journaled(session, state_file, &prepared.config).await {
+        Ok((applied, _live)) => {
             tracing::info!(
                 interface = %name,
                 routes_added = applied.routes_added.len(),
@@ -82,7 +60,7 @@ pub async fn follow(session: &mut Session, state_file: &StateFile, prepared: Pre
             true
         }
         Err(e) => {
-            tracing::warn!(interface = %name, error = %e, "following a network change failed");
+            tracing::warn!(interface = %name, error = %e.message, "following a network change failed");
             false
         }
     }

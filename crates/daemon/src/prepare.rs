@@ -14,7 +14,7 @@ use kubewire_core::lan_yield::Withdrawn;
 use kubewire_core::plan::RefusalReason;
 use kubewire_core::{Endpoint, Host, Plan, PrivateKey, PublicKey, policy};
 use kubewire_ipc::ErrorCode;
-use kubewire_tunnel::{Config, Lookup, config_of, resolve_endpoints};
+use kubewire_tunnel::{Config, LocalNetwork, Lookup, config_of, resolve_endpoints};
 
 use crate::apply::ApplyError;
 use crate::local_networks;
@@ -54,27 +54,35 @@ pub async fn prepare(
             message: "the private key is not base64 of 32 bytes".into(),
         });
     }
-    prepare_checked(plan, own, deadline, lookup).await
+    let t0 = Instant::now();
+    let named = read_local_networks(own).await;
+    prepare_for(plan, &named, t0.elapsed(), deadline, lookup).await
 }
 
-/// [`prepare`] for a Plan whose key is known good (the session's own, after a network change).
-pub async fn prepare_checked(
+/// This machine's networks with their interfaces, leaving out `own` (read on a blocking thread: it
+/// runs `ip`).
+pub async fn read_local_networks(own: String) -> Vec<LocalNetwork> {
+    tokio::task::spawn_blocking(move || local_networks::read_named(Some(&own)))
+        .await
+        .unwrap_or_default()
+}
+
+/// [`prepare`] for a Plan whose key is known good (the session's own, after a network change),
+/// against the networks `named` already read (`t_local`: how long that took, for the log).
+pub async fn prepare_for(
     requested: Plan,
-    own: String,
+    named: &[LocalNetwork],
+    t_local: Duration,
     deadline: Duration,
     lookup: &Lookup,
 ) -> Result<Prepared, ApplyError> {
     let t0 = Instant::now();
-    let named = tokio::task::spawn_blocking(move || local_networks::read_named(Some(&own)))
-        .await
-        .unwrap_or_default();
     let local: Vec<IpNet> = named.iter().map(|l| l.net).collect();
-    let t_local = t0.elapsed();
     // The LAN wins, per range; the withdrawn ranges come back when the overlap goes (netmon).
-    let (plan, withdrawn) = crate::lan_yield::live_plan(&requested, &named)?;
-    let t_policy = t0.elapsed() - t_local;
+    let (plan, withdrawn) = crate::lan_yield::live_plan(&requested, named)?;
+    let t_policy = t0.elapsed();
     let endpoints = resolve_endpoints(&plan, deadline, lookup).await;
-    let t_resolve = t0.elapsed() - t_local - t_policy;
+    let t_resolve = t0.elapsed() - t_policy;
     let (plan, left_out) = hold_resolved_to_policy(plan, &endpoints.resolved_names, &local);
     let config = config_of(&plan, &endpoints.addresses);
     let mut warnings = endpoints.warnings;
