@@ -30,6 +30,7 @@ fn e2e_tests() -> Result<()> {
             "daemon_restart",
             "faults",
             "lan_overlap",
+            "mtu",
             "hostile_routes",
             "tray",
         ],

@@ -1,6 +1,6 @@
 //! The checks of `kubewire doctor`, in order, as structured results (the CLI prints them, the tray
 //! app shows them): daemon reachable and authorised, kubeconfig, API server reachable, Kilo present,
-//! nodes ready, handshakes, route conflicts. Each failure carries its fix.
+//! nodes ready, handshakes, path MTU, route conflicts. Each failure carries its fix.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::connect::{ConnectOptions, preview};
 use crate::error::{ClusterError, KILO_INSTALL_HELP};
 use crate::failover::STALE_AFTER;
+use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
 /// How one check came out.
@@ -250,6 +251,7 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             if !status.controller_attached {
                 r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
             }
+            path_mtu_check(&mut r, status).await;
         }
         None => r.skip("handshakes", "not connected"),
     }
@@ -287,6 +289,36 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
         None => r.skip("route conflicts", "no plan"),
     }
     r.checks
+}
+
+/// Whether packets of the tunnel's MTU cross the path ([`crate::path_mtu`]).
+async fn path_mtu_check(r: &mut Report, status: &Status) {
+    const NAME: &str = "path MTU";
+    let (Some(mtu), Some(target)) = (status.mtu, crate::path_mtu::target(status)) else {
+        r.skip(NAME, "no peer with a recent handshake to probe");
+        return;
+    };
+    let probed = tokio::task::spawn_blocking(move || crate::path_mtu::probe(target, mtu.mtu)).await;
+    match probed {
+        Ok(PathMtu::Fits { mtu: size, target }) => r.ok(
+            NAME,
+            &format!("{size}-byte packets cross the tunnel to {target}; MTU {mtu}"),
+        ),
+        Ok(PathMtu::TooLarge {
+            mtu: size,
+            works,
+            target,
+        }) => r.fail(
+            NAME,
+            &format!(
+                "{size}-byte packets do not reach {target} through the tunnel, {works}-byte ones do: large \
+                 responses will hang (MTU {mtu})"
+            ),
+            &format!("kubewire disconnect && kubewire connect --mtu {works}"),
+        ),
+        Ok(PathMtu::Unknown { why }) => r.skip(NAME, &why),
+        Err(e) => r.skip(NAME, &e.to_string()),
+    }
 }
 
 /// How many checks failed.

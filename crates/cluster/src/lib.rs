@@ -35,6 +35,7 @@ pub mod failover;
 pub mod keys;
 pub mod kubeconfig;
 pub mod local_networks;
+pub mod path_mtu;
 pub mod registration;
 pub mod sink;
 pub mod watch;

@@ -24,6 +24,7 @@ pub mod lan_yield;
 pub mod list;
 mod list_fast;
 pub mod model;
+pub mod mtu;
 mod overlap;
 pub mod plan;
 pub mod planner;

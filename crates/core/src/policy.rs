@@ -288,8 +288,10 @@ fn check_shape(plan: &Plan, local_networks: &[IpNet]) -> Result<(), PlanRejected
         plan.policy.kilo_subnet.as_ref(),
     )
     .map_err(PlanRejected::Address)?;
-    if !(576..=9000).contains(&plan.interface.mtu) {
-        return Err(PlanRejected::Mtu(plan.interface.mtu));
+    if let Some(mtu) = plan.interface.mtu
+        && !crate::mtu::BOUNDS.contains(&mtu)
+    {
+        return Err(PlanRejected::Mtu(mtu));
     }
     let mut keys = std::collections::HashSet::from([plan.interface.public_key]);
     let mut names = std::collections::HashSet::new();

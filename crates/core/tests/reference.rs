@@ -24,6 +24,8 @@ fn seed_request() -> PlanRequest {
     request.settings.service_cidrs = vec!["10.43.0.0/16".parse().unwrap()];
     request.settings.service_gateway = Some("aws".into());
     request.settings.granularity = GranularitySetting::Auto;
+    // `kubewire plan`'s default (`connect` follows the underlay instead).
+    request.settings.mtu = Some(1420);
     request
 }
 

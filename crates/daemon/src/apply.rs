@@ -44,11 +44,11 @@ pub fn check_policy(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, ApplyE
     })
 }
 
-fn spec_of(plan: &Plan) -> InterfaceSpec {
+fn spec_of(plan: &Plan, mtu: u16) -> InterfaceSpec {
     InterfaceSpec {
         name: plan.interface.name.clone(),
         address: plan.interface.address,
-        mtu: plan.interface.mtu,
+        mtu,
         listen_port: plan.interface.listen_port,
     }
 }
@@ -105,15 +105,17 @@ pub async fn apply(
         requested,
         withdrawn,
         config,
+        mtu,
         warnings,
         timings: [t_local, t_policy, t_resolve],
     } = request.prepared;
-    let spec = spec_of(&plan);
+    let spec = spec_of(&plan, mtu.mtu);
     let mut changes = Changes::default();
 
-    // A different interface (name, address, MTU, key) means a new interface; peers never do.
+    // A different interface (name, address, key) means a new interface; peers never do, nor does
+    // the MTU (set in place below).
     let recreate = slot.as_ref().is_some_and(|s| {
-        s.tunnel.spec() != &spec
+        s.tunnel.spec() != &spec_of(&plan, s.tunnel.spec().mtu)
             || s.plan.interface.public_key != plan.interface.public_key
             || s.tunnel.is_wedged()
     });
@@ -166,6 +168,7 @@ pub async fn apply(
             requested: requested.clone(),
             withdrawn: Vec::new(),
             tunnel,
+            mtu,
             controller: Some(request.connection),
             controller_lost_at: None,
             connected_since,
@@ -183,6 +186,7 @@ pub async fn apply(
     };
     let name = session.tunnel.name().to_owned();
     let started = std::time::Instant::now();
+    crate::mtu::follow(session, mtu).await;
     let (applied, live) = apply_journaled(session, state_file, &config).await?;
     let names = |keys: &[kubewire_core::PublicKey], plan: &Plan| -> Vec<String> {
         keys.iter()
@@ -316,7 +320,7 @@ pub(crate) mod tests {
                 name: "kwdtest0".into(),
                 address: "10.4.0.100/32".parse().unwrap(),
                 public_key: kubewire_core::PublicKey::from_bytes([9; 32]),
-                mtu: 1420,
+                mtu: Some(1420),
                 listen_port: None,
             },
             peers: peers

@@ -111,18 +111,28 @@ impl Daemon {
     pub async fn network_changed(&self) {
         let _in_order = self.applying.lock().await;
         let disconnects = self.disconnects.load(Ordering::SeqCst);
-        let (requested, own, withdrawn) = {
+        let (requested, own, withdrawn, endpoints) = {
             let slot = self.session.lock().await;
             let Some(s) = slot.as_ref() else { return };
             (
                 s.requested.clone(),
                 s.tunnel.name().to_owned(),
                 s.withdrawn.clone(),
+                crate::mtu::live_endpoints(s),
             )
         };
         let t0 = std::time::Instant::now();
         let local = read_local_networks(own).await;
         if !crate::lan_yield::differs(&requested, &withdrawn, &local) {
+            // The ranges stay; the underlay's MTU may have moved.
+            let mtu = crate::mtu::choose(requested.interface.mtu, endpoints).await;
+            let mut slot = self.session.lock().await;
+            if self.disconnects.load(Ordering::SeqCst) == disconnects
+                && let Some(session) = slot.as_mut()
+                && crate::mtu::follow(session, mtu).await
+            {
+                self.publish_status(&mut slot).await;
+            }
             return;
         }
         let prepared = match prepare_for(requested, &local, t0.elapsed(), RESOLVE_DEADLINE, &self.lookup)
@@ -139,7 +149,9 @@ impl Daemon {
             return;
         }
         let Some(session) = slot.as_mut() else { return };
-        if crate::lan_yield::follow(session, &self.state_file, prepared).await {
+        let mtu = prepared.mtu;
+        let mtu_changed = crate::mtu::follow(session, mtu).await;
+        if crate::lan_yield::follow(session, &self.state_file, prepared).await || mtu_changed {
             self.publish_status(&mut slot).await;
         }
     }

@@ -11,6 +11,7 @@ mod dns_runtime;
 mod events;
 mod lan_yield;
 mod local_networks;
+mod mtu;
 mod netmon;
 mod os;
 mod persist;

@@ -34,6 +34,8 @@ pub struct Prepared {
     pub withdrawn: Vec<Withdrawn>,
     /// What the tunnel must look like.
     pub config: Config,
+    /// The tunnel's MTU: the Plan's, else the underlay's towards the endpoints less 80.
+    pub mtu: kubewire_core::mtu::TunnelMtu,
     /// Names that did not resolve, ranges left out for a resolved address.
     pub warnings: Vec<String>,
     /// Reading local networks, the policy, resolving (for the log).
@@ -85,6 +87,11 @@ pub async fn prepare_for(
     let t_resolve = t0.elapsed() - t_policy;
     let (plan, left_out) = hold_resolved_to_policy(plan, &endpoints.resolved_names, &local);
     let config = config_of(&plan, &endpoints.addresses);
+    let mtu = crate::mtu::choose(
+        plan.interface.mtu,
+        endpoints.addresses.values().map(SocketAddr::ip).collect(),
+    )
+    .await;
     let mut warnings = endpoints.warnings;
     warnings.extend(left_out);
     Ok(Prepared {
@@ -92,6 +99,7 @@ pub async fn prepare_for(
         requested,
         withdrawn,
         config,
+        mtu,
         warnings,
         timings: [t_local, t_policy, t_resolve],
     })

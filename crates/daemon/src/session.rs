@@ -33,6 +33,8 @@ pub struct Session {
     /// The ranges of `requested` a local network overlaps now, left out of `plan`.
     pub withdrawn: Vec<kubewire_core::lan_yield::Withdrawn>,
     pub tunnel: Tunnel,
+    /// The interface's MTU and why ([`crate::mtu`]).
+    pub mtu: kubewire_core::mtu::TunnelMtu,
     /// The connection that applied the Plan last; `None` once it is gone.
     pub controller: Option<u64>,
     /// When the controller went away (Unix seconds).
@@ -154,6 +156,7 @@ impl Session {
             service_gateway: self.plan.service_gateway.as_ref().map(|g| g.peer.clone()),
             dns_server: self.plan.dns.server,
             warnings,
+            mtu: Some(self.mtu),
         }
     }
 }

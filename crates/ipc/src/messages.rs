@@ -167,6 +167,9 @@ pub struct Status {
     pub service_gateway: Option<String>,
     pub dns_server: Option<IpAddr>,
     pub warnings: Vec<String>,
+    /// The tunnel's MTU and where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<kubewire_core::mtu::TunnelMtu>,
 }
 
 impl Status {
@@ -186,6 +189,7 @@ impl Status {
             service_gateway: None,
             dns_server: None,
             warnings: Vec::new(),
+            mtu: None,
         }
     }
 }

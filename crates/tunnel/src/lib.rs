@@ -13,6 +13,7 @@
 //! marked wedged, so later calls fail at once instead of hanging.
 
 mod diff;
+mod path_mtu;
 mod platform;
 mod resolve;
 #[cfg_attr(not(target_os = "windows"), allow(dead_code))]
@@ -314,6 +315,19 @@ impl Tunnel {
         Ok(applied)
     }
 
+    /// Sets the interface's MTU in place (flows keep going; the spec records it).
+    pub async fn set_mtu(&mut self, mtu: u16) -> Result<(), TunnelError> {
+        if self.spec.mtu == mtu {
+            return Ok(());
+        }
+        let t = self.timeout;
+        self.call("setting the MTU", t, move |imp| imp.set_mtu(mtu))
+            .await?;
+        tracing::info!(interface = %self.name, from = self.spec.mtu, to = mtu, "MTU changed");
+        self.spec.mtu = mtu;
+        Ok(())
+    }
+
     /// Per-peer statistics.
     pub async fn stats(&mut self) -> Result<Vec<PeerStats>, TunnelError> {
         let t = self.timeout;
@@ -370,6 +384,13 @@ pub fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<IpNet>, Tun
 /// [`local_networks`] with the interface each is on (when the OS says).
 pub fn local_networks_named(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
     platform::local_networks(exclude_interface)
+}
+
+/// The MTU of the route towards `addr` (the route's own MTU, else its device's), `None` when the OS
+/// does not say (no route; Windows for now). Blocking: it runs the OS's route tool.
+#[must_use]
+pub fn path_mtu(addr: IpAddr) -> Option<u16> {
+    platform::path_mtu(addr)
 }
 
 /// Whether `ip` is an address a peer endpoint may have (a sanity check on resolved names).

@@ -246,6 +246,12 @@ impl Platform for Linux {
         }
     }
 
+    fn set_mtu(&mut self, mtu: u16) -> Result<(), TunnelError> {
+        run_ip(
+            &["link", "set", "dev", &self.name, "mtu", &mtu.to_string()],
+            "setting the MTU",
+        )
+    }
     fn read_peers(&self) -> Result<Vec<PeerStats>, TunnelError> {
         let host = self
             .api
@@ -401,6 +407,27 @@ pub(crate) fn parse_routes(json: &serde_json::Value, exclude: Option<&str>) -> V
             Some(LocalNetwork { net, interface })
         })
         .collect()
+}
+
+/// The MTU of the route towards `addr`: the route's own, else its device's (`ip route get` and
+/// sysfs).
+pub(crate) fn path_mtu(addr: std::net::IpAddr) -> Option<u16> {
+    let out = Command::new("ip")
+        .args(["-j", "route", "get", &addr.to_string()])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let (dev, own) = crate::path_mtu::parse_ip_route_get(&json)?;
+    own.or_else(|| {
+        std::fs::read_to_string(format!("/sys/class/net/{dev}/mtu"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {

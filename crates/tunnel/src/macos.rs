@@ -106,6 +106,14 @@ impl Platform for Macos {
         }
         Ok(())
     }
+    fn set_mtu(&mut self, mtu: u16) -> Result<(), TunnelError> {
+        run(
+            "ifconfig",
+            &[&self.name, "mtu", &mtu.to_string()],
+            "setting the MTU",
+        )
+        .map(|_| ())
+    }
     fn read_peers(&self) -> Result<Vec<PeerStats>, TunnelError> {
         let host = self
             .api
@@ -132,6 +140,12 @@ pub(crate) fn cleanup_leftover(interface: &str, routes: &[IpNet]) -> Result<Vec<
         );
     }
     Ok(vec![format!("routes through {interface}")])
+}
+
+/// The MTU of the route towards `addr` (`route -n get`).
+pub(crate) fn path_mtu(addr: std::net::IpAddr) -> Option<u16> {
+    let text = run("route", &["-n", "get", &addr.to_string()], "reading a route").ok()?;
+    crate::path_mtu::parse_route_get(&text)
 }
 
 pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {

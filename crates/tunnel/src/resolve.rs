@@ -156,7 +156,7 @@ mod tests {
                 name: "kwd0".into(),
                 address: "10.4.0.100/32".parse().unwrap(),
                 public_key: kubewire_core::PublicKey::from_bytes([0; 32]),
-                mtu: 1420,
+                mtu: Some(1420),
                 listen_port: None,
             },
             routes: kubewire_core::policy::routes(&peers),

@@ -40,6 +40,12 @@ pub struct SettingsArgs {
     /// a warning naming it. At most /8 (IPv6 /16) each; loopback, link-local and multicast never.
     #[arg(long, value_name = "CIDR", value_parser = kubewire_core::check::scope::parse_allowed_range)]
     pub allow_public_range: Vec<IpNet>,
+    /// The tunnel's MTU. By default kubewired follows the network: the MTU of the route towards the
+    /// nodes less 80 (wg-quick's rule; 1420 on a 1500 network), re-checked whenever the network
+    /// changes. Set it when a path drops large packets without saying so (`kubewire doctor` probes
+    /// the path and names one that works).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(576..=9000))]
+    pub mtu: Option<u16>,
 }
 
 /// The connect options for these arguments.
@@ -53,6 +59,7 @@ pub fn options(cluster: &ClusterArgs, settings: &SettingsArgs) -> anyhow::Result
     o.settings
         .allowed_public_ranges
         .clone_from(&settings.allow_public_range);
+    o.settings.mtu = settings.mtu;
     if let Some(ns) = &settings.namespace {
         o.settings.namespace.clone_from(ns);
         o.namespace_given = true;

@@ -99,8 +99,9 @@ pub struct PlanArgs {
     /// "Now" for node readiness, in Unix seconds (default: this machine's clock).
     #[arg(long, value_name = "UNIX_SECONDS")]
     now: Option<i64>,
-    /// Interface MTU.
-    #[arg(long, default_value_t = 1420)]
+    /// Interface MTU written to the file (`kubewire connect` follows the underlay instead, unless given
+    /// `--mtu`).
+    #[arg(long, default_value_t = 1420, value_parser = clap::value_parser!(u16).range(576..=9000))]
     mtu: u16,
     /// Persistent keepalive towards every peer, in seconds (0 = off).
     #[arg(long, value_name = "SECONDS", default_value_t = 25)]
@@ -176,7 +177,7 @@ fn request(args: &PlanArgs) -> PlanRequest {
     s.topology_label.clone_from(&args.topology_label);
     s.service_cidrs.clone_from(&args.service_cidr);
     s.service_gateway.clone_from(&args.service_gateway);
-    s.mtu = args.mtu;
+    s.mtu = Some(args.mtu);
     s.persistent_keepalive = args.persistent_keepalive;
     s.dns_zone.clone_from(&args.dns_zone);
     s.namespace.clone_from(&args.namespace);

@@ -138,6 +138,9 @@ fn render(s: &Status, pid: Option<i32>) -> String {
     if let Some(dns) = s.dns_server {
         let _ = writeln!(out, "cluster DNS: {dns}");
     }
+    if let Some(mtu) = &s.mtu {
+        let _ = writeln!(out, "MTU:         {mtu}");
+    }
     let _ = writeln!(out);
     let rows: Vec<[String; 6]> = s
         .peers

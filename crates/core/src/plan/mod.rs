@@ -76,8 +76,9 @@ pub struct Interface {
     pub address: IpNet,
     /// The laptop's public key.
     pub public_key: PublicKey,
-    /// MTU (the underlay's minus 80; 1420 by default).
-    pub mtu: u16,
+    /// MTU set by the user; `None`: the daemon follows the underlay ([`crate::mtu`]).
+    #[serde(default)]
+    pub mtu: Option<u16>,
     /// Listen port; `None`: the laptop only dials out.
     pub listen_port: Option<u16>,
 }

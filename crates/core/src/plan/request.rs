@@ -42,8 +42,9 @@ pub struct Settings {
     pub service_cidrs: Vec<IpNet>,
     /// Put the service CIDR on this node's segment instead of the default one.
     pub service_gateway: Option<String>,
-    /// Interface MTU.
-    pub mtu: u16,
+    /// Interface MTU; `None`: follow the underlay (wg-quick's rule, [`crate::mtu`]).
+    #[serde(default)]
+    pub mtu: Option<u16>,
     /// Persistent keepalive towards every peer (seconds, 0 = off).
     pub persistent_keepalive: u16,
     /// The cluster DNS zone.
@@ -64,7 +65,7 @@ impl Default for Settings {
             topology_label: DEFAULT_TOPOLOGY_LABEL.to_owned(),
             service_cidrs: Vec::new(),
             service_gateway: None,
-            mtu: 1420,
+            mtu: None,
             persistent_keepalive: 25,
             dns_zone: "cluster.local".to_owned(),
             namespace: "default".to_owned(),

@@ -16,7 +16,9 @@ pub fn render(plan: &Plan, private_key: Option<&PrivateKey>) -> String {
         let _ = writeln!(out, "PrivateKey = {}", key.to_base64());
     }
     let _ = writeln!(out, "Address = {}", plan.interface.address);
-    let _ = writeln!(out, "MTU = {}", plan.interface.mtu);
+    if let Some(mtu) = plan.interface.mtu {
+        let _ = writeln!(out, "MTU = {mtu}");
+    }
     if let Some(port) = plan.interface.listen_port {
         let _ = writeln!(out, "ListenPort = {port}");
     }

@@ -432,7 +432,7 @@ pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Opt
             name: wg.to_owned(),
             address: "10.4.0.100/32".parse().unwrap(),
             public_key: laptop,
-            mtu: 1420,
+            mtu: Some(1420),
             listen_port: None,
         },
         routes: kubewire_core::policy::routes(&peers),
