@@ -34,6 +34,7 @@ test("settings load, and save sends every field (empty overrides as null)", asyn
       serviceCidr: "10.43.0.0/16",
       serviceGateway: null,
       keepPeer: true,
+      mtu: null,
     },
   });
   expect(await screen.findByText("Saved")).toBeInTheDocument();
@@ -47,6 +48,20 @@ test("an invalid service range is explained and cannot be saved", async () => {
   await user.type(await screen.findByTestId("settings-serviceCidr"), "10.43.0.0");
   expect(screen.getByText(/An address range such as 10.43.0.0\/16/)).toBeInTheDocument();
   expect(screen.getByTestId("settings-save")).toBeDisabled();
+  expect(calls.some((c) => c.cmd === "set_settings")).toBe(false);
+});
+
+test("an MTU out of range is explained and cannot be saved", async () => {
+  window.location.hash = "#settings";
+  const calls = backend(lab.labState());
+  const user = userEvent.setup();
+  render(App);
+  await user.type(await screen.findByTestId("settings-mtu"), "70");
+  expect(screen.getByText(/A number of bytes from 576 to 9000/)).toBeInTheDocument();
+  expect(screen.getByTestId("settings-save")).toBeDisabled();
+  await user.clear(screen.getByTestId("settings-mtu"));
+  await user.type(screen.getByTestId("settings-mtu"), "1280");
+  expect(screen.getByTestId("settings-save")).toBeEnabled();
   expect(calls.some((c) => c.cmd === "set_settings")).toBe(false);
 });
 

@@ -77,6 +77,7 @@ pub fn options(settings: &Settings, context: Option<String>) -> Result<ConnectOp
         o.settings.service_cidrs = vec![cidr];
     }
     o.settings.service_gateway.clone_from(&settings.service_gateway);
+    o.settings.mtu = settings.mtu;
     if settings.default_namespace != "default" && !settings.default_namespace.is_empty() {
         o.settings.namespace.clone_from(&settings.default_namespace);
         o.namespace_given = true;

@@ -63,6 +63,14 @@ pub fn validate(mut settings: Settings) -> Result<Settings, UiError> {
             )
         })?;
     }
+    if let Some(mtu) = settings.mtu
+        && !kubewire_core::mtu::BOUNDS.contains(&mtu)
+    {
+        return Err(invalid(
+            format!("An MTU of {mtu} bytes is outside 576 to 9000."),
+            "Leave it empty to follow the network, or take the one `kubewire doctor` names (e.g. 1280).",
+        ));
+    }
     let dns_label = |s: &str| {
         !s.is_empty()
             && s.len() <= 253
@@ -128,6 +136,18 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.message.contains("10.43.0.0/99"));
+        let e = validate(Settings {
+            mtu: Some(70),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(e.message.contains("MTU of 70"), "{}", e.message);
+        let s = validate(Settings {
+            mtu: Some(1280),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(s.mtu, Some(1280));
         assert!(
             validate(Settings {
                 default_namespace: "Not Valid".into(),

@@ -213,6 +213,8 @@ pub struct Settings {
     pub service_cidr: Option<String>,
     pub service_gateway: Option<String>,
     pub keep_peer: bool,
+    /// The tunnel's MTU; `None`: follow the network (the route towards the nodes less 80).
+    pub mtu: Option<u16>,
 }
 
 impl Default for Settings {
@@ -225,6 +227,7 @@ impl Default for Settings {
             service_cidr: None,
             service_gateway: None,
             keep_peer: false,
+            mtu: None,
         }
     }
 }

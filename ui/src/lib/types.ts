@@ -124,6 +124,7 @@ export interface Settings {
   serviceCidr: string | null;
   serviceGateway: string | null;
   keepPeer: boolean;
+  mtu: number | null;
 }
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
