@@ -100,6 +100,16 @@ fn a_lan_joined_after_connect_wins_its_range_and_the_range_comes_back_when_it_go
         status.contains(&covered.pod_cidr) && status.contains(LAN),
         "status names the withdrawn range and the LAN's interface:\n{status}"
     );
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("network:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!("on {LAN} appeared"))
+            && line.contains(&format!("{} (", covered.pod_cidr))
+            && line.contains("withdrawn from the tunnel"),
+        "status tells the last network event and what was done:\n{status}"
+    );
 
     // The cluster's live changes still apply while the LAN is there (the controller's Plans still
     // hold the withdrawn range: the daemon withdraws it again, it does not refuse the Plan).
@@ -144,5 +154,15 @@ fn a_lan_joined_after_connect_wins_its_range_and_the_range_comes_back_when_it_go
         covered.pod_name
     );
     let status = text(&laptop.kubewire(&["status"]));
-    assert!(!status.contains(LAN), "the warning is gone:\n{status}");
+    assert!(
+        !status
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains(LAN)),
+        "the warning is gone:\n{status}"
+    );
+    assert!(
+        status.contains(&format!("on {LAN} went away → {} (", covered.pod_cidr))
+            && status.contains("routed into the tunnel again"),
+        "status tells the LAN left and the range came back:\n{status}"
+    );
 }

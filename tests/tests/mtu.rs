@@ -125,6 +125,12 @@ fn the_tunnel_mtu_follows_the_underlay_and_large_responses_arrive() {
         index,
         "the interface was re-created, not changed in place"
     );
+    let status = text(&laptop.kubewire(&["status"]));
+    assert!(
+        status.contains("network:")
+            && status.contains("→ tunnel MTU 1320 → 1220 (the underlay's 1300 less 80)"),
+        "status tells the last network event and what was done:\n{status}"
+    );
     assert_eq!(download(&laptop, &node.pod_ip, 20), "1048576");
 
     set_underlay(&laptop, 1500);

@@ -25,6 +25,7 @@ pub mod list;
 mod list_fast;
 pub mod model;
 pub mod mtu;
+pub mod network_event;
 mod overlap;
 pub mod plan;
 pub mod planner;

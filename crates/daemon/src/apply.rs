@@ -105,6 +105,7 @@ pub async fn apply(
         requested,
         withdrawn,
         config,
+        local,
         mtu,
         warnings,
         timings: [t_local, t_policy, t_resolve],
@@ -169,6 +170,8 @@ pub async fn apply(
             withdrawn: Vec::new(),
             tunnel,
             mtu,
+            local: Vec::new(),
+            network_event: None,
             controller: Some(request.connection),
             controller_lost_at: None,
             connected_since,
@@ -228,6 +231,7 @@ pub async fn apply(
     session.plan = plan;
     session.requested = requested;
     session.withdrawn = withdrawn;
+    session.local = local;
     session.info = request.info;
     session.controller = Some(request.connection);
     session.controller_lost_at = None;

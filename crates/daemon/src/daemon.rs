@@ -106,8 +106,9 @@ impl Daemon {
     }
 
     /// The laptop's networks changed (the network monitor): re-checks the session's requested Plan
-    /// against them and, when what a local network withdraws changed, brings the tunnel there and
-    /// tells subscribers. In order with Applies; no session lock across the reads and lookups.
+    /// against them and, when what a local network withdraws changed, brings the tunnel there; the
+    /// MTU follows the underlay; the event and what was done are kept for `status` and told to
+    /// subscribers. In order with Applies; no session lock across the reads and lookups.
     pub async fn network_changed(&self) {
         let _in_order = self.applying.lock().await;
         let disconnects = self.disconnects.load(Ordering::SeqCst);
@@ -123,35 +124,24 @@ impl Daemon {
         };
         let t0 = std::time::Instant::now();
         let local = read_local_networks(own).await;
-        if !crate::lan_yield::differs(&requested, &withdrawn, &local) {
+        let wanted = if crate::lan_yield::differs(&requested, &withdrawn, &local) {
+            match prepare_for(requested, &local, t0.elapsed(), RESOLVE_DEADLINE, &self.lookup).await {
+                Ok(p) => Ok(p),
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "after a network change the Plan no longer passes the policy; left as it was");
+                    return;
+                }
+            }
+        } else {
             // The ranges stay; the underlay's MTU may have moved.
-            let mtu = crate::mtu::choose(requested.interface.mtu, endpoints).await;
-            let mut slot = self.session.lock().await;
-            if self.disconnects.load(Ordering::SeqCst) == disconnects
-                && let Some(session) = slot.as_mut()
-                && crate::mtu::follow(session, mtu).await
-            {
-                self.publish_status(&mut slot).await;
-            }
-            return;
-        }
-        let prepared = match prepare_for(requested, &local, t0.elapsed(), RESOLVE_DEADLINE, &self.lookup)
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e.message, "after a network change the Plan no longer passes the policy; left as it was");
-                return;
-            }
+            Err(crate::mtu::choose(requested.interface.mtu, endpoints).await)
         };
         let mut slot = self.session.lock().await;
         if self.disconnects.load(Ordering::SeqCst) != disconnects {
             return;
         }
         let Some(session) = slot.as_mut() else { return };
-        let mtu = prepared.mtu;
-        let mtu_changed = crate::mtu::follow(session, mtu).await;
-        if crate::lan_yield::follow(session, &self.state_file, prepared).await || mtu_changed {
+        if crate::network_event::follow(session, &self.state_file, local, wanted).await {
             self.publish_status(&mut slot).await;
         }
     }

@@ -13,6 +13,7 @@ mod lan_yield;
 mod local_networks;
 mod mtu;
 mod netmon;
+mod network_event;
 mod os;
 mod persist;
 mod prepare;

@@ -34,6 +34,8 @@ pub struct Prepared {
     pub withdrawn: Vec<Withdrawn>,
     /// What the tunnel must look like.
     pub config: Config,
+    /// The laptop's networks it was checked against.
+    pub local: Vec<LocalNetwork>,
     /// The tunnel's MTU: the Plan's, else the underlay's towards the endpoints less 80.
     pub mtu: kubewire_core::mtu::TunnelMtu,
     /// Names that did not resolve, ranges left out for a resolved address.
@@ -99,6 +101,7 @@ pub async fn prepare_for(
         requested,
         withdrawn,
         config,
+        local: named.to_vec(),
         mtu,
         warnings,
         timings: [t_local, t_policy, t_resolve],

@@ -35,6 +35,10 @@ pub struct Session {
     pub tunnel: Tunnel,
     /// The interface's MTU and why ([`crate::mtu`]).
     pub mtu: kubewire_core::mtu::TunnelMtu,
+    /// The laptop's networks as last read (at the last Plan or network change).
+    pub local: Vec<kubewire_core::lan_yield::LocalNetwork>,
+    /// The last network change followed, and what was done.
+    pub network_event: Option<kubewire_core::network_event::NetworkEvent>,
     /// The connection that applied the Plan last; `None` once it is gone.
     pub controller: Option<u64>,
     /// When the controller went away (Unix seconds).
@@ -157,6 +161,7 @@ impl Session {
             dns_server: self.plan.dns.server,
             warnings,
             mtu: Some(self.mtu),
+            network_event: self.network_event.clone(),
         }
     }
 }

@@ -170,6 +170,9 @@ pub struct Status {
     /// The tunnel's MTU and where it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<kubewire_core::mtu::TunnelMtu>,
+    /// The last network change the daemon followed, and what it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_event: Option<kubewire_core::network_event::NetworkEvent>,
 }
 
 impl Status {
@@ -190,6 +193,7 @@ impl Status {
             dns_server: None,
             warnings: Vec::new(),
             mtu: None,
+            network_event: None,
         }
     }
 }

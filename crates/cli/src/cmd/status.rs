@@ -141,6 +141,16 @@ fn render(s: &Status, pid: Option<i32>) -> String {
     if let Some(mtu) = &s.mtu {
         let _ = writeln!(out, "MTU:         {mtu}");
     }
+    if let Some(event) = &s.network_event {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let _ = writeln!(
+            out,
+            "network:     {} ago: {event}",
+            common::age(now.saturating_sub(event.at))
+        );
+    }
     let _ = writeln!(out);
     let rows: Vec<[String; 6]> = s
         .peers
