@@ -34,11 +34,15 @@ use crate::sink::PlanSink;
 mod changes;
 mod follow;
 mod gateway;
+#[cfg(test)]
+mod model_tests;
 mod reach;
 mod restore;
 mod state;
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod testing;
 
 pub use reach::Reachability;
 pub use restore::{Daemon, Retry};
