@@ -1,6 +1,7 @@
 //! A model-based test of the pure controller (after Firezone's `tunnel_test`): proptest makes
 //! sequences of cluster events (nodes join, leave, move their endpoint, go stale, change leader;
-//! Peers come and go, some asking for public ranges; the API server goes and returns; a 410 makes
+//! Peers come and go, some asking for public ranges; Namespaces come and go; the daemon reports fresh
+//! or stale handshakes (failover); the API server goes and returns; a 410 makes
 //! the watches re-list), daemon restarts and time passing. A tiny cluster (the truth) feeds the
 //! controller through its watches while the API server is up; a tiny daemon holds the last Plan it
 //! took (none after a restart) and checks each one with the core's policy as kubewired does. After
@@ -12,7 +13,7 @@
 //!   [`kubewire_core::plan`] of the truth (the controller missed no change and invented none).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kubewire_core::{Plan, PlanRequest, Snapshot, policy};
@@ -24,6 +25,7 @@ use crate::watch::ClusterChange;
 
 const LOCATIONS: &[&str] = &["aws", "gcp", "azure"];
 /// Ranges a Peer may ask for; the public one must be left out.
+const NAMESPACES: &[&str] = &["default", "kube-system", "dev", "com", "team-a"];
 const RANGES: &[&str] = &[
     "10.5.0.0/16",
     "192.168.77.0/24",
@@ -34,20 +36,51 @@ const RANGES: &[&str] = &[
 
 #[derive(Debug, Clone)]
 enum Op {
-    Join { i: u32, location: usize },
-    Leave { i: u32 },
-    Move { i: u32, port: u16 },
-    Stale { i: u32 },
-    Revive { i: u32 },
-    Leader { i: u32 },
-    PeerSet { i: u32, ranges: Vec<usize> },
-    PeerGone { i: u32 },
+    Join {
+        i: u32,
+        location: usize,
+    },
+    Leave {
+        i: u32,
+    },
+    Move {
+        i: u32,
+        port: u16,
+    },
+    Stale {
+        i: u32,
+    },
+    Revive {
+        i: u32,
+    },
+    Leader {
+        i: u32,
+    },
+    PeerSet {
+        i: u32,
+        ranges: Vec<usize>,
+    },
+    PeerGone {
+        i: u32,
+    },
+    NamespaceAdd {
+        k: usize,
+    },
+    NamespaceGone {
+        k: usize,
+    },
+    /// The daemon's statistics: per segment of the Plan in force, a fresh or a stale handshake.
+    Handshakes {
+        stale: Vec<bool>,
+    },
     ApiDown,
     ApiUp,
     Relist,
     DaemonDown,
     DaemonUp,
-    Advance { ms: u64 },
+    Advance {
+        ms: u64,
+    },
     Settle,
 }
 
@@ -63,6 +96,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0_u32..3, proptest::collection::vec(0..RANGES.len(), 1..3))
             .prop_map(|(i, ranges)| Op::PeerSet { i, ranges }),
         1 => (0_u32..3).prop_map(|i| Op::PeerGone { i }),
+        1 => (0..NAMESPACES.len()).prop_map(|k| Op::NamespaceAdd { k }),
+        1 => (0..NAMESPACES.len()).prop_map(|k| Op::NamespaceGone { k }),
+        2 => proptest::collection::vec(any::<bool>(), 1..4).prop_map(|stale| Op::Handshakes { stale }),
         1 => Just(Op::ApiDown),
         1 => Just(Op::ApiUp),
         1 => Just(Op::Relist),
@@ -89,6 +125,7 @@ struct World {
     h: Harness,
     nodes: BTreeMap<u32, NodeModel>,
     peers: BTreeMap<u32, Vec<usize>>,
+    namespaces: BTreeSet<String>,
     /// The last Plan the daemon held (before a restart took it).
     last_held: Option<Plan>,
     /// The laptop's request (the failover's gateway comes from the controller).
@@ -102,6 +139,7 @@ impl World {
             h: Harness::connected(&cfg, Snapshot::new(), api_offset),
             nodes: BTreeMap::new(),
             peers: BTreeMap::new(),
+            namespaces: ["default", "kube-system"].map(String::from).into(),
             last_held: None,
             request: cfg.request.clone(),
         };
@@ -118,7 +156,7 @@ impl World {
                 },
             );
         }
-        w.h = Harness::connected(&cfg, snapshot(&w.node_sources(), &[]), api_offset);
+        w.h = Harness::connected(&cfg, w.truth(), api_offset);
         w.last_held.clone_from(&w.h.daemon_plan);
         w
     }
@@ -133,6 +171,13 @@ impl World {
 
     fn node_sources(&self) -> Vec<kubewire_core::NodeSource> {
         self.nodes.iter().map(|(i, n)| Self::source(*i, n)).collect()
+    }
+
+    /// The cluster as it is.
+    fn truth(&self) -> Snapshot {
+        let mut truth = snapshot(&self.node_sources(), &self.peer_sources());
+        truth.set_namespaces(Some(self.namespaces.clone()));
+        truth
     }
 
     fn peer_sources(&self) -> Vec<kubewire_core::PeerSource> {
@@ -161,6 +206,8 @@ impl World {
         let (nodes, peers) = (self.node_sources(), self.peer_sources());
         self.watch(ClusterChange::NodesListed(nodes));
         self.watch(ClusterChange::PeersListed(peers));
+        let namespaces = self.namespaces.iter().cloned().collect();
+        self.watch(ClusterChange::NamespacesListed(namespaces));
     }
 
     /// The agents that run refresh `last-seen`.
@@ -238,6 +285,32 @@ impl World {
                     self.watch(ClusterChange::PeerDeleted(format!("peer-{i}")));
                 }
             }
+            Op::NamespaceAdd { k } => {
+                if self.namespaces.insert(NAMESPACES[k].to_owned()) {
+                    self.watch(ClusterChange::NamespaceApplied(NAMESPACES[k].to_owned()));
+                }
+            }
+            Op::NamespaceGone { k } => {
+                if self.namespaces.remove(NAMESPACES[k]) {
+                    self.watch(ClusterChange::NamespaceDeleted(NAMESPACES[k].to_owned()));
+                }
+            }
+            Op::Handshakes { stale } => {
+                let Some(plan) = self.h.c.plan_in_force() else {
+                    return;
+                };
+                if !self.h.daemon_up {
+                    return;
+                }
+                let segments = crate::failover::segments(plan);
+                let ages: Vec<(String, Option<u64>)> = segments
+                    .iter()
+                    .enumerate()
+                    .map(|(n, s)| (s.peer.clone(), Some(if stale[n % stale.len()] { 300 } else { 5 })))
+                    .collect();
+                let ages: Vec<(&str, Option<u64>)> = ages.iter().map(|(p, a)| (p.as_str(), *a)).collect();
+                self.h.stats(&ages);
+            }
             Op::ApiDown => {
                 if self.h.api_up {
                     self.watch(ClusterChange::WatchFailed {
@@ -285,7 +358,7 @@ impl World {
 
     /// A fresh plan of the truth, at `now`.
     fn fresh(&self, now: i64) -> Option<Plan> {
-        let truth = snapshot(&self.node_sources(), &self.peer_sources());
+        let truth = self.truth();
         let mut request = self.request.clone();
         request.settings.service_gateway = self.h.c.request().settings.service_gateway.clone();
         kubewire_core::plan(&truth, &request, now).ok()
@@ -369,7 +442,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn the_controller_follows_the_cluster_through_outages_and_restarts(

@@ -26,13 +26,16 @@ pub fn key(n: u32) -> String {
     PublicKey::from_bytes(bytes).to_string()
 }
 
-/// Node `i` in `location`, its endpoint on port `port`, last seen at `last_seen` (API clock).
+/// Node `i` in `location` (on that location's LAN, so that a location is one segment with a leader),
+/// its endpoint on port `port`, last seen at `last_seen` (API clock).
 pub fn node(i: u32, location: &str, port: u16, last_seen: i64) -> NodeSource {
     let mut annotations = BTreeMap::new();
     let mut put = |k: &str, v: String| annotations.insert(format!("kilo.squat.ai/{k}"), v);
     put("key", key(i + 1));
     put("endpoint", format!("198.51.100.{}:{port}", i + 10));
     put("location", location.to_owned());
+    let lan = location.bytes().map(u32::from).sum::<u32>() % 200;
+    put("internal-ip", format!("192.168.{lan}.{}/24", i + 1));
     put("last-seen", last_seen.to_string());
     NodeSource {
         name: format!("node-{i}"),
