@@ -248,3 +248,20 @@ fn readiness_is_judged_on_the_api_servers_clock() {
             .any(|w| w.contains("keeping the last plan"))
     );
 }
+
+#[test]
+fn a_node_of_the_first_snapshot_missing_from_the_watchs_list_leaves_the_plan() {
+    // connect listed three nodes; node-2 is deleted before the watch lists (or while the API server
+    // is away): the watch's list no longer has it.
+    let mut h = three(0);
+    assert_eq!(h.daemon_plan.as_ref().unwrap().peers.len(), 3);
+    let now = h.api_now();
+    h.change(ClusterChange::NodesListed(vec![
+        node(0, "aws", 51820, now),
+        node(1, "gcp", 51820, now),
+    ]));
+    h.advance(200 * MS);
+    let plan = h.daemon_plan.clone().unwrap();
+    assert_eq!(plan.cluster.nodes, 2, "node-2 is gone from the snapshot");
+    assert_eq!(segment_names(&plan), ["node-0", "node-1"]);
+}
