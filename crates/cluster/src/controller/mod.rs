@@ -36,6 +36,8 @@ mod follow;
 mod gateway;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod model_world;
 mod reach;
 mod restore;
 mod state;
