@@ -31,7 +31,13 @@ impl ApiClock {
     /// "Now" on the API server, in Unix seconds.
     #[must_use]
     pub fn now_unix(&self) -> i64 {
-        unix(SystemTime::now()) + self.offset_secs
+        self.at(SystemTime::now())
+    }
+
+    /// The API server's time when the local clock reads `local`, in Unix seconds.
+    #[must_use]
+    pub fn at(&self, local: SystemTime) -> i64 {
+        unix(local) + self.offset_secs
     }
 }
 

@@ -113,6 +113,33 @@ impl Planner {
         self.note(change);
     }
 
+    /// All the Namespaces (a list or a re-list); `None` makes them unknown again.
+    pub fn set_namespaces(&mut self, names: Option<std::collections::BTreeSet<String>>) -> Change {
+        let change = self.snapshot.set_namespaces(names);
+        self.note(change);
+        change
+    }
+
+    /// A Namespace was added.
+    pub fn upsert_namespace(&mut self, name: &str) -> Change {
+        let change = self.snapshot.upsert_namespace(name);
+        self.note(change);
+        change
+    }
+
+    /// A Namespace was deleted.
+    pub fn remove_namespace(&mut self, name: &str) -> Change {
+        let change = self.snapshot.remove_namespace(name);
+        self.note(change);
+        change
+    }
+
+    /// The request Plans are made for.
+    #[must_use]
+    pub fn request(&self) -> &PlanRequest {
+        &self.request
+    }
+
     fn readiness(&self, now: i64) -> Vec<bool> {
         self.snapshot
             .nodes()

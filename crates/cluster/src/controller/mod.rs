@@ -10,14 +10,14 @@
 //! restarted daemon starts with no tunnel and the key is never on its disk, so the controller, which
 //! holds the key and the Plan, restores the tunnel.
 //!
-//! This file: configuration, status, the handle and `spawn`; `follow.rs`: the loop (watches, probes,
-//! re-planning); `gateway.rs`: handshake statistics and failover; `restore.rs`: the daemon's
-//! comings and goings.
+//! The decisions live in a pure state machine, [`Controller`] (`state.rs`, with `reach.rs`,
+//! `changes.rs`, `gateway.rs` and `restore.rs`): inputs with the time they happened at, outputs
+//! polled. This file: configuration, status, the handle and `spawn`; `follow.rs`: the `select!`
+//! shell that moves data between the watches, the daemon and the state.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use kubewire_core::{Change, Plan, PlanError, PlanRequest, PrivateKey, Snapshot, plan};
+use kubewire_core::{Plan, PlanRequest, PrivateKey, Snapshot};
 use kubewire_ipc::SessionInfo;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -26,17 +26,29 @@ use tokio::time::Instant;
 
 use crate::clock::ApiClock;
 use crate::daemon_events::DaemonSignal;
-use crate::discovery;
 use crate::error::ClusterError;
-use crate::events::{ControllerEvent, Step};
-use crate::failover::{self, FailoverDecision, FailoverInput};
+use crate::events::ControllerEvent;
 use crate::registration;
-use crate::sink::{PlanSink, PlanUpdate};
-use crate::watch::{ClusterChange, follow_namespaces, follow_nodes, follow_peers};
+use crate::sink::PlanSink;
 
+mod changes;
 mod follow;
 mod gateway;
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod model_world;
+mod reach;
 mod restore;
+mod state;
+#[cfg(test)]
+mod state_tests;
+#[cfg(test)]
+mod testing;
+
+pub use reach::Reachability;
+pub use restore::{Daemon, Retry};
+pub use state::{Apply, Command, Controller};
 
 /// After the API server answers again, the watches catch up for this long before re-planning.
 const RESUME_SETTLE: Duration = Duration::from_secs(1);
@@ -92,7 +104,7 @@ impl ControllerConfig {
 }
 
 /// The controller's state, for `status` and the tray app.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ControllerStatus {
     /// The API server answers.
     pub reachable: bool,
@@ -194,70 +206,29 @@ pub fn spawn<S: PlanSink>(
         plan: start.applied.clone(),
         ..ControllerStatus::default()
     });
-    let user_gateway = config.request.settings.service_gateway.clone();
-    let original_gateway = start
-        .applied
-        .as_ref()
-        .and_then(|p| p.service_gateway.as_ref())
-        .map(|g| g.peer.clone());
-    let controller = Controller {
+    let state = Controller::new(
+        &config,
+        start.snapshot,
+        start.clock,
+        start.applied,
+        start.last_step.into_std(),
+        Instant::now().into_std(),
+    );
+    let shell = follow::Shell {
         client: start.client,
         server: start.server,
-        snapshot: start.snapshot,
-        clock: start.clock,
         sink,
         events,
         status: status_tx,
-        last_sent: start.applied,
-        pending: false,
-        unreachable_since: None,
-        user_gateway,
-        gateway_override: None,
-        original_gateway,
-        ages: BTreeMap::new(),
-        up_since: Instant::now(),
-        first_handshake: false,
-        last_step: start.last_step,
-        last_plan_error: None,
-        nodes: BTreeSet::new(),
-        peers: BTreeSet::new(),
-        refused_watches: BTreeSet::new(),
-        daemon_lost: None,
+        state,
         config,
     };
-    let task = tokio::spawn(controller.run(stop_rx, start.daemon));
+    let task = tokio::spawn(shell.run(stop_rx, start.daemon));
     ControllerHandle {
         stop: Some(stop_tx),
         task,
         status: status_rx,
     }
-}
-
-pub(crate) struct Controller<S> {
-    pub(crate) client: kube::Client,
-    pub(crate) server: String,
-    pub(crate) snapshot: Snapshot,
-    pub(crate) clock: ApiClock,
-    pub(crate) sink: S,
-    pub(crate) events: mpsc::UnboundedSender<ControllerEvent>,
-    pub(crate) status: watch::Sender<ControllerStatus>,
-    pub(crate) last_sent: Option<Plan>,
-    pub(crate) pending: bool,
-    pub(crate) unreachable_since: Option<(SystemTime, Instant)>,
-    pub(crate) user_gateway: Option<String>,
-    pub(crate) gateway_override: Option<(String, String)>,
-    pub(crate) original_gateway: Option<String>,
-    pub(crate) ages: BTreeMap<String, Option<u64>>,
-    pub(crate) up_since: Instant,
-    pub(crate) first_handshake: bool,
-    pub(crate) last_step: Instant,
-    pub(crate) last_plan_error: Option<String>,
-    pub(crate) nodes: BTreeSet<String>,
-    pub(crate) peers: BTreeSet<String>,
-    pub(crate) refused_watches: BTreeSet<&'static str>,
-    /// The daemon is gone: since when, and why.
-    pub(crate) daemon_lost: Option<(SystemTime, Instant, String)>,
-    pub(crate) config: ControllerConfig,
 }
 
 /// Whether two Plans are the same apart from the time they were computed at.
