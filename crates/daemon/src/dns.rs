@@ -11,7 +11,7 @@ use kubewire_dns::{
     os::ResolvConfPaths,
 };
 
-use crate::persist::{State, StateFile};
+use crate::persist::{Journal, State};
 
 /// The resolv.conf backup's name in the state directory.
 pub const RESOLV_BACKUP: &str = "resolv.pre-kubewire-backup.conf";
@@ -68,7 +68,7 @@ impl DnsSession {
     pub async fn start(
         options: &DnsOptions,
         plan: &Plan,
-        state_file: &StateFile,
+        journal: &Journal,
         base: &State,
     ) -> Result<Self, String> {
         let os = match options.backend {
@@ -91,7 +91,7 @@ impl DnsSession {
                 return Err(format!("preparing the {:?} backend: {e}", os.kind()));
             }
         };
-        if let Err(e) = state_file.write(&base.clone().with_dns(Some(state.clone()))) {
+        if let Err(e) = journal.before_dns(base, state.clone()) {
             let _ = crate::dns_runtime::stop_resolver(resolver).await;
             return Err(format!("persisting the DNS state: {e}"));
         }
@@ -100,7 +100,7 @@ impl DnsSession {
                 tracing::error!(error = %r, "reverting a failed DNS change");
             }
             let _ = crate::dns_runtime::stop_resolver(resolver).await;
-            let _ = state_file.write(base);
+            let _ = journal.dns_undone(base);
             return Err(format!(
                 "pointing the system at the resolver ({:?}): {e}",
                 os.kind()

@@ -21,6 +21,36 @@ pub fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Who keeps a session's Plan current: attached to one client connection, or lost since a moment.
+/// One or the other, never both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controller {
+    /// The connection (its daemon-wide id) that applied the Plan last.
+    Attached(u64),
+    /// That connection closed at `since` (Unix seconds); the tunnel keeps its last Plan.
+    Lost { since: u64 },
+}
+
+impl Controller {
+    /// `connection` closed: the controller is lost now if it was that one (`true` then).
+    pub fn connection_closed(&mut self, connection: u64, now: u64) -> bool {
+        if *self == Self::Attached(connection) {
+            *self = Self::Lost { since: now };
+            return true;
+        }
+        false
+    }
+
+    /// Since when no controller updates the Plan, if so.
+    #[must_use]
+    pub fn lost_since(self) -> Option<u64> {
+        match self {
+            Self::Attached(_) => None,
+            Self::Lost { since } => Some(since),
+        }
+    }
+}
+
 /// The live session.
 pub struct Session {
     pub owner_uid: u32,
@@ -33,10 +63,8 @@ pub struct Session {
     /// The ranges of `requested` a local network overlaps now, left out of `plan`.
     pub withdrawn: Vec<kubewire_core::lan_yield::Withdrawn>,
     pub tunnel: Tunnel,
-    /// The connection that applied the Plan last; `None` once it is gone.
-    pub controller: Option<u64>,
-    /// When the controller went away (Unix seconds).
-    pub controller_lost_at: Option<u64>,
+    /// Who updates the Plan: the connection that applied it last, or since when nobody does.
+    pub controller: Controller,
     pub connected_since: u64,
     pub last_update: u64,
     /// Warnings of the last apply (endpoints that did not resolve…).
@@ -127,7 +155,7 @@ impl Session {
                 .unwrap_or(self.connected_since)
                 .max(self.connected_since)
         };
-        let (mut state, mut warnings) = assess(since, now, &peers, self.controller_lost_at);
+        let (mut state, mut warnings) = assess(since, now, &peers, self.controller.lost_since());
         if let Some(problem) = backend_problem {
             state = TunnelState::Degraded;
             warnings.insert(0, format!("the WireGuard backend does not answer: {problem}"));
@@ -148,7 +176,7 @@ impl Session {
             last_update: Some(self.last_update),
             owner_uid: Some(self.owner_uid),
             session: Some(self.info.clone()),
-            controller_attached: self.controller.is_some(),
+            controller_attached: matches!(self.controller, Controller::Attached(_)),
             peers,
             routes: self.plan.routes.clone(),
             service_gateway: self.plan.service_gateway.as_ref().map(|g| g.peer.clone()),
@@ -200,6 +228,19 @@ mod tests {
         );
         assert_eq!(state_new, TunnelState::Connected);
         assert_eq!(state, TunnelState::Connected);
+    }
+
+    #[test]
+    fn only_the_attached_connection_closing_loses_the_controller() {
+        let mut controller = Controller::Attached(7);
+        assert!(!controller.connection_closed(8, 100));
+        assert_eq!(controller, Controller::Attached(7));
+        assert_eq!(controller.lost_since(), None);
+        assert!(controller.connection_closed(7, 100));
+        assert_eq!(controller, Controller::Lost { since: 100 });
+        // Lost stays lost, from the first moment.
+        assert!(!controller.connection_closed(7, 200));
+        assert_eq!(controller.lost_since(), Some(100));
     }
 
     #[test]
