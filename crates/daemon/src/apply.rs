@@ -9,6 +9,7 @@ use kubewire_core::Plan;
 use kubewire_ipc::{Changes, SecretKey, SessionInfo};
 use kubewire_tunnel::{Applied, Config, InterfaceSpec};
 
+use crate::change::journaled_change;
 use crate::create::{NewSession, create, retire};
 use crate::decide::{Request, Transition, Wanted, decide};
 use crate::dns::DnsOptions;
@@ -40,6 +41,54 @@ pub struct ApplyRequest {
     pub disconnected_meanwhile: bool,
 }
 
+/// What [`decide`] makes of the request, with its checked Plan; `Err`: refused, nothing changes.
+fn decided(
+    sessions: &Sessions,
+    name: &str,
+    uid: u32,
+    prepared: Result<Prepared, DaemonError>,
+    disconnected_meanwhile: bool,
+) -> Result<(Transition, Prepared), DaemonError> {
+    let (prepared, checked) = match prepared {
+        Ok(p) => {
+            let wanted = Wanted {
+                spec: spec_of(&p.plan),
+                public_key: p.plan.interface.public_key,
+            };
+            (Some(p), Ok(wanted))
+        }
+        Err(e) => (None, Err(e)),
+    };
+    let request = Request {
+        name,
+        uid,
+        checked,
+        disconnected_meanwhile,
+    };
+    match (decide(&sessions.held(), request), prepared) {
+        (Transition::Refuse(e), _) => Err(e),
+        (t, Some(p)) => Ok((t, p)),
+        (_, None) => Err(DaemonError::Internal("a refused Plan was not refused")),
+    }
+}
+
+fn log_applied(interface: &str, changes: &Changes, timings: [Duration; 3], started: Instant, t0: Instant) {
+    let [t_local, t_policy, t_resolve] = timings;
+    tracing::info!(
+        interface = %interface,
+        peers_added = changes.peers_added.len(),
+        peers_removed = changes.peers_removed.len(),
+        routes_added = changes.routes_added.len(),
+        routes_removed = changes.routes_removed.len(),
+        local_networks_ms = t_local.as_millis() as u64,
+        policy_ms = t_policy.as_millis() as u64,
+        resolve_ms = t_resolve.as_millis() as u64,
+        tunnel_ms = started.elapsed().as_millis() as u64,
+        total_ms = (t_local + t_policy + t_resolve + t0.elapsed()).as_millis() as u64,
+        "Plan applied"
+    );
+}
+
 /// Applies `request` to the session it names (creating it on the first Plan).
 pub async fn apply(
     sessions: &mut Sessions,
@@ -50,31 +99,13 @@ pub async fn apply(
 ) -> Result<Changes, DaemonError> {
     let t0 = Instant::now();
     let name = request.info.context.clone();
-    let (prepared, checked) = match request.prepared {
-        Ok(p) => {
-            let wanted = Wanted {
-                spec: spec_of(&p.plan),
-                public_key: p.plan.interface.public_key,
-            };
-            (Some(p), Ok(wanted))
-        }
-        Err(e) => (None, Err(e)),
-    };
-    let transition = decide(
-        &sessions.held(),
-        Request {
-            name: &name,
-            uid: request.uid,
-            checked,
-            disconnected_meanwhile: request.disconnected_meanwhile,
-        },
-    );
-    if let Transition::Refuse(e) = transition {
-        return Err(e);
-    }
-    let Some(prepared) = prepared else {
-        return Err(DaemonError::Internal("a refused Plan was not refused"));
-    };
+    let (transition, prepared) = decided(
+        sessions,
+        &name,
+        request.uid,
+        request.prepared,
+        request.disconnected_meanwhile,
+    )?;
     let spec = spec_of(&prepared.plan);
     let now = now_secs();
     let kept = match transition {
@@ -117,20 +148,7 @@ pub async fn apply(
         session.peer_added_at.insert(*key, now);
     }
     let changes = crate::changes::describe(applied, &session.plan, &prepared.plan, created);
-    let [t_local, t_policy, t_resolve] = prepared.timings;
-    tracing::info!(
-        interface = %session.tunnel.name(),
-        peers_added = changes.peers_added.len(),
-        peers_removed = changes.peers_removed.len(),
-        routes_added = changes.routes_added.len(),
-        routes_removed = changes.routes_removed.len(),
-        local_networks_ms = t_local.as_millis() as u64,
-        policy_ms = t_policy.as_millis() as u64,
-        resolve_ms = t_resolve.as_millis() as u64,
-        tunnel_ms = started.elapsed().as_millis() as u64,
-        total_ms = (t_local + t_policy + t_resolve + t0.elapsed()).as_millis() as u64,
-        "Plan applied"
-    );
+    log_applied(session.tunnel.name(), &changes, prepared.timings, started, t0);
     session.plan = prepared.plan;
     session.requested = prepared.requested;
     session.withdrawn = prepared.withdrawn;
@@ -142,31 +160,13 @@ pub async fn apply(
     Ok(changes)
 }
 
-/// Brings the session's tunnel to `config`, journaled: before the change the state file names the
-/// live routes and the wanted ones (a crash in between leaves nothing unnamed), after it what is live,
-/// whatever happened. Returns what changed and the live state (without DNS).
+/// Brings the session's tunnel to `config`, journaled ([`journaled_change`]), keeping the split
+/// DNS's state in the file. Returns what changed and the live state (without DNS).
 pub async fn apply_journaled(
     session: &mut Session,
     journal: &Journal,
     config: &Config,
 ) -> Result<(Applied, State), DaemonError> {
-    let name = session.tunnel.name().to_owned();
-    let backend = session.tunnel.backend();
-    let dns_state = session.dns.as_ref().map(|d| d.state().clone());
-    journal.before_change(
-        &name,
-        backend,
-        session.tunnel.live().routes.iter().copied(),
-        config.routes.iter().copied(),
-        dns_state.clone(),
-    )?;
-    let result = session.tunnel.apply(config).await;
-    // Record what is live now, whatever happened.
-    let live = State::new(&name, Some(backend), session.tunnel.live().routes.iter().copied());
-    let _ = journal.after_change(&live.clone().with_dns(dns_state));
-    let applied = result.map_err(|source| DaemonError::Apply {
-        interface: name,
-        source,
-    })?;
-    Ok((applied, live))
+    let dns = session.dns.as_ref().map(|d| d.state().clone());
+    journaled_change(&mut session.tunnel, journal, config, dns).await
 }

@@ -9,6 +9,7 @@ use kubewire_core::Plan;
 use kubewire_ipc::{SecretKey, SessionInfo};
 use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel};
 
+use crate::change::journaled_create;
 use crate::error::DaemonError;
 use crate::persist::Journal;
 use crate::session::{Controller, Session};
@@ -62,18 +63,14 @@ pub async fn create(
     crate::restore::clear_leftover(journal)
         .await
         .map_err(|e| DaemonError::NothingCreated(Box::new(e)))?;
-    journal.before_create(&new.spec.name, new.routes.iter().copied())?;
     let key = PrivateKeyText(new.key.0.clone());
-    let tunnel = match Tunnel::create(new.spec, &key, call_timeout).await {
-        Ok(t) => t,
-        Err(source) => {
-            let _ = journal.nothing_live();
-            return Err(DaemonError::Create {
-                interface: new.spec.name.clone(),
-                source,
-            });
-        }
-    };
+    let tunnel = journaled_create(
+        journal,
+        new.spec,
+        new.routes.iter().copied(),
+        Tunnel::create(new.spec, &key, call_timeout),
+    )
+    .await?;
     let kept = new.kept.unwrap_or(Kept {
         owner_uid: new.uid,
         connected_since: new.now,

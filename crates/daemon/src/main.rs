@@ -1,6 +1,7 @@
 //! `kubewired`: the privileged kubewire daemon. See `crates/daemon/README.md`.
 
 mod apply;
+mod change;
 mod changes;
 mod cleanup;
 mod connection;
