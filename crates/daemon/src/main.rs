@@ -17,6 +17,8 @@ mod error;
 mod events;
 mod lan_yield;
 mod local_networks;
+#[cfg(test)]
+mod model_tests;
 mod netmon;
 mod os;
 mod persist;
