@@ -49,8 +49,8 @@ pub async fn status_of(sessions: &mut Sessions) -> Status {
     match sessions.first_mut() {
         None => Status::disconnected(),
         Some(session) => {
-            let stats = session.tunnel.stats().await.map_err(|e| e.to_string());
-            session.status(stats.as_deref().map_err(Clone::clone), now_secs())
+            let stats = session.tunnel.stats().await;
+            session.status(stats.as_deref(), now_secs())
         }
     }
 }

@@ -2,6 +2,7 @@
 //! branches on and a message that says what happened and what to do. The texts are the ones users
 //! (and the tests) have read all along.
 
+use kubewire_dns::{BackendKind, DnsError};
 use kubewire_ipc::ErrorCode;
 use kubewire_tunnel::TunnelError;
 
@@ -66,12 +67,33 @@ pub enum DaemonError {
     },
     /// Disconnect: the system's DNS settings could not be restored; the state file keeps them.
     #[error("{0}; they will be restored when kubewired restarts ({RESTART})")]
-    DnsNotRestored(String),
+    DnsNotRestored(SplitDnsError),
     /// A blocking task of the daemon ended without an answer.
     #[error("{0}")]
     Task(String),
     #[error("{0} (internal error)")]
     Internal(&'static str),
+}
+
+/// A step of the split DNS that failed (a warning of the session: the tunnel works by IP).
+#[derive(Debug, thiserror::Error)]
+pub enum SplitDnsError {
+    #[error("reading the original nameservers: {0}")]
+    Upstreams(DnsError),
+    #[error("starting the resolver: {0}")]
+    StartResolver(DnsError),
+    #[error("preparing the {kind:?} backend: {source}")]
+    Prepare { kind: BackendKind, source: DnsError },
+    #[error("persisting the DNS state: {0}")]
+    Persist(PersistError),
+    #[error("pointing the system at the resolver ({kind:?}): {source}")]
+    PointAt { kind: BackendKind, source: DnsError },
+    #[error("updating the resolver: {0}")]
+    Update(DnsError),
+    #[error("re-applying DNS settings: {0}")]
+    Reapply(DnsError),
+    #[error("restoring the system's DNS settings: {0}")]
+    Restore(DnsError),
 }
 
 impl DaemonError {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kubewire_core::Plan;
 use kubewire_ipc::{PeerStatus, SessionInfo, Status, TunnelState};
-use kubewire_tunnel::{PeerStats, Tunnel};
+use kubewire_tunnel::{PeerStats, Tunnel, TunnelError};
 
 /// Handshakes are not expected in the first seconds of a session.
 pub const HANDSHAKE_GRACE_SECS: u64 = 20;
@@ -143,7 +143,7 @@ pub fn assess(
 
 impl Session {
     /// The status, from live statistics (`Err`: the backend did not answer).
-    pub fn status(&self, stats: Result<&[PeerStats], String>, now: u64) -> Status {
+    pub fn status(&self, stats: Result<&[PeerStats], &TunnelError>, now: u64) -> Status {
         let (peers, backend_problem) = match stats {
             Ok(stats) => (peer_statuses(&self.plan, stats, now), None),
             Err(e) => (peer_statuses(&self.plan, &[], now), Some(e)),

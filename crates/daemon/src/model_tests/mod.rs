@@ -86,11 +86,11 @@ pub(super) fn the_plan(nodes: u8, hostile: bool, mtu: bool) -> Plan {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn any_sequence_with_crashes_keeps_the_machine_and_the_state_file_in_step(
-        steps in prop::collection::vec((step(), prop::option::weighted(0.2, 0usize..12)), 1..40)
+        steps in prop::collection::vec((step(), prop::option::weighted(0.35, 0usize..8)), 1..40)
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let mut model = Model::new();
