@@ -19,7 +19,8 @@ use crate::prepare::Prepared;
 use crate::registry::Sessions;
 use crate::session::{Controller, Session, now_secs};
 
-fn spec_of(plan: &Plan) -> InterfaceSpec {
+/// The interface a Plan asks for.
+pub fn spec_of(plan: &Plan) -> InterfaceSpec {
     InterfaceSpec {
         name: plan.interface.name.clone(),
         address: plan.interface.address,

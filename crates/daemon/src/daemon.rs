@@ -126,6 +126,7 @@ impl Daemon {
         };
         for (name, requested, own, withdrawn) in held {
             let t0 = std::time::Instant::now();
+            // One session today: its own interface is the only one of ours to leave out.
             let local = read_local_networks(own).await;
             if !crate::lan_yield::differs(&requested, &withdrawn, &local) {
                 continue;

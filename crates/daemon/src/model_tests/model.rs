@@ -12,6 +12,7 @@ use kubewire_tunnel::{InterfaceSpec, Lookup, LookupFuture};
 
 use super::fake::{FakeTunnel, Machine, Shared};
 use super::{LANS, NAMES, Step, UIDS, the_plan};
+use crate::apply::spec_of;
 use crate::change::{journaled_change, journaled_create};
 use crate::decide::{Held, Request, Transition, Wanted, decide};
 use crate::persist::Journal;
@@ -34,15 +35,6 @@ pub(super) struct Model {
     pub(super) session: Option<ModelSession>,
     lan: Vec<LocalNetwork>,
     _dir: tempfile::TempDir,
-}
-
-pub(super) fn spec_of(plan: &Plan) -> InterfaceSpec {
-    InterfaceSpec {
-        name: plan.interface.name.clone(),
-        address: plan.interface.address,
-        mtu: plan.interface.mtu,
-        listen_port: plan.interface.listen_port,
-    }
 }
 
 pub(super) fn no_lookup() -> Lookup {
