@@ -18,6 +18,8 @@ pub struct Held<'a> {
     /// Its connection name (the kubeconfig context).
     pub name: &'a str,
     pub owner_uid: u32,
+    /// Its interface's name as the OS knows it (macOS: `utunN`).
+    pub interface: &'a str,
     pub spec: &'a InterfaceSpec,
     pub public_key: PublicKey,
     pub wedged: bool,
@@ -84,7 +86,7 @@ pub fn admit(held: &[Held<'_>], name: &str, uid: u32) -> Result<(), DaemonError>
     {
         // BoringTun wedges for good (its threads hold the device); only a new process frees it.
         return Err(DaemonError::Wedged {
-            interface: h.spec.name.clone(),
+            interface: h.interface.to_owned(),
         });
     }
     Ok(())
@@ -130,6 +132,7 @@ mod tests {
         Held {
             name,
             owner_uid,
+            interface: &spec.name,
             spec,
             public_key: KEY,
             wedged: false,

@@ -26,6 +26,7 @@ impl Sessions {
             .map(|(name, s)| Held {
                 name,
                 owner_uid: s.owner_uid,
+                interface: s.tunnel.name(),
                 spec: s.tunnel.spec(),
                 public_key: s.plan.interface.public_key,
                 wedged: s.tunnel.is_wedged(),

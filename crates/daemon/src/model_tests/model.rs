@@ -126,6 +126,7 @@ impl Model {
             .map(|s| Held {
                 name: &s.name,
                 owner_uid: s.owner_uid,
+                interface: &s.spec.name,
                 spec: &s.spec,
                 public_key: s.plan.interface.public_key,
                 wedged: false,
