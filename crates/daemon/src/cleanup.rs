@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::bail;
 
-use crate::persist::StateFile;
+use crate::persist::Journal;
 use crate::{dns, restore};
 
 /// `Ok(true)`: nothing left behind (or nothing was there).
@@ -18,7 +18,7 @@ pub async fn run(socket: &Path, state_dir: &Path) -> anyhow::Result<bool> {
             socket.display()
         );
     }
-    let state_file = StateFile::new(state_dir);
+    let state_file = Journal::new(state_dir);
     let persisted_dns = state_file.read().ok().flatten().and_then(|s| s.dns);
     dns::restore_at_start(persisted_dns.as_ref(), &dns::os_paths(state_dir)).await;
     let restored = restore::restore(&state_file);

@@ -11,7 +11,8 @@ use kubewire_dns::{
     os::ResolvConfPaths,
 };
 
-use crate::persist::{State, StateFile};
+use crate::error::SplitDnsError;
+use crate::persist::{Journal, State};
 
 /// The resolv.conf backup's name in the state directory.
 pub const RESOLV_BACKUP: &str = "resolv.pre-kubewire-backup.conf";
@@ -68,43 +69,44 @@ impl DnsSession {
     pub async fn start(
         options: &DnsOptions,
         plan: &Plan,
-        state_file: &StateFile,
+        journal: &Journal,
         base: &State,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SplitDnsError> {
         let os = match options.backend {
             Some(kind) => OsDns::new(kind, options.paths.clone()),
             None => OsDns::detect(options.paths.clone()).await,
         };
         let listen = os.listen_addr(plan.interface.address.addr());
-        let upstreams = os
-            .upstreams(listen)
-            .map_err(|e| format!("reading the original nameservers: {e}"))?;
+        let upstreams = os.upstreams(listen).map_err(SplitDnsError::Upstreams)?;
         // On its own runtime: the daemon's makes blocking calls.
         let resolver = crate::dns_runtime::start_resolver(ResolverConfig::from_plan(plan, listen, upstreams))
             .await
-            .map_err(|e| format!("starting the resolver: {e}"))?;
+            .map_err(SplitDnsError::StartResolver)?;
         let settings = SplitDnsSettings::from_plan(plan, resolver.local_addr());
         let state = match os.prepare(&settings) {
             Ok(s) => s,
             Err(e) => {
                 let _ = crate::dns_runtime::stop_resolver(resolver).await;
-                return Err(format!("preparing the {:?} backend: {e}", os.kind()));
+                return Err(SplitDnsError::Prepare {
+                    kind: os.kind(),
+                    source: e,
+                });
             }
         };
-        if let Err(e) = state_file.write(&base.clone().with_dns(Some(state.clone()))) {
+        if let Err(e) = journal.before_dns(base, state.clone()) {
             let _ = crate::dns_runtime::stop_resolver(resolver).await;
-            return Err(format!("persisting the DNS state: {e}"));
+            return Err(SplitDnsError::Persist(e));
         }
         if let Err(e) = os.apply(&state, &settings).await {
             if let Err(r) = os.revert(&state).await {
                 tracing::error!(error = %r, "reverting a failed DNS change");
             }
             let _ = crate::dns_runtime::stop_resolver(resolver).await;
-            let _ = state_file.write(base);
-            return Err(format!(
-                "pointing the system at the resolver ({:?}): {e}",
-                os.kind()
-            ));
+            let _ = journal.dns_undone(base);
+            return Err(SplitDnsError::PointAt {
+                kind: os.kind(),
+                source: e,
+            });
         }
         let warnings = Warnings::default();
         let watch = match crate::dns_runtime::start_watch(
@@ -140,7 +142,7 @@ impl DnsSession {
 
     /// A new Plan on the same interface: new resolver configuration, and the OS told again if its
     /// settings changed.
-    pub async fn update(&mut self, plan: &Plan) -> Result<(), String> {
+    pub async fn update(&mut self, plan: &Plan) -> Result<(), SplitDnsError> {
         let upstreams = self.resolver.config().upstreams.clone();
         self.resolver
             .update(ResolverConfig::from_plan(
@@ -148,7 +150,7 @@ impl DnsSession {
                 self.resolver.local_addr(),
                 upstreams,
             ))
-            .map_err(|e| format!("updating the resolver: {e}"))?;
+            .map_err(SplitDnsError::Update)?;
         let settings = SplitDnsSettings::from_plan(plan, self.resolver.local_addr());
         if settings != self.settings {
             // The watch stops first: it writes the same files.
@@ -157,7 +159,7 @@ impl DnsSession {
                 .os
                 .apply(&self.state, &settings)
                 .await
-                .map_err(|e| format!("re-applying DNS settings: {e}"));
+                .map_err(SplitDnsError::Reapply);
             self.watch = crate::dns_runtime::start_watch(
                 self.os.clone(),
                 self.state.clone(),
@@ -175,14 +177,14 @@ impl DnsSession {
     }
 
     /// Reverts the OS change and stops the resolver.
-    pub async fn stop(mut self) -> Result<(), String> {
+    pub async fn stop(mut self) -> Result<(), SplitDnsError> {
         // Ended (not only told to end) before the revert: it writes the same files.
         stop_watch(self.watch.take()).await;
         let reverted = self.os.revert(&self.state).await;
         if let Err(e) = crate::dns_runtime::stop_resolver(self.resolver).await {
             tracing::warn!(error = %e, "stopping the resolver");
         }
-        reverted.map_err(|e| format!("restoring the system's DNS settings: {e}"))?;
+        reverted.map_err(SplitDnsError::Restore)?;
         tracing::info!(backend = ?self.os.kind(), "split DNS stopped");
         Ok(())
     }

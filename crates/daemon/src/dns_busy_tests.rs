@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use kubewire_dns::{BackendKind, LOOPBACK_LISTEN};
 
-use crate::apply::tests::plan;
 use crate::dns::{DnsOptions, DnsSession, os_paths};
-use crate::persist::{State, StateFile};
+use crate::persist::{Journal, State};
+use crate::policy::tests::plan;
 
 /// A DNS query for `example.test` A, by hand.
 fn query() -> Vec<u8> {
@@ -71,7 +71,7 @@ fn names_are_answered_while_the_daemons_runtime_is_blocked() {
     };
     let mut p = plan(&[("aws", "192.0.2.10:51820", &["10.4.0.1/32", "10.43.0.0/16"])]);
     p.dns.server = Some("10.43.0.10".parse().unwrap());
-    let state_file = StateFile::new(dir.path());
+    let state_file = Journal::new(dir.path());
     let session = runtime
         .block_on(DnsSession::start(
             &options,

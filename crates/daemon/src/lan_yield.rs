@@ -5,14 +5,16 @@
 use kubewire_core::Plan;
 use kubewire_core::lan_yield::{LocalNetwork, Withdrawn, yield_to_local};
 
-use crate::apply::{ApplyError, apply_journaled, check_policy};
-use crate::persist::StateFile;
+use crate::apply::apply_journaled;
+use crate::error::DaemonError;
+use crate::persist::Journal;
+use crate::policy::check_policy;
 use crate::prepare::Prepared;
 use crate::session::Session;
 
 /// The Plan to run given the local networks, and what they withdraw; `Err` when the daemon's
 /// policy refuses the rest.
-pub fn live_plan(requested: &Plan, local: &[LocalNetwork]) -> Result<(Plan, Vec<Withdrawn>), ApplyError> {
+pub fn live_plan(requested: &Plan, local: &[LocalNetwork]) -> Result<(Plan, Vec<Withdrawn>), DaemonError> {
     let (yielded, withdrawn) = yield_to_local(requested, local);
     let nets: Vec<ipnet::IpNet> = local.iter().map(|l| l.net).collect();
     let checked = check_policy(yielded, &nets)?;
@@ -26,7 +28,7 @@ pub fn differs(requested: &Plan, current: &[Withdrawn], local: &[LocalNetwork]) 
 
 /// Brings the session's tunnel to `prepared` (the requested Plan re-checked after a network
 /// change); `true` when the tunnel changed.
-pub async fn follow(session: &mut Session, state_file: &StateFile, prepared: Prepared) -> bool {
+pub async fn follow(session: &mut Session, journal: &Journal, prepared: Prepared) -> bool {
     if prepared.withdrawn == session.withdrawn {
         return false;
     }
@@ -45,7 +47,7 @@ pub async fn follow(session: &mut Session, state_file: &StateFile, prepared: Pre
         tracing::info!(range = %w.range, peer = %w.peer, "the overlap is gone: the range is routed into the tunnel again");
     }
     let name = session.tunnel.name().to_owned();
-    match apply_journaled(session, state_file, &prepared.config).await {
+    match apply_journaled(session, journal, &prepared.config).await {
         Ok((applied, _live)) => {
             tracing::info!(
                 interface = %name,
@@ -60,7 +62,7 @@ pub async fn follow(session: &mut Session, state_file: &StateFile, prepared: Pre
             true
         }
         Err(e) => {
-            tracing::warn!(interface = %name, error = %e.message, "following a network change failed");
+            tracing::warn!(interface = %name, error = %e, "following a network change failed");
             false
         }
     }

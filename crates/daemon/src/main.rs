@@ -1,24 +1,35 @@
 //! `kubewired`: the privileged kubewire daemon. See `crates/daemon/README.md`.
 
 mod apply;
+mod change;
+mod changes;
 mod cleanup;
 mod connection;
+mod create;
 mod daemon;
+mod decide;
 mod dns;
 #[cfg(test)]
 mod dns_busy_tests;
 mod dns_runtime;
+mod dns_sync;
+mod error;
 mod events;
 mod lan_yield;
 mod local_networks;
+#[cfg(test)]
+mod model_tests;
 mod mtu;
 mod netmon;
 mod network_event;
 mod os;
 mod persist;
+mod policy;
 mod prepare;
+mod registry;
 mod restore;
 mod session;
+mod teardown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,7 +103,7 @@ fn parse_octal(s: &str) -> Result<u32, String> {
 }
 
 async fn run(args: Args) -> anyhow::Result<bool> {
-    let state_file = persist::StateFile::new(&args.state_dir);
+    let state_file = persist::Journal::new(&args.state_dir);
     let dns_options = dns::DnsOptions {
         paths: dns::os_paths(&args.state_dir),
         backend: args.dns_backend,

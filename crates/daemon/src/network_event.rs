@@ -6,7 +6,7 @@ use kubewire_core::lan_yield::LocalNetwork;
 use kubewire_core::mtu::TunnelMtu;
 use kubewire_core::network_event::NetworkEvent;
 
-use crate::persist::StateFile;
+use crate::persist::Journal;
 use crate::prepare::Prepared;
 use crate::session::{Session, now_secs};
 
@@ -15,7 +15,7 @@ use crate::session::{Session, now_secs};
 /// when a network appeared or went or the tunnel changed; `true` then (tell subscribers).
 pub async fn follow(
     session: &mut Session,
-    state_file: &StateFile,
+    journal: &Journal,
     local: Vec<LocalNetwork>,
     wanted: Result<Prepared, TunnelMtu>,
 ) -> bool {
@@ -23,7 +23,7 @@ pub async fn follow(
     let mut changed = match wanted {
         Ok(prepared) => {
             let mtu = crate::mtu::follow(session, prepared.mtu).await;
-            crate::lan_yield::follow(session, state_file, prepared).await || mtu
+            crate::lan_yield::follow(session, journal, prepared).await || mtu
         }
         Err(mtu) => crate::mtu::follow(session, mtu).await,
     };

@@ -3,8 +3,13 @@
 //! temporary file, fsync'd, renamed, and the directory fsync'd (`kubewire_dns::durable`): a crash
 //! leaves the old or the new state, never a torn one. A corrupt file (by hand, a disk error) is
 //! named in the log and moved aside by `restore`, which then cleans up what the defaults name.
+//! Only the [`Journal`] writes it: the file's writes, removal and moving aside are private here.
 
+mod journal;
+
+pub use journal::Journal;
 use kubewire_dns::durable;
+pub use kubewire_tunnel::Backend;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -19,8 +24,8 @@ pub struct State {
     pub version: u32,
     /// The WireGuard interface.
     pub interface: String,
-    /// `kernel` or `boringtun`; `None` while the interface is being created.
-    pub backend: Option<String>,
+    /// `kernel` or `boringtun` (as text in the file); `None` while the interface is being created.
+    pub backend: Option<Backend>,
     /// Routes through the interface (a superset while a change is under way).
     pub routes: Vec<IpNet>,
     /// The daemon that wrote it.
@@ -32,14 +37,14 @@ pub struct State {
 
 impl State {
     #[must_use]
-    pub fn new(interface: &str, backend: Option<&str>, routes: impl IntoIterator<Item = IpNet>) -> Self {
+    pub fn new(interface: &str, backend: Option<Backend>, routes: impl IntoIterator<Item = IpNet>) -> Self {
         let mut routes: Vec<IpNet> = routes.into_iter().collect();
         routes.sort();
         routes.dedup();
         Self {
             version: STATE_VERSION,
             interface: interface.to_owned(),
-            backend: backend.map(str::to_owned),
+            backend,
             routes,
             pid: std::process::id(),
             dns: None,
@@ -94,7 +99,7 @@ impl StateFile {
     }
 
     /// Writes atomically with mode 0600 (creating the directory, 0700).
-    pub fn write(&self, state: &State) -> Result<(), PersistError> {
+    fn write(&self, state: &State) -> Result<(), PersistError> {
         if let Some(dir) = self.path.parent() {
             crate::os::private_dir_builder()
                 .create(dir)
@@ -128,14 +133,14 @@ impl StateFile {
     }
 
     /// Moves a corrupt file aside to `state.json.corrupt`; returns the new path.
-    pub fn move_aside(&self) -> Result<PathBuf, PersistError> {
+    fn move_aside(&self) -> Result<PathBuf, PersistError> {
         let aside = self.path.with_extension("json.corrupt");
         std::fs::rename(&self.path, &aside).map_err(self.io("moving aside"))?;
         durable::sync_parent(&self.path).map_err(self.io("moving aside"))?;
         Ok(aside)
     }
 
-    pub fn remove(&self) -> Result<(), PersistError> {
+    fn remove(&self) -> Result<(), PersistError> {
         durable::remove(&self.path, "state-removed").map_err(self.io("removing"))
     }
 }
@@ -153,7 +158,7 @@ mod tests {
         assert_eq!(file.read().unwrap(), None);
         let state = State::new(
             "kubewire0",
-            Some("boringtun"),
+            Some(Backend::Boringtun),
             ["10.42.1.0/24".parse().unwrap(), "10.42.0.0/24".parse().unwrap()],
         );
         file.write(&state).unwrap();
@@ -168,6 +173,38 @@ mod tests {
         file.remove().unwrap();
         assert_eq!(file.read().unwrap(), None);
         file.remove().unwrap();
+    }
+
+    #[test]
+    fn a_state_file_written_by_an_earlier_kubewired_still_loads() {
+        // As the daemon wrote it before the backend was typed: the backend as text, or null while
+        // the interface was being created.
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path());
+        for (text, backend) in [
+            ("\"boringtun\"", Some(Backend::Boringtun)),
+            ("\"kernel\"", Some(Backend::Kernel)),
+            ("null", None),
+        ] {
+            let old = format!(
+                "{{\n  \"version\": 1,\n  \"interface\": \"kubewire0\",\n  \"backend\": {text},\n  \
+                 \"routes\": [\n    \"10.42.0.0/24\"\n  ],\n  \"pid\": 4242\n}}"
+            );
+            std::fs::write(file.path(), &old).unwrap();
+            let state = file.read().unwrap().unwrap();
+            assert_eq!(state.backend, backend, "{old}");
+            assert_eq!(state.routes, vec!["10.42.0.0/24".parse::<IpNet>().unwrap()]);
+            // Written back, it reads the same bytes as before.
+            file.write(&state).unwrap();
+            assert_eq!(std::fs::read_to_string(file.path()).unwrap(), old);
+        }
+        // A backend this daemon does not know is a corrupt file, moved aside by `restore`.
+        std::fs::write(
+            file.path(),
+            b"{\"version\":1,\"interface\":\"x\",\"backend\":\"wireguard-go\",\"routes\":[],\"pid\":1}",
+        )
+        .unwrap();
+        assert!(matches!(file.read(), Err(PersistError::Corrupt { .. })));
     }
 
     #[test]
@@ -201,10 +238,14 @@ mod crash_tests {
     use super::*;
 
     fn states() -> (State, State) {
-        let old = State::new("kubewire0", Some("boringtun"), ["10.42.0.0/24".parse().unwrap()]);
+        let old = State::new(
+            "kubewire0",
+            Some(Backend::Boringtun),
+            ["10.42.0.0/24".parse().unwrap()],
+        );
         let new = State::new(
             "kubewire0",
-            Some("boringtun"),
+            Some(Backend::Boringtun),
             ["10.42.0.0/24".parse().unwrap(), "10.43.0.0/16".parse().unwrap()],
         );
         (old, new)

@@ -13,10 +13,9 @@ use ipnet::IpNet;
 use kubewire_core::lan_yield::Withdrawn;
 use kubewire_core::plan::RefusalReason;
 use kubewire_core::{Endpoint, Host, Plan, PrivateKey, PublicKey, policy};
-use kubewire_ipc::ErrorCode;
 use kubewire_tunnel::{Config, LocalNetwork, Lookup, config_of, resolve_endpoints};
 
-use crate::apply::ApplyError;
+use crate::error::DaemonError;
 use crate::local_networks;
 
 /// All endpoint names of a Plan resolve within this, together.
@@ -51,12 +50,9 @@ pub async fn prepare(
     own: String,
     deadline: Duration,
     lookup: &Lookup,
-) -> Result<Prepared, ApplyError> {
+) -> Result<Prepared, DaemonError> {
     if private_key.parse::<PrivateKey>().is_err() {
-        return Err(ApplyError {
-            code: ErrorCode::BadRequest,
-            message: "the private key is not base64 of 32 bytes".into(),
-        });
+        return Err(DaemonError::BadKey);
     }
     let t0 = Instant::now();
     let named = read_local_networks(own).await;
@@ -79,7 +75,7 @@ pub async fn prepare_for(
     t_local: Duration,
     deadline: Duration,
     lookup: &Lookup,
-) -> Result<Prepared, ApplyError> {
+) -> Result<Prepared, DaemonError> {
     let t0 = Instant::now();
     let local: Vec<IpNet> = named.iter().map(|l| l.net).collect();
     // The LAN wins, per range; the withdrawn ranges come back when the overlap goes (netmon).
@@ -167,7 +163,7 @@ mod tests {
     use kubewire_tunnel::LookupFuture;
 
     use super::*;
-    use crate::apply::tests::plan;
+    use crate::policy::tests::plan;
 
     fn lookup(answers: &'static [(&'static str, &'static str)]) -> Lookup {
         Arc::new(move |target: String| -> LookupFuture {
@@ -239,6 +235,6 @@ mod tests {
         let err = prepare(p, "not a key", "kwdtest0".into(), Duration::from_secs(1), &never)
             .await
             .unwrap_err();
-        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(matches!(err, DaemonError::BadKey), "{err}");
     }
 }

@@ -3,7 +3,8 @@
 //! name is cleaned up instead. Never fails the start: a daemon that crash-loops on its own leftovers
 //! helps nobody.
 
-use crate::persist::{PersistError, StateFile};
+use crate::error::DaemonError;
+use crate::persist::{Journal, PersistError};
 
 /// The interface name cleaned up when the state file cannot be read.
 pub const DEFAULT_INTERFACE: &str = "kubewire0";
@@ -22,7 +23,7 @@ pub enum Restored {
     },
 }
 
-pub fn restore(file: &StateFile) -> Restored {
+pub fn restore(file: &Journal) -> Restored {
     match file.read() {
         Ok(None) => Restored::Nothing,
         Ok(Some(state)) => {
@@ -35,7 +36,7 @@ pub fn restore(file: &StateFile) -> Restored {
             );
             let removed = match kubewire_tunnel::cleanup_leftover(&state.interface, &state.routes) {
                 Ok(removed) => {
-                    if let Err(e) = file.remove() {
+                    if let Err(e) = file.nothing_live() {
                         tracing::error!(error = %e, "could not delete the state file");
                     }
                     removed
@@ -63,7 +64,7 @@ pub fn restore(file: &StateFile) -> Restored {
                 Ok(p) => Some(p.display().to_string()),
                 Err(e) => {
                     tracing::error!(error = %e, "could not move the corrupt state file aside; deleting it");
-                    let _ = file.remove();
+                    let _ = file.nothing_live();
                     None
                 }
             };
@@ -85,29 +86,35 @@ pub fn restore(file: &StateFile) -> Restored {
 /// disconnect). Its DNS change is undone and its interface and routes removed now, so that writing
 /// the new state cannot forget them; if they cannot be removed, the caller creates nothing and
 /// says so. A corrupt file is moved aside as at start.
-pub async fn clear_leftover(file: &StateFile) -> Result<(), String> {
+pub async fn clear_leftover(file: &Journal) -> Result<(), DaemonError> {
     let state = match file.read() {
         Ok(None) => return Ok(()),
         Ok(Some(state)) => state,
         Err(err @ PersistError::Corrupt { .. }) => {
             tracing::error!(error = %err, "the state file is corrupt; moving it aside");
-            return file.move_aside().map(drop).map_err(|e| e.to_string());
+            return Ok(file.move_aside().map(drop)?);
         }
-        Err(err) => return Err(err.to_string()),
+        Err(err) => return Err(err.into()),
     };
     if let Some(dns) = &state.dns {
         let os = kubewire_dns::OsDns::new(dns.backend, dns.paths.clone());
         if let Err(e) = os.revert(dns).await {
-            return Err(format!("restoring the DNS settings of {}: {e}", state.interface));
+            return Err(DaemonError::RestoreLeftoverDns {
+                interface: state.interface,
+                reason: e.to_string(),
+            });
         }
     }
     let (name, routes) = (state.interface.clone(), state.routes.clone());
     let removed = tokio::task::spawn_blocking(move || kubewire_tunnel::cleanup_leftover(&name, &routes))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("removing the previous interface {}: {e}", state.interface))?;
+        .map_err(|e| DaemonError::Task(e.to_string()))?
+        .map_err(|e| DaemonError::RemoveLeftover {
+            interface: state.interface.clone(),
+            reason: e.to_string(),
+        })?;
     for what in &removed {
         tracing::warn!(removed = %what, "removed what an earlier failed removal left");
     }
-    file.remove().map_err(|e| e.to_string())
+    Ok(file.nothing_live()?)
 }

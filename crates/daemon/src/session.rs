@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kubewire_core::Plan;
 use kubewire_ipc::{PeerStatus, SessionInfo, Status, TunnelState};
-use kubewire_tunnel::{PeerStats, Tunnel};
+use kubewire_tunnel::{PeerStats, Tunnel, TunnelError};
 
 /// Handshakes are not expected in the first seconds of a session.
 pub const HANDSHAKE_GRACE_SECS: u64 = 20;
@@ -19,6 +19,36 @@ pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Who keeps a session's Plan current: attached to one client connection, or lost since a moment.
+/// One or the other, never both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Controller {
+    /// The connection (its daemon-wide id) that applied the Plan last.
+    Attached(u64),
+    /// That connection closed at `since` (Unix seconds); the tunnel keeps its last Plan.
+    Lost { since: u64 },
+}
+
+impl Controller {
+    /// `connection` closed: the controller is lost now if it was that one (`true` then).
+    pub fn connection_closed(&mut self, connection: u64, now: u64) -> bool {
+        if *self == Self::Attached(connection) {
+            *self = Self::Lost { since: now };
+            return true;
+        }
+        false
+    }
+
+    /// Since when no controller updates the Plan, if so.
+    #[must_use]
+    pub fn lost_since(self) -> Option<u64> {
+        match self {
+            Self::Attached(_) => None,
+            Self::Lost { since } => Some(since),
+        }
+    }
 }
 
 /// The live session.
@@ -39,10 +69,8 @@ pub struct Session {
     pub local: Vec<kubewire_core::lan_yield::LocalNetwork>,
     /// The last network change followed, and what was done.
     pub network_event: Option<kubewire_core::network_event::NetworkEvent>,
-    /// The connection that applied the Plan last; `None` once it is gone.
-    pub controller: Option<u64>,
-    /// When the controller went away (Unix seconds).
-    pub controller_lost_at: Option<u64>,
+    /// Who updates the Plan: the connection that applied it last, or since when nobody does.
+    pub controller: Controller,
     pub connected_since: u64,
     pub last_update: u64,
     /// Warnings of the last apply (endpoints that did not resolve…).
@@ -121,7 +149,7 @@ pub fn assess(
 
 impl Session {
     /// The status, from live statistics (`Err`: the backend did not answer).
-    pub fn status(&self, stats: Result<&[PeerStats], String>, now: u64) -> Status {
+    pub fn status(&self, stats: Result<&[PeerStats], &TunnelError>, now: u64) -> Status {
         let (peers, backend_problem) = match stats {
             Ok(stats) => (peer_statuses(&self.plan, stats, now), None),
             Err(e) => (peer_statuses(&self.plan, &[], now), Some(e)),
@@ -133,7 +161,7 @@ impl Session {
                 .unwrap_or(self.connected_since)
                 .max(self.connected_since)
         };
-        let (mut state, mut warnings) = assess(since, now, &peers, self.controller_lost_at);
+        let (mut state, mut warnings) = assess(since, now, &peers, self.controller.lost_since());
         if let Some(problem) = backend_problem {
             state = TunnelState::Degraded;
             warnings.insert(0, format!("the WireGuard backend does not answer: {problem}"));
@@ -154,7 +182,7 @@ impl Session {
             last_update: Some(self.last_update),
             owner_uid: Some(self.owner_uid),
             session: Some(self.info.clone()),
-            controller_attached: self.controller.is_some(),
+            controller_attached: matches!(self.controller, Controller::Attached(_)),
             peers,
             routes: self.plan.routes.clone(),
             service_gateway: self.plan.service_gateway.as_ref().map(|g| g.peer.clone()),
@@ -208,6 +236,19 @@ mod tests {
         );
         assert_eq!(state_new, TunnelState::Connected);
         assert_eq!(state, TunnelState::Connected);
+    }
+
+    #[test]
+    fn only_the_attached_connection_closing_loses_the_controller() {
+        let mut controller = Controller::Attached(7);
+        assert!(!controller.connection_closed(8, 100));
+        assert_eq!(controller, Controller::Attached(7));
+        assert_eq!(controller.lost_since(), None);
+        assert!(controller.connection_closed(7, 100));
+        assert_eq!(controller, Controller::Lost { since: 100 });
+        // Lost stays lost, from the first moment.
+        assert!(!controller.connection_closed(7, 200));
+        assert_eq!(controller.lost_since(), Some(100));
     }
 
     #[test]

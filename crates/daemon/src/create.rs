@@ -1,0 +1,98 @@
+//! Bringing a session's interface up, and down again for a re-create. Journaled: before an
+//! interface is created the state file names it and its routes; a failed create leaves no file.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use kubewire_core::Plan;
+use kubewire_ipc::{SecretKey, SessionInfo};
+use kubewire_tunnel::{InterfaceSpec, PrivateKeyText, Tunnel};
+
+use crate::change::journaled_create;
+use crate::error::DaemonError;
+use crate::persist::Journal;
+use crate::session::{Controller, Session};
+
+/// What a re-created session keeps of the one it replaces.
+pub struct Kept {
+    pub owner_uid: u32,
+    pub connected_since: u64,
+}
+
+/// Stops the DNS of `old` and removes its interface, for a re-create. A removal that fails is not
+/// forgotten: the state file still names the interface, and [`create`] removes it first.
+pub async fn retire(mut old: Session) -> Kept {
+    tracing::info!(interface = %old.tunnel.name(), "interface settings changed: re-creating the interface");
+    if let Some(d) = old.dns.take()
+        && let Err(e) = d.stop().await
+    {
+        tracing::warn!(error = %e, "stopping DNS of the previous interface");
+    }
+    if let Err(err) = old.tunnel.remove().await {
+        tracing::warn!(error = %err, "removing the previous interface; retrying");
+    }
+    Kept {
+        owner_uid: old.owner_uid,
+        connected_since: old.connected_since,
+    }
+}
+
+/// What a new session starts from.
+pub struct NewSession<'a> {
+    pub spec: &'a InterfaceSpec,
+    pub key: &'a SecretKey,
+    pub routes: &'a BTreeSet<IpNet>,
+    pub plan: &'a Plan,
+    pub requested: &'a Plan,
+    /// The MTU `spec` carries, and why.
+    pub mtu: kubewire_core::mtu::TunnelMtu,
+    pub info: &'a SessionInfo,
+    /// The caller's uid and connection; what a re-create keeps instead.
+    pub uid: u32,
+    pub connection: u64,
+    pub kept: Option<Kept>,
+    pub now: u64,
+}
+
+/// Creates the interface of a new session (no peers yet: the apply that follows adds them).
+pub async fn create(
+    journal: &Journal,
+    call_timeout: Duration,
+    new: NewSession<'_>,
+) -> Result<Session, DaemonError> {
+    // A leftover of a failed removal is removed first, or nothing new is created.
+    crate::restore::clear_leftover(journal)
+        .await
+        .map_err(|e| DaemonError::NothingCreated(Box::new(e)))?;
+    let key = PrivateKeyText(new.key.0.clone());
+    let tunnel = journaled_create(
+        journal,
+        new.spec,
+        new.routes.iter().copied(),
+        Tunnel::create(new.spec, &key, call_timeout),
+    )
+    .await?;
+    let kept = new.kept.unwrap_or(Kept {
+        owner_uid: new.uid,
+        connected_since: new.now,
+    });
+    Ok(Session {
+        owner_uid: kept.owner_uid,
+        info: new.info.clone(),
+        plan: new.plan.clone(),
+        requested: new.requested.clone(),
+        withdrawn: Vec::new(),
+        tunnel,
+        mtu: new.mtu,
+        local: Vec::new(),
+        network_event: None,
+        controller: Controller::Attached(new.connection),
+        connected_since: kept.connected_since,
+        last_update: new.now,
+        apply_warnings: Vec::new(),
+        peer_added_at: HashMap::new(),
+        dns: None,
+        dns_warnings: Vec::new(),
+    })
+}
