@@ -9,6 +9,7 @@ pub mod backend;
 #[cfg(target_os = "linux")]
 pub mod linux {
     //! Linux's pieces: resolved's D-Bus calls, watching resolv.conf (inotify).
+    pub mod openresolv;
     pub mod resolv_conf_rivals;
     pub mod resolv_conf_watch;
     pub mod resolved;

@@ -12,6 +12,8 @@ use crate::{DnsError, UpstreamsHandle};
 pub mod macos_files;
 #[cfg(windows)]
 pub mod nrpt;
+#[cfg(target_os = "linux")]
+pub mod openresolv;
 pub mod resolv_conf_file;
 #[cfg(target_os = "linux")]
 pub mod resolved;

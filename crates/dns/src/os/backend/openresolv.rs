@@ -1,0 +1,155 @@
+//! openresolv: `resolvconf -a <iface>.kubewire -m 0 -x` with our resolver (the pure parts are in
+//! [`crate::os::linux::openresolv`]); `resolvconf -d <iface>.kubewire -f` on revert, and at every
+//! start any `*.kubewire` record a crashed run left. The resolver listens on loopback and forwards
+//! other names to the nameservers the other interfaces gave.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt as _;
+use tracing::{debug, info};
+
+use super::DnsBackend;
+use crate::os::linux::openresolv::{self, PROGRAM, SUFFIX};
+use crate::os::{BackendKind, DnsState, OsPaths, SplitDnsSettings};
+use crate::{DnsError, LOOPBACK_LISTEN};
+
+/// openresolv.
+pub struct Openresolv;
+
+/// How long one run of the program may take (it takes a lock and runs its subscribers).
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn failed(args: &[&str], why: impl std::fmt::Display) -> DnsError {
+    DnsError::Server(format!(
+        "`{PROGRAM} {}` failed: {why}; check that openresolv works (`{PROGRAM} -l`), or choose \
+         another DNS backend with KUBEWIRE_DNS_BACKEND",
+        args.join(" ")
+    ))
+}
+
+/// Runs the program with `args` (and `stdin`), returns its output.
+async fn run(args: &[&str], stdin: Option<&str>) -> Result<String, DnsError> {
+    let mut child = tokio::process::Command::new(PROGRAM)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(args, e))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())
+            .await
+            .map_err(|e| failed(args, e))?;
+    }
+    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| failed(args, format!("no answer within {TIMEOUT:?}")))?
+        .map_err(|e| failed(args, e))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(failed(args, format!("{}: {}", out.status, err.trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether `resolvconf` on PATH is openresolv.
+fn present() -> bool {
+    std::process::Command::new(PROGRAM)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && openresolv::is_openresolv(&String::from_utf8_lossy(&o.stdout)))
+}
+
+#[async_trait]
+impl DnsBackend for Openresolv {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Openresolv
+    }
+
+    /// openresolv is installed and wrote `/etc/resolv.conf` (it manages the file).
+    async fn detect(&self, paths: &OsPaths) -> bool {
+        let manages = std::fs::read(&paths.resolv_conf.target).is_ok_and(|t| openresolv::manages(&t));
+        manages && present()
+    }
+
+    fn listen_addr(&self, _interface_address: IpAddr) -> SocketAddr {
+        LOOPBACK_LISTEN
+    }
+
+    /// The nameservers the other interfaces gave (`resolvconf -l`).
+    fn upstreams(&self, _paths: &OsPaths, resolver: SocketAddr) -> Result<Vec<SocketAddr>, DnsError> {
+        let out = std::process::Command::new(PROGRAM)
+            .arg("-l")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| failed(&["-l"], e))?;
+        if !out.status.success() {
+            return Err(failed(&["-l"], out.status));
+        }
+        Ok(openresolv::theirs(&String::from_utf8_lossy(&out.stdout), resolver.ip()).nameservers)
+    }
+
+    fn prepare(&self, paths: &OsPaths, settings: &SplitDnsSettings) -> Result<DnsState, DnsError> {
+        openresolv::record_name(&settings.interface)?;
+        Ok(DnsState {
+            backend: self.kind(),
+            paths: paths.clone(),
+            ifindex: None,
+            interface: Some(settings.interface.clone()),
+        })
+    }
+
+    async fn apply(&self, state: &DnsState, settings: &SplitDnsSettings) -> Result<(), DnsError> {
+        let name = openresolv::record_name(state.interface.as_deref().unwrap_or(&settings.interface))?;
+        let theirs = openresolv::theirs(&run(&["-l"], None).await?, settings.resolver.ip());
+        let snippet = openresolv::snippet(settings.resolver.ip(), &theirs);
+        run(&["-a", &name, "-m", "0", "-x"], Some(&snippet)).await?;
+        info!(record = %name, "openresolv: our resolver is the exclusive nameserver");
+        Ok(())
+    }
+
+    async fn revert(&self, state: &DnsState) -> Result<(), DnsError> {
+        let Some(interface) = state.interface.as_deref() else {
+            return Ok(());
+        };
+        let name = openresolv::record_name(interface)?;
+        run(&["-d", &name, "-f"], None).await.map(drop)
+    }
+
+    /// Any `*.kubewire` record (a crashed run's) is deleted, when openresolv is installed.
+    async fn clean_at_start(&self, _paths: &OsPaths) -> Result<(), DnsError> {
+        if !present() {
+            return Ok(());
+        }
+        // `-i` fails when no interface has handed it anything: then there is nothing to remove.
+        let listed = match run(&["-i"], None).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                debug!(error = %e, "openresolv: no records");
+                return Ok(());
+            }
+        };
+        for name in listed.split_whitespace() {
+            let Some(interface) = name.strip_suffix(SUFFIX) else {
+                continue;
+            };
+            let Ok(name) = openresolv::record_name(interface) else {
+                debug!(name, "openresolv: not a name of ours; left alone");
+                continue;
+            };
+            info!(record = %name, "openresolv: removing a record a previous run left");
+            run(&["-d", &name, "-f"], None).await?;
+        }
+        Ok(())
+    }
+}
