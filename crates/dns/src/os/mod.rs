@@ -9,6 +9,7 @@ pub mod backend;
 #[cfg(target_os = "linux")]
 pub mod linux {
     //! Linux's pieces: resolved's D-Bus calls, watching resolv.conf (inotify).
+    pub mod networkmanager;
     pub mod openresolv;
     pub mod resolv_conf_rivals;
     pub mod resolv_conf_watch;
@@ -280,6 +281,79 @@ mod tests {
             os.listen_addr("10.4.0.99".parse().unwrap()),
             "10.4.0.99:53".parse().unwrap()
         );
+    }
+
+    /// A backend that says what it is told to.
+    struct Fake(BackendKind, bool);
+
+    #[async_trait::async_trait]
+    impl DnsBackend for Fake {
+        fn kind(&self) -> BackendKind {
+            self.0
+        }
+        async fn detect(&self, _paths: &OsPaths) -> bool {
+            self.1
+        }
+        fn listen_addr(&self, _interface_address: IpAddr) -> SocketAddr {
+            LOOPBACK_LISTEN
+        }
+        async fn apply(&self, _state: &DnsState, _settings: &SplitDnsSettings) -> Result<(), DnsError> {
+            Ok(())
+        }
+        async fn revert(&self, _state: &DnsState) -> Result<(), DnsError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_backend_that_detects_itself_is_chosen() {
+        use BackendKind::*;
+        let paths = OsPaths::default();
+        let order = |r, n, o| -> [Fake; 4] {
+            [
+                Fake(Resolved, r),
+                Fake(NetworkManager, n),
+                Fake(Openresolv, o),
+                Fake(ResolvConf, true),
+            ]
+        };
+        for ((r, n, o), chosen) in [
+            ((true, true, true), Resolved),
+            ((false, true, true), NetworkManager),
+            ((false, false, true), Openresolv),
+            ((false, false, false), ResolvConf),
+        ] {
+            let fakes = order(r, n, o);
+            let list: Vec<&dyn DnsBackend> = fakes.iter().map(|f| f as &dyn DnsBackend).collect();
+            assert_eq!(choose(&list, &paths).await, chosen);
+        }
+        assert_eq!(
+            choose(&[], &paths).await,
+            ResolvConf,
+            "nothing detected: the plain file"
+        );
+    }
+
+    #[test]
+    fn new_backends_parse_and_old_names_keep_their_meaning() {
+        assert_eq!(
+            BackendKind::parse("networkmanager"),
+            Some(BackendKind::NetworkManager)
+        );
+        assert_eq!(BackendKind::parse("openresolv"), Some(BackendKind::Openresolv));
+        assert_eq!(BackendKind::parse("resolvconf"), Some(BackendKind::ResolvConf));
+        assert!(BackendKind::NetworkManager.is_split());
+        assert!(!BackendKind::Openresolv.is_split());
+        let json = serde_json::to_string(&BackendKind::NetworkManager).unwrap();
+        assert_eq!(json, "\"networkmanager\"");
+    }
+
+    #[test]
+    fn a_state_written_before_the_interface_field_still_reads() {
+        let old = r#"{"backend":"resolved","paths":{"resolv_conf":{"target":"/etc/resolv.conf","backup":"/b"},"macos_resolver_dir":null},"ifindex":7}"#;
+        let state: DnsState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.ifindex, Some(7));
+        assert_eq!(state.interface, None);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use super::{BackendKind, DnsState, OsPaths, SplitDnsSettings, Warnings};
 use crate::{DnsError, UpstreamsHandle};
 
 pub mod macos_files;
+#[cfg(target_os = "linux")]
+pub mod networkmanager;
 #[cfg(windows)]
 pub mod nrpt;
 #[cfg(target_os = "linux")]
