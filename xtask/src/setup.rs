@@ -88,6 +88,9 @@ pub fn run() -> Result<()> {
     // openresolv for the openresolv-mode test, extracted too (installed, it would manage this
     // machine's /etc/resolv.conf). Idempotent.
     sh::run("bash", &["crates/dns/tests/openresolv/setup.sh"])?;
+    // A real NetworkManager for the NetworkManager-mode test, extracted too (installed, it pulls udev
+    // and a newer systemd onto the machine). Idempotent.
+    sh::run("bash", &["crates/dns/tests/networkmanager/setup.sh"])?;
     crate::tray::setup()?;
     crate::cross::setup()?;
     eprintln!("setup: done");

@@ -1,7 +1,7 @@
 //! NetworkManager mode over a real D-Bus (a private `dbus-daemon`) against a stand-in
-//! NetworkManager (this file: the manager, one device, the DNS manager). A real NetworkManager
-//! was not run here (see the crate README): this checks what goes over the bus, the choice at run
-//! time, and the revert. `dnsd` runs on loopback only and finds the bus through
+//! NetworkManager (this file: the manager, one device, the DNS manager), without root: what goes
+//! over the bus, the choice at run time, and the revert. `networkmanager_e2e.rs` runs a real
+//! NetworkManager. `dnsd` runs on loopback only and finds the bus through
 //! `DBUS_SYSTEM_BUS_ADDRESS`, so this machine's own bus is never asked.
 #![allow(clippy::unwrap_used)]
 
@@ -70,8 +70,16 @@ impl Device {
         (settings, VERSION)
     }
 
-    fn reapply(&self, connection: Settings, version_id: u64, _flags: u32) {
+    fn reapply(&self, connection: Settings, version_id: u64, flags: u32) -> zbus::fdo::Result<()> {
+        // preserve-external-ip: without it NetworkManager removes the tunnel's routes (seen with a
+        // real NetworkManager 1.42.4, tests/networkmanager/e2e.sh).
+        if flags != 1 {
+            return Err(zbus::fdo::Error::InvalidArgs(format!(
+                "flags {flags}: the tunnel's routes would go"
+            )));
+        }
         self.reapplied.lock().unwrap().push((connection, version_id));
+        Ok(())
     }
 }
 
@@ -254,7 +262,7 @@ async fn networkmanager_is_chosen_and_given_the_cluster_routing_domains_then_rev
             "~42.10.in-addr.arpa"
         ]
     );
-    assert_eq!(get::<i32>(&settings, "ipv4", "dns-priority"), Some(50));
+    assert_eq!(get::<i32>(&settings, "ipv4", "dns-priority"), Some(200));
     assert_eq!(
         get::<String>(&settings, "ipv4", "method").as_deref(),
         Some("manual")

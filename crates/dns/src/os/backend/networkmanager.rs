@@ -87,7 +87,7 @@ async fn reapply(
             device,
             Some(DEVICE),
             "Reapply",
-            &(settings, version, 0u32),
+            &(settings, version, nm::REAPPLY_PRESERVE_EXTERNAL_IP),
         ),
     )
     .await

@@ -24,9 +24,18 @@ pub const DNS_MANAGER: &str = "org.freedesktop.NetworkManager.DnsManager";
 /// A device's interface.
 pub const DEVICE: &str = "org.freedesktop.NetworkManager.Device";
 
-/// NetworkManager's DNS priority for our connection: VPNs' default (lower is preferred; positive,
-/// so other connections' names are not taken away from them).
-pub const DNS_PRIORITY: i32 = 50;
+/// NetworkManager's DNS priority for our connection (lower is preferred). Higher than a LAN's
+/// default (100; VPNs' is 50): the connection with the lowest value also gets every name no
+/// routing domain matches, and our resolver refuses those in split mode (seen with a real
+/// NetworkManager 1.42.4 and dnsmasq, `tests/networkmanager/e2e.sh`). The cluster's names reach it
+/// through the `~` routing domains whatever the priority.
+pub const DNS_PRIORITY: i32 = 200;
+
+/// `Reapply`'s `preserve-external-ip` flag (NetworkManager 1.42 and later): addresses and routes
+/// NetworkManager did not set (the tunnel's, set by kubewired) are kept. Without it, a Reapply
+/// removes the tunnel's routes; an older NetworkManager refuses the flag, and the backend fails
+/// with that error rather than risk them.
+pub const REAPPLY_PRESERVE_EXTERNAL_IP: u32 = 0x1;
 
 /// A connection's settings as `GetAppliedConnection` returns them and `Reapply` takes them.
 pub type Settings = HashMap<String, HashMap<String, OwnedValue>>;
