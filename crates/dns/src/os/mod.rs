@@ -253,13 +253,19 @@ pub async fn choose(order: &[&dyn DnsBackend], paths: &OsPaths) -> BackendKind {
 /// resolv.conf backup is restored if the file is ours, our macOS resolver files and Windows NRPT
 /// rules are removed (each backend of this OS's table cleans its own).
 pub async fn restore_at_start(state: Option<&DnsState>, default_paths: &OsPaths) -> Result<(), DnsError> {
-    if let Some(state) = state {
-        state.backend.backend().revert(state).await?;
-    }
+    // Every step runs even when one fails (a broken openresolv must not keep a resolv.conf backup
+    // from being restored); the first error is returned.
+    let mut first = match state {
+        Some(state) => state.backend.backend().revert(state).await.err(),
+        None => None,
+    };
     for backend in table::AUTO {
-        backend.clean_at_start(default_paths).await?;
+        if let Err(e) = backend.clean_at_start(default_paths).await {
+            warn!(backend = ?backend.kind(), error = %e, "cleaning up at start failed");
+            first.get_or_insert(e);
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

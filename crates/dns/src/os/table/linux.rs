@@ -31,6 +31,39 @@ pub fn backend(kind: BackendKind) -> &'static dyn DnsBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::resolv_conf::{HEADER, ResolvConfPaths};
+    use crate::os::{DnsState, OsPaths, restore_at_start};
+
+    #[tokio::test]
+    async fn a_failing_revert_does_not_keep_the_resolv_conf_backup_from_being_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = OsPaths {
+            resolv_conf: ResolvConfPaths {
+                target: dir.path().join("resolv.conf"),
+                backup: dir.path().join("resolv.backup"),
+            },
+            macos_resolver_dir: None,
+        };
+        std::fs::write(&paths.resolv_conf.backup, "nameserver 192.0.2.1\n").unwrap();
+        std::fs::write(
+            &paths.resolv_conf.target,
+            format!("{HEADER}\nnameserver 127.0.2.53\n"),
+        )
+        .unwrap();
+        // A state file a crash (or a hostile edit) left with an interface name that cannot be used.
+        let state = DnsState {
+            backend: BackendKind::Openresolv,
+            paths: paths.clone(),
+            ifindex: None,
+            interface: Some("wg0;reboot".into()),
+        };
+        assert!(restore_at_start(Some(&state), &paths).await.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&paths.resolv_conf.target).unwrap(),
+            "nameserver 192.0.2.1\n",
+            "the machine's own resolv.conf is back"
+        );
+    }
 
     #[test]
     fn resolved_then_networkmanager_then_openresolv_then_the_file() {
