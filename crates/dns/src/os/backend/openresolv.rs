@@ -60,14 +60,38 @@ async fn run(args: &[&str], stdin: Option<&str>) -> Result<String, DnsError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs the program with `args` from synchronous code (no stdin), giving up after [`TIMEOUT`].
+fn run_blocking(args: &[&str]) -> Result<String, DnsError> {
+    let mut child = std::process::Command::new(PROGRAM)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| failed(args, e))?;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        match child.try_wait().map_err(|e| failed(args, e))? {
+            Some(status) if status.success() => break,
+            Some(status) => return Err(failed(args, status)),
+            None if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(args, format!("no answer within {TIMEOUT:?}")));
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut stdout, &mut out).map_err(|e| failed(args, e))?;
+    }
+    Ok(out)
+}
+
 /// Whether `resolvconf` on PATH is openresolv.
 fn present() -> bool {
-    std::process::Command::new(PROGRAM)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success() && openresolv::is_openresolv(&String::from_utf8_lossy(&o.stdout)))
+    run_blocking(&["--version"]).is_ok_and(|out| openresolv::is_openresolv(&out))
 }
 
 #[async_trait]
@@ -88,15 +112,8 @@ impl DnsBackend for Openresolv {
 
     /// The nameservers the other interfaces gave (`resolvconf -l`).
     fn upstreams(&self, _paths: &OsPaths, resolver: SocketAddr) -> Result<Vec<SocketAddr>, DnsError> {
-        let out = std::process::Command::new(PROGRAM)
-            .arg("-l")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| failed(&["-l"], e))?;
-        if !out.status.success() {
-            return Err(failed(&["-l"], out.status));
-        }
-        Ok(openresolv::theirs(&String::from_utf8_lossy(&out.stdout), resolver.ip()).nameservers)
+        let listed = run_blocking(&["-l"])?;
+        Ok(openresolv::theirs(&listed, resolver.ip()).nameservers)
     }
 
     fn prepare(&self, paths: &OsPaths, settings: &SplitDnsSettings) -> Result<DnsState, DnsError> {
