@@ -16,6 +16,8 @@ pub mod networkmanager;
 pub mod nrpt;
 #[cfg(target_os = "linux")]
 pub mod openresolv;
+#[cfg(target_os = "linux")]
+pub mod openresolv_watch;
 pub mod resolv_conf_file;
 #[cfg(target_os = "linux")]
 pub mod resolved;

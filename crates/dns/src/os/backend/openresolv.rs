@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt as _;
-use tracing::{debug, info};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
 
 use super::DnsBackend;
+use super::openresolv_watch::{self, Follow};
 use crate::os::linux::openresolv::{self, PROGRAM, SUFFIX};
-use crate::os::{BackendKind, DnsState, OsPaths, SplitDnsSettings};
-use crate::{DnsError, LOOPBACK_LISTEN};
+use crate::os::{BackendKind, DnsState, OsPaths, SplitDnsSettings, Warnings};
+use crate::{DnsError, LOOPBACK_LISTEN, UpstreamsHandle};
 
 /// openresolv.
 pub struct Openresolv;
@@ -31,7 +33,7 @@ fn failed(args: &[&str], why: impl std::fmt::Display) -> DnsError {
 }
 
 /// Runs the program with `args` (and `stdin`), returns its output.
-async fn run(args: &[&str], stdin: Option<&str>) -> Result<String, DnsError> {
+pub(super) async fn run(args: &[&str], stdin: Option<&str>) -> Result<String, DnsError> {
     let mut child = tokio::process::Command::new(PROGRAM)
         .args(args)
         .stdin(if stdin.is_some() {
@@ -94,6 +96,24 @@ fn present() -> bool {
     run_blocking(&["--version"]).is_ok_and(|out| openresolv::is_openresolv(&out))
 }
 
+/// openresolv's state directory, as its script on PATH and its configuration say.
+fn state_dir() -> std::path::PathBuf {
+    let script = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(PROGRAM))
+        .find(|p| p.is_file())
+        .and_then(|p| read_small(&p))
+        .unwrap_or_default();
+    openresolv::state_dir(&script, read_small)
+}
+
+/// A file's text, when it is small (a script or a configuration file, not something hostile).
+fn read_small(path: &std::path::Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    (meta.len() < 1 << 20).then(|| std::fs::read_to_string(path).ok())?
+}
+
 #[async_trait]
 impl DnsBackend for Openresolv {
     fn kind(&self) -> BackendKind {
@@ -133,6 +153,47 @@ impl DnsBackend for Openresolv {
         run(&["-a", &name, "-m", "0", "-x"], Some(&snippet)).await?;
         info!(record = %name, "openresolv: our resolver is the exclusive nameserver");
         Ok(())
+    }
+
+    /// Follows the other interfaces' nameservers (a DHCP renewal) while connected. When
+    /// openresolv's state directory cannot be watched, says so in `warnings` and carries on.
+    async fn watch(
+        &self,
+        state: &DnsState,
+        settings: &SplitDnsSettings,
+        upstreams: UpstreamsHandle,
+        warnings: Warnings,
+    ) -> Result<Option<JoinHandle<()>>, DnsError> {
+        let record = openresolv::record_name(state.interface.as_deref().unwrap_or(&settings.interface))?;
+        let resolver = settings.resolver.ip();
+        let last = openresolv::theirs(&run(&["-l"], None).await?, resolver);
+        if !last.nameservers.is_empty() {
+            upstreams.set(last.nameservers.clone())?;
+        }
+        let dir = state_dir().join("interfaces");
+        let follow = Follow {
+            dir: dir.clone(),
+            record,
+            resolver,
+            last,
+            upstreams,
+        };
+        match openresolv_watch::spawn(follow) {
+            Ok(task) => Ok(Some(task)),
+            Err(e) => {
+                let text = format!(
+                    "openresolv: cannot watch {} ({e}): a new DHCP lease's nameservers are not \
+                     followed until the next connect",
+                    dir.display()
+                );
+                warn!("{text}");
+                warnings
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(text);
+                Ok(None)
+            }
+        }
     }
 
     async fn revert(&self, state: &DnsState) -> Result<(), DnsError> {

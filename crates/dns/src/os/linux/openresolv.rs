@@ -8,6 +8,7 @@
 //! the interface name must be a plain name before it becomes an argument.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use crate::DnsError;
 
@@ -109,6 +110,41 @@ pub fn snippet(resolver: IpAddr, theirs: &Theirs) -> String {
     out
 }
 
+/// Where openresolv keeps each interface's snippet when nothing says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/run/resolvconf";
+
+/// An absolute path without anything a shell would expand (the value of a `KEY=` line).
+fn plain_path(value: &str) -> Option<PathBuf> {
+    let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+    let plain = value.starts_with('/')
+        && !value.contains(['$', '`', ' ', '\\', ';', '&', '|', '(', ')'])
+        && !value.split('/').any(|part| part == "..");
+    plain.then(|| PathBuf::from(value))
+}
+
+/// The value of a `key=` line of shell text (the first in a script, where later ones build on
+/// it; the last in a configuration file, which the shell sources), when it is a plain absolute path.
+fn assigned(text: &str, key: &str, last: bool) -> Option<PathBuf> {
+    let value = |l: &str| l.trim().strip_prefix(key)?.strip_prefix('=').map(str::to_owned);
+    let found = if last {
+        text.lines().rev().find_map(value)
+    } else {
+        text.lines().find_map(value)
+    };
+    found.as_deref().and_then(plain_path)
+}
+
+/// openresolv's state directory, from its script's `SYSCONFDIR=`/`VARDIR=` lines and the
+/// `state_dir=` of `<SYSCONFDIR>/resolvconf.conf` (`read` reads that file); anything unusual
+/// (expansions, relative paths) falls back to the default.
+pub fn state_dir(script: &str, read: impl Fn(&Path) -> Option<String>) -> PathBuf {
+    let sysconf = assigned(script, "SYSCONFDIR", false).unwrap_or_else(|| PathBuf::from("/etc"));
+    read(&sysconf.join("resolvconf.conf"))
+        .and_then(|conf| assigned(&conf, "state_dir", true))
+        .or_else(|| assigned(script, "VARDIR", false))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +185,36 @@ mod tests {
         ] {
             assert!(record_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_state_directory_comes_from_the_script_and_its_configuration() {
+        // As openresolv 3.12's script: a later line builds on the first.
+        let script = "#!/bin/sh\nSYSCONFDIR=/opt/or/etc\nLIBEXECDIR=/lib/resolvconf\nVARDIR=/run/resolvconf\n\
+                      if x; then\n\tSYSCONFDIR=\"$SYSCONFDIR/resolvconf\"\nfi\n";
+        let conf = |text: &'static str| {
+            move |p: &Path| (p == Path::new("/opt/or/etc/resolvconf.conf")).then(|| text.to_owned())
+        };
+        assert_eq!(
+            state_dir(script, conf("state_dir=/tmp/lab/run\n")),
+            PathBuf::from("/tmp/lab/run")
+        );
+        assert_eq!(
+            state_dir(script, conf("resolv_conf=/x\n")),
+            PathBuf::from("/run/resolvconf")
+        );
+        assert_eq!(state_dir(script, |_| None), PathBuf::from("/run/resolvconf"));
+        for hostile in ["state_dir=$(reboot)", "state_dir=relative", "state_dir=/a/../etc"] {
+            assert_eq!(
+                state_dir(script, conf(hostile)),
+                PathBuf::from("/run/resolvconf"),
+                "{hostile}"
+            );
+        }
+        assert_eq!(
+            state_dir("VARDIR=/var/run/or\n", |_| None),
+            PathBuf::from("/var/run/or")
+        );
     }
 
     #[test]
