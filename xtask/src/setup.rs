@@ -85,6 +85,12 @@ pub fn run() -> Result<()> {
     // A real systemd-resolved for the split-DNS tests, extracted (not installed: the package would
     // replace this machine's /etc/resolv.conf). Idempotent.
     sh::run("bash", &["crates/dns/tests/resolved/setup.sh"])?;
+    // openresolv for the openresolv-mode test, extracted too (installed, it would manage this
+    // machine's /etc/resolv.conf). Idempotent.
+    sh::run("bash", &["crates/dns/tests/openresolv/setup.sh"])?;
+    // A real NetworkManager for the NetworkManager-mode test, extracted too (installed, it pulls udev
+    // and a newer systemd onto the machine). Idempotent.
+    sh::run("bash", &["crates/dns/tests/networkmanager/setup.sh"])?;
     crate::tray::setup()?;
     crate::cross::setup()?;
     eprintln!("setup: done");

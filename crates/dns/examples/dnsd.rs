@@ -66,7 +66,7 @@ enum Command {
         /// The tunnel interface.
         #[arg(long, default_value = "wg0")]
         interface: String,
-        /// resolved | resolv-conf | none
+        /// auto | resolved | openresolv | resolv-conf | none
         #[arg(long, default_value = "resolv-conf")]
         backend: String,
         #[arg(long)]
@@ -129,8 +129,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let paths = paths(&files);
             restore_at_start(read_state(&files.state)?.as_ref(), &paths).await?;
-            let kind = BackendKind::parse(&backend).ok_or("unknown backend")?;
-            let os = OsDns::new(kind, paths);
+            let os = if backend == "auto" {
+                OsDns::detect(paths).await
+            } else {
+                OsDns::new(BackendKind::parse(&backend).ok_or("unknown backend")?, paths)
+            };
             let listen = match listen {
                 Some(l) => l,
                 None => os.listen_addr("127.0.0.1".parse()?),

@@ -54,6 +54,7 @@ async fn crash_child() {
         backend: BackendKind::ResolvConf,
         paths: paths.clone(),
         ifindex: None,
+        interface: None,
     };
     match std::env::var("KW_CRASH_ACTION").unwrap().as_str() {
         // Connect, a Plan that changes the resolver's address, disconnect.

@@ -13,7 +13,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use kubewire_dns::os::ResolvConfPaths;
-use kubewire_dns::os::linux::resolv_conf::HEADER;
+use kubewire_dns::os::resolv_conf::HEADER;
 use kubewire_dns::{BackendKind, DnsState, OsDns, OsPaths, ResolverConfig, SplitDnsSettings, SplitResolver};
 
 const ORIGINAL: &[u8] = b"# the laptop's own resolv.conf\nnameserver 10.1.1.1\n# \xff\xfe\n";
@@ -36,6 +36,7 @@ fn state(dir: &Path) -> DnsState {
             macos_resolver_dir: None,
         },
         ifindex: None,
+        interface: None,
     }
 }
 

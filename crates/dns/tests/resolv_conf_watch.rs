@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kubewire_dns::os::ResolvConfPaths;
-use kubewire_dns::os::linux::resolv_conf::HEADER;
+use kubewire_dns::os::resolv_conf::HEADER;
 use kubewire_dns::{BackendKind, OsDns, OsPaths, ResolverConfig, SplitDnsSettings, SplitResolver, Warnings};
 
 const ORIGINAL: &[u8] = b"nameserver 10.1.1.1\nsearch lan\n";

@@ -17,6 +17,7 @@ pub mod link;
 pub mod logs;
 pub mod model;
 pub mod notify;
+mod platform;
 pub mod resolve;
 pub mod settings;
 pub mod sibling;
@@ -77,17 +78,7 @@ pub fn run() -> anyhow::Result<()> {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(layer)
         .init();
-    // One thread is plenty for a tray at rest (fewer threads, fewer wakeups); the native trays of
-    // macOS and Windows own the main thread, so there the tasks run on workers of their own.
-    #[cfg(target_os = "linux")]
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    #[cfg(not(target_os = "linux"))]
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = platform::runtime()?;
     let path = link::path();
     if runtime.block_on(hand_over(&path, minimized)) {
         return Ok(());
@@ -97,13 +88,7 @@ pub fn run() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for the window at {}", path.display()))?;
     let app = Shared::new(logs);
     runtime.block_on(start(&app, listener, log_rx, minimized));
-    #[cfg(target_os = "linux")]
-    runtime.block_on(async {
-        tokio::spawn(tray::run(app.clone()));
-        until_quit(&app).await;
-    });
-    #[cfg(not(target_os = "linux"))]
-    tray::run(app.clone(), &runtime)?;
+    platform::run_tray(&app, &runtime)?;
     runtime.block_on(async {
         if let Some(handle) = app.connection.lock().await.take()
             && let Err(error) = handle.stop(kubewire_cluster::controller::StopMode::Detach).await
@@ -195,20 +180,7 @@ pub async fn until_quit(app: &App) {
 
 /// SIGTERM or SIGINT (logout, `kill`, Ctrl-C): quit, leaving the tunnel up (as "Quit, keep").
 async fn quit_on_signal(app: App) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
+    if !platform::quit_requested().await {
         return;
     }
     tracing::info!("signal: quitting");

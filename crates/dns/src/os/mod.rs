@@ -1,41 +1,36 @@
-//! Telling the OS: one API ([`OsDns`]) over the per-OS backends, chosen at run time
-//! (`KUBEWIRE_DNS_BACKEND=resolved|resolv-conf|macos|nrpt|none` overrides the choice).
+//! Telling the OS: one API ([`OsDns`]) over the [`backend::DnsBackend`]s, one file each, chosen at
+//! run time from this OS's table (`table`; `KUBEWIRE_DNS_BACKEND=resolved|networkmanager|openresolv|
+//! resolv-conf|macos|nrpt|none` overrides the choice).
 //!
 //! Crash safety: the daemon persists the [`DnsState`] that [`OsDns::prepare`] returns *before*
 //! [`OsDns::apply`], and calls [`restore_at_start`] with it at every start.
 
+pub mod backend;
 #[cfg(target_os = "linux")]
 pub mod linux {
-    //! Linux backends.
-    pub mod resolv_conf;
+    //! Linux's pieces: resolved's D-Bus calls, watching resolv.conf (inotify).
+    pub mod networkmanager;
+    pub mod openresolv;
     pub mod resolv_conf_rivals;
     pub mod resolv_conf_watch;
     pub mod resolved;
 }
 pub mod macos;
-#[cfg(not(target_os = "linux"))]
-#[path = "linux/resolv_conf.rs"]
-pub mod resolv_conf_portable;
+pub mod resolv_conf;
+mod table;
 pub mod windows;
 #[cfg(windows)]
 mod windows_registry;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::DnsError;
-use crate::config::LOOPBACK_LISTEN;
-#[cfg(target_os = "linux")]
-use linux::resolv_conf;
-#[cfg(target_os = "linux")]
-pub use linux::resolv_conf::ResolvConfPaths;
-#[cfg(not(target_os = "linux"))]
-use resolv_conf_portable as resolv_conf;
-#[cfg(not(target_os = "linux"))]
-pub use resolv_conf_portable::ResolvConfPaths;
+pub use backend::DnsBackend;
+pub use resolv_conf::ResolvConfPaths;
 
 /// Warnings for `status` from a watch (resolv.conf mode: another program keeps rewriting the file).
 pub type Warnings = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
@@ -52,6 +47,14 @@ pub const MACOS_PORT: u16 = 53530;
 pub enum BackendKind {
     /// systemd-resolved over D-Bus (split: only cluster names reach the resolver).
     Resolved,
+    /// NetworkManager over D-Bus: the tunnel device's DNS with routing domains (split), when
+    /// NetworkManager hands DNS to dnsmasq or systemd-resolved.
+    #[serde(rename = "networkmanager")]
+    NetworkManager,
+    /// openresolv's `resolvconf -a <iface>.kubewire -x` (the program that writes
+    /// `/etc/resolv.conf` on some distributions): the resolver is the system resolver and forwards
+    /// the rest.
+    Openresolv,
     /// `/etc/resolv.conf` rewritten: the resolver is the system resolver and forwards the rest.
     ResolvConf,
     /// macOS `/etc/resolver/<domain>` files (split).
@@ -67,6 +70,8 @@ impl BackendKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim() {
             "resolved" => Some(Self::Resolved),
+            "networkmanager" | "network-manager" | "nm" => Some(Self::NetworkManager),
+            "openresolv" => Some(Self::Openresolv),
             "resolv-conf" | "resolvconf" | "file" => Some(Self::ResolvConf),
             "macos" => Some(Self::Macos),
             "nrpt" | "windows" => Some(Self::Nrpt),
@@ -77,7 +82,12 @@ impl BackendKind {
 
     /// Whether only cluster names reach the resolver (no upstreams needed).
     pub fn is_split(self) -> bool {
-        !matches!(self, Self::ResolvConf | Self::None)
+        !matches!(self, Self::ResolvConf | Self::Openresolv | Self::None)
+    }
+
+    /// This OS's backend of this kind.
+    pub fn backend(self) -> &'static dyn DnsBackend {
+        table::backend(self)
     }
 }
 
@@ -144,6 +154,9 @@ pub struct DnsState {
     pub paths: OsPaths,
     /// resolved: the link's index.
     pub ifindex: Option<i32>,
+    /// resolvconf and NetworkManager: the tunnel interface's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
 }
 
 /// The OS backend in use.
@@ -159,8 +172,8 @@ impl OsDns {
         Self { kind, paths }
     }
 
-    /// The backend for this machine: the env override, else macOS files / Windows NRPT / resolved
-    /// when it owns the system bus name, else resolv.conf.
+    /// The backend for this machine: the env override, else the first in this OS's table that
+    /// detects itself (Linux: resolved, NetworkManager, openresolv, the plain file).
     pub async fn detect(paths: OsPaths) -> Self {
         if let Ok(value) = std::env::var(BACKEND_ENV) {
             match BackendKind::parse(&value) {
@@ -168,21 +181,7 @@ impl OsDns {
                 None => warn!(value, "unknown {BACKEND_ENV}; choosing automatically"),
             }
         }
-        let kind = if cfg!(target_os = "macos") {
-            BackendKind::Macos
-        } else if cfg!(windows) {
-            BackendKind::Nrpt
-        } else {
-            #[cfg(target_os = "linux")]
-            let resolved = linux::resolved::available().await;
-            #[cfg(not(target_os = "linux"))]
-            let resolved = false;
-            if resolved {
-                BackendKind::Resolved
-            } else {
-                BackendKind::ResolvConf
-            }
-        };
+        let kind = choose(table::AUTO, &paths).await;
         info!(?kind, "DNS backend chosen");
         Self::new(kind, paths)
     }
@@ -192,74 +191,27 @@ impl OsDns {
         self.kind
     }
 
-    /// Where the resolver should listen: loopback in resolv.conf mode (`127.0.2.53:53`) and on macOS
-    /// (`127.0.0.1:53530`); the tunnel's own address on port 53 where the OS sends queries to a
-    /// link's server (resolved, NRPT).
+    /// Where the resolver should listen: loopback where it is the system resolver
+    /// (`127.0.2.53:53`) and on macOS (`127.0.0.1:53530`); the tunnel's own address on port 53
+    /// where the OS sends queries to a link's server (resolved, NetworkManager, NRPT).
     pub fn listen_addr(&self, interface_address: IpAddr) -> SocketAddr {
-        match self.kind {
-            BackendKind::ResolvConf | BackendKind::None => LOOPBACK_LISTEN,
-            BackendKind::Macos => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), MACOS_PORT),
-            BackendKind::Resolved | BackendKind::Nrpt => SocketAddr::new(interface_address, 53),
-        }
+        self.kind.backend().listen_addr(interface_address)
     }
 
-    /// The original nameservers the resolver forwards other names to (resolv.conf mode); empty in
-    /// split modes.
+    /// The original nameservers the resolver forwards other names to (resolv.conf and resolvconf
+    /// modes); empty in split modes.
     pub fn upstreams(&self, resolver: SocketAddr) -> Result<Vec<SocketAddr>, DnsError> {
-        match self.kind {
-            BackendKind::ResolvConf => {
-                resolv_conf::original_nameservers(&self.paths.resolv_conf, resolver.ip())
-            }
-            _ => Ok(Vec::new()),
-        }
+        self.kind.backend().upstreams(&self.paths, resolver)
     }
 
     /// What [`OsDns::apply`] will change, to persist first.
     pub fn prepare(&self, settings: &SplitDnsSettings) -> Result<DnsState, DnsError> {
-        let ifindex = match self.kind {
-            BackendKind::Resolved => Some(ifindex(&settings.interface)?),
-            _ => None,
-        };
-        Ok(DnsState {
-            backend: self.kind,
-            paths: self.paths.clone(),
-            ifindex,
-        })
+        self.kind.backend().prepare(&self.paths, settings)
     }
 
     /// Point the OS at the resolver.
     pub async fn apply(&self, state: &DnsState, settings: &SplitDnsSettings) -> Result<(), DnsError> {
-        match state.backend {
-            BackendKind::None => Ok(()),
-            // No cluster search suffixes in resolv.conf: glibc would append them to every name
-            // that gets NODATA (`www.example.com.default.svc.cluster.local`), leaking external
-            // names to the cluster DNS. The resolver expands short names itself (crate::route).
-            BackendKind::ResolvConf => {
-                resolv_conf::apply(&state.paths.resolv_conf, settings.resolver.ip(), &[])
-            }
-            BackendKind::Macos => {
-                let files = macos::resolver_files(settings.resolver, &settings.domains());
-                macos::apply(&state.paths.macos_dir(), &files).map(drop)
-            }
-            BackendKind::Resolved => {
-                #[cfg(target_os = "linux")]
-                {
-                    let calls = resolved_apply_calls(state, settings)?;
-                    linux::resolved::execute(&calls).await
-                }
-                #[cfg(not(target_os = "linux"))]
-                Err(DnsError::Unsupported("resolved"))
-            }
-            BackendKind::Nrpt => {
-                #[cfg(windows)]
-                {
-                    let rules = windows::nrpt_rules(settings.resolver.ip(), &settings.domains());
-                    windows_registry::apply(&rules, &settings.search)
-                }
-                #[cfg(not(windows))]
-                Err(DnsError::Unsupported("nrpt"))
-            }
-        }
+        state.backend.backend().apply(state, settings).await
     }
 
     /// Keep our settings in force: resolved mode re-applies them when resolved restarts;
@@ -273,110 +225,53 @@ impl OsDns {
         upstreams: crate::UpstreamsHandle,
         warnings: Warnings,
     ) -> Result<Option<tokio::task::JoinHandle<()>>, DnsError> {
-        #[cfg(target_os = "linux")]
-        match state.backend {
-            BackendKind::Resolved => {
-                let calls = resolved_apply_calls(state, settings)?;
-                return linux::resolved::watch_restarts(calls).await.map(Some);
-            }
-            BackendKind::ResolvConf => {
-                return linux::resolv_conf_watch::spawn(
-                    state.paths.resolv_conf.clone(),
-                    settings.resolver.ip(),
-                    upstreams,
-                    warnings,
-                )
-                .map(Some);
-            }
-            _ => {}
-        }
-        let _ = (state, settings, upstreams, warnings);
-        Ok(None)
+        state
+            .backend
+            .backend()
+            .watch(state, settings, upstreams, warnings)
+            .await
     }
 
     /// Undo [`OsDns::apply`].
     pub async fn revert(&self, state: &DnsState) -> Result<(), DnsError> {
-        revert(state).await
+        state.backend.backend().revert(state).await
     }
 }
 
-#[cfg(target_os = "linux")]
-fn resolved_apply_calls(
-    state: &DnsState,
-    settings: &SplitDnsSettings,
-) -> Result<Vec<linux::resolved::ResolvedCall>, DnsError> {
-    let ifindex = state
-        .ifindex
-        .ok_or_else(|| DnsError::NoInterface(settings.interface.clone()))?;
-    Ok(linux::resolved::apply_calls(
-        ifindex,
-        settings.resolver.ip(),
-        &settings.zone,
-        &settings.reverse_zones,
-        &settings.search,
-    ))
-}
-
-async fn revert(state: &DnsState) -> Result<(), DnsError> {
-    match state.backend {
-        BackendKind::None => Ok(()),
-        BackendKind::Nrpt => {
-            #[cfg(windows)]
-            {
-                windows_registry::revert()
-            }
-            #[cfg(not(windows))]
-            {
-                Ok(())
-            }
-        }
-        BackendKind::ResolvConf => resolv_conf::revert(&state.paths.resolv_conf),
-        BackendKind::Macos => macos::remove_ours(&state.paths.macos_dir()).map(drop),
-        BackendKind::Resolved => {
-            #[cfg(target_os = "linux")]
-            if let Some(ifindex) = state.ifindex {
-                // The link may be gone (and its settings with it): not an error.
-                if let Err(e) = linux::resolved::execute(&linux::resolved::revert_calls(ifindex)).await {
-                    warn!(error = %e, "RevertLink failed (link gone?)");
-                }
-            }
-            Ok(())
+/// The first backend of `order` that detects itself; the plain file if none does.
+pub async fn choose(order: &[&dyn DnsBackend], paths: &OsPaths) -> BackendKind {
+    for backend in order {
+        if backend.detect(paths).await {
+            return backend.kind();
         }
     }
+    BackendKind::ResolvConf
 }
 
 /// At every daemon start, before anything else: undo what the last run left (`state` is what it
-/// persisted, `None` if nothing). Without a state, the default files are still checked: a
-/// resolv.conf backup is restored if the file is ours, our macOS resolver files are removed.
+/// persisted, `None` if nothing). Without a state, the default places are still checked: a
+/// resolv.conf backup is restored if the file is ours, our macOS resolver files and Windows NRPT
+/// rules are removed (each backend of this OS's table cleans its own).
 pub async fn restore_at_start(state: Option<&DnsState>, default_paths: &OsPaths) -> Result<(), DnsError> {
-    if let Some(state) = state {
-        revert(state).await?;
+    // Every step runs even when one fails (a broken openresolv must not keep a resolv.conf backup
+    // from being restored); the first error is returned.
+    let mut first = match state {
+        Some(state) => state.backend.backend().revert(state).await.err(),
+        None => None,
+    };
+    for backend in table::AUTO {
+        if let Err(e) = backend.clean_at_start(default_paths).await {
+            warn!(backend = ?backend.kind(), error = %e, "cleaning up at start failed");
+            first.get_or_insert(e);
+        }
     }
-    if cfg!(target_os = "macos") {
-        macos::remove_ours(&default_paths.macos_dir())?;
-    } else if !cfg!(windows) {
-        resolv_conf::revert(&default_paths.resolv_conf)?;
-    }
-    // Our NRPT rules are found by their key names, with or without a state.
-    #[cfg(windows)]
-    windows_registry::revert()?;
-    Ok(())
-}
-
-/// The interface's index.
-fn ifindex(name: &str) -> Result<i32, DnsError> {
-    if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return Err(DnsError::NoInterface(name.to_owned()));
-    }
-    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| DnsError::NoInterface(name.to_owned()))
+    first.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LOOPBACK_LISTEN;
 
     #[test]
     fn backend_names_parse_and_split_modes_need_no_upstreams() {
@@ -394,12 +289,86 @@ mod tests {
         );
     }
 
+    /// A backend that says what it is told to.
+    struct Fake(BackendKind, bool);
+
+    #[async_trait::async_trait]
+    impl DnsBackend for Fake {
+        fn kind(&self) -> BackendKind {
+            self.0
+        }
+        async fn detect(&self, _paths: &OsPaths) -> bool {
+            self.1
+        }
+        fn listen_addr(&self, _interface_address: IpAddr) -> SocketAddr {
+            LOOPBACK_LISTEN
+        }
+        async fn apply(&self, _state: &DnsState, _settings: &SplitDnsSettings) -> Result<(), DnsError> {
+            Ok(())
+        }
+        async fn revert(&self, _state: &DnsState) -> Result<(), DnsError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_backend_that_detects_itself_is_chosen() {
+        use BackendKind::*;
+        let paths = OsPaths::default();
+        let order = |r, n, o| -> [Fake; 4] {
+            [
+                Fake(Resolved, r),
+                Fake(NetworkManager, n),
+                Fake(Openresolv, o),
+                Fake(ResolvConf, true),
+            ]
+        };
+        for ((r, n, o), chosen) in [
+            ((true, true, true), Resolved),
+            ((false, true, true), NetworkManager),
+            ((false, false, true), Openresolv),
+            ((false, false, false), ResolvConf),
+        ] {
+            let fakes = order(r, n, o);
+            let list: Vec<&dyn DnsBackend> = fakes.iter().map(|f| f as &dyn DnsBackend).collect();
+            assert_eq!(choose(&list, &paths).await, chosen);
+        }
+        assert_eq!(
+            choose(&[], &paths).await,
+            ResolvConf,
+            "nothing detected: the plain file"
+        );
+    }
+
+    #[test]
+    fn new_backends_parse_and_old_names_keep_their_meaning() {
+        assert_eq!(
+            BackendKind::parse("networkmanager"),
+            Some(BackendKind::NetworkManager)
+        );
+        assert_eq!(BackendKind::parse("openresolv"), Some(BackendKind::Openresolv));
+        assert_eq!(BackendKind::parse("resolvconf"), Some(BackendKind::ResolvConf));
+        assert!(BackendKind::NetworkManager.is_split());
+        assert!(!BackendKind::Openresolv.is_split());
+        let json = serde_json::to_string(&BackendKind::NetworkManager).unwrap();
+        assert_eq!(json, "\"networkmanager\"");
+    }
+
+    #[test]
+    fn a_state_written_before_the_interface_field_still_reads() {
+        let old = r#"{"backend":"resolved","paths":{"resolv_conf":{"target":"/etc/resolv.conf","backup":"/b"},"macos_resolver_dir":null},"ifindex":7}"#;
+        let state: DnsState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.ifindex, Some(7));
+        assert_eq!(state.interface, None);
+    }
+
     #[test]
     fn state_round_trips_through_json() {
         let state = DnsState {
             backend: BackendKind::ResolvConf,
             paths: OsPaths::default(),
             ifindex: None,
+            interface: None,
         };
         let json = serde_json::to_string(&state).unwrap();
         assert!(json.contains("\"resolv-conf\""));

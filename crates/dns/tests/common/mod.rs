@@ -290,12 +290,19 @@ impl Lab {
     /// Start `dnsd run` in the laptop namespace with resolv.conf mode on the laptop's resolv.conf;
     /// waits for `ready`. Returns the index of the child.
     pub fn start_dnsd(&mut self, extra: &[&str]) -> usize {
+        self.start_dnsd_env(&[], extra)
+    }
+
+    /// [`Lab::start_dnsd`] with `VAR=value` settings for dnsd's environment.
+    pub fn start_dnsd_env(&mut self, env: &[&str], extra: &[&str]) -> usize {
         let l = self.laptop.clone();
         let resolv = self.resolv_conf();
         let backup = self.path("resolv.backup");
         let state = self.path("state.json");
         let dnsd = Self::dnsd();
-        let mut args: Vec<String> = vec![
+        let mut args: Vec<String> = vec!["env".into()];
+        args.extend(env.iter().map(|s| s.to_string()));
+        args.extend([
             dnsd.display().to_string(),
             "run".into(),
             "--cluster-dns".into(),
@@ -310,7 +317,7 @@ impl Lab {
             backup.display().to_string(),
             "--state".into(),
             state.display().to_string(),
-        ];
+        ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         let child = self.spawn(&l, &argv);
@@ -340,8 +347,14 @@ impl Lab {
     }
 
     pub fn restore(&self) -> Output {
+        self.restore_env(&[])
+    }
+
+    /// [`Lab::restore`] with `VAR=value` settings for dnsd's environment.
+    pub fn restore_env(&self, env: &[&str]) -> Output {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.laptop])
+            .args(["netns", "exec", &self.laptop, "env"])
+            .args(env)
             .arg(Self::dnsd())
             .args(["restore", "--resolv-conf"])
             .arg(self.resolv_conf())

@@ -19,11 +19,11 @@ use inotify::{EventStream, Inotify, WatchMask, Watches};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::resolv_conf::{ResolvConfPaths, parse, render};
 use super::resolv_conf_rivals::{Rivalry, Seen, classify, their_upstreams, writer_hint};
 use crate::DnsError;
 use crate::durable;
 use crate::error::file_err;
+use crate::os::resolv_conf::{ResolvConfPaths, parse, render};
 use crate::resolver::UpstreamsHandle;
 
 pub use crate::os::Warnings;
