@@ -166,3 +166,85 @@ fn a_lan_joined_after_connect_wins_its_range_and_the_range_comes_back_when_it_go
         "status tells the LAN left and the range came back:\n{status}"
     );
 }
+
+/// Whether the LAN's own route to `cidr` is still there (the kernel's, on the LAN's interface).
+fn lan_route(laptop: &Laptop, cidr: &str) -> bool {
+    laptop
+        .exec("ip", &["route", "show", "dev", LAN])
+        .unwrap_or_default()
+        .contains(cidr)
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn a_range_the_user_prefers_stays_in_the_tunnel_over_the_lan_remembered_until_lan_wins() {
+    let laptop = Laptop::start();
+    let lab = laptop.lab.clone();
+    let ns = lab.laptop_netns.clone();
+    let ready: Vec<_> = lab.nodes.iter().filter(|n| n.ready).collect();
+    let covered = ready[ready.len() - 1].clone();
+    let base = covered.pod_cidr.split('/').next().unwrap();
+    let prefix: &str = covered.pod_cidr.split('/').nth(1).unwrap();
+    let lan_address = format!("{}.250/{prefix}", base.rsplit_once('.').unwrap().0);
+    let pod = covered.pod_ip.clone();
+    let iface = kubewire_e2e::IFACE;
+
+    // The user chose: this range goes to the cluster even where a LAN overlaps it.
+    laptop.connect(&["--prefer-tunnel", &covered.pod_cidr]);
+    let lan = Lan::join(&laptop, &lan_address);
+    assert!(
+        wait_until(Duration::from_secs(5), || device_for(&laptop, &pod) == iface),
+        "{pod} goes to {} although the user prefers the tunnel for {}\n{}",
+        device_for(&laptop, &pod),
+        covered.pod_cidr,
+        laptop.daemon_log()
+    );
+    assert_eq!(
+        http_get_within(&ns, &format!("http://{pod}/"), Duration::from_secs(5)).unwrap(),
+        covered.pod_name
+    );
+    assert!(
+        lan_route(&laptop, &covered.pod_cidr),
+        "the LAN's own route is gone"
+    );
+    let status = text(&laptop.kubewire(&["status"]));
+    assert!(
+        !status
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("wins until it goes away")),
+        "nothing is withdrawn:\n{status}"
+    );
+
+    // Remembered for the context: a new connection keeps the choice, with the LAN already there.
+    assert!(laptop.kubewire(&["disconnect"]).status.success());
+    assert!(
+        lan_route(&laptop, &covered.pod_cidr),
+        "disconnect took the LAN's route"
+    );
+    laptop.connect(&[]);
+    assert!(
+        wait_until(Duration::from_secs(5), || device_for(&laptop, &pod) == iface),
+        "the choice was not remembered: {pod} goes to {}",
+        device_for(&laptop, &pod)
+    );
+    assert!(
+        lan_route(&laptop, &covered.pod_cidr),
+        "routing the preferred range replaced the LAN's own route"
+    );
+
+    // `--lan-wins` undoes it: the LAN takes the range again, and the warning says how to prefer it.
+    assert!(laptop.kubewire(&["disconnect"]).status.success());
+    assert!(
+        lan_route(&laptop, &covered.pod_cidr),
+        "disconnect took the LAN's route: {}",
+        laptop.exec("ip", &["route"]).unwrap_or_default()
+    );
+    laptop.connect(&["--lan-wins", &covered.pod_cidr]);
+    assert_eq!(device_for(&laptop, &pod), LAN, "the LAN wins {pod} again");
+    let doctor = text(&laptop.kubewire(&["doctor"]));
+    assert!(
+        doctor.contains(&format!("kubewire connect --prefer-tunnel {}", covered.pod_cidr)),
+        "doctor names the command that routes it anyway:\n{doctor}"
+    );
+    drop(lan);
+}

@@ -51,6 +51,8 @@ pub struct ConnectOptions {
     pub debounce: Duration,
     /// Periodic probe and re-plan.
     pub replan_every: Duration,
+    /// The context's remembered `--prefer-tunnel` ranges, and changes to them.
+    pub preferences: crate::preferences::PreferenceChanges,
 }
 
 impl ConnectOptions {
@@ -67,6 +69,7 @@ impl ConnectOptions {
             keep_peer: false,
             debounce: Duration::from_millis(100),
             replan_every: Duration::from_secs(5),
+            preferences: crate::preferences::PreferenceChanges::default(),
         })
     }
 }
@@ -183,6 +186,51 @@ pub struct Prepared {
     pub request: PlanRequest,
 }
 
+/// The context's remembered `--prefer-tunnel` ranges, updated by this connection's `--prefer-tunnel`
+/// and `--lan-wins` (kept only when `remember`: a preview changes nothing), added to `settings`.
+fn prefer_tunnel(
+    options: &ConnectOptions,
+    context: &str,
+    remember: bool,
+    settings: &mut Settings,
+    steps: &mut Steps,
+) {
+    let changes = &options.preferences;
+    let Some(store) = &changes.store else { return };
+    let kept = if remember && (!changes.add.is_empty() || !changes.remove.is_empty()) {
+        match crate::preferences::update(store, context, changes) {
+            Ok(kept) => kept,
+            Err(e) => {
+                let _ = steps.events.send(ControllerEvent::Warning {
+                    message: format!("could not remember --prefer-tunnel in {}: {e}", store.display()),
+                });
+                let mut p = crate::preferences::load(store, context);
+                p.prefer_tunnel.extend(changes.add.iter().map(IpNet::trunc));
+                p.prefer_tunnel.retain(|r| !changes.remove.contains(r));
+                p
+            }
+        }
+    } else {
+        crate::preferences::load(store, context)
+    };
+    for range in kept.prefer_tunnel {
+        if !settings.prefer_tunnel.contains(&range) {
+            settings.prefer_tunnel.push(range);
+        }
+    }
+    settings.prefer_tunnel.sort();
+    if !settings.prefer_tunnel.is_empty() {
+        let ranges: Vec<String> = settings.prefer_tunnel.iter().map(ToString::to_string).collect();
+        let _ = steps.events.send(ControllerEvent::Warning {
+            message: format!(
+                "{} routed into the tunnel even where a local network overlaps (remembered for context {context}; \
+                 `kubewire connect --lan-wins CIDR` lets the LAN win again)",
+                ranges.join(", ")
+            ),
+        });
+    }
+}
+
 /// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers. With
 /// `create_key` false a missing key is replaced by a throwaway one (nothing is stored).
 async fn prepare(
@@ -258,6 +306,7 @@ async fn prepare(
     list_into(&cluster.client, &mut snapshot).await?;
     let mut settings = options.settings.clone();
     settings.service_cidrs.clone_from(&facts.service_cidrs);
+    prefer_tunnel(options, &cluster.context, create_key, &mut settings, steps);
     settings.dns_zone.clone_from(&facts.cluster_domain);
     if !options.namespace_given
         && let Some(ns) = &cluster.namespace

@@ -271,12 +271,28 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             if conflicts.is_empty() {
                 r.ok("route conflicts", "none with this machine's networks");
             } else {
+                let commands: Vec<String> = p
+                    .refused
+                    .iter()
+                    .filter(|f| matches!(f.reason, RefusalReason::OverlapsLocalNetwork { .. }))
+                    .map(|f| format!("kubewire connect --prefer-tunnel {}", f.range))
+                    .collect();
                 r.fail(
                     "route conflicts",
                     &conflicts.join("; "),
-                    "those cluster ranges would hijack a local network and are left out: leave that network\n\
-                     (e.g. another VPN), or change the cluster's ranges",
+                    &format!(
+                        "those cluster ranges would hijack a local network and are left out (the LAN wins): leave\n\
+                         that network (e.g. another VPN), change the cluster's ranges, or route one into the tunnel\n\
+                         anyway (remembered for this context):\n{}",
+                        commands.join("\n")
+                    ),
                 );
+            }
+            for range in &p.policy.prefer_tunnel {
+                r.note(&format!(
+                    "{range} is routed into the tunnel even over a local network (--prefer-tunnel; \
+                     `kubewire connect --lan-wins {range}` lets the LAN win again)"
+                ));
             }
             for f in p
                 .refused

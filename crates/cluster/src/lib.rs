@@ -36,6 +36,7 @@ pub mod keys;
 pub mod kubeconfig;
 pub mod local_networks;
 pub mod path_mtu;
+pub mod preferences;
 pub mod registration;
 pub mod sink;
 pub mod watch;

@@ -35,7 +35,11 @@ impl fmt::Display for Withdrawn {
         if let Some(interface) = &self.interface {
             write!(f, " on {interface}")?;
         }
-        write!(f, "; the local network wins until it goes away")
+        write!(
+            f,
+            "; the local network wins until it goes away (to route it anyway: kubewire connect --prefer-tunnel {})",
+            self.range
+        )
     }
 }
 
@@ -53,6 +57,8 @@ pub struct LocalNetwork {
 /// range is not passed off as a LAN overlap. Nothing else of the Plan changes.
 #[must_use]
 pub fn yield_to_local(plan: &Plan, local: &[LocalNetwork]) -> (Plan, Vec<Withdrawn>) {
+    // Inside a range the user prefers (`--prefer-tunnel`), the tunnel wins.
+    let local = crate::prefer_tunnel::carve(local, &plan.policy.prefer_tunnel);
     let local: Vec<&LocalNetwork> = local
         .iter()
         .filter(|l| l.net.prefix_len() >= broadest_prefix(&l.net))
@@ -139,6 +145,24 @@ mod tests {
             said.contains(&target.to_string()) && said.contains("wlan0"),
             "{said}"
         );
+    }
+
+    #[test]
+    fn a_preferred_range_stays_in_the_tunnel_and_the_policy_routes_it() {
+        let mut full = plan();
+        let target = full.peers[1].allowed_ips[0];
+        let other = full.peers[0].allowed_ips[0];
+        full.policy.prefer_tunnel = vec![target];
+        let lans = [lan(&target.to_string(), "wlan0"), lan(&other.to_string(), "eth1")];
+        let (out, withdrawn) = yield_to_local(&full, &lans);
+        assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
+        assert_eq!(withdrawn[0].range, other, "only the range not preferred yields");
+        assert!(out.routes.contains(&target));
+        // The daemon's policy lets the preferred range over the LAN, not the other one.
+        let nets: Vec<IpNet> = lans.iter().map(|l| l.net).collect();
+        let checked = crate::policy::enforce(out, &nets).unwrap();
+        assert!(checked.routes.contains(&target));
+        assert!(checked.refused.is_empty(), "{:?}", checked.refused);
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod overlap;
 pub mod plan;
 pub mod planner;
 pub mod policy;
+pub mod prefer_tunnel;
 pub mod readiness;
 pub mod render;
 pub mod snapshot;

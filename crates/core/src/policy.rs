@@ -259,6 +259,9 @@ pub enum PlanRejected {
     /// The allow-list of public ranges is not acceptable.
     #[error("{0}")]
     AllowList(AllowListError),
+    /// A range the user prefers to the LAN is not one the policy could route.
+    #[error("{0}")]
+    PreferTunnel(crate::prefer_tunnel::PreferTunnelError),
     /// The policy refuses ranges the Plan does not already report as refused.
     #[error("{}", refusals_text(.0))]
     Refused(Vec<Refusal>),
@@ -282,6 +285,8 @@ fn check_shape(plan: &Plan, local_networks: &[IpNet]) -> Result<(), PlanRejected
     }
     check_interface_name(&plan.interface.name).map_err(PlanRejected::InterfaceName)?;
     check_allow_list(&plan.policy.allowed_public_ranges).map_err(PlanRejected::AllowList)?;
+    crate::prefer_tunnel::check(&plan.policy.prefer_tunnel, &plan.policy.allowed_public_ranges)
+        .map_err(PlanRejected::PreferTunnel)?;
     check_address(
         &plan.interface.address,
         local_networks,
@@ -319,9 +324,11 @@ pub fn enforce(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, PlanRejecte
 /// [`enforce`], and the refusals it added.
 fn enforce_counting(mut plan: Plan, local_networks: &[IpNet]) -> Result<(Plan, Vec<Refusal>), PlanRejected> {
     check_shape(&plan, local_networks)?;
+    // Inside a range the user prefers, the tunnel wins over the laptop's networks.
+    let local = crate::prefer_tunnel::carve_nets(local_networks, &plan.policy.prefer_tunnel);
     let refused = filter_peers_allowing(
         &mut plan.peers,
-        local_networks,
+        &local,
         &plan.policy.allowed_public_ranges,
         &[],
         &|_, _| None,

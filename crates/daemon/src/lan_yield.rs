@@ -22,14 +22,20 @@ pub fn live_plan(requested: &Plan, local: &[LocalNetwork]) -> Result<(Plan, Vec<
 }
 
 /// Whether `local` withdraws something else than the session's current list (cheap: no I/O).
+/// Also when a range the user prefers over a LAN ([`kubewire_core::prefer_tunnel`]) meets a local
+/// network: its kernel routes may have to be split again.
 pub fn differs(requested: &Plan, current: &[Withdrawn], local: &[LocalNetwork]) -> bool {
-    yield_to_local(requested, local).1 != current
+    let prefer = &requested.policy.prefer_tunnel;
+    let meets_preferred = local
+        .iter()
+        .any(|l| prefer.iter().any(|p| kubewire_core::cidr::overlaps(p, &l.net)));
+    meets_preferred || yield_to_local(requested, local).1 != current
 }
 
 /// Brings the session's tunnel to `prepared` (the requested Plan re-checked after a network
 /// change); `true` when the tunnel changed.
 pub async fn follow(session: &mut Session, journal: &Journal, prepared: Prepared) -> bool {
-    if prepared.withdrawn == session.withdrawn {
+    if prepared.withdrawn == session.withdrawn && prepared.config.routes == session.tunnel.live().routes {
         return false;
     }
     for w in prepared

@@ -84,7 +84,12 @@ pub async fn prepare_for(
     let endpoints = resolve_endpoints(&plan, deadline, lookup).await;
     let t_resolve = t0.elapsed() - t_policy;
     let (plan, left_out) = hold_resolved_to_policy(plan, &endpoints.resolved_names, &local);
-    let config = config_of(&plan, &endpoints.addresses);
+    let mut config = config_of(&plan, &endpoints.addresses);
+    // A range preferred over a LAN is routed in pieces more specific than the LAN's own route.
+    let routes: Vec<IpNet> = config.routes.iter().copied().collect();
+    config.routes = kubewire_core::prefer_tunnel::kernel_routes(&routes, &local, &plan.policy.prefer_tunnel)
+        .into_iter()
+        .collect();
     let mtu = crate::mtu::choose(
         plan.interface.mtu,
         endpoints.addresses.values().map(SocketAddr::ip).collect(),

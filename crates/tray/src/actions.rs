@@ -78,6 +78,8 @@ pub fn options(settings: &Settings, context: Option<String>) -> Result<ConnectOp
     }
     o.settings.service_gateway.clone_from(&settings.service_gateway);
     o.settings.mtu = settings.mtu;
+    // The context's remembered `--prefer-tunnel` ranges (set with the CLI).
+    o.preferences.store = kubewire_cluster::preferences::default_path();
     if settings.default_namespace != "default" && !settings.default_namespace.is_empty() {
         o.settings.namespace.clone_from(&settings.default_namespace);
         o.namespace_given = true;

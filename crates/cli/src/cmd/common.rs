@@ -46,6 +46,14 @@ pub struct SettingsArgs {
     /// the path and names one that works).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(576..=9000))]
     pub mtu: Option<u16>,
+    /// Route this cluster range into the tunnel even where a local network overlaps it (by default the
+    /// LAN wins: `status` and `doctor` name the ranges it takes). Remembered for this context; may be
+    /// repeated. Must be a range kubewire could route (private-use, at most /8).
+    #[arg(long, value_name = "CIDR")]
+    pub prefer_tunnel: Vec<IpNet>,
+    /// Forget a `--prefer-tunnel` range of this context: the LAN wins it again. May be repeated.
+    #[arg(long, value_name = "CIDR")]
+    pub lan_wins: Vec<IpNet>,
 }
 
 /// The connect options for these arguments.
@@ -60,6 +68,14 @@ pub fn options(cluster: &ClusterArgs, settings: &SettingsArgs) -> anyhow::Result
         .allowed_public_ranges
         .clone_from(&settings.allow_public_range);
     o.settings.mtu = settings.mtu;
+    o.preferences = kubewire_cluster::preferences::PreferenceChanges {
+        store: kubewire_cluster::preferences::default_path(),
+        add: settings.prefer_tunnel.clone(),
+        remove: settings.lan_wins.clone(),
+    };
+    if o.preferences.store.is_none() {
+        o.settings.prefer_tunnel.clone_from(&settings.prefer_tunnel);
+    }
     if let Some(ns) = &settings.namespace {
         o.settings.namespace.clone_from(ns);
         o.namespace_given = true;

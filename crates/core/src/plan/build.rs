@@ -62,6 +62,9 @@ pub enum PlanError {
     /// An `--allow-public-range` entry is refused.
     #[error("{0}")]
     AllowList(AllowListError),
+    /// A `--prefer-tunnel` entry is refused.
+    #[error("{0}")]
+    PreferTunnel(crate::prefer_tunnel::PreferTunnelError),
 }
 
 fn granularity(snapshot: &Snapshot, request: &PlanRequest, diagnostics: &mut Vec<Diagnostic>) -> Granularity {
@@ -189,6 +192,9 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     let settings = &request.settings;
     let allowed = &settings.allowed_public_ranges;
     check_allow_list(allowed).map_err(PlanError::AllowList)?;
+    crate::prefer_tunnel::check(&settings.prefer_tunnel, allowed).map_err(PlanError::PreferTunnel)?;
+    // Inside a preferred range the tunnel wins over the laptop's networks.
+    let local = crate::prefer_tunnel::carve_nets(&request.local_networks, &settings.prefer_tunnel);
     check_interface_name(&settings.interface_name).map_err(PlanError::InterfaceName)?;
     let zone = settings.dns_zone.trim_matches('.').to_owned();
     check_zone(&zone).map_err(PlanError::Dns)?;
@@ -273,7 +279,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             .flat_map(|p| p.allowed_ips.clone()),
     );
     // Ranges the policy will refuse do not take addresses.
-    taken.retain(|t| refusal_reason_allowing(t, &request.local_networks, allowed).is_none());
+    taken.retain(|t| refusal_reason_allowing(t, &local, allowed).is_none());
     let address = address(
         request,
         own,
@@ -377,13 +383,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         )),
         None => dialled.get(i - segments.len()).map(|name| ObjectRef::peer(*name)),
     };
-    let refused = filter_peers_allowing(
-        &mut entries,
-        &request.local_networks,
-        allowed,
-        &ranks,
-        &requested_by,
-    );
+    let refused = filter_peers_allowing(&mut entries, &local, allowed, &ranks, &requested_by);
     if let Some(g) = &mut gateway {
         let kept = entries
             .iter()
@@ -474,6 +474,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
         policy: PlanPolicy {
             allowed_public_ranges: allowed.iter().map(IpNet::trunc).collect(),
             kilo_subnet: known_subnet,
+            prefer_tunnel: settings.prefer_tunnel.iter().map(IpNet::trunc).collect(),
         },
     };
     cap_reports(&mut plan);

@@ -65,6 +65,10 @@ pub struct PlanPolicy {
     /// inside it. `None` when no node announced one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kilo_subnet: Option<IpNet>,
+    /// Ranges the user routes into the tunnel even over a local network that overlaps them
+    /// (`--prefer-tunnel`, [`crate::prefer_tunnel`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefer_tunnel: Vec<IpNet>,
 }
 
 /// The laptop's interface.
@@ -265,7 +269,15 @@ impl std::fmt::Display for Refusal {
         if let Some(by) = &self.requested_by {
             write!(f, " (asked by {by})")?;
         }
-        write!(f, ": {}", self.reason)
+        write!(f, ": {}", self.reason)?;
+        if matches!(self.reason, RefusalReason::OverlapsLocalNetwork { .. }) {
+            write!(
+                f,
+                " (the LAN wins; to route it anyway: kubewire connect --prefer-tunnel {})",
+                self.range
+            )?;
+        }
+        Ok(())
     }
 }
 

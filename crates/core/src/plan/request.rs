@@ -56,6 +56,9 @@ pub struct Settings {
     /// Public ranges the cluster may route besides the private-use ones (`--allow-public-range`).
     #[serde(default)]
     pub allowed_public_ranges: Vec<IpNet>,
+    /// Cluster ranges routed into the tunnel even over a local network (`--prefer-tunnel`).
+    #[serde(default)]
+    pub prefer_tunnel: Vec<IpNet>,
 }
 
 impl Default for Settings {
@@ -71,6 +74,7 @@ impl Default for Settings {
             namespace: "default".to_owned(),
             interface_name: "kubewire0".to_owned(),
             allowed_public_ranges: Vec::new(),
+            prefer_tunnel: Vec::new(),
         }
     }
 }
