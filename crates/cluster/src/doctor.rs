@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::connect::{ConnectOptions, preview};
 use crate::error::{ClusterError, KILO_INSTALL_HELP};
-use crate::failover::STALE_AFTER;
 use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
@@ -228,7 +227,7 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             let stale: Vec<String> = status
                 .peers
                 .iter()
-                .filter(|p| p.last_handshake_secs.is_none_or(|a| a >= STALE_AFTER.as_secs()))
+                .filter(|p| !p.health().is_ok())
                 .map(|p| {
                     format!(
                         "{} ({})",
