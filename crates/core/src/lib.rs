@@ -34,6 +34,7 @@ pub mod readiness;
 pub mod render;
 pub mod snapshot;
 pub mod source;
+pub mod time;
 pub mod topology;
 
 pub use diagnostics::{Diagnostic, ObjectKind, ObjectRef};

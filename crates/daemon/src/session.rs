@@ -1,8 +1,6 @@
 //! A session: the tunnel one owner brought up, the Plan it runs, who controls it. And the pure
 //! assessment of its health (time comes in as an argument).
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use kubewire_core::{Plan, PublicKey};
 use kubewire_ipc::{PeerHealth, PeerStatus, SessionInfo, Status, TunnelState};
 use kubewire_tunnel::{PeerStats, Tunnel, TunnelError};
@@ -107,7 +105,7 @@ pub fn peer_statuses(
 }
 
 fn http_date(secs: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    httpdate::fmt_http_date(kubewire_ipc::time::from_unix_secs(secs))
 }
 
 /// Connected or Degraded, and why, from the peers as judged by [`peer_statuses`].

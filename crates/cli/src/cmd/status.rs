@@ -70,7 +70,7 @@ fn render_controller(c: &serde_json::Value) -> String {
     if c["reachable"] == false {
         let since = c["unreachable_since"]
             .as_u64()
-            .map(|t| httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)))
+            .map(|t| httpdate::fmt_http_date(kubewire_ipc::time::from_unix_secs(t)))
             .unwrap_or_else(|| "?".into());
         let _ = writeln!(
             out,
