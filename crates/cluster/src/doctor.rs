@@ -94,6 +94,16 @@ async fn daemon_status(socket: &Path) -> Result<Status, ClientError> {
     }
 }
 
+/// The daemon check's problem and fix, from the error's own [`kubewire_ipc::Problem`] (never from
+/// taking its text apart).
+fn daemon_failure(e: &ClientError) -> (String, String) {
+    let problem = e.problem();
+    let fix = problem
+        .fix
+        .unwrap_or_else(|| kubewire_ipc::problem::DAEMON_LOG_FIX.to_owned());
+    (problem.what, fix)
+}
+
 /// Runs every check, in order.
 pub async fn run(input: &DoctorInput) -> Vec<Check> {
     let mut r = Report::default();
@@ -106,16 +116,8 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             Some(status)
         }
         Err(e) => {
-            let text = e.to_string();
-            let (problem, fix) = text
-                .split_once(". ")
-                .or_else(|| text.split_once(": add"))
-                .unwrap_or((&text, ""));
-            r.fail(
-                "daemon reachable and authorised",
-                problem,
-                if fix.is_empty() { &text } else { fix },
-            );
+            let (problem, fix) = daemon_failure(&e);
+            r.fail("daemon reachable and authorised", &problem, &fix);
             None
         }
     };
@@ -127,20 +129,20 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
                 Some(c)
             }
             Err(e) => {
-                r.fail(
-                    "kubeconfig",
-                    &e.to_string(),
-                    "pick a context from `kubewire contexts` with --context",
-                );
+                let problem = e.problem();
+                let fix = problem
+                    .fix
+                    .unwrap_or_else(|| "pick a context from `kubewire contexts` with --context".into());
+                r.fail("kubeconfig", &problem.what, &fix);
                 None
             }
         },
         Err(e) => {
-            r.fail(
-                "kubeconfig",
-                &e.to_string(),
-                "pass --kubeconfig FILE or set KUBECONFIG",
-            );
+            let problem = e.problem();
+            let fix = problem
+                .fix
+                .unwrap_or_else(|| "pass --kubeconfig FILE or set KUBECONFIG".into());
+            r.fail("kubeconfig", &problem.what, &fix);
             None
         }
     };
@@ -160,7 +162,7 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             }
             Err(e) => r.fail(
                 "API server reachable",
-                &e.to_string(),
+                &e.problem().what,
                 &format!(
                     "check VPN/network, then `kubectl --context {} get --raw /version`",
                     c.context
@@ -329,6 +331,37 @@ pub fn failed(checks: &[Check]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_daemon_checks_fix_is_the_whole_fix() {
+        let socket = "/run/kubewire/kubewired.sock".to_owned();
+        let (problem, fix) = daemon_failure(&ClientError::PermissionDenied {
+            socket: socket.clone(),
+        });
+        assert_eq!(
+            problem,
+            format!("you may not use the kubewire daemon at {socket}")
+        );
+        assert_eq!(
+            fix,
+            "Add yourself to the `kubewire` group (`sudo usermod -aG kubewire $USER`, then log in again)"
+        );
+        // A socket path with ". " in it does not cut the problem short.
+        let odd = "/tmp/my. sockets/kw.sock".to_owned();
+        let (problem, fix) = daemon_failure(&ClientError::NotRunning { socket: odd.clone() });
+        assert_eq!(
+            problem,
+            format!("the kubewire daemon is not running (nothing listens at {odd})")
+        );
+        assert!(
+            fix.starts_with("Start it: `sudo systemctl start kubewired`"),
+            "{fix}"
+        );
+        // Without a fix of its own: the daemon's log.
+        let (problem, fix) = daemon_failure(&ClientError::Closed);
+        assert_eq!(problem, "the kubewire daemon closed the connection");
+        assert!(fix.contains("journalctl -u kubewired"), "{fix}");
+    }
 
     #[tokio::test]
     async fn a_missing_daemon_and_kubeconfig_fail_with_their_fixes() {

@@ -18,6 +18,7 @@ pub mod messages;
 #[cfg(unix)]
 mod peer;
 pub mod pipe_acl;
+pub mod problem;
 pub mod server;
 pub mod time;
 #[cfg(unix)]
@@ -37,6 +38,7 @@ pub use framing::{FrameError, MAX_FRAME};
 pub use health::PeerHealth;
 pub use limits::Limits;
 pub use messages::*;
+pub use problem::Problem;
 pub use server::{Connection, PeerIdentity, authorize};
 
 /// Where `kubewired` listens by default.
