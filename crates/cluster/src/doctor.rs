@@ -77,6 +77,11 @@ impl Report {
     fn fail(&mut self, name: &str, problem: &str, fix: &str) {
         self.push(name, Outcome::Fail, problem, Some(fix));
     }
+    /// A failure with the error's own problem and fix (`otherwise` when it has none).
+    fn fail_with(&mut self, name: &str, problem: kubewire_ipc::Problem, otherwise: &str) {
+        let fix = problem.fix.unwrap_or_else(|| otherwise.to_owned());
+        self.fail(name, &problem.what, &fix);
+    }
     fn note(&mut self, text: &str) {
         let name = self.last.clone();
         self.push(&name, Outcome::Note, text, None);
@@ -94,16 +99,6 @@ async fn daemon_status(socket: &Path) -> Result<Status, ClientError> {
     }
 }
 
-/// The daemon check's problem and fix, from the error's own [`kubewire_ipc::Problem`] (never from
-/// taking its text apart).
-fn daemon_failure(e: &ClientError) -> (String, String) {
-    let problem = e.problem();
-    let fix = problem
-        .fix
-        .unwrap_or_else(|| kubewire_ipc::problem::DAEMON_LOG_FIX.to_owned());
-    (problem.what, fix)
-}
-
 /// Runs every check, in order.
 pub async fn run(input: &DoctorInput) -> Vec<Check> {
     let mut r = Report::default();
@@ -116,8 +111,11 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             Some(status)
         }
         Err(e) => {
-            let (problem, fix) = daemon_failure(&e);
-            r.fail("daemon reachable and authorised", &problem, &fix);
+            r.fail_with(
+                "daemon reachable and authorised",
+                e.problem(),
+                kubewire_ipc::problem::DAEMON_LOG_FIX,
+            );
             None
         }
     };
@@ -129,20 +127,20 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
                 Some(c)
             }
             Err(e) => {
-                let problem = e.problem();
-                let fix = problem
-                    .fix
-                    .unwrap_or_else(|| "pick a context from `kubewire contexts` with --context".into());
-                r.fail("kubeconfig", &problem.what, &fix);
+                r.fail_with(
+                    "kubeconfig",
+                    e.problem(),
+                    "pick a context from `kubewire contexts` with --context",
+                );
                 None
             }
         },
         Err(e) => {
-            let problem = e.problem();
-            let fix = problem
-                .fix
-                .unwrap_or_else(|| "pass --kubeconfig FILE or set KUBECONFIG".into());
-            r.fail("kubeconfig", &problem.what, &fix);
+            r.fail_with(
+                "kubeconfig",
+                e.problem(),
+                "pass --kubeconfig FILE or set KUBECONFIG",
+            );
             None
         }
     };
@@ -331,6 +329,18 @@ pub fn failed(checks: &[Check]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The daemon check as `run` makes it.
+    fn daemon_failure(e: &ClientError) -> (String, String) {
+        let mut r = Report::default();
+        r.fail_with(
+            "daemon reachable and authorised",
+            e.problem(),
+            kubewire_ipc::problem::DAEMON_LOG_FIX,
+        );
+        let check = r.checks.remove(0);
+        (check.detail, check.fix.unwrap_or_default())
+    }
 
     #[test]
     fn the_daemon_checks_fix_is_the_whole_fix() {
