@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use kubewire_cluster::ClusterError;
 use kubewire_core::Plan;
-use kubewire_ipc::ClientError;
+use kubewire_ipc::{ClientError, Problem};
 
 /// Input the user gave is wrong (a bad snapshot file, a bad key file): one line per problem, exit 2.
 #[derive(Debug)]
@@ -78,9 +78,35 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
             eprintln!("error: {line}");
         }
     } else if error.downcast_ref::<Reported>().is_none() {
-        eprintln!("error: {error:#}");
+        eprint!("{}", error_lines(error));
     }
     ExitCode::from(code)
+}
+
+/// The error's [`Problem`] when it is one of the user side's errors with a fix.
+fn problem(cause: &(dyn std::error::Error + 'static)) -> Option<Problem> {
+    let problem = if let Some(e) = cause.downcast_ref::<ClientError>() {
+        e.problem()
+    } else if let Some(e) = cause.downcast_ref::<ClusterError>() {
+        e.problem()
+    } else {
+        return None;
+    };
+    problem.fix.is_some().then_some(problem)
+}
+
+/// `error: …` (the contexts, then the problem) and, when the error has one, `fix: …` on its own
+/// line.
+fn error_lines(error: &anyhow::Error) -> String {
+    let mut said = Vec::new();
+    for cause in error.chain() {
+        if let Some(Problem { what, fix: Some(fix) }) = problem(cause) {
+            said.push(what);
+            return format!("error: {}\nfix: {fix}\n", said.join(": "));
+        }
+        said.push(cause.to_string());
+    }
+    format!("error: {error:#}\n")
 }
 
 /// Prints the Plan's diagnostics and refusals as warnings, and skipped objects as notes.
@@ -93,5 +119,29 @@ pub fn warnings(plan: &Plan) {
     }
     for s in &plan.skipped {
         eprintln!("note: {s}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_with_a_fix_says_it_on_its_own_line() {
+        let e = anyhow::Error::new(ClusterError::Daemon(ClientError::NotRunning {
+            socket: "/run/kubewire/kubewired.sock".into(),
+        }))
+        .context("connecting");
+        assert_eq!(
+            error_lines(&e),
+            "error: connecting: the kubewire daemon is not running (nothing listens at \
+             /run/kubewire/kubewired.sock)\nfix: Start it: `sudo systemctl start kubewired` (or run \
+             `sudo kubewired` in a terminal)\n"
+        );
+        let e = anyhow::Error::new(ClusterError::Api {
+            what: "registering the Peer".into(),
+            message: "409".into(),
+        });
+        assert_eq!(error_lines(&e), "error: registering the Peer: 409\n");
     }
 }

@@ -2,20 +2,15 @@
 //! clock may be off, so "now" is the API server's (its `Date` header), kept as an offset to the local
 //! clock and refreshed on every probe.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use kubewire_ipc::time::unix_secs_signed as unix;
 
 /// The API server's clock as an offset to the local one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ApiClock {
     /// API server time minus local time, in seconds.
     pub offset_secs: i64,
-}
-
-fn unix(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
 }
 
 impl ApiClock {
@@ -43,7 +38,7 @@ impl ApiClock {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 

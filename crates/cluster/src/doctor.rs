@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::connect::{ConnectOptions, preview};
 use crate::error::{ClusterError, KILO_INSTALL_HELP};
-use crate::failover::STALE_AFTER;
 use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
@@ -78,6 +77,11 @@ impl Report {
     fn fail(&mut self, name: &str, problem: &str, fix: &str) {
         self.push(name, Outcome::Fail, problem, Some(fix));
     }
+    /// A failure with the error's own problem and fix (`otherwise` when it has none).
+    fn fail_with(&mut self, name: &str, problem: kubewire_ipc::Problem, otherwise: &str) {
+        let fix = problem.fix.unwrap_or_else(|| otherwise.to_owned());
+        self.fail(name, &problem.what, &fix);
+    }
     fn note(&mut self, text: &str) {
         let name = self.last.clone();
         self.push(&name, Outcome::Note, text, None);
@@ -107,15 +111,10 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             Some(status)
         }
         Err(e) => {
-            let text = e.to_string();
-            let (problem, fix) = text
-                .split_once(". ")
-                .or_else(|| text.split_once(": add"))
-                .unwrap_or((&text, ""));
-            r.fail(
+            r.fail_with(
                 "daemon reachable and authorised",
-                problem,
-                if fix.is_empty() { &text } else { fix },
+                e.problem(),
+                kubewire_ipc::problem::DAEMON_LOG_FIX,
             );
             None
         }
@@ -128,18 +127,18 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
                 Some(c)
             }
             Err(e) => {
-                r.fail(
+                r.fail_with(
                     "kubeconfig",
-                    &e.to_string(),
+                    e.problem(),
                     "pick a context from `kubewire contexts` with --context",
                 );
                 None
             }
         },
         Err(e) => {
-            r.fail(
+            r.fail_with(
                 "kubeconfig",
-                &e.to_string(),
+                e.problem(),
                 "pass --kubeconfig FILE or set KUBECONFIG",
             );
             None
@@ -161,7 +160,7 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             }
             Err(e) => r.fail(
                 "API server reachable",
-                &e.to_string(),
+                &e.problem().what,
                 &format!(
                     "check VPN/network, then `kubectl --context {} get --raw /version`",
                     c.context
@@ -228,7 +227,7 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             let stale: Vec<String> = status
                 .peers
                 .iter()
-                .filter(|p| p.last_handshake_secs.is_none_or(|a| a >= STALE_AFTER.as_secs()))
+                .filter(|p| !p.health().is_ok())
                 .map(|p| {
                     format!(
                         "{} ({})",
@@ -346,6 +345,49 @@ pub fn failed(checks: &[Check]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The daemon check as `run` makes it.
+    fn daemon_failure(e: &ClientError) -> (String, String) {
+        let mut r = Report::default();
+        r.fail_with(
+            "daemon reachable and authorised",
+            e.problem(),
+            kubewire_ipc::problem::DAEMON_LOG_FIX,
+        );
+        let check = r.checks.remove(0);
+        (check.detail, check.fix.unwrap_or_default())
+    }
+
+    #[test]
+    fn the_daemon_checks_fix_is_the_whole_fix() {
+        let socket = "/run/kubewire/kubewired.sock".to_owned();
+        let (problem, fix) = daemon_failure(&ClientError::PermissionDenied {
+            socket: socket.clone(),
+        });
+        assert_eq!(
+            problem,
+            format!("you may not use the kubewire daemon at {socket}")
+        );
+        assert_eq!(
+            fix,
+            "Add yourself to the `kubewire` group (`sudo usermod -aG kubewire $USER`, then log in again)"
+        );
+        // A socket path with ". " in it does not cut the problem short.
+        let odd = "/tmp/my. sockets/kw.sock".to_owned();
+        let (problem, fix) = daemon_failure(&ClientError::NotRunning { socket: odd.clone() });
+        assert_eq!(
+            problem,
+            format!("the kubewire daemon is not running (nothing listens at {odd})")
+        );
+        assert!(
+            fix.starts_with("Start it: `sudo systemctl start kubewired`"),
+            "{fix}"
+        );
+        // Without a fix of its own: the daemon's log.
+        let (problem, fix) = daemon_failure(&ClientError::Closed);
+        assert_eq!(problem, "the kubewire daemon closed the connection");
+        assert!(fix.contains("journalctl -u kubewired"), "{fix}");
+    }
 
     #[tokio::test]
     async fn a_missing_daemon_and_kubeconfig_fail_with_their_fixes() {

@@ -1,5 +1,6 @@
 //! Service gateway failover, as a pure decision. Service traffic enters the cluster through one
-//! segment (the gateway). When that segment's last handshake is older than [`STALE_AFTER`] while
+//! segment (the gateway). When that segment is stale or never handshook ([`kubewire_ipc::health`],
+//! with the failover's longer grace [`FAILOVER_GRACE_SECS`] for a first handshake) while
 //! another segment is healthy, the service CIDR moves to the healthy one (through the Plan request's
 //! service-gateway setting); when the original gateway is healthy again, it moves back.
 
@@ -8,10 +9,8 @@ use std::time::Duration;
 
 use kubewire_core::Plan;
 use kubewire_core::plan::PeerKind;
-
-/// A handshake older than this marks a segment unhealthy (WireGuard re-handshakes every 2 minutes
-/// on a live session, so 3 minutes means the peer is gone).
-pub const STALE_AFTER: Duration = Duration::from_secs(180);
+use kubewire_ipc::PeerHealth;
+use kubewire_ipc::health::FAILOVER_GRACE_SECS;
 
 /// One segment, as failover sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +49,7 @@ pub struct FailoverInput<'a> {
     pub handshake_ages: &'a BTreeMap<String, Option<u64>>,
     /// The failover's node, when one is in force.
     pub current_override: Option<&'a str>,
-    /// How long the tunnel has been up ("never" counts as stale only after [`STALE_AFTER`]).
+    /// How long the tunnel has been up ("never" counts only after [`FAILOVER_GRACE_SECS`]).
     pub up_for: Duration,
 }
 
@@ -75,19 +74,18 @@ pub enum FailoverDecision {
     },
 }
 
+/// The peer's health; not reported counts as never.
+fn health(input: &FailoverInput<'_>, peer: &str) -> PeerHealth {
+    let age = input.handshake_ages.get(peer).copied().flatten();
+    PeerHealth::judge_with_grace(age, input.up_for.as_secs(), FAILOVER_GRACE_SECS)
+}
+
 fn healthy(input: &FailoverInput<'_>, peer: &str) -> bool {
-    match input.handshake_ages.get(peer) {
-        Some(Some(age)) => Duration::from_secs(*age) < STALE_AFTER,
-        _ => false,
-    }
+    health(input, peer).is_fresh()
 }
 
 fn stale(input: &FailoverInput<'_>, peer: &str) -> bool {
-    match input.handshake_ages.get(peer) {
-        Some(Some(age)) => Duration::from_secs(*age) >= STALE_AFTER,
-        // Never (or not reported): stale once the tunnel had time to handshake.
-        _ => input.up_for >= STALE_AFTER,
-    }
+    !health(input, peer).is_ok()
 }
 
 fn describe(input: &FailoverInput<'_>, peer: &str) -> String {
@@ -183,6 +181,12 @@ mod tests {
             decide(&input(&s, "location:aws", &a, None)),
             FailoverDecision::Keep
         );
+        // 180 s is stale.
+        let a = ages(&[("aws", Some(180)), ("gcp", Some(10))]);
+        assert!(matches!(
+            decide(&input(&s, "location:aws", &a, None)),
+            FailoverDecision::MoveTo { .. }
+        ));
     }
 
     #[test]
@@ -216,7 +220,9 @@ mod tests {
         let mut i = input(&s, "location:aws", &a, None);
         i.up_for = Duration::from_secs(20);
         assert_eq!(decide(&i), FailoverDecision::Keep);
-        i.up_for = Duration::from_secs(200);
+        i.up_for = Duration::from_secs(179);
+        assert_eq!(decide(&i), FailoverDecision::Keep);
+        i.up_for = Duration::from_secs(180);
         assert!(matches!(decide(&i), FailoverDecision::MoveTo { .. }));
     }
 

@@ -25,13 +25,13 @@ pub enum PathMtu {
 }
 
 /// The address to probe: the Kilo address (a /32 in the Kilo subnet) of the first peer with a
-/// handshake in the last three minutes.
+/// fresh handshake ([`kubewire_ipc::health`]).
 #[must_use]
 pub fn target(status: &Status) -> Option<IpAddr> {
     status
         .peers
         .iter()
-        .filter(|p| p.last_handshake_secs.is_some_and(|a| a < 180))
+        .filter(|p| p.health().is_fresh())
         .flat_map(|p| p.allowed_ips.iter())
         .find(|net| net.addr().is_ipv4() && net.prefix_len() == 32)
         .map(ipnet::IpNet::addr)
@@ -109,6 +109,7 @@ mod tests {
             last_handshake_secs: handshake,
             rx_bytes: 0,
             tx_bytes: 0,
+            health: None,
         }
     }
 

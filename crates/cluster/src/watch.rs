@@ -44,6 +44,8 @@ pub enum ClusterChange {
     WatchFailed {
         /// `nodes`, `peers` or `namespaces`.
         resource: &'static str,
+        /// The API server's HTTP status code, when it answered (403: RBAC refuses).
+        status: Option<u16>,
         /// Why.
         message: String,
     },
@@ -101,15 +103,19 @@ pub fn peer_source(peer: &DynamicObject) -> PeerSource {
     }
 }
 
-fn is_expired(error: &watcher::Error) -> bool {
-    let status = match error {
-        watcher::Error::WatchError(status) => Some(status.code),
-        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+/// The API server's HTTP status code in a watch error, when the API server answered.
+fn status_code(error: &watcher::Error) -> Option<u16> {
+    match error {
+        watcher::Error::WatchError(status)
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
         | watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchFailed(kube::Error::Api(status)) => Some(status.code),
         _ => None,
-    };
-    status == Some(410)
+    }
+}
+
+fn is_expired(error: &watcher::Error) -> bool {
+    status_code(error) == Some(410)
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -154,8 +160,13 @@ async fn follow<K>(
                 Some(Err(error)) => {
                     tracing::debug!(resource, %error, backoff_ms = backoff.as_millis() as u64, "watch failed");
                     let message = error.to_string();
+                    let status = status_code(&error);
                     if tx
-                        .send(ClusterChange::WatchFailed { resource, message })
+                        .send(ClusterChange::WatchFailed {
+                            resource,
+                            status,
+                            message,
+                        })
                         .await
                         .is_err()
                     {
@@ -243,4 +254,38 @@ pub async fn follow_namespaces(client: kube::Client, tx: mpsc::Sender<ClusterCha
         tx,
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Status;
+
+    use super::*;
+
+    fn refused(code: u16) -> Box<Status> {
+        Status::failure(
+            "nodes is forbidden: User \"dev\" cannot watch resource \"nodes\"",
+            "",
+        )
+        .with_code(code)
+        .boxed()
+    }
+
+    #[test]
+    fn the_status_code_is_read_from_every_kind_of_api_answer() {
+        assert_eq!(status_code(&watcher::Error::WatchError(refused(403))), Some(403));
+        assert_eq!(
+            status_code(&watcher::Error::InitialListFailed(kube::Error::Api(refused(401)))),
+            Some(401)
+        );
+        assert_eq!(
+            status_code(&watcher::Error::WatchStartFailed(kube::Error::Api(refused(403)))),
+            Some(403)
+        );
+        assert_eq!(status_code(&watcher::Error::NoResourceVersion), None);
+        assert!(is_expired(&watcher::Error::WatchFailed(kube::Error::Api(
+            refused(410)
+        ))));
+        assert!(!is_expired(&watcher::Error::WatchError(refused(403))));
+    }
 }

@@ -321,6 +321,7 @@ fn stats(plan: &Plan, ages: &[(&str, Option<u64>)]) -> Vec<kubewire_ipc::PeerSta
                 .and_then(|(_, a)| *a),
             rx_bytes: 0,
             tx_bytes: 0,
+            health: None,
         })
         .collect()
 }

@@ -35,6 +35,7 @@ pub mod readiness;
 pub mod render;
 pub mod snapshot;
 pub mod source;
+pub mod time;
 pub mod topology;
 
 pub use diagnostics::{Diagnostic, ObjectKind, ObjectRef};

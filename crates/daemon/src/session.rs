@@ -1,25 +1,11 @@
 //! A session: the tunnel one owner brought up, the Plan it runs, who controls it. And the pure
 //! assessment of its health (time comes in as an argument).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use kubewire_core::Plan;
-use kubewire_ipc::{PeerStatus, SessionInfo, Status, TunnelState};
+use kubewire_core::{Plan, PublicKey};
+use kubewire_ipc::{PeerHealth, PeerStatus, SessionInfo, Status, TunnelState};
 use kubewire_tunnel::{PeerStats, Tunnel, TunnelError};
 
-/// Handshakes are not expected in the first seconds of a session.
-pub const HANDSHAKE_GRACE_SECS: u64 = 20;
-/// A peer without a handshake for longer than this makes the tunnel degraded (WireGuard re-keys
-/// every 2 minutes while traffic flows, and keepalives keep it flowing).
-pub const HANDSHAKE_STALE_SECS: u64 = 180;
-
-/// Unix seconds now.
-#[must_use]
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use kubewire_ipc::time::now_secs;
 
 /// Who keeps a session's Plan current: attached to one client connection, or lost since a moment.
 /// One or the other, never both.
@@ -83,13 +69,21 @@ pub struct Session {
     pub dns_warnings: Vec<String>,
 }
 
-/// Joins the Plan's peers with the live statistics.
+/// Joins the Plan's peers with the live statistics, and judges each ([`kubewire_ipc::health`]);
+/// `since(key)` is when that peer's grace period started (the session's start, or when the peer
+/// was last added).
 #[must_use]
-pub fn peer_statuses(plan: &Plan, stats: &[PeerStats], now: u64) -> Vec<PeerStatus> {
+pub fn peer_statuses(
+    plan: &Plan,
+    stats: &[PeerStats],
+    now: u64,
+    since: impl Fn(&PublicKey) -> u64,
+) -> Vec<PeerStatus> {
     plan.peers
         .iter()
         .map(|entry| {
             let live = stats.iter().find(|s| s.public_key == entry.public_key);
+            let last_handshake_secs = live.and_then(|s| s.last_handshake).map(|t| now.saturating_sub(t));
             PeerStatus {
                 name: entry.name.clone(),
                 public_key: entry.public_key,
@@ -98,27 +92,25 @@ pub fn peer_statuses(plan: &Plan, stats: &[PeerStats], now: u64) -> Vec<PeerStat
                     .map(|e| e.to_string())
                     .or_else(|| entry.endpoint.as_ref().map(ToString::to_string)),
                 allowed_ips: entry.allowed_ips.clone(),
-                last_handshake_secs: live.and_then(|s| s.last_handshake).map(|t| now.saturating_sub(t)),
+                last_handshake_secs,
                 rx_bytes: live.map_or(0, |s| s.rx_bytes),
                 tx_bytes: live.map_or(0, |s| s.tx_bytes),
+                health: Some(PeerHealth::judge(
+                    last_handshake_secs,
+                    now.saturating_sub(since(&entry.public_key)),
+                )),
             }
         })
         .collect()
 }
 
 fn http_date(secs: u64) -> String {
-    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs))
+    httpdate::fmt_http_date(kubewire_ipc::time::from_unix_secs(secs))
 }
 
-/// Connected or Degraded, and why. `since(peer)` is when that peer's grace period started (the
-/// session's start, or when the peer was last added).
+/// Connected or Degraded, and why, from the peers as judged by [`peer_statuses`].
 #[must_use]
-pub fn assess(
-    since: impl Fn(&PeerStatus) -> u64,
-    now: u64,
-    peers: &[PeerStatus],
-    controller_lost_at: Option<u64>,
-) -> (TunnelState, Vec<String>) {
+pub fn assess(peers: &[PeerStatus], controller_lost_at: Option<u64>) -> (TunnelState, Vec<String>) {
     let mut warnings = Vec::new();
     if let Some(lost) = controller_lost_at {
         warnings.push(format!(
@@ -127,16 +119,15 @@ pub fn assess(
             http_date(lost)
         ));
     }
-    for peer in peers
-        .iter()
-        .filter(|p| now.saturating_sub(since(p)) > HANDSHAKE_GRACE_SECS)
-    {
-        match peer.last_handshake_secs {
-            None => warnings.push(format!("no handshake with {} yet", peer.name)),
-            Some(age) if age > HANDSHAKE_STALE_SECS => {
+    for peer in peers {
+        match (peer.health(), peer.last_handshake_secs) {
+            (PeerHealth::Never, _) | (PeerHealth::Stale, None) => {
+                warnings.push(format!("no handshake with {} yet", peer.name));
+            }
+            (PeerHealth::Stale, Some(age)) => {
                 warnings.push(format!("no handshake with {} for {age} s", peer.name));
             }
-            Some(_) => {}
+            (PeerHealth::Fresh | PeerHealth::InGrace, _) => {}
         }
     }
     let state = if warnings.is_empty() {
@@ -150,18 +141,18 @@ pub fn assess(
 impl Session {
     /// The status, from live statistics (`Err`: the backend did not answer).
     pub fn status(&self, stats: Result<&[PeerStats], &TunnelError>, now: u64) -> Status {
-        let (peers, backend_problem) = match stats {
-            Ok(stats) => (peer_statuses(&self.plan, stats, now), None),
-            Err(e) => (peer_statuses(&self.plan, &[], now), Some(e)),
-        };
-        let since = |p: &PeerStatus| {
+        let since = |key: &PublicKey| {
             self.peer_added_at
-                .get(&p.public_key)
+                .get(key)
                 .copied()
                 .unwrap_or(self.connected_since)
                 .max(self.connected_since)
         };
-        let (mut state, mut warnings) = assess(since, now, &peers, self.controller.lost_since());
+        let (peers, backend_problem) = match stats {
+            Ok(stats) => (peer_statuses(&self.plan, stats, now, since), None),
+            Err(e) => (peer_statuses(&self.plan, &[], now, since), Some(e)),
+        };
+        let (mut state, mut warnings) = assess(&peers, self.controller.lost_since());
         if let Some(problem) = backend_problem {
             state = TunnelState::Degraded;
             warnings.insert(0, format!("the WireGuard backend does not answer: {problem}"));
@@ -197,45 +188,68 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubewire_core::PublicKey;
 
-    fn peer(name: &str, handshake: Option<u64>) -> PeerStatus {
-        PeerStatus {
-            name: name.into(),
-            public_key: PublicKey::from_bytes([1; 32]),
-            endpoint: None,
-            allowed_ips: vec![],
-            last_handshake_secs: handshake,
-            rx_bytes: 0,
-            tx_bytes: 0,
-        }
+    /// The sessions's peers `aws`, `gcp`, `new` (keys [1;32], [2;32], [3;32]) with these handshake
+    /// times (Unix seconds), judged at `now`; `new` was added at `new_added`, the others at 1000.
+    fn judged(handshakes: [Option<u64>; 3], now: u64, new_added: u64) -> Vec<PeerStatus> {
+        let plan = crate::policy::tests::plan(&[
+            ("aws", "192.0.2.1:51820", &["10.4.0.1/32"]),
+            ("gcp", "192.0.2.2:51820", &["10.4.0.2/32"]),
+            ("new", "192.0.2.3:51820", &["10.4.0.3/32"]),
+        ]);
+        let stats: Vec<PeerStats> = plan
+            .peers
+            .iter()
+            .zip(handshakes)
+            .map(|(p, last_handshake)| PeerStats {
+                public_key: p.public_key,
+                endpoint: None,
+                last_handshake,
+                rx_bytes: 0,
+                tx_bytes: 0,
+            })
+            .collect();
+        let new_key = plan.peers[2].public_key;
+        peer_statuses(
+            &plan,
+            &stats,
+            now,
+            |k| if *k == new_key { new_added } else { 1000 },
+        )
     }
 
     #[test]
     fn fresh_sessions_are_connected_while_handshakes_are_pending() {
-        let (state, warnings) = assess(|_| 1000, 1010, &[peer("aws", None)], None);
+        let peers = judged([None, None, None], 1019, 1000);
+        assert!(peers.iter().all(|p| p.health == Some(PeerHealth::InGrace)));
+        let (state, warnings) = assess(&peers, None);
         assert_eq!(state, TunnelState::Connected);
         assert!(warnings.is_empty());
     }
 
     #[test]
     fn a_peer_without_handshake_after_the_grace_period_degrades() {
-        let (state, warnings) = assess(|_| 1000, 1021, &[peer("aws", Some(5)), peer("gcp", None)], None);
+        let (state, warnings) = assess(&judged([Some(1015), None, Some(1019)], 1020, 1000), None);
         assert_eq!(state, TunnelState::Degraded);
         assert_eq!(warnings, vec!["no handshake with gcp yet".to_owned()]);
-        let (state, warnings) = assess(|_| 1000, 2000, &[peer("aws", Some(181))], None);
-        assert_eq!(state, TunnelState::Degraded);
-        assert!(warnings[0].contains("aws for 181 s"));
-        let (state, _) = assess(|_| 1000, 2000, &[peer("aws", Some(180))], None);
-        // A peer added a moment ago in an old session gets its own grace period.
-        let (state_new, _) = assess(
-            |p| if p.name == "new" { 1990 } else { 1000 },
-            2000,
-            &[peer("new", None)],
+        // 181 s and 180 s are stale, 179 s is not.
+        for age in [181, 180] {
+            let (state, warnings) = assess(
+                &judged([Some(2000 - age), Some(1990), Some(1990)], 2000, 1000),
+                None,
+            );
+            assert_eq!(state, TunnelState::Degraded);
+            assert_eq!(warnings, vec![format!("no handshake with aws for {age} s")]);
+        }
+        let (state, _) = assess(
+            &judged([Some(2000 - 179), Some(1990), Some(1990)], 2000, 1000),
             None,
         );
-        assert_eq!(state_new, TunnelState::Connected);
         assert_eq!(state, TunnelState::Connected);
+        // A peer added a moment ago in an old session gets its own grace period.
+        let peers = judged([Some(1990), Some(1990), None], 2000, 1990);
+        assert_eq!(peers[2].health, Some(PeerHealth::InGrace));
+        assert_eq!(assess(&peers, None).0, TunnelState::Connected);
     }
 
     #[test]
@@ -253,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_lost_controller_degrades_and_says_since_when() {
-        let (state, warnings) = assess(|_| 1000, 1005, &[], Some(1_800_000_000));
+        let (state, warnings) = assess(&[], Some(1_800_000_000));
         assert_eq!(state, TunnelState::Degraded);
         assert!(warnings[0].contains("no longer updated since"), "{}", warnings[0]);
         assert!(warnings[0].contains("GMT"), "{}", warnings[0]);

@@ -9,15 +9,11 @@ use crate::messages::{ErrorCode, Event, Request, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error(
-        "the kubewire daemon is not running (nothing listens at {socket}). Start it: `sudo systemctl start kubewired` \
-         (or run `sudo kubewired` in a terminal)"
-    )]
+    /// Nothing listens at the socket.
+    #[error("{}", self.problem())]
     NotRunning { socket: String },
-    #[error(
-        "you may not use the kubewire daemon at {socket}: add yourself to the `kubewire` group \
-         (`sudo usermod -aG kubewire $USER`, then log in again)"
-    )]
+    /// The daemon does not let this user in.
+    #[error("{}", self.problem())]
     PermissionDenied { socket: String },
     #[error("talking to the kubewire daemon: {0}")]
     Frame(#[from] FrameError),
@@ -27,10 +23,8 @@ pub enum ClientError {
     Daemon { code: ErrorCode, message: String },
     #[error("the kubewire daemon sent an unexpected answer")]
     Unexpected,
-    #[error(
-        "the kubewire daemon did not answer within {secs} s: it may be stuck. Restart it: \
-         `sudo systemctl restart kubewired`"
-    )]
+    /// The daemon took the request and gave no answer in time.
+    #[error("{}", self.problem())]
     NoAnswer { secs: u64 },
 }
 

@@ -4,18 +4,23 @@
 //! - [`messages`]: versioned requests, responses and events (serde, JSON).
 //! - [`framing`]: one JSON message per line, bounded in size.
 //! - [`client`]: connect to the daemon's socket, send requests, follow events.
+//! - [`health`]: when a peer is fresh, stale, never handshaken or in grace (one rule).
+//! - [`time`]: Unix time.
 //!
 //! The private key crosses this socket (and nothing else does it): its type redacts itself in
 //! `Debug`, and no message is ever logged whole.
 
 pub mod client;
 pub mod framing;
+pub mod health;
 pub mod limits;
 pub mod messages;
 #[cfg(unix)]
 mod peer;
 pub mod pipe_acl;
+pub mod problem;
 pub mod server;
+pub mod time;
 #[cfg(unix)]
 pub mod unix;
 #[cfg(windows)]
@@ -30,8 +35,10 @@ use windows as transport;
 
 pub use client::{Client, ClientError};
 pub use framing::{FrameError, MAX_FRAME};
+pub use health::PeerHealth;
 pub use limits::Limits;
 pub use messages::*;
+pub use problem::Problem;
 pub use server::{Connection, PeerIdentity, authorize};
 
 /// Where `kubewired` listens by default.

@@ -211,6 +211,19 @@ pub struct PeerStatus {
     pub last_handshake_secs: Option<u64>,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
+    /// The daemon's verdict ([`crate::health`]); absent from a daemon that did not judge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::PeerHealth>,
+}
+
+impl PeerStatus {
+    /// The daemon's verdict on this peer, or (from a daemon that gave none) the same rule without
+    /// the grace period. Readers show this; they do not judge handshake ages themselves.
+    #[must_use]
+    pub fn health(&self) -> crate::health::PeerHealth {
+        self.health
+            .unwrap_or_else(|| crate::health::PeerHealth::judge_without_grace(self.last_handshake_secs))
+    }
 }
 
 /// Pushed to subscribers.

@@ -36,12 +36,6 @@ fn process_user(pid: u32) -> Option<(String, u64)> {
     Some((sid, process.start_time()))
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Why the pipe cannot be served.
 #[derive(Debug, thiserror::Error)]
 pub enum PipeError {
@@ -155,7 +149,7 @@ impl PipeServer {
                     continue;
                 }
             };
-            let accepted = now_secs();
+            let accepted = crate::time::now_secs();
             let Ok(pid) = stream.client_process_id() else {
                 tracing::warn!("a pipe client without a process id; closing");
                 continue;

@@ -55,9 +55,7 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Unix seconds now.
 #[must_use]
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    kubewire_ipc::time::now_secs()
 }
 
 impl Shared {

@@ -65,13 +65,20 @@ pub fn from_client(error: &ClientError) -> UiError {
              again with `sudo kubewired`.",
             Some("sudo systemctl restart kubewired"),
         ),
-        other => ui(
-            ErrorKind::Other,
-            "The kubewire service failed",
-            other.to_string(),
-            "Check the service's log, then try again.",
-            Some("journalctl -u kubewired -n 50"),
-        ),
+        other => {
+            // The error's own problem and fix (kubewire_ipc::Problem), else the service's log.
+            let problem = other.problem();
+            ui(
+                ErrorKind::Other,
+                "The kubewire service failed",
+                problem.what,
+                problem
+                    .fix
+                    .as_deref()
+                    .unwrap_or("Check the service's log, then try again."),
+                Some("journalctl -u kubewired -n 50"),
+            )
+        }
     }
 }
 
@@ -103,24 +110,30 @@ pub fn from_cluster(error: &ClusterError) -> UiError {
         | ClusterError::ClientConfig { .. } => ui(
             ErrorKind::Kubeconfig,
             "The kubeconfig cannot be used",
-            error.to_string(),
+            error.problem().what,
             "Pick a context from the list, or point KUBECONFIG at a working kubeconfig file.",
             Some("kubectl config get-contexts"),
         ),
         ClusterError::Credentials { context, .. } => ui(
             ErrorKind::Kubeconfig,
             "No credentials for the cluster",
-            error.to_string(),
+            error.problem().what,
             "Log in to the cluster again (your cloud CLI's login), then retry.",
             Some(&format!("kubectl --context {context} get --raw /version")),
         ),
-        ClusterError::Api { .. } | ClusterError::Key(_) | ClusterError::Plan(_) => ui(
-            ErrorKind::Other,
-            "Connecting failed",
-            error.to_string(),
-            "Run the checks in Doctor to see what is missing.",
-            None,
-        ),
+        ClusterError::Api { .. } | ClusterError::Key(_) | ClusterError::Plan(_) => {
+            let problem = error.problem();
+            ui(
+                ErrorKind::Other,
+                "Connecting failed",
+                problem.what,
+                problem
+                    .fix
+                    .as_deref()
+                    .unwrap_or("Run the checks in Doctor to see what is missing."),
+                None,
+            )
+        }
     }
 }
 
@@ -157,6 +170,27 @@ mod tests {
         }));
         assert_eq!(e.kind, ErrorKind::NotAuthorised);
         assert_eq!(e.command.as_deref(), Some("sudo usermod -aG kubewire $USER"));
+    }
+
+    #[test]
+    fn the_message_says_the_problem_and_the_fix_is_apart() {
+        let e = from_cluster(&ClusterError::UnknownContext {
+            context: "prod".into(),
+            known: "lab".into(),
+        });
+        assert_eq!(
+            e.message,
+            "context \"prod\" is not in the kubeconfig (known: lab)"
+        );
+        let e = from_cluster(&ClusterError::Credentials {
+            context: "sso".into(),
+            message: "exec plugin failed".into(),
+        });
+        assert_eq!(e.message, "getting credentials for sso: exec plugin failed");
+        assert_eq!(
+            e.command.as_deref(),
+            Some("kubectl --context sso get --raw /version")
+        );
     }
 
     #[test]

@@ -95,9 +95,7 @@ impl<S: Subscriber> Layer<S> for LogLayer {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let entry = LogEntry {
-            time: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            time: kubewire_ipc::time::now_secs(),
             level: level(event.metadata().level()),
             target: event.metadata().target().to_owned(),
             message: format!("{}{}", fields.message, fields.rest),

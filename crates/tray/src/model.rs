@@ -22,9 +22,6 @@ pub const STEPS: [Step; 8] = [
     Step::FirstHandshake,
 ];
 
-/// A tunnel up for less than this without a handshake is still coming up, not degraded.
-pub const HANDSHAKE_GRACE_SECS: u64 = 30;
-
 /// The tray icon for a phase (one PNG each in `icons/tray-<name>.png`).
 pub type TrayIcon = Phase;
 
@@ -525,15 +522,9 @@ impl TrayModel {
                 Phase::Disconnected
             };
         };
-        let settled = status
-            .connected_since
-            .is_none_or(|since| self.now.saturating_sub(since) >= HANDSHAKE_GRACE_SECS);
-        let unhealthy = self.peers.iter().any(|p| match p.last_handshake_secs {
-            Some(age) => age >= topology::STALE_AFTER_SECS,
-            None => settled,
-        });
-        if status.state == TunnelState::Degraded || unhealthy || (self.following && !self.state.api_reachable)
-        {
+        // The daemon judged the peers' health (kubewire_ipc::health) and the tunnel's state: the
+        // tray shows that, and does not judge handshake ages again.
+        if status.state == TunnelState::Degraded || (self.following && !self.state.api_reachable) {
             Phase::Degraded
         } else {
             Phase::Connected
@@ -577,10 +568,7 @@ impl TrayModel {
                     let bad: Vec<&str> = self
                         .peers
                         .iter()
-                        .filter(|p| {
-                            p.last_handshake_secs
-                                .is_none_or(|a| a >= topology::STALE_AFTER_SECS)
-                        })
+                        .filter(|p| !p.health().is_ok())
                         .map(|p| p.name.as_str())
                         .collect();
                     if bad.is_empty() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use kubewire_cluster::ControllerEvent;
 use kubewire_cluster::events::Step;
 use kubewire_core::{Plan, PlanRequest, PublicKey, Snapshot};
-use kubewire_ipc::{ClientError, PeerStatus, SessionInfo, Status, TunnelState};
+use kubewire_ipc::{ClientError, PeerHealth, PeerStatus, SessionInfo, Status, TunnelState};
 
 use super::*;
 use crate::errors;
@@ -38,6 +38,8 @@ fn contexts() -> Vec<ContextInfo> {
 }
 
 /// The daemon's status for `plan` with these handshake ages per peer (in plan order).
+/// A status as the daemon reports it at `NOW`: each peer judged (added at `since`), Degraded when
+/// one is not ok.
 fn status(plan: &Plan, ages: &[Option<u64>], since: u64) -> Status {
     let mut s = Status::disconnected();
     s.state = TunnelState::Connected;
@@ -62,8 +64,12 @@ fn status(plan: &Plan, ages: &[Option<u64>], since: u64) -> Status {
             last_handshake_secs: *age,
             rx_bytes: 1000,
             tx_bytes: 2000,
+            health: Some(PeerHealth::judge(*age, NOW.saturating_sub(since))),
         })
         .collect();
+    if s.peers.iter().any(|p| !p.health().is_ok()) {
+        s.state = TunnelState::Degraded;
+    }
     s
 }
 
@@ -217,6 +223,24 @@ fn a_segment_without_handshake_degrades_only_after_the_grace_time() {
     m.daemon_status(status(&plan, &[Some(400)], NOW - 5), NOW);
     assert_eq!(m.icon(), Phase::Degraded);
     assert!(m.state().nodes.iter().any(|n| n.health == Health::Stale));
+}
+
+#[test]
+fn the_tray_shows_the_health_the_daemon_reported_and_does_not_judge_again() {
+    let plan = plan();
+    let (mut m, _) = connected_model();
+    // The session is a minute old, but the daemon re-added the second segment a moment ago: it is
+    // in its grace period, and the daemon says Connected.
+    let mut s = status(&plan, &[Some(3), None], NOW - 5);
+    s.connected_since = Some(NOW - 60);
+    assert_eq!(s.state, TunnelState::Connected);
+    m.daemon_status(s, NOW);
+    assert_eq!(m.icon(), Phase::Connected, "{}", m.tooltip());
+    // The daemon says Degraded (a warning the tray cannot see in the handshakes): Degraded.
+    let mut s = status(&plan, &[Some(3), Some(4)], NOW - 60);
+    s.state = TunnelState::Degraded;
+    m.daemon_status(s, NOW);
+    assert_eq!(m.icon(), Phase::Degraded);
 }
 
 #[test]

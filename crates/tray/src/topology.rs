@@ -4,22 +4,18 @@
 
 use kubewire_core::Plan;
 use kubewire_core::plan::PeerKind;
-use kubewire_ipc::PeerStatus;
+use kubewire_ipc::{PeerHealth, PeerStatus};
 
 use crate::types::{Health, NodeRow, Topology, TopologyLaptop, TopologySegment};
 
-/// A handshake older than this is stale (WireGuard re-handshakes every 2 minutes while traffic flows;
-/// the controller's failover uses 3 minutes).
-pub const STALE_AFTER_SECS: u64 = 180;
-
-/// Health from a peer's statistics.
+/// Health as the daemon judged it ([`kubewire_ipc::health`]); the tray does not judge again.
 #[must_use]
 pub fn health(stats: Option<&PeerStatus>) -> Health {
-    match stats.map(|s| s.last_handshake_secs) {
+    match stats.map(PeerStatus::health) {
         None => Health::Unknown,
-        Some(None) => Health::NoHandshake,
-        Some(Some(age)) if age >= STALE_AFTER_SECS => Health::Stale,
-        Some(Some(_)) => Health::Healthy,
+        Some(PeerHealth::Never | PeerHealth::InGrace) => Health::NoHandshake,
+        Some(PeerHealth::Stale) => Health::Stale,
+        Some(PeerHealth::Fresh) => Health::Healthy,
     }
 }
 

@@ -1,7 +1,5 @@
 //! Conversions between our types and `defguard_wireguard_rs`'s, shared by every OS's backend.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use defguard_wireguard_rs::error::WireguardInterfaceError;
 use defguard_wireguard_rs::host::Host;
 use defguard_wireguard_rs::key::Key;
@@ -47,9 +45,8 @@ pub(crate) fn peer_stats(host: &Host) -> Vec<PeerStats> {
             endpoint: p.endpoint,
             last_handshake: p
                 .last_handshake
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .filter(|d| *d > Duration::ZERO)
-                .map(|d| d.as_secs()),
+                .map(kubewire_core::time::unix_secs)
+                .filter(|secs| *secs > 0),
             rx_bytes: p.rx_bytes,
             tx_bytes: p.tx_bytes,
         })
@@ -58,6 +55,8 @@ pub(crate) fn peer_stats(host: &Host) -> Vec<PeerStats> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]

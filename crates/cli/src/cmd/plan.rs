@@ -2,7 +2,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use ipnet::IpNet;
@@ -192,10 +191,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let now = match args.now {
         Some(now) => now,
         None => {
-            let since = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .context("the clock is before 1970")?;
-            i64::try_from(since.as_secs()).context("the clock is too far ahead")?
+            let since = kubewire_ipc::time::now_secs();
+            anyhow::ensure!(since > 0, "the clock is before 1970");
+            i64::try_from(since).context("the clock is too far ahead")?
         }
     };
     tracing::debug!(nodes = snapshot.node_count(), now, "planning");

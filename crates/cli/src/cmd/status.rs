@@ -70,7 +70,7 @@ fn render_controller(c: &serde_json::Value) -> String {
     if c["reachable"] == false {
         let since = c["unreachable_since"]
             .as_u64()
-            .map(|t| httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)))
+            .map(|t| httpdate::fmt_http_date(kubewire_ipc::time::from_unix_secs(t)))
             .unwrap_or_else(|| "?".into());
         let _ = writeln!(
             out,
@@ -91,6 +91,18 @@ fn render_controller(c: &serde_json::Value) -> String {
         }
     }
     out
+}
+
+/// The HANDSHAKE column: the age, and the daemon's verdict when it is not fine
+/// ([`kubewire_ipc::health`]).
+fn handshake_cell(p: &kubewire_ipc::PeerStatus) -> String {
+    use kubewire_ipc::PeerHealth;
+    match (p.health(), p.last_handshake_secs) {
+        (PeerHealth::InGrace, _) => "not yet".into(),
+        (PeerHealth::Never, _) | (_, None) => "never".into(),
+        (PeerHealth::Stale, Some(a)) => format!("{} ago (stale)", common::age(a)),
+        (PeerHealth::Fresh, Some(a)) => format!("{} ago", common::age(a)),
+    }
 }
 
 fn render(s: &Status, pid: Option<i32>) -> String {
@@ -142,9 +154,7 @@ fn render(s: &Status, pid: Option<i32>) -> String {
         let _ = writeln!(out, "MTU:         {mtu}");
     }
     if let Some(event) = &s.network_event {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = kubewire_ipc::time::now_secs();
         let _ = writeln!(
             out,
             "network:     {} ago: {event}",
@@ -159,8 +169,7 @@ fn render(s: &Status, pid: Option<i32>) -> String {
             [
                 p.name.clone(),
                 p.endpoint.clone().unwrap_or_else(|| "-".into()),
-                p.last_handshake_secs
-                    .map_or_else(|| "never".into(), |a| format!("{} ago", common::age(a))),
+                handshake_cell(p),
                 common::bytes(p.rx_bytes),
                 common::bytes(p.tx_bytes),
                 p.allowed_ips
@@ -190,4 +199,33 @@ fn render(s: &Status, pid: Option<i32>) -> String {
         let _ = writeln!(out, "warning: {w}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubewire_ipc::{PeerHealth, PeerStatus};
+
+    fn peer(age: Option<u64>, health: Option<PeerHealth>) -> PeerStatus {
+        PeerStatus {
+            name: "aws".into(),
+            public_key: kubewire_core::PublicKey::from_bytes([1; 32]),
+            endpoint: None,
+            allowed_ips: vec![],
+            last_handshake_secs: age,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            health,
+        }
+    }
+
+    #[test]
+    fn the_handshake_column_shows_the_daemons_verdict() {
+        assert_eq!(handshake_cell(&peer(Some(5), Some(PeerHealth::Fresh))), "5 s ago");
+        assert_eq!(handshake_cell(&peer(Some(179), None)), "2 min ago");
+        assert_eq!(handshake_cell(&peer(Some(180), None)), "3 min ago (stale)");
+        assert_eq!(handshake_cell(&peer(None, Some(PeerHealth::InGrace))), "not yet");
+        assert_eq!(handshake_cell(&peer(None, Some(PeerHealth::Never))), "never");
+        assert_eq!(handshake_cell(&peer(None, None)), "never");
+    }
 }

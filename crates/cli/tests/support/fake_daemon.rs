@@ -62,6 +62,7 @@ fn peers(plan: &Plan) -> Vec<PeerStatus> {
             last_handshake_secs: Some(5),
             rx_bytes: 2048,
             tx_bytes: 1024,
+            health: None,
         })
         .collect()
 }

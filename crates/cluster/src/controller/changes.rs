@@ -83,12 +83,15 @@ impl Controller {
                 });
                 return false;
             }
-            ClusterChange::WatchFailed { resource, message } => {
-                tracing::debug!(resource, %message, "watch failed");
-                // Refusals (RBAC) do not go away by retrying: say so once per resource.
-                if (message.contains("Forbidden") || message.contains("Unauthorized"))
-                    && self.refused_watches.insert(resource)
-                {
+            ClusterChange::WatchFailed {
+                resource,
+                status,
+                message,
+            } => {
+                tracing::debug!(resource, ?status, %message, "watch failed");
+                // Refusals (401 Unauthorized, 403 Forbidden: RBAC) do not go away by retrying: say
+                // so once per resource. Judged by the status code, not the message's words.
+                if matches!(status, Some(401 | 403)) && self.refused_watches.insert(resource) {
                     self.emit(ControllerEvent::Warning {
                         message: format!(
                             "the API server refuses to let this user watch {resource}: {message}; \

@@ -15,7 +15,7 @@
 //! polled. This file: configuration, status, the handle and `spawn`; `follow.rs`: the `select!`
 //! shell that moves data between the watches, the daemon and the state.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use kubewire_core::{Plan, PlanRequest, PrivateKey, Snapshot};
 use kubewire_ipc::SessionInfo;
@@ -239,8 +239,4 @@ pub fn same_plan(a: &Plan, b: &Plan) -> bool {
     *a == b
 }
 
-pub(crate) fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(crate) use kubewire_ipc::time::unix_secs as unix;

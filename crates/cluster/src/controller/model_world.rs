@@ -304,6 +304,7 @@ impl World {
                 if self.h.api_up {
                     self.watch(ClusterChange::WatchFailed {
                         resource: "nodes",
+                        status: None,
                         message: "connection refused".into(),
                     });
                     self.h.api_up = false;

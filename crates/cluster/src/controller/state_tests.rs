@@ -120,6 +120,7 @@ fn a_failing_watch_asks_for_a_probe_at_once_and_a_refusal_is_said_once() {
     for _ in 0..2 {
         h.change(ClusterChange::WatchFailed {
             resource: "nodes",
+            status: Some(403),
             message: "nodes is Forbidden: User \"dev\" cannot watch".into(),
         });
     }
@@ -132,6 +133,44 @@ fn a_failing_watch_asks_for_a_probe_at_once_and_a_refusal_is_said_once() {
     assert_eq!(warnings, 1);
     h.advance(MS);
     assert_eq!(h.probes, [S]);
+}
+
+#[test]
+fn a_refusal_is_judged_by_its_status_code_not_its_words() {
+    let refusals = |h: &Harness| {
+        h.events
+            .iter()
+            .filter(|e| matches!(e, ControllerEvent::Warning { message } if message.contains("refuses")))
+            .count()
+    };
+    let mut h = three(0);
+    h.advance(S);
+    // A 500 that happens to say "Forbidden", and a connection error: retried, no RBAC warning.
+    h.change(ClusterChange::WatchFailed {
+        resource: "nodes",
+        status: Some(500),
+        message: "etcd: Forbidden zone unavailable".into(),
+    });
+    h.change(ClusterChange::WatchFailed {
+        resource: "peers",
+        status: None,
+        message: "Unauthorized proxy? connection reset".into(),
+    });
+    assert_eq!(refusals(&h), 0);
+    // Kubernetes' own 403 says "forbidden" in lower case (and an empty reason): warned once.
+    h.change(ClusterChange::WatchFailed {
+        resource: "nodes",
+        status: Some(403),
+        message: "error returned by apiserver during watch: nodes is forbidden: User \"dev\" cannot watch resource \"nodes\": ".into(),
+    });
+    assert_eq!(refusals(&h), 1);
+    // 401 too.
+    h.change(ClusterChange::WatchFailed {
+        resource: "namespaces",
+        status: Some(401),
+        message: "the token expired".into(),
+    });
+    assert_eq!(refusals(&h), 2);
 }
 
 #[test]

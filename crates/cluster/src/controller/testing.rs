@@ -225,6 +225,7 @@ impl Harness {
                 last_handshake_secs: *age,
                 rx_bytes: 0,
                 tx_bytes: 0,
+                health: None,
             })
             .collect();
         self.c.handle_stats(&peers, self.now(), self.wall());
