@@ -17,6 +17,8 @@ test("renders a connected state: phase, address, context, the 8 steps done", asy
   }
   expect(screen.getByTestId("step-first-handshake")).toHaveTextContent("212 ms");
   expect(screen.getByTestId("warnings")).toHaveTextContent("aliyun has not answered a handshake");
+  expect(screen.getByTestId("network-event")).toHaveTextContent("10.42.3.0/24 on wlan0 appeared → 10.42.3.0/24 (aws) withdrawn");
+  expect(screen.getByTestId("mtu")).toHaveTextContent("1320 (the underlay's 1400 less 80)");
   expect(screen.getByTestId("disconnect-button")).toBeEnabled();
   expect(screen.queryByTestId("connect-button")).toBeNull();
   expect(screen.queryByTestId("error-box")).toBeNull();

@@ -8,7 +8,9 @@ use kubewire_core::Plan;
 use kubewire_ipc::{PeerStatus, Status, TunnelState};
 
 use crate::topology;
-use crate::types::{AppState, ContextInfo, DnsInfo, ErrorKind, Phase, StepProgress, StepState, UiError};
+use crate::types::{
+    AppState, ContextInfo, DnsInfo, ErrorKind, NetworkNote, Phase, StepProgress, StepState, UiError,
+};
 
 /// The steps of connecting, in order.
 pub const STEPS: [Step; 8] = [
@@ -494,6 +496,12 @@ impl TrayModel {
                 "not configured".into()
             },
         });
+        let shown = status.filter(|_| up);
+        self.state.network = shown.and_then(|s| s.network_event.as_ref()).map(|e| NetworkNote {
+            at: e.at,
+            text: e.to_string(),
+        });
+        self.state.mtu = shown.and_then(|s| s.mtu).map(|m| m.to_string());
         if up && let Some(s) = status {
             for w in &s.warnings {
                 if !self.state.warnings.contains(w) {

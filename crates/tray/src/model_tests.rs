@@ -487,3 +487,26 @@ fn the_state_serialises_as_the_contract_says() {
     .unwrap();
     assert_eq!(e["kind"], "daemon-unreachable");
 }
+
+#[test]
+fn the_window_shows_the_last_network_change_and_the_mtu_the_daemon_reported() {
+    let (mut m, _) = connected_model();
+    let mut s = status(&plan(), &[], NOW - 5);
+    s.mtu = Some(kubewire_core::mtu::TunnelMtu::choose(None, [Some(1400)]));
+    s.network_event = Some(kubewire_core::network_event::NetworkEvent {
+        at: NOW - 3,
+        changes: vec!["10.42.3.0/24 on wlan0 appeared".into()],
+        actions: vec!["10.42.3.0/24 (aws) withdrawn from the tunnel".into()],
+    });
+    m.daemon_status(s, NOW);
+    let state = m.state();
+    assert_eq!(state.mtu.as_deref(), Some("1320 (the underlay's 1400 less 80)"));
+    let note = state.network.as_ref().unwrap();
+    assert_eq!(note.at, NOW - 3);
+    assert_eq!(
+        note.text,
+        "10.42.3.0/24 on wlan0 appeared → 10.42.3.0/24 (aws) withdrawn from the tunnel"
+    );
+    m.daemon_status(Status::disconnected(), NOW + 1);
+    assert!(m.state().network.is_none() && m.state().mtu.is_none());
+}

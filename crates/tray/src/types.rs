@@ -48,6 +48,20 @@ pub struct AppState {
     pub dns: Option<DnsInfo>,
     pub warnings: Vec<String>,
     pub daemon_reachable: bool,
+    /// The last network change the daemon followed and what it did.
+    pub network: Option<NetworkNote>,
+    /// The tunnel's MTU and where it came from ("1320 (the underlay's 1400 less 80)").
+    pub mtu: Option<String>,
+}
+
+/// The last network change, as the window shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkNote {
+    /// Unix seconds.
+    pub at: u64,
+    /// "10.42.3.0/24 on wlan0 appeared → 10.42.3.0/24 (aws) withdrawn from the tunnel…".
+    pub text: String,
 }
 
 /// One connect step.

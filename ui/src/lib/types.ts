@@ -99,6 +99,10 @@ export interface AppState {
   dns: DnsInfo | null;
   warnings: string[];
   daemonReachable: boolean;
+  /** The last network change the daemon followed, and what it did. */
+  network: { at: number; text: string } | null;
+  /** The tunnel's MTU and where it came from. */
+  mtu: string | null;
 }
 
 export interface DoctorCheck {
@@ -154,5 +158,7 @@ export function emptyState(): AppState {
     dns: null,
     warnings: [],
     daemonReachable: false,
+    network: null,
+    mtu: null,
   };
 }
