@@ -32,6 +32,7 @@ pub mod planner;
 pub mod policy;
 pub mod readiness;
 pub mod render;
+pub mod resume;
 pub mod snapshot;
 pub mod source;
 pub mod topology;
