@@ -195,7 +195,10 @@ fn the_underlay_gone_for_20_s_and_back_the_pods_answer_and_names_resolve() {
         "{WEB} resolves after the underlay came back\n{}",
         why(&laptop)
     );
-    eprintln!("MEASURE underlay away 20 s: {WEB} resolved {:?} after it came back", returned.elapsed());
+    eprintln!(
+        "MEASURE underlay away 20 s: {WEB} resolved {:?} after it came back",
+        returned.elapsed()
+    );
     let status = status_saying(&laptop, "the underlay came back");
     assert!(
         status.contains("network:") && status.contains("the underlay came back"),
