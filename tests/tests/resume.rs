@@ -233,6 +233,19 @@ fn a_laptop_frozen_past_a_wireguard_session_and_thawed_answers_again() {
         why(&laptop)
     );
     eprintln!("MEASURE frozen {freeze} s: every pod answered {took:?} after the thaw");
+    let thaw_log = |log: String| {
+        log.lines()
+            .filter(|l| l.contains("resumed") || l.contains("handshakes started"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    eprintln!(
+        "thawed at {:?}\n--- daemon\n{}\n--- controller\n{}",
+        std::time::SystemTime::now() - thawed.elapsed(),
+        thaw_log(laptop.daemon_log()),
+        thaw_log(controller_log(&laptop))
+    );
     assert!(
         wait_until(BACK_WITHIN, || laptop.exec("getent", &["hosts", WEB]).is_ok()),
         "{WEB} resolves after the thaw\n{}",
