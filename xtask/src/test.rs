@@ -31,6 +31,7 @@ fn e2e_tests() -> Result<()> {
             "faults",
             "lan_overlap",
             "mtu",
+            "resume",
             "hostile_routes",
             "tray",
         ],

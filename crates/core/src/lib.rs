@@ -33,6 +33,7 @@ pub mod policy;
 pub mod prefer_tunnel;
 pub mod readiness;
 pub mod render;
+pub mod resume;
 pub mod snapshot;
 pub mod source;
 pub mod time;

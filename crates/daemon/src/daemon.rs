@@ -34,6 +34,8 @@ pub struct Daemon {
     call_timeout: Duration,
     dns: DnsOptions,
     next_connection: AtomicU64,
+    /// The laptop's addresses as last read ([`crate::underlay`]).
+    underlay: Mutex<Option<crate::underlay::Addresses>>,
 }
 
 fn error(e: &DaemonError) -> Response {
@@ -68,6 +70,7 @@ impl Daemon {
             call_timeout,
             dns,
             next_connection: AtomicU64::new(1),
+            underlay: Mutex::new(None),
         })
     }
 
@@ -134,6 +137,18 @@ impl Daemon {
         };
         for (name, requested, own, withdrawn, endpoints) in held {
             let t0 = std::time::Instant::now();
+            let (moves, arrived) = {
+                let addresses = crate::underlay::read(Some(&own));
+                let mut last = self.underlay.lock().await;
+                let moves = last.as_ref().map_or((Vec::new(), false), |l| {
+                    (
+                        crate::underlay::moves(l, &addresses),
+                        crate::underlay::arrived(l, &addresses),
+                    )
+                });
+                *last = Some(addresses);
+                moves
+            };
             // One session today: its own interface is the only one of ours to leave out.
             let local = read_local_networks(own).await;
             let wanted = if crate::lan_yield::differs(&requested, &withdrawn, &local) {
@@ -155,10 +170,34 @@ impl Daemon {
             let Some(session) = slot.get_mut(&name) else {
                 continue;
             };
-            if crate::network_event::follow(session, &self.journal, local, wanted).await {
+            let followed = crate::network_event::follow(session, &self.journal, local, wanted).await;
+            let moved = !moves.is_empty();
+            if moved {
+                crate::underlay::renew(session, moves, followed, arrived).await;
+            }
+            if followed || moved {
                 self.publish_status(&mut slot).await;
             }
         }
+    }
+
+    /// The laptop resumed after about `away` (a sleep, a freeze): every peer's handshake starts
+    /// over at once, and `status` says so. The controller, which notices the same, re-lists the
+    /// cluster and sends its Plan again (endpoint names are resolved again then).
+    pub async fn resumed(&self, away: Duration) {
+        let _in_order = self.applying.lock().await;
+        let mut slot = self.sessions.lock().await;
+        let names: Vec<String> = slot.iter().map(|(name, _)| name.clone()).collect();
+        if names.is_empty() {
+            return;
+        }
+        for name in names {
+            if let Some(session) = slot.get_mut(&name) {
+                let what = format!("resumed after {}", kubewire_core::resume::away(away));
+                crate::underlay::renew(session, vec![what], false, true).await;
+            }
+        }
+        self.publish_status(&mut slot).await;
     }
 
     /// Answers one request of connection `connection` from `peer`.
@@ -192,6 +231,13 @@ impl Daemon {
                 };
                 match apply(&mut slot, &self.journal, self.call_timeout, &self.dns, request).await {
                     Ok(changes) => {
+                        // The addresses a later move is compared with, from the first Plan on.
+                        let mut underlay = self.underlay.lock().await;
+                        if underlay.is_none() {
+                            let own = slot.first_mut().map(|s| s.tunnel.name().to_owned());
+                            *underlay = Some(crate::underlay::read(own.as_deref()));
+                        }
+                        drop(underlay);
                         let status = self.publish_status(&mut slot).await;
                         Response::Applied {
                             changes,

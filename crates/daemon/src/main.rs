@@ -17,6 +17,8 @@ mod error;
 mod events;
 mod lan_yield;
 mod local_networks;
+#[cfg(target_os = "linux")]
+mod logind;
 #[cfg(test)]
 mod model_tests;
 mod mtu;
@@ -28,8 +30,10 @@ mod policy;
 mod prepare;
 mod registry;
 mod restore;
+mod resume;
 mod session;
 mod teardown;
+mod underlay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +122,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let daemon = daemon::Daemon::new(state_file, Duration::from_secs(args.backend_timeout), dns_options);
     tokio::spawn(events::run(daemon.clone()));
     tokio::spawn(netmon::run(daemon.clone()));
+    tokio::spawn(resume::run(daemon.clone()));
+    #[cfg(target_os = "linux")]
+    tokio::spawn(logind::run(daemon.clone()));
     let mut stop = os::Stop::new()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

@@ -315,6 +315,33 @@ impl Tunnel {
         Ok(applied)
     }
 
+    /// Starts every peer's handshake over from the laptop's current address: each peer with an
+    /// endpoint is removed and added again with the same settings (never modified in place:
+    /// BoringTun panics on that). A socket the backend tied to an address the laptop no longer has
+    /// (it roamed) or a session that aged out (it slept) goes with it; the next packet handshakes at
+    /// once. Returns the keys renewed.
+    pub async fn renew_peers(&mut self) -> Result<Vec<kubewire_core::PublicKey>, TunnelError> {
+        let peers: Vec<PeerSpec> = self
+            .live
+            .peers
+            .values()
+            .filter(|p| p.endpoint.is_some())
+            .cloned()
+            .collect();
+        let mut renewed = Vec::with_capacity(peers.len());
+        for peer in peers {
+            let (key, t) = (peer.public_key, self.timeout);
+            self.call("removing a peer", t, move |imp| imp.remove_peer(&key))
+                .await?;
+            self.live.peers.remove(&key);
+            let p = peer.clone();
+            self.call("adding a peer", t, move |imp| imp.add_peer(&p)).await?;
+            self.live.peers.insert(key, peer);
+            renewed.push(key);
+        }
+        Ok(renewed)
+    }
+
     /// Sets the interface's MTU in place (flows keep going; the spec records it).
     pub async fn set_mtu(&mut self, mtu: u16) -> Result<(), TunnelError> {
         if self.spec.mtu == mtu {

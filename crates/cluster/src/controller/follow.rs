@@ -3,7 +3,9 @@
 //! commands (apply a Plan through the sink, probe the API server, register the Peer again), its
 //! events and its status. It decides nothing.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use kubewire_core::resume::ResumeClock;
 
 use tokio::time::Instant;
 
@@ -21,6 +23,30 @@ pub(super) struct Shell<S> {
     pub(super) status: watch::Sender<ControllerStatus>,
     pub(super) state: Controller,
     pub(super) config: ControllerConfig,
+    /// The state asked for fresh watches.
+    pub(super) rewatch: bool,
+}
+
+/// How often the shell reads its clocks to notice a resume (a wake-up every 5 s: well under 1 Hz).
+const RESUME_TICK: Duration = Duration::from_secs(5);
+
+/// The running watches of Nodes, Peers and Namespaces.
+struct Watches([tokio::task::JoinHandle<()>; 3]);
+
+impl Watches {
+    fn start(client: &kube::Client, tx: &mpsc::Sender<crate::watch::ClusterChange>) -> Self {
+        Self([
+            tokio::spawn(follow_nodes(client.clone(), tx.clone())),
+            tokio::spawn(follow_peers(client.clone(), tx.clone())),
+            tokio::spawn(follow_namespaces(client.clone(), tx.clone())),
+        ])
+    }
+
+    fn stop(&self) {
+        for w in &self.0 {
+            w.abort();
+        }
+    }
 }
 
 fn now() -> std::time::Instant {
@@ -34,16 +60,27 @@ impl<S: PlanSink> Shell<S> {
         mut daemon: Option<mpsc::Receiver<DaemonSignal>>,
     ) -> Result<(), ClusterError> {
         let (tx, mut changes) = mpsc::channel(1024);
-        let nodes = tokio::spawn(follow_nodes(self.client.clone(), tx.clone()));
-        let peers = tokio::spawn(follow_peers(self.client.clone(), tx.clone()));
-        let namespaces = tokio::spawn(follow_namespaces(self.client.clone(), tx));
+        let mut watches = Watches::start(&self.client, &tx);
+        let started = Instant::now();
+        let mut clock = ResumeClock::new(Duration::ZERO, SystemTime::now(), RESUME_TICK);
+        let mut tick = tokio::time::interval(RESUME_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mode = loop {
             self.drive().await;
+            if std::mem::take(&mut self.rewatch) {
+                watches.stop();
+                watches = Watches::start(&self.client, &tx);
+            }
             let wake = self.state.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 mode = &mut stop => break mode.unwrap_or(StopMode::Detach),
                 Some(change) = changes.recv() => self.state.handle_change(change, now()),
                 () = sleep_until_opt(wake) => self.state.handle_timeout(now(), SystemTime::now()),
+                _ = tick.tick() => {
+                    if let Some(away) = clock.tick(started.elapsed(), SystemTime::now()) {
+                        self.state.handle_resume(away, now());
+                    }
+                }
                 signal = recv_opt(&mut daemon) => match signal {
                     Some(DaemonSignal::Stats(peers)) => {
                         self.state.handle_stats(&peers, now(), SystemTime::now());
@@ -56,9 +93,7 @@ impl<S: PlanSink> Shell<S> {
                 },
             }
         };
-        nodes.abort();
-        peers.abort();
-        namespaces.abort();
+        watches.stop();
         self.finish(mode).await
     }
 
@@ -97,6 +132,7 @@ impl<S: PlanSink> Shell<S> {
                         .map_err(|e| e.to_string());
                     self.state.handle_registered(result);
                 }
+                Command::Rewatch => self.rewatch = true,
             }
         }
         while let Some(event) = self.state.poll_event() {

@@ -40,6 +40,7 @@ mod model_tests;
 mod model_world;
 mod reach;
 mod restore;
+mod resume;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -222,6 +223,7 @@ pub fn spawn<S: PlanSink>(
         status: status_tx,
         state,
         config,
+        rewatch: false,
     };
     let task = tokio::spawn(shell.run(stop_rx, start.daemon));
     ControllerHandle {

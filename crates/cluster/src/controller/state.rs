@@ -33,6 +33,9 @@ pub enum Command {
     /// Register the laptop's Kilo Peer again (someone deleted it); answer with
     /// [`Controller::handle_registered`].
     Register,
+    /// Drop the watches and start fresh ones, which list everything again (after a resume: the
+    /// old connections may be dead without knowing it). Needs no answer.
+    Rewatch,
 }
 
 /// One Plan to apply, handed back with its answer.

@@ -304,3 +304,60 @@ fn a_node_of_the_first_snapshot_missing_from_the_watchs_list_leaves_the_plan() {
     assert_eq!(plan.cluster.nodes, 2, "node-2 is gone from the snapshot");
     assert_eq!(segment_names(&plan), ["node-0", "node-1"]);
 }
+
+#[test]
+fn a_resume_probes_at_once_rewatches_and_sends_the_plan_again_after_the_lists() {
+    let mut h = three(0);
+    h.advance(2 * S);
+    let probes = h.probes.len();
+    let applied = h.applied.len();
+    // The laptop slept for 3 minutes; the shell noticed 2 s in (its next probe is 3 s away).
+    h.c.handle_resume(180 * S, h.now());
+    h.drive();
+    assert_eq!(h.rewatches, [2 * S], "fresh watches at once");
+    assert_eq!(h.c.poll_timeout(), Some(h.now()), "a probe is due now");
+    h.advance(MS);
+    assert_eq!(
+        h.probes.len(),
+        probes + 1,
+        "probed at once, not at the next period"
+    );
+    assert_eq!(h.probes.last(), Some(&(2 * S)));
+    // The fresh lists arrive; the Plan goes out again after the settle time even though it is
+    // the same (the daemon re-resolves the endpoints and the handshakes start over).
+    let seen = h.api_now();
+    h.change(ClusterChange::NodesListed(vec![
+        node(0, "aws", 51820, seen),
+        node(1, "gcp", 51820, seen),
+        node(2, "azure", 51820, seen),
+    ]));
+    h.advance(1100 * MS);
+    assert_eq!(h.applied.len(), applied + 1, "the Plan was sent again");
+    // And then nothing more than usual.
+    h.advance(4 * S);
+    assert_eq!(h.applied.len(), applied + 1);
+    assert_eq!(h.rewatches.len(), 1);
+}
+
+#[test]
+fn a_resume_while_the_api_server_is_away_probes_at_once_and_restarts_the_backoff() {
+    let mut h = three(0);
+    h.api_up = false;
+    h.advance(60 * S);
+    assert!(!h.c.reachability().is_reachable());
+    let Reachability::Unreachable { next_probe, .. } = h.c.reachability().clone() else {
+        panic!("unreachable")
+    };
+    assert!(next_probe > h.now() + S, "backing off");
+    h.api_up = true;
+    h.c.handle_resume(600 * S, h.now());
+    h.drive();
+    let t = h.t;
+    h.advance(MS);
+    assert_eq!(
+        h.probes.last(),
+        Some(&t),
+        "probed at the resume, not after the backoff"
+    );
+    assert!(h.c.reachability().is_reachable());
+}

@@ -113,6 +113,8 @@ pub struct Harness {
     pub probes: Vec<Duration>,
     /// Registrations asked for.
     pub registrations: usize,
+    /// Fresh watches asked for.
+    pub rewatches: Vec<Duration>,
 }
 
 impl Harness {
@@ -137,6 +139,7 @@ impl Harness {
             events: Vec::new(),
             probes: Vec::new(),
             registrations: 0,
+            rewatches: Vec::new(),
         }
     }
 
@@ -186,6 +189,7 @@ impl Harness {
                     self.registrations += 1;
                     self.c.handle_registered(Ok(()));
                 }
+                Command::Rewatch => self.rewatches.push(self.t),
             }
         }
         while let Some(event) = self.c.poll_event() {
