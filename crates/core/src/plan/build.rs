@@ -7,8 +7,7 @@ use super::PlanPolicy;
 use super::address::choose_address;
 use super::gateway;
 use super::{
-    ClusterSummary, Dns, Interface, PLAN_VERSION, PeerEntry, PeerKind, Plan, PlanRequest, ServiceGateway,
-    Skipped,
+    ClusterSummary, Interface, PLAN_VERSION, PeerEntry, PeerKind, Plan, PlanRequest, ServiceGateway, Skipped,
 };
 use crate::check::{
     AddressError, AllowListError, DnsError, InterfaceNameError, cap_reports, check_address, check_allow_list,
@@ -204,16 +203,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     let (subnet, subnet_known) = subnet(snapshot, &mut diagnostics);
     let known_subnet = subnet_known.then_some(subnet);
 
-    let mut ready: Vec<&Node> = Vec::new();
-    for node in snapshot.nodes() {
-        match readiness::check(node, now) {
-            Ok(()) => ready.push(node),
-            Err(why) => skipped.push(Skipped {
-                object: ObjectRef::node(&node.name),
-                reason: why.to_string(),
-            }),
-        }
-    }
+    let ready = ready_nodes(snapshot, now, &mut skipped);
     if ready.is_empty() {
         return Err(PlanError::NoReadyNodes {
             total: snapshot.node_count(),
@@ -345,16 +335,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     let segment_keys: BTreeSet<_> = topology.segments.iter().map(|s| s.key).collect();
     let mut dialled: Vec<&str> = Vec::new();
     for p in &topology.peers {
-        let reason = if is_own(&p.name, p.public_key) {
-            Some("the laptop's own Peer".to_owned())
-        } else if segment_keys.contains(&p.public_key) {
-            Some("has the key of a segment leader".to_owned())
-        } else if p.endpoint.is_none() {
-            Some("no endpoint: it cannot be dialled".to_owned())
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        if let Some(reason) = not_dialled(p, is_own(&p.name, p.public_key), &segment_keys) {
             skipped.push(Skipped {
                 object: ObjectRef::peer(&p.name),
                 reason,
@@ -404,46 +385,7 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     }
     let routes = routes(&entries);
 
-    let server = match snapshot.cluster_dns() {
-        Ok(ip) => Some(ip),
-        Err(d) => {
-            diagnostics.push(d);
-            None
-        }
-    };
-    // A server outside the routed ranges would get the cluster's names over the laptop's own network.
-    let server = match server {
-        Some(ip) if !routes.iter().any(|r| r.contains(&ip)) => {
-            diagnostics.push(Diagnostic::object(
-                ObjectRef::setting("service-cidr"),
-                format!(
-                    "the cluster DNS address {ip} is not routed through the tunnel; cluster names will not \
-                     resolve on this laptop"
-                ),
-            ));
-            None
-        }
-        other => other,
-    };
-    let mut search = Vec::new();
-    for name in [
-        format!("{}.svc.{zone}", settings.namespace),
-        format!("svc.{zone}"),
-    ] {
-        match crate::check::dns::check_name("search domain", &name) {
-            Ok(()) => search.push(name),
-            Err(e) => diagnostics.push(Diagnostic::object(
-                ObjectRef::setting("namespace"),
-                format!("{e}; left out of the DNS search list"),
-            )),
-        }
-    }
-    let dns = Dns {
-        search,
-        zone,
-        server,
-        namespaces: short_name_namespaces(snapshot, &mut diagnostics),
-    };
+    let dns = super::dns::dns(snapshot, settings, zone, &routes, &mut diagnostics);
 
     diagnostics.sort();
     diagnostics.dedup();
@@ -481,21 +423,34 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
     Ok(plan)
 }
 
-/// The cluster's namespaces, for the resolver. Those named like a public domain stay in the list
-/// (their Services still answer by full name) but get a diagnostic: the resolver never uses them for
-/// `<svc>.<ns>` ([`crate::dns_names::namespace_usable_for_short_names`], re-checked there).
-fn short_name_namespaces(snapshot: &Snapshot, diagnostics: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
-    let known = snapshot.namespaces()?;
-    for ns in known {
-        if !crate::dns_names::namespace_usable_for_short_names(ns) {
-            diagnostics.push(Diagnostic::object(
-                ObjectRef::namespace(ns.clone()),
-                format!(
-                    "the namespace {ns} is named like a public domain: <service>.{ns} stays an internet \
-                     name; use <service>.{ns}.svc.<cluster domain> for its Services"
-                ),
-            ));
+/// The nodes ready at `now` (Kilo's `last-seen` rule); the others are reported as skipped.
+fn ready_nodes<'a>(snapshot: &'a Snapshot, now: i64, skipped: &mut Vec<Skipped>) -> Vec<&'a Node> {
+    let mut ready = Vec::new();
+    for node in snapshot.nodes() {
+        match readiness::check(node, now) {
+            Ok(()) => ready.push(node),
+            Err(why) => skipped.push(Skipped {
+                object: ObjectRef::node(&node.name),
+                reason: why.to_string(),
+            }),
         }
     }
-    Some(known.iter().cloned().collect())
+    ready
+}
+
+/// Why the laptop does not dial Kilo Peer `p` (its own, a leader's key, no endpoint), if it does not.
+fn not_dialled(
+    p: &crate::topology::TopologyPeer,
+    own: bool,
+    segment_keys: &BTreeSet<crate::PublicKey>,
+) -> Option<String> {
+    if own {
+        Some("the laptop's own Peer".to_owned())
+    } else if segment_keys.contains(&p.public_key) {
+        Some("has the key of a segment leader".to_owned())
+    } else if p.endpoint.is_none() {
+        Some("no endpoint: it cannot be dialled".to_owned())
+    } else {
+        None
+    }
 }

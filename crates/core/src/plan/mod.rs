@@ -3,6 +3,7 @@
 
 mod address;
 mod build;
+mod dns;
 mod gateway;
 mod request;
 
