@@ -36,6 +36,8 @@ pub mod render;
 pub mod resume;
 pub mod snapshot;
 pub mod source;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod time;
 pub mod topology;
 

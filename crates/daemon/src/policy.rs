@@ -19,58 +19,21 @@ pub fn check_policy(plan: Plan, local_networks: &[IpNet]) -> Result<Plan, Daemon
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use kubewire_core::Endpoint;
-    use kubewire_core::plan::{ClusterSummary, Dns, Interface, PeerEntry, PeerKind};
+    use kubewire_core::PublicKey;
+    use kubewire_core::testing::PlanBuilder;
 
     use kubewire_ipc::ErrorCode;
 
     use super::*;
 
     pub(crate) fn plan(peers: &[(&str, &str, &[&str])]) -> Plan {
-        Plan {
-            version: kubewire_core::plan::PLAN_VERSION,
-            interface: Interface {
-                name: "kwdtest0".into(),
-                address: "10.4.0.100/32".parse().unwrap(),
-                public_key: kubewire_core::PublicKey::from_bytes([9; 32]),
-                mtu: Some(1420),
-                listen_port: None,
-            },
-            peers: peers
-                .iter()
-                .enumerate()
-                .map(|(i, (name, endpoint, ips))| PeerEntry {
-                    name: (*name).into(),
-                    kind: PeerKind::KiloPeer,
-                    public_key: kubewire_core::PublicKey::from_bytes([i as u8 + 1; 32]),
-                    endpoint: Some(endpoint.parse::<Endpoint>().unwrap()),
-                    allowed_ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
-                    persistent_keepalive: 25,
-                })
-                .collect(),
-            routes: peers
-                .iter()
-                .flat_map(|(_, _, ips)| ips.iter().map(|s| s.parse().unwrap()))
-                .collect(),
-            dns: Dns {
-                zone: "cluster.local".into(),
-                server: None,
-                search: vec![],
-                namespaces: None,
-            },
-            service_gateway: None,
-            cluster: ClusterSummary {
-                granularity: kubewire_core::Granularity::Location,
-                subnet: "10.4.0.0/16".parse().unwrap(),
-                nodes: 1,
-                ready_nodes: 1,
-                now: 0,
-            },
-            refused: vec![],
-            skipped: vec![],
-            diagnostics: vec![],
-            policy: Default::default(),
-        }
+        peers
+            .iter()
+            .enumerate()
+            .fold(PlanBuilder::new("kwdtest0"), |b, (i, (name, endpoint, ips))| {
+                b.peer(name, PublicKey::from_bytes([i as u8 + 1; 32]), endpoint, ips, 25)
+            })
+            .build()
     }
 
     #[test]

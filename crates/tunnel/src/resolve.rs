@@ -135,51 +135,20 @@ pub async fn resolve_plan(plan: &Plan, deadline: Duration) -> Resolved {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubewire_core::plan::{ClusterSummary, Dns, Interface, PeerEntry, PeerKind};
+    use kubewire_core::testing::PlanBuilder;
 
     fn plan(endpoints: &[&str]) -> Plan {
-        let peers: Vec<PeerEntry> = endpoints
+        endpoints
             .iter()
             .enumerate()
-            .map(|(i, e)| PeerEntry {
-                name: format!("p{i}"),
-                kind: PeerKind::KiloPeer,
-                public_key: kubewire_core::PublicKey::from_bytes([i as u8 + 1; 32]),
-                endpoint: Some(e.parse().unwrap()),
-                allowed_ips: vec![format!("10.42.{i}.0/24").parse().unwrap()],
-                persistent_keepalive: 25,
-            })
-            .collect();
-        Plan {
-            version: kubewire_core::plan::PLAN_VERSION,
-            interface: Interface {
-                name: "kwd0".into(),
-                address: "10.4.0.100/32".parse().unwrap(),
-                public_key: kubewire_core::PublicKey::from_bytes([0; 32]),
-                mtu: Some(1420),
-                listen_port: None,
-            },
-            routes: kubewire_core::policy::routes(&peers),
-            peers,
-            dns: Dns {
-                zone: "cluster.local".into(),
-                server: None,
-                search: vec![],
-                namespaces: None,
-            },
-            service_gateway: None,
-            cluster: ClusterSummary {
-                granularity: kubewire_core::Granularity::Location,
-                subnet: "10.4.0.0/16".parse().unwrap(),
-                nodes: 0,
-                ready_nodes: 0,
-                now: 0,
-            },
-            refused: vec![],
-            skipped: vec![],
-            diagnostics: vec![],
-            policy: Default::default(),
-        }
+            .fold(
+                PlanBuilder::new("kwd0").laptop_key(kubewire_core::PublicKey::from_bytes([0; 32])),
+                |b, (i, e)| {
+                    let key = kubewire_core::PublicKey::from_bytes([i as u8 + 1; 32]);
+                    b.peer(&format!("p{i}"), key, e, &[&format!("10.42.{i}.0/24")], 25)
+                },
+            )
+            .build()
     }
 
     #[tokio::test]

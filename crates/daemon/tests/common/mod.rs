@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
-use kubewire_core::plan::{ClusterSummary, Dns, Interface, PeerEntry, PeerKind, Plan};
-use kubewire_core::{Endpoint, PublicKey};
+use kubewire_core::PublicKey;
+use kubewire_core::plan::Plan;
+use kubewire_core::testing::PlanBuilder;
 use kubewire_ipc::{Client, Request, Response, SecretKey, SessionInfo, Status};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -409,53 +410,22 @@ impl Lab {
 
 /// A Plan with one Kilo-Peer-like entry per chosen node: (node index in `nodes`, endpoint override).
 pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Option<&str>)]) -> Plan {
-    let peers: Vec<PeerEntry> = chosen
+    chosen
         .iter()
-        .map(|(i, endpoint)| {
+        .fold(PlanBuilder::new(wg).laptop_key(laptop), |b, (i, endpoint)| {
             let n = &all[*i];
-            PeerEntry {
-                name: format!("node-{}", n.index),
-                kind: PeerKind::KiloPeer,
-                public_key: n.key,
-                endpoint: Some(endpoint.unwrap_or(&n.endpoint).parse::<Endpoint>().unwrap()),
-                allowed_ips: vec![
-                    format!("10.4.0.{}/32", n.index).parse().unwrap(),
-                    format!("10.42.{}.0/24", n.index).parse().unwrap(),
+            b.peer(
+                &format!("node-{}", n.index),
+                n.key,
+                endpoint.unwrap_or(&n.endpoint),
+                &[
+                    &format!("10.4.0.{}/32", n.index),
+                    &format!("10.42.{}.0/24", n.index),
                 ],
-                persistent_keepalive: 5,
-            }
+                5,
+            )
         })
-        .collect();
-    Plan {
-        version: kubewire_core::plan::PLAN_VERSION,
-        interface: Interface {
-            name: wg.to_owned(),
-            address: "10.4.0.100/32".parse().unwrap(),
-            public_key: laptop,
-            mtu: Some(1420),
-            listen_port: None,
-        },
-        routes: kubewire_core::policy::routes(&peers),
-        peers,
-        dns: Dns {
-            zone: "cluster.local".into(),
-            server: None,
-            search: vec![],
-            namespaces: None,
-        },
-        service_gateway: None,
-        cluster: ClusterSummary {
-            granularity: kubewire_core::Granularity::Location,
-            subnet: "10.4.0.0/16".parse().unwrap(),
-            nodes: all.len(),
-            ready_nodes: all.len(),
-            now: 0,
-        },
-        refused: vec![],
-        skipped: vec![],
-        diagnostics: vec![],
-        policy: Default::default(),
-    }
+        .build()
 }
 
 pub fn wait_for(within: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()> {
