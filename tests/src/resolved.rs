@@ -1,6 +1,5 @@
-//! A real systemd-resolved with its own D-Bus for the lab's laptop namespace (recipe:
-//! shared/notes/dns.md): a holder process keeps a private mount namespace inside the network
-//! namespace; `/run/dbus`, `/run/systemd`, `/etc/resolv.conf` (the stub, 127.0.0.53) and
+//! A real systemd-resolved with its own D-Bus for the lab's laptop namespace: a holder process keeps a
+//! private mount namespace inside the network namespace; `/run/dbus`, `/run/systemd`, `/etc/resolv.conf` (the stub, 127.0.0.53) and
 //! `/etc/systemd/resolved.conf` (global DNS = the lab's ISP resolver) are private to it. Everything
 //! that must see this resolved (kubewired, getent, dig) runs through [`ResolvedNs::enter`].
 //! The resolved binary comes from `crates/dns/tests/resolved/setup.sh` (`cargo xtask setup`).

@@ -72,17 +72,3 @@ fn seed_cluster_is_stale_a_minute_later() {
         "{err:?}"
     );
 }
-
-#[test]
-fn fixtures_match_the_shared_copies() {
-    // From the worktree and in CI, ../shared sits beside the repository root.
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
-    if !shared.exists() {
-        eprintln!("no {}: nothing to compare", shared.display());
-        return;
-    }
-    for name in ["seed-cluster.yaml", "seed-cluster.expected.conf"] {
-        let theirs = std::fs::read_to_string(shared.join(name)).unwrap();
-        assert_eq!(fixture(name), theirs, "{name} differs from the shared copy");
-    }
-}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # resolved mode end to end against a real systemd-resolved with its own D-Bus in a `kwn-` network
-# namespace (recipe: shared/notes/dns.md), driven by examples/dnsd with `--backend resolved`.
+# namespace, driven by examples/dnsd with `--backend resolved`.
 # Needs root, unbound, dig, dbus-daemon, and `setup.sh` done. Usage: e2e.sh PATH/TO/dnsd
 set -euo pipefail
 DNSD=$1
