@@ -42,6 +42,7 @@ pub fn text(out: &Output) -> String {
 
 pub use kubewire_lab::testing::{Restore, wait_until};
 
+pub mod desktop;
 pub mod resolved;
 
 /// A running `kubewired` in the laptop namespace plus the user side's files, torn down on drop
