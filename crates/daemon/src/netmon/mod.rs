@@ -3,7 +3,7 @@
 //! the OS, never polling) is debounced and then handed to [`Daemon::network_changed`], which
 //! re-checks the session's Plan against the networks now present: a range a local network now
 //! overlaps leaves the tunnel, and comes back when the overlap goes. Linux listens on rtnetlink
-//! (`linux.rs`); other systems re-read their networks only at each Plan for now (`other.rs`).
+//! (`linux.rs`); macOS and Windows get address changes from the OS (`other.rs`, if-watch).
 
 use std::sync::Arc;
 use std::time::Duration;
