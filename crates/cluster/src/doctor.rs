@@ -4,12 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+use kubewire_core::Plan;
 use kubewire_core::plan::RefusalReason;
 use kubewire_ipc::{Client, ClientError, Request, Response, Status, TunnelState};
 use serde::Serialize;
 
 use crate::connect::{ConnectOptions, preview};
 use crate::error::{ClusterError, KILO_INSTALL_HELP};
+use crate::kubeconfig::ClusterClient;
 use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
@@ -102,11 +104,22 @@ async fn daemon_status(socket: &Path) -> Result<Status, ClientError> {
 /// Runs every check, in order.
 pub async fn run(input: &DoctorInput) -> Vec<Check> {
     let mut r = Report::default();
-    let daemon = match daemon_status(&input.socket).await {
+    let daemon = check_daemon(&mut r, &input.socket).await;
+    let cluster = check_kubeconfig(&mut r, input).await;
+    let api_ok = check_api(&mut r, cluster.as_ref()).await;
+    let plan = check_nodes(&mut r, input, api_ok).await;
+    check_handshakes(&mut r, daemon.as_ref()).await;
+    check_route_conflicts(&mut r, plan.as_ref());
+    r.checks
+}
+
+/// The daemon answers on its socket and serves this user.
+async fn check_daemon(r: &mut Report, socket: &Path) -> Option<Status> {
+    match daemon_status(socket).await {
         Ok(status) => {
             r.ok(
                 "daemon reachable and authorised",
-                &format!("{} ({:?})", input.socket.display(), status.state),
+                &format!("{} ({:?})", socket.display(), status.state),
             );
             Some(status)
         }
@@ -118,9 +131,12 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             );
             None
         }
-    };
+    }
+}
 
-    let cluster = match kubeconfig::load(input.kubeconfig.as_deref()) {
+/// The kubeconfig loads and has the context.
+async fn check_kubeconfig(r: &mut Report, input: &DoctorInput) -> Option<ClusterClient> {
+    match kubeconfig::load(input.kubeconfig.as_deref()) {
         Ok(loaded) => match loaded.client(input.context.as_deref()).await {
             Ok(c) => {
                 r.ok("kubeconfig", &format!("context {} ({})", c.context, c.server));
@@ -143,10 +159,13 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             );
             None
         }
-    };
+    }
+}
 
+/// The API server answers (its clock too) and has Kilo's Peer CRD; `true` when both hold.
+async fn check_api(r: &mut Report, cluster: Option<&ClusterClient>) -> bool {
     let mut api_ok = false;
-    if let Some(c) = &cluster {
+    if let Some(c) = cluster {
         match discovery::probe(&c.client, &c.server).await {
             Ok(clock) => {
                 api_ok = true;
@@ -187,7 +206,11 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
     } else {
         r.skip("API server reachable", "no kubeconfig");
     }
+    api_ok
+}
 
+/// A preview Plan: the nodes that are ready.
+async fn check_nodes(r: &mut Report, input: &DoctorInput, api_ok: bool) -> Option<Plan> {
     let mut plan = None;
     if api_ok {
         match &input.options {
@@ -221,8 +244,12 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
     } else {
         r.skip("nodes ready", "the cluster is not reachable or has no Kilo");
     }
+    plan
+}
 
-    match daemon.as_ref().filter(|s| s.state != TunnelState::Disconnected) {
+/// Recent handshakes with every peer, a controller attached, the path MTU.
+async fn check_handshakes(r: &mut Report, daemon: Option<&Status>) {
+    match daemon.filter(|s| s.state != TunnelState::Disconnected) {
         Some(status) => {
             let stale: Vec<String> = status
                 .peers
@@ -250,12 +277,15 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
             if !status.controller_attached {
                 r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
             }
-            path_mtu_check(&mut r, status).await;
+            path_mtu_check(r, status).await;
         }
         None => r.skip("handshakes", "not connected"),
     }
+}
 
-    match &plan {
+/// Cluster ranges a local network takes (and the command that routes one anyway).
+fn check_route_conflicts(r: &mut Report, plan: Option<&Plan>) {
+    match plan {
         Some(p) => {
             let conflicts: Vec<String> = p
                 .refused
@@ -303,7 +333,6 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
         }
         None => r.skip("route conflicts", "no plan"),
     }
-    r.checks
 }
 
 /// Whether packets of the tunnel's MTU cross the path ([`crate::path_mtu`]).
