@@ -343,6 +343,46 @@ pub async fn preview(
     Ok((prepared, plan))
 }
 
+/// Registers the laptop as a Kilo Peer at the address the core chooses (its Peer's when it exists,
+/// else one from the key) and adds that Peer to `snapshot`; the request keeps the address.
+async fn register_laptop(
+    options: &ConnectOptions,
+    client: &kube::Client,
+    public: &kubewire_core::PublicKey,
+    snapshot: &mut Snapshot,
+    request: &mut PlanRequest,
+    clock: &ApiClock,
+) -> Result<IpNet, ClusterError> {
+    let peer_name = options.identity.peer_name();
+    let first = plan(snapshot, request, clock.now_unix()).map_err(plan_error)?;
+    let address = first.interface.address;
+    request.address = Some(address);
+    let keepalive = request.settings.persistent_keepalive;
+    registration::register(client, &peer_name, &options.identity, public, address, keepalive).await?;
+    snapshot.upsert_peer(&kubewire_core::PeerSource {
+        name: peer_name,
+        allowed_ips: vec![address.to_string()],
+        public_key: public.to_string(),
+        persistent_keepalive: i64::from(keepalive),
+        ..kubewire_core::PeerSource::default()
+    });
+    Ok(address)
+}
+
+/// The "plan computed" step's detail.
+fn planned_detail(plan: &kubewire_core::Plan) -> String {
+    format!(
+        "{} peers, {} routes, {} of {} nodes ready, service gateway {}",
+        plan.peers.len(),
+        plan.routes.len(),
+        plan.cluster.ready_nodes,
+        plan.cluster.nodes,
+        plan.service_gateway
+            .as_ref()
+            .map_or("none", |g| g.leader.as_str())
+    )
+}
+
 /// Connects and starts following the cluster.
 pub async fn connect<S: PlanSink>(
     options: ConnectOptions,
@@ -364,27 +404,15 @@ pub async fn connect<S: PlanSink>(
         mut request,
     } = prepare(&options, &mut steps, true).await?;
     let peer_name = options.identity.peer_name();
-    // The core chooses the address: our Peer's when it exists, else one from the key.
-    let first = plan(&snapshot, &request, clock.now_unix()).map_err(plan_error)?;
-    let address = first.interface.address;
-    request.address = Some(address);
-    let keepalive = request.settings.persistent_keepalive;
-    registration::register(
+    let address = register_laptop(
+        &options,
         &cluster.client,
-        &peer_name,
-        &options.identity,
         &keys.public,
-        address,
-        keepalive,
+        &mut snapshot,
+        &mut request,
+        &clock,
     )
     .await?;
-    snapshot.upsert_peer(&kubewire_core::PeerSource {
-        name: peer_name.clone(),
-        allowed_ips: vec![address.to_string()],
-        public_key: keys.public.to_string(),
-        persistent_keepalive: i64::from(keepalive),
-        ..kubewire_core::PeerSource::default()
-    });
     steps.done(Step::PeerRegistered, format!("{peer_name} at {address}"));
 
     let cleanup = async |client: &kube::Client| {
@@ -402,19 +430,7 @@ pub async fn connect<S: PlanSink>(
     for message in public_refusals(&plan, None) {
         let _ = steps.events.send(ControllerEvent::Warning { message });
     }
-    steps.done(
-        Step::Planned,
-        format!(
-            "{} peers, {} routes, {} of {} nodes ready, service gateway {}",
-            plan.peers.len(),
-            plan.routes.len(),
-            plan.cluster.ready_nodes,
-            plan.cluster.nodes,
-            plan.service_gateway
-                .as_ref()
-                .map_or("none", |g| g.leader.as_str())
-        ),
-    );
+    steps.done(Step::Planned, planned_detail(&plan));
 
     let session = SessionInfo {
         context: cluster.context.clone(),
