@@ -204,10 +204,7 @@ fn prefer_tunnel(
                 let _ = steps.events.send(ControllerEvent::Warning {
                     message: format!("could not remember --prefer-tunnel in {}: {e}", store.display()),
                 });
-                let mut p = crate::preferences::load(store, context);
-                p.prefer_tunnel.extend(changes.add.iter().map(IpNet::trunc));
-                p.prefer_tunnel.retain(|r| !changes.remove.contains(r));
-                p
+                crate::preferences::load(store, context).changed(changes)
             }
         }
     } else {

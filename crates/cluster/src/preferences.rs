@@ -35,14 +35,40 @@ pub struct PreferenceChanges {
     pub remove: Vec<IpNet>,
 }
 
-/// `preferences.json` in kubewire's state dir (`$KUBEWIRE_STATE_DIR`, else the user's state dir).
+/// kubewire's state dir for this user: `$KUBEWIRE_STATE_DIR`, else the user's state dir
+/// (`$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire`), else the cache dir; `None` without a home.
+#[must_use]
+pub fn state_dir() -> Option<PathBuf> {
+    match std::env::var_os("KUBEWIRE_STATE_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => dirs::state_dir()
+            .or_else(dirs::cache_dir)
+            .map(|d| d.join("kubewire")),
+    }
+}
+
+/// `preferences.json` in kubewire's state dir ([`state_dir`]).
 #[must_use]
 pub fn default_path() -> Option<PathBuf> {
-    let dir = match std::env::var_os("KUBEWIRE_STATE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => dirs::state_dir().or_else(dirs::cache_dir)?.join("kubewire"),
-    };
-    Some(dir.join("preferences.json"))
+    state_dir().map(|dir| dir.join("preferences.json"))
+}
+
+impl ContextPreferences {
+    /// These preferences with `changes` made: added ranges (truncated, once each), removed ones
+    /// gone, sorted.
+    #[must_use]
+    pub fn changed(mut self, changes: &PreferenceChanges) -> Self {
+        for range in &changes.add {
+            let range = range.trunc();
+            if !self.prefer_tunnel.contains(&range) {
+                self.prefer_tunnel.push(range);
+            }
+        }
+        self.prefer_tunnel
+            .retain(|r| !changes.remove.iter().any(|x| x.trunc() == *r));
+        self.prefer_tunnel.sort();
+        self
+    }
 }
 
 fn read(path: &Path) -> File {
@@ -68,20 +94,9 @@ pub fn update(
     changes: &PreferenceChanges,
 ) -> std::io::Result<ContextPreferences> {
     let mut file = read(path);
-    let entry = file.contexts.entry(context.to_owned()).or_default();
-    for range in &changes.add {
-        let range = range.trunc();
-        if !entry.prefer_tunnel.contains(&range) {
-            entry.prefer_tunnel.push(range);
-        }
-    }
-    entry
-        .prefer_tunnel
-        .retain(|r| !changes.remove.iter().any(|x| x.trunc() == *r));
-    entry.prefer_tunnel.sort();
-    let kept = entry.clone();
-    if kept == ContextPreferences::default() {
-        file.contexts.remove(context);
+    let kept = file.contexts.remove(context).unwrap_or_default().changed(changes);
+    if kept != ContextPreferences::default() {
+        file.contexts.insert(context.to_owned(), kept.clone());
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

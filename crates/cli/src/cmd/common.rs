@@ -96,13 +96,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The controller's state directory: `$KUBEWIRE_STATE_DIR`, else the user's state dir
 /// (`$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire`), else the cache dir.
 pub fn state_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("KUBEWIRE_STATE_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    dirs::state_dir()
-        .or_else(dirs::cache_dir)
-        .map(|d| d.join("kubewire"))
-        .context("no state directory for this user (HOME unset?)")
+    kubewire_cluster::preferences::state_dir().context("no state directory for this user (HOME unset?)")
 }
 
 /// The pid file of the running controller.
