@@ -163,6 +163,12 @@ impl Laptop {
         std::fs::read_to_string(self.dir.path().join("kubewired.log")).unwrap_or_default()
     }
 
+    /// The detached controller's log (`connect --detach`), empty when there is none.
+    pub fn controller_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("home/.local/state/kubewire/controller.log"))
+            .unwrap_or_default()
+    }
+
     /// SIGKILL the daemon (a crash); returns its PID.
     pub fn crash_daemon(&mut self) -> u32 {
         let Some(mut child) = self.daemon.take() else {

@@ -36,16 +36,6 @@ fn pod_answers(laptop: &Laptop, within: Duration) -> Result<(), String> {
     }
 }
 
-fn controller_log(laptop: &Laptop) -> String {
-    std::fs::read_to_string(
-        laptop
-            .dir
-            .path()
-            .join("home/.local/state/kubewire/controller.log"),
-    )
-    .unwrap_or_default()
-}
-
 #[test]
 #[ignore = "needs the lab: cargo xtask test"]
 fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller() {
@@ -84,7 +74,7 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
         "no pod answers {BACK_WITHIN:?} after the daemon's return: the controller did not re-apply\n\
          status: {}\n--- controller log\n{}\n--- daemon log\n{}",
         laptop.status(),
-        controller_log(&laptop),
+        laptop.controller_log(),
         laptop.daemon_log()
     );
     eprintln!("a pod answered {took:?} after the daemon's return");
@@ -104,7 +94,7 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
         );
         eprintln!("{WEB} resolved {:?} after the daemon's return", back.elapsed());
     }
-    let log = controller_log(&laptop);
+    let log = laptop.controller_log();
     assert!(
         log.contains("kubewire daemon went away"),
         "the controller says the daemon went away: {log}"
@@ -117,7 +107,7 @@ fn a_restarted_daemon_gets_the_tunnel_and_dns_back_from_the_running_controller()
         wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500))
             .is_ok()),
         "after a second restart\n{}",
-        controller_log(&laptop)
+        laptop.controller_log()
     );
 
     // Disconnect still takes everything down (the controller stops, the daemon removes the tunnel).
@@ -167,6 +157,6 @@ fn while_the_daemon_is_gone_the_controller_says_so() {
         wait_until(BACK_WITHIN, || pod_answers(&laptop, Duration::from_millis(500))
             .is_ok()),
         "{}",
-        controller_log(&laptop)
+        laptop.controller_log()
     );
 }

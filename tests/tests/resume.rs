@@ -64,16 +64,6 @@ fn status_saying(laptop: &Laptop, what: &str) -> String {
     status_text(laptop)
 }
 
-fn controller_log(laptop: &Laptop) -> String {
-    std::fs::read_to_string(
-        laptop
-            .dir
-            .path()
-            .join("home/.local/state/kubewire/controller.log"),
-    )
-    .unwrap_or_default()
-}
-
 fn controller_pid(laptop: &Laptop) -> i32 {
     let path = laptop
         .dir
@@ -90,7 +80,7 @@ fn why(laptop: &Laptop) -> String {
     format!(
         "status:\n{}\n--- controller log\n{}\n--- daemon log\n{}",
         status_text(laptop),
-        controller_log(laptop),
+        laptop.controller_log(),
         laptop.daemon_log()
     )
 }
@@ -244,7 +234,7 @@ fn a_laptop_frozen_past_a_wireguard_session_and_thawed_answers_again() {
         "thawed at {:?}\n--- daemon\n{}\n--- controller\n{}",
         std::time::SystemTime::now() - thawed.elapsed(),
         thaw_log(laptop.daemon_log()),
-        thaw_log(controller_log(&laptop))
+        thaw_log(laptop.controller_log())
     );
     assert!(
         wait_until(BACK_WITHIN, || laptop.exec("getent", &["hosts", WEB]).is_ok()),
@@ -257,8 +247,8 @@ fn a_laptop_frozen_past_a_wireguard_session_and_thawed_answers_again() {
         "status tells the laptop resumed:\n{status}"
     );
     assert!(
-        controller_log(&laptop).contains("resumed"),
+        laptop.controller_log().contains("resumed"),
         "the controller noticed the resume and re-listed the cluster\n{}",
-        controller_log(&laptop)
+        laptop.controller_log()
     );
 }
