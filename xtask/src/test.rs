@@ -23,6 +23,7 @@ fn e2e_tests() -> Result<()> {
     e2e(
         &[
             "connect",
+            "containers",
             "dns",
             "dns_hijack",
             "dns_resolved",

@@ -251,6 +251,9 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
                 r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
             }
             path_mtu_check(&mut r, status).await;
+            for note in crate::container_dns::advice(&status.container_dns) {
+                r.note(&note);
+            }
         }
         None => r.skip("handshakes", "not connected"),
     }
