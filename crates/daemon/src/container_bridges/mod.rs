@@ -30,6 +30,7 @@ pub struct ContainerBridge {
 
 /// Whether `name` is how Docker or Podman name their bridges.
 #[must_use]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn is_container_bridge_name(name: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if name == "docker0" {
@@ -59,6 +60,7 @@ pub fn read() -> Vec<ContainerBridge> {
 
 /// The bridges among `(name, is a bridge, IPv4 address with prefix)`: the rule above, pure.
 #[must_use]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn select(interfaces: impl IntoIterator<Item = (String, bool, Ipv4Net)>) -> Vec<ContainerBridge> {
     let mut out: Vec<ContainerBridge> = interfaces
         .into_iter()
