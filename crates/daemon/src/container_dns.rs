@@ -3,8 +3,8 @@
 //! subnet. Kept in step with the bridges at connect and after every network change (a bridge that
 //! appears gets a listener, one that goes or changes address loses it), and all stopped on
 //! disconnect, so nothing listens on a bridge while disconnected. A listener that cannot start
-//! (the port taken by another resolver on the bridge, e.g. Podman's aardvark-dns) is a warning,
-//! never a failure of the connection.
+//! (the port taken by another resolver on the bridge, e.g. Podman's aardvark-dns) is a warning
+//! in the log, never a failure of the connection nor a degraded `status`.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -70,7 +70,8 @@ impl ContainerDns {
         self.listening.values().map(BridgeListener::local_addr).collect()
     }
 
-    /// The bridges whose listener could not start, as warnings for `status`.
+    /// The bridges whose listener could not start, and why (the log has them; part of what
+    /// `DnsSession::containers_changed` compares).
     #[must_use]
     pub fn warnings(&self) -> Vec<String> {
         self.failed

@@ -58,9 +58,6 @@ impl DnsSession {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-            .into_iter()
-            .chain(self.containers.warnings())
-            .collect()
     }
 
     /// Where containers on the laptop can ask (their bridges' gateway addresses).
