@@ -35,8 +35,10 @@ fn e2e_tests(lab: Lab) -> Result<()> {
     ];
     // Resume freezes the laptop past a WireGuard session (190 s): the tunnel's recovery does not
     // depend on the cluster's topology, so it runs on the default lab only.
+    // Containers on the laptop: a laptop-side bridge, independent of the topology too.
     if lab == Lab::Default {
         tests.push("resume");
+        tests.push("containers");
     }
     e2e(&tests, &[])
 }

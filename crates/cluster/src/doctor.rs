@@ -278,6 +278,9 @@ async fn check_handshakes(r: &mut Report, daemon: Option<&Status>) {
                 r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
             }
             path_mtu_check(r, status).await;
+            for note in crate::container_dns::advice(&status.container_dns) {
+                r.note(&note);
+            }
         }
         None => r.skip("handshakes", "not connected"),
     }

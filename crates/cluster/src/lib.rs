@@ -25,6 +25,7 @@
 
 pub mod clock;
 pub mod connect;
+pub mod container_dns;
 pub mod controller;
 pub mod daemon_events;
 pub mod discovery;

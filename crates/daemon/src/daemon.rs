@@ -175,7 +175,12 @@ impl Daemon {
             if moved {
                 crate::underlay::renew(session, moves, followed, arrived).await;
             }
-            if followed || moved {
+            // Docker/Podman bridges that appeared or went: their containers' listeners follow.
+            let containers = match session.dns.as_mut() {
+                Some(dns) => dns.containers_changed().await,
+                None => false,
+            };
+            if followed || moved || containers {
                 self.publish_status(&mut slot).await;
             }
         }

@@ -46,6 +46,8 @@ pub struct DnsSession {
     watch: Option<tokio::task::JoinHandle<()>>,
     /// From the watch (resolv.conf mode: another program keeps rewriting the file).
     warnings: Warnings,
+    /// The listeners for containers on the laptop's Docker/Podman bridges.
+    containers: crate::container_dns::ContainerDns,
 }
 
 impl DnsSession {
@@ -56,6 +58,29 @@ impl DnsSession {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Where containers on the laptop can ask (their bridges' gateway addresses).
+    #[must_use]
+    pub fn container_addresses(&self) -> Vec<std::net::SocketAddr> {
+        self.containers.addresses()
+    }
+
+    /// Follow the container bridges (at start and after a network change): a listener for each
+    /// bridge there is now, none for one that went. Whether the listeners changed.
+    pub async fn containers_changed(&mut self) -> bool {
+        let before = (self.containers.addresses(), self.containers.warnings());
+        let bridges = tokio::task::spawn_blocking(crate::container_bridges::read)
+            .await
+            .unwrap_or_default();
+        self.containers
+            .sync(
+                crate::container_dns::on_dns_runtime(&self.resolver.bridge_starter()),
+                bridges,
+                crate::container_dns::PORT,
+            )
+            .await;
+        before != (self.containers.addresses(), self.containers.warnings())
     }
 
     /// What to persist in the state file.
@@ -130,14 +155,17 @@ impl DnsSession {
             zone = %settings.zone,
             "split DNS started"
         );
-        Ok(Self {
+        let mut session = Self {
             os,
             state,
             settings,
             resolver,
             watch,
             warnings,
-        })
+            containers: crate::container_dns::ContainerDns::default(),
+        };
+        session.containers_changed().await;
+        Ok(session)
     }
 
     /// A new Plan on the same interface: new resolver configuration, and the OS told again if its
@@ -180,6 +208,8 @@ impl DnsSession {
     pub async fn stop(mut self) -> Result<(), SplitDnsError> {
         // Ended (not only told to end) before the revert: it writes the same files.
         stop_watch(self.watch.take()).await;
+        // Nothing listens on a bridge once disconnected.
+        self.containers.stop().await;
         let reverted = self.os.revert(&self.state).await;
         if let Err(e) = crate::dns_runtime::stop_resolver(self.resolver).await {
             tracing::warn!(error = %e, "stopping the resolver");

@@ -71,3 +71,18 @@ pub async fn start_watch(
         None => watch.await,
     }
 }
+
+/// Starts a container bridge's listener on the DNS runtime (its loops run there).
+pub async fn listen_bridge(
+    starter: kubewire_dns::BridgeStarter,
+    listen: std::net::SocketAddr,
+    subnet: ipnet::Ipv4Net,
+) -> Result<kubewire_dns::BridgeListener, DnsError> {
+    match handle() {
+        Some(dns) => dns
+            .spawn(async move { starter.listen(listen, subnet).await })
+            .await
+            .map_err(|e| DnsError::Server(format!("the resolver's runtime: {e}")))?,
+        None => starter.listen(listen, subnet).await,
+    }
+}

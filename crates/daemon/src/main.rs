@@ -5,6 +5,8 @@ mod change;
 mod changes;
 mod cleanup;
 mod connection;
+mod container_bridges;
+mod container_dns;
 mod create;
 mod daemon;
 mod decide;

@@ -181,6 +181,11 @@ impl Session {
             warnings,
             mtu: Some(self.mtu),
             network_event: self.network_event.clone(),
+            container_dns: self
+                .dns
+                .iter()
+                .flat_map(crate::dns::DnsSession::container_addresses)
+                .collect(),
         }
     }
 }

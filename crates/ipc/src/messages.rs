@@ -173,6 +173,10 @@ pub struct Status {
     /// The last network change the daemon followed, and what it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_event: Option<kubewire_core::network_event::NetworkEvent>,
+    /// Where containers on the laptop's Docker/Podman bridges can ask for cluster names (each
+    /// bridge's gateway address, port 53; answered for that bridge's subnet only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_dns: Vec<std::net::SocketAddr>,
 }
 
 impl Status {
@@ -194,6 +198,7 @@ impl Status {
             warnings: Vec::new(),
             mtu: None,
             network_event: None,
+            container_dns: Vec::new(),
         }
     }
 }

@@ -150,6 +150,13 @@ fn render(s: &Status, pid: Option<i32>) -> String {
     if let Some(dns) = s.dns_server {
         let _ = writeln!(out, "cluster DNS: {dns}");
     }
+    for addr in &s.container_dns {
+        let _ = writeln!(
+            out,
+            "containers:  DNS at {addr} (`docker run --dns {}`; see `kubewire doctor`)",
+            addr.ip()
+        );
+    }
     if let Some(mtu) = &s.mtu {
         let _ = writeln!(out, "MTU:         {mtu}");
     }

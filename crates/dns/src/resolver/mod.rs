@@ -3,11 +3,13 @@
 //! name to the original nameservers unchanged.
 
 mod answers;
+mod bridge;
 mod engine;
 mod forwarder;
 pub mod fuzzing;
 mod inflight;
 mod packets;
+mod source;
 mod tcp;
 mod udp;
 mod wire;
@@ -21,7 +23,9 @@ use tracing::{debug, info};
 
 use crate::DnsError;
 use crate::config::ResolverConfig;
+pub use bridge::{BridgeListener, BridgeStarter};
 use engine::Engine;
+use source::Allowed;
 
 /// The running resolver. [`SplitResolver::stop`] it; dropping it stops it too (abruptly).
 pub struct SplitResolver {
@@ -115,8 +119,12 @@ impl SplitResolver {
         let udp = UdpSocket::bind(config.listen).await.map_err(bind_err)?;
         let listen = udp.local_addr().map_err(bind_err)?;
         let tcp = TcpListener::bind(listen).await.map_err(bind_err)?;
-        let udp = tokio::spawn(udp::serve(Arc::new(udp), Arc::clone(&engine), listen.ip()));
-        let tcp = tokio::spawn(tcp::serve(tcp, Arc::clone(&engine), listen.ip()));
+        let udp = tokio::spawn(udp::serve(
+            Arc::new(udp),
+            Arc::clone(&engine),
+            Allowed::Laptop(listen.ip()),
+        ));
+        let tcp = tokio::spawn(tcp::serve(tcp, Arc::clone(&engine), Allowed::Laptop(listen.ip())));
         info!(
             cluster = config.cluster_dns.is_some(),
             upstreams = config.upstreams.len(),

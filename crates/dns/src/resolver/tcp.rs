@@ -1,14 +1,14 @@
 //! The TCP side of the resolver, served by our own loop with limits, so that nothing reaching the
 //! tunnel address (a pod, the LAN) can hold the root daemon's descriptors:
 //!
-//! - a connection from any source but the laptop (loopback, the listen address) is closed at once,
+//! - a connection from any source but the laptop (loopback, the listen address), or on a container
+//!   bridge's listener from outside the bridge's subnet, is closed at once,
 //!   before a byte is read;
 //! - at most [`MAX_CONNECTIONS`] connections at once; past that a new one is closed at once;
 //! - a connection must start its next query within [`IDLE`] and send it whole within [`QUERY`];
 //!   each answer must be written within [`QUERY`];
 //! - a failed `accept` (out of descriptors) waits a growing while, logged once per 10 s.
 
-use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::Name;
 
 use super::engine::{EDNS_PAYLOAD, Engine};
+use super::source::Allowed;
 
 /// Connections served at once.
 pub(crate) const MAX_CONNECTIONS: usize = 32;
@@ -63,7 +64,7 @@ impl Backoff {
 }
 
 /// Answers queries on `listener` until the task is aborted.
-pub(crate) async fn serve(listener: TcpListener, engine: Arc<RwLock<Arc<Engine>>>, listen_ip: IpAddr) {
+pub(crate) async fn serve(listener: TcpListener, engine: Arc<RwLock<Arc<Engine>>>, allowed: Allowed) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = Backoff::new();
     loop {
@@ -81,8 +82,8 @@ pub(crate) async fn serve(listener: TcpListener, engine: Arc<RwLock<Arc<Engine>>
                 continue;
             }
         };
-        if !(src.ip().is_loopback() || src.ip() == listen_ip) {
-            // Not the laptop (a pod through the tunnel, the LAN): closed before anything is read.
+        if !allowed.admits(src.ip()) {
+            // Not the laptop or the bridge's containers (a pod through the tunnel, the LAN): closed before anything is read.
             debug!(%src, "TCP connection from a foreign source closed");
             continue;
         }

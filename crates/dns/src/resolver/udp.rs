@@ -2,7 +2,7 @@
 //! from the receive loop, other queries answered in a task of their own, or together with the same
 //! question already in flight ([`super::inflight`]). TCP: [`super::tcp`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -11,6 +11,7 @@ use tracing::debug;
 
 use super::engine::{EDNS_PAYLOAD, Engine};
 use super::inflight::{Join, Waiter};
+use super::source::Allowed;
 use super::wire;
 
 /// The largest query we read.
@@ -23,7 +24,7 @@ async fn send(socket: &UdpSocket, reply: &[u8], to: SocketAddr) {
 }
 
 /// Answers queries on `socket` until the task is aborted.
-pub(crate) async fn serve(socket: Arc<UdpSocket>, engine: Arc<RwLock<Arc<Engine>>>, listen_ip: IpAddr) {
+pub(crate) async fn serve(socket: Arc<UdpSocket>, engine: Arc<RwLock<Arc<Engine>>>, allowed: Allowed) {
     let mut buf = vec![0u8; MAX_QUERY];
     loop {
         let (len, src) = match socket.recv_from(&mut buf).await {
@@ -33,8 +34,8 @@ pub(crate) async fn serve(socket: Arc<UdpSocket>, engine: Arc<RwLock<Arc<Engine>
                 continue;
             }
         };
-        if !(src.ip().is_loopback() || src.ip() == listen_ip) {
-            // Not the laptop (a pod through the tunnel, the LAN): no answer at all.
+        if !allowed.admits(src.ip()) {
+            // Not the laptop or the bridge's containers (a pod through the tunnel, the LAN): no answer at all.
             debug!(%src, "query from a foreign source dropped");
             continue;
         }
