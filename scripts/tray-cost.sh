@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tray app's cost at rest: RSS, PSS and CPU wakeups (context switches per second, all threads)
 # of every process of the app (kubewire-tray, the kubewire-window process it starts and that one's
-# WebKit processes), after 60 s idle with the window open, then after 60 s with the window closed
+# WebKit processes; with --lab also kubewired), after 60 s idle with the window open, then after 60 s with the window closed
 # (the window process gone). Release build, Xvfb, a D-Bus session bus (the tray's icon registers on it).
 #
 #   scripts/tray-cost.sh                 # no daemon: the app shows "service not running"
@@ -76,6 +76,7 @@ ctxt() { # all threads' context switches of pid
 measure() {
   local label=$1
   local list; list=$(tree "$app")
+  $lab && list="$list $daemon" # the root daemon's own wake-ups count too
   declare -A before
   for p in $list; do before[$p]=$(ctxt "$p"); done
   sleep "$sample"

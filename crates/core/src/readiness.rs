@@ -18,10 +18,11 @@ pub enum NotReady {
     NoKey,
     /// No valid `spec.podCIDR`.
     NoPodCidr,
-    /// `last-seen` is too old (or missing).
+    /// `last-seen` is too old (or missing). The moment, not the age: a Plan made again a minute
+    /// later says the same (an age would make every re-plan a new Plan).
     Stale {
-        /// Seconds between `last-seen` and now.
-        age_seconds: i64,
+        /// `last-seen`, Unix seconds (0 or less: never).
+        last_seen: i64,
     },
 }
 
@@ -31,12 +32,14 @@ impl std::fmt::Display for NotReady {
             Self::NoEndpoint => f.write_str("not ready: no valid endpoint"),
             Self::NoKey => f.write_str("not ready: no valid WireGuard key"),
             Self::NoPodCidr => f.write_str("not ready: no pod CIDR"),
-            Self::Stale { age_seconds } => {
-                write!(
-                    f,
-                    "not ready: last seen {age_seconds} s ago (limit {STALE_AFTER_SECONDS} s)"
-                )
+            Self::Stale { last_seen } if *last_seen <= 0 => {
+                f.write_str("not ready: never seen (no last-seen)")
             }
+            Self::Stale { last_seen } => write!(
+                f,
+                "not ready: last seen {} (stale after {STALE_AFTER_SECONDS} s)",
+                crate::time::utc(*last_seen)
+            ),
         }
     }
 }
@@ -55,7 +58,9 @@ pub fn check(node: &Node, now: i64) -> Result<(), NotReady> {
     }
     let age_seconds = now.saturating_sub(node.last_seen);
     if age_seconds >= STALE_AFTER_SECONDS {
-        return Err(NotReady::Stale { age_seconds });
+        return Err(NotReady::Stale {
+            last_seen: node.last_seen,
+        });
     }
     Ok(())
 }

@@ -361,3 +361,33 @@ fn a_resume_while_the_api_server_is_away_probes_at_once_and_restarts_the_backoff
     );
     assert!(h.c.reachability().is_reachable());
 }
+
+#[test]
+fn a_node_that_stays_stale_sends_no_plan_per_heartbeat() {
+    let mut h = three(0);
+    // node-0 keeps sending heartbeats; the others stop and age out.
+    for _ in 0..13 {
+        h.advance(5 * S);
+        h.change(ClusterChange::NodeApplied(node(0, "aws", 51820, h.api_now())));
+    }
+    assert_eq!(h.daemon_plan.as_ref().unwrap().cluster.ready_nodes, 1);
+    let before = h.sent().len();
+    // A minute more of heartbeats, stats and ticks while the two stay stale: nothing changed.
+    for _ in 0..12 {
+        h.advance(5 * S);
+        h.change(ClusterChange::NodeApplied(node(0, "aws", 51820, h.api_now())));
+        let plan = h.daemon_plan.clone().unwrap();
+        let ages: Vec<(String, Option<u64>)> = crate::failover::segments(&plan)
+            .into_iter()
+            .map(|s| (s.peer, Some(3)))
+            .collect();
+        let ages: Vec<(&str, Option<u64>)> = ages.iter().map(|(p, a)| (p.as_str(), *a)).collect();
+        h.stats(&ages);
+    }
+    let resent: Vec<_> = h.sent()[before..].iter().map(|p| p.cluster.clone()).collect();
+    assert!(
+        resent.is_empty(),
+        "{} Plans re-sent in a minute with nothing changed: {resent:#?}",
+        resent.len()
+    );
+}

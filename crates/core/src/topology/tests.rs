@@ -307,7 +307,7 @@ fn readiness_window_uses_now() {
     assert_eq!(readiness::check(&n, 1059), Ok(()));
     assert_eq!(
         readiness::check(&n, 1060),
-        Err(readiness::NotReady::Stale { age_seconds: 60 })
+        Err(readiness::NotReady::Stale { last_seen: 1000 })
     );
     // A clock behind last-seen is still ready (Kilo only checks the difference).
     assert_eq!(readiness::check(&n, 900), Ok(()));
