@@ -328,7 +328,10 @@ fn no_ready_node_is_an_error_with_reasons() {
     match err {
         kubewire_core::PlanError::NoReadyNodes { total, skipped } => {
             assert_eq!(total, 3);
-            assert!(skipped[0].reason.contains("last seen 1970-01-01T00:16:40Z"), "{skipped:?}");
+            assert!(
+                skipped[0].reason.contains("last seen 1970-01-01T00:16:40Z"),
+                "{skipped:?}"
+            );
         }
         other => panic!("{other:?}"),
     }

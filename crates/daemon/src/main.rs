@@ -43,6 +43,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// How often the daemon checks that BoringTun did not take a signal meant for it.
+const SIGNAL_WATCH: Duration = Duration::from_secs(1);
+
 /// kubewired: puts this machine into a Kubernetes cluster meshed by Kilo, on behalf of `kubewire`.
 ///
 /// Runs as root. Listens on a local socket for Plans computed by the unprivileged `kubewire` CLI or
@@ -134,8 +137,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         "kubewired ready"
     );
     // BoringTun installs its own SIGTERM/SIGINT handlers and may catch the signal first: then its
-    // threads stop, which this watch turns into the same clean stop.
-    let mut watch = tokio::time::interval(Duration::from_millis(250));
+    // threads stop, which this watch turns into the same clean stop. Once a second: nothing in
+    // the daemon wakes up faster than 1 Hz at rest (it was 4 Hz, the largest of its wake-ups).
+    let mut watch = tokio::time::interval(SIGNAL_WATCH);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = watch.tick() => if daemon.backend_took_a_signal() {
