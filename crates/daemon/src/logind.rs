@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt as _;
 
 use crate::daemon::Daemon;
+use crate::power::{PowerEvent, SleepClock};
 
 const BUS_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -22,19 +23,18 @@ pub async fn run(daemon: Arc<Daemon>) {
             return;
         }
     };
-    let mut asleep_since: Option<SystemTime> = None;
+    let mut clock = SleepClock::default();
     while let Some(message) = signals.next().await {
         let Ok(going) = message.body().deserialize::<bool>() else {
             continue;
         };
-        if going {
+        let event = if going {
             tracing::info!("logind: the machine goes to sleep");
-            asleep_since = Some(SystemTime::now());
+            PowerEvent::Sleeping
         } else {
-            let away = asleep_since
-                .take()
-                .and_then(|t| t.elapsed().ok())
-                .unwrap_or_default();
+            PowerEvent::Resumed
+        };
+        if let Some(away) = clock.heard(event, SystemTime::now()) {
             tracing::info!(away_secs = away.as_secs(), "logind: resumed");
             daemon.resumed(away).await;
         }

@@ -29,6 +29,10 @@ mod network_event;
 mod os;
 mod persist;
 mod policy;
+#[cfg(any(target_os = "linux", windows))]
+mod power;
+#[cfg(windows)]
+mod power_windows;
 mod prepare;
 mod registry;
 mod restore;
@@ -130,6 +134,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     tokio::spawn(resume::run(daemon.clone()));
     #[cfg(target_os = "linux")]
     tokio::spawn(logind::run(daemon.clone()));
+    #[cfg(windows)]
+    tokio::spawn(power_windows::run(daemon.clone()));
     let mut stop = os::Stop::new()?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

@@ -48,7 +48,10 @@ struct Login1;
 #[zbus::interface(name = "org.freedesktop.login1.Manager")]
 impl Login1 {
     #[zbus(signal)]
-    async fn prepare_for_sleep(emitter: &zbus::object_server::SignalEmitter<'_>, start: bool) -> zbus::Result<()>;
+    async fn prepare_for_sleep(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        start: bool,
+    ) -> zbus::Result<()>;
 }
 
 async fn logind(address: &str) -> zbus::Connection {
@@ -113,7 +116,10 @@ async fn a_resume_that_logind_announces_starts_the_handshakes_over_and_is_shown(
     );
     let event = status.network_event.unwrap();
     assert!(
-        event.actions.iter().any(|a| a.contains("handshakes started again")),
+        event
+            .actions
+            .iter()
+            .any(|a| a.contains("handshakes started again")),
         "{event:?}"
     );
     assert!(

@@ -21,12 +21,31 @@ use std::sync::{LazyLock, Mutex};
 use anyhow::Context as _;
 use kubewire_ipc::Connection;
 use kubewire_ipc::windows::PipeServer;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
+
+use crate::power::{PowerEvent, service_control};
 
 /// The service name the MSI installs (installers/windows/kubewire.wxs).
 pub const SERVICE_NAME: &str = "kubewired";
 
 static STOP: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+type PowerChannel = (
+    mpsc::UnboundedSender<PowerEvent>,
+    Mutex<Option<mpsc::UnboundedReceiver<PowerEvent>>>,
+);
+
+/// The service control manager's power events, from its handler to `power_windows::run`.
+static POWER: LazyLock<PowerChannel> = LazyLock::new(|| {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (tx, Mutex::new(Some(rx)))
+});
+
+/// The power events the service control manager sends (only to the service); `None` after the
+/// first call.
+pub fn power_events() -> Option<mpsc::UnboundedReceiver<PowerEvent>> {
+    POWER.1.lock().ok()?.take()
+}
 
 /// Where the daemon takes connections.
 pub struct Listener(PipeServer);
@@ -96,6 +115,7 @@ pub fn run_service(daemon: impl FnOnce() -> ExitCode + Send + 'static) -> ExitCo
     let worker = Mutex::new(None);
     let result = windows_services::Service::new()
         .can_stop()
+        .can_accept(service_control::ACCEPT_POWEREVENT)
         .run(|_service, command| match command {
             windows_services::Command::Start => {
                 if let Some(daemon) = daemon.lock().ok().and_then(|mut d| d.take())
@@ -108,6 +128,11 @@ pub fn run_service(daemon: impl FnOnce() -> ExitCode + Send + 'static) -> ExitCo
                 STOP.notify_one();
                 if let Some(handle) = worker.lock().ok().and_then(|mut w| w.take()) {
                     let _ = handle.join();
+                }
+            }
+            windows_services::Command::Extended(extended) => {
+                if let Some(event) = service_control::power_event(extended.control, extended.ty) {
+                    let _ = POWER.0.send(event);
                 }
             }
             _ => {}
