@@ -47,7 +47,7 @@ pub struct ConnectOptions {
     pub local_networks: Vec<IpNet>,
     /// Keep the Peer if connecting fails after registering it.
     pub keep_peer: bool,
-    /// Controller timings (debounce, periodic re-plan).
+    /// Controller timings (the quiet time after a Plan, periodic re-plan).
     pub debounce: Duration,
     /// Periodic probe and re-plan.
     pub replan_every: Duration,
@@ -67,7 +67,7 @@ impl ConnectOptions {
             identity: Identity::current(),
             local_networks: Vec::new(),
             keep_peer: false,
-            debounce: Duration::from_millis(100),
+            debounce: crate::controller::QUIET_TIME,
             replan_every: Duration::from_secs(5),
             preferences: crate::preferences::PreferenceChanges::default(),
         })

@@ -1,6 +1,6 @@
 //! Watch changes into the controller's [`kubewire_core::Planner`]: a list replaces what it
-//! lists, an apply or a delete changes one object; a change that may move the Plan starts the
-//! quiet time before re-planning; a failing watch asks for a probe; a vanished own Peer asks for it
+//! lists, an apply or a delete changes one object; a change that may move the Plan is planned at
+//! once, or at the end of the quiet time when it follows another within it; a failing watch asks for a probe; a vanished own Peer asks for it
 //! to be registered again.
 
 use std::collections::BTreeSet;
@@ -23,7 +23,10 @@ impl Controller {
             if peers_changed {
                 self.reregister_if_gone();
             }
-            self.debounce.get_or_insert_with(|| now + self.timing.debounce);
+            // The first change of a burst is planned at once; what follows within the quiet
+            // time is coalesced into one re-plan at its end.
+            let quiet_until = self.quiet_until.filter(|&until| until > now);
+            self.debounce.get_or_insert(quiet_until.unwrap_or(now));
         } else if self.reach.is_reachable() {
             self.probe_soon(now);
         }

@@ -57,6 +57,9 @@ const RESUME_SETTLE: Duration = Duration::from_secs(1);
 /// After a failed attempt to re-apply the Plan to a daemon that came back, the first wait.
 const RESTORE_FIRST_RETRY: Duration = Duration::from_millis(500);
 
+/// The quiet time after a Plan is sent (see [`ControllerConfig::debounce`]).
+pub const QUIET_TIME: Duration = Duration::from_millis(25);
+
 /// How the controller runs.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -66,7 +69,8 @@ pub struct ControllerConfig {
     pub private_key: PrivateKey,
     /// Who asks, for the daemon.
     pub session: SessionInfo,
-    /// Quiet time after a change before re-planning.
+    /// Quiet time after a Plan is sent: changes within it are coalesced into one re-plan at its
+    /// end; a change after it is planned at once.
     pub debounce: Duration,
     /// Probe the API server and re-plan this often.
     pub replan_every: Duration,
@@ -88,14 +92,14 @@ pub struct Registration {
 }
 
 impl ControllerConfig {
-    /// Defaults: 100 ms debounce, re-plan every 5 s, probes back off up to 10 s.
+    /// Defaults: 25 ms quiet time after a Plan, re-plan every 5 s, probes back off up to 10 s.
     #[must_use]
     pub fn new(request: PlanRequest, private_key: PrivateKey, session: SessionInfo) -> Self {
         Self {
             request,
             private_key,
             session,
-            debounce: Duration::from_millis(100),
+            debounce: QUIET_TIME,
             replan_every: Duration::from_secs(5),
             max_backoff: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),

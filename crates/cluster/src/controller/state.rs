@@ -84,8 +84,12 @@ pub struct Controller {
     pub(super) reach: Reachability,
     /// A probe was asked for and is not answered yet.
     pub(super) probing: bool,
-    /// Re-plan at this instant (the quiet time after a change).
+    /// Re-plan at this instant: at once for the first change of a burst, at the end of the quiet
+    /// time for the changes that follow it.
     pub(super) debounce: Option<Instant>,
+    /// The quiet time after the last re-plan: changes before it are coalesced into one re-plan
+    /// at its end; a change after it is planned at once.
+    pub(super) quiet_until: Option<Instant>,
     /// The Plan in force (last applied).
     pub(super) last_sent: Option<Plan>,
     /// The last apply failed: send the next Plan even if it is the same.
@@ -150,6 +154,7 @@ impl Controller {
             },
             probing: false,
             debounce: None,
+            quiet_until: None,
             last_sent: applied,
             pending: false,
             last_plan_error: None,
@@ -235,7 +240,13 @@ impl Controller {
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
         if self.debounce.is_some_and(|at| at <= now) {
             self.debounce = None;
+            let before = self.commands.len();
             self.replan(wall);
+            // Only a Plan sent opens a quiet time: a heartbeat that changed nothing does not
+            // hold up the next real change.
+            if self.commands.len() > before {
+                self.quiet_until = Some(now + self.timing.debounce);
+            }
         }
         if !self.probing && self.reach.next_probe() <= now {
             self.probing = true;

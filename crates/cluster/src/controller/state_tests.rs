@@ -30,42 +30,47 @@ fn segment_names(plan: &kubewire_core::Plan) -> Vec<String> {
 }
 
 #[test]
-fn a_burst_of_changes_inside_the_quiet_time_becomes_one_plan() {
+fn the_first_change_is_planned_at_once_and_the_rest_of_its_burst_as_one_plan() {
     let mut h = three(0);
     assert!(h.daemon_plan.is_some(), "connected");
     let seen = h.api_now();
     h.change(ClusterChange::NodeApplied(node(3, "ovh", 51820, seen)));
-    assert_eq!(
-        h.c.poll_timeout(),
-        Some(h.now() + 100 * MS),
-        "the quiet time starts at the first change"
-    );
-    h.advance(50 * MS);
+    let sent = h.sent();
+    assert_eq!(sent.len(), 1, "the first change is planned at once, no wait");
+    assert!(segment_names(sent[0]).contains(&"node-3".to_owned()));
+    // Changes that follow within the quiet time are coalesced: one Plan at its end.
+    h.advance(20 * MS);
     h.change(ClusterChange::NodeApplied(node(4, "hetzner", 51820, seen)));
+    h.advance(30 * MS);
+    h.change(ClusterChange::NodeApplied(node(5, "scaleway", 51820, seen)));
     assert_eq!(
         h.c.poll_timeout(),
         Some(h.start + 100 * MS),
-        "a second change does not extend it"
+        "the quiet time runs from the first Plan; the others do not extend it"
     );
     h.advance(49 * MS);
-    assert!(h.sent().is_empty(), "nothing before the quiet time is over");
+    assert_eq!(h.sent().len(), 1, "nothing more before the quiet time is over");
     h.advance(2 * MS);
     let sent = h.sent();
-    assert_eq!(sent.len(), 1, "one Plan for the burst");
-    let leaders = segment_names(sent[0]);
+    assert_eq!(sent.len(), 2, "one Plan for the rest of the burst");
+    let leaders = segment_names(sent[1]);
     assert!(
-        leaders.contains(&"node-3".to_owned()) && leaders.contains(&"node-4".to_owned()),
+        leaders.contains(&"node-4".to_owned()) && leaders.contains(&"node-5".to_owned()),
         "{leaders:?}"
     );
-    assert_eq!(sent[0].peers.len(), 5);
-    // A heartbeat only (last-seen) changes nothing the daemon sees.
-    h.change(ClusterChange::NodeApplied(node(3, "ovh", 51820, seen + 1)));
+    assert_eq!(sent[1].peers.len(), 6);
+    // A heartbeat only (last-seen) changes nothing the daemon sees, and opens no quiet time:
+    // a real change right after it is planned at once.
     h.advance(S);
-    assert_eq!(h.sent().len(), 1, "a heartbeat sends no Plan");
+    h.change(ClusterChange::NodeApplied(node(3, "ovh", 51820, seen + 1)));
+    assert_eq!(h.sent().len(), 2, "a heartbeat sends no Plan");
+    h.advance(MS);
+    h.change(ClusterChange::NodeDeleted("node-5".into()));
+    assert_eq!(h.sent().len(), 3, "planned at once, 1 ms after a heartbeat");
     assert!(
         h.events
             .iter()
-            .any(|e| matches!(e, ControllerEvent::PlanSent { peers: 5, .. })),
+            .any(|e| matches!(e, ControllerEvent::PlanSent { peers: 6, .. })),
         "{:?}",
         h.events
     );
@@ -124,15 +129,13 @@ fn a_failing_watch_asks_for_a_probe_at_once_and_a_refusal_is_said_once() {
             message: "nodes is Forbidden: User \"dev\" cannot watch".into(),
         });
     }
-    assert_eq!(h.c.poll_timeout(), Some(h.now()), "probe now");
+    assert_eq!(h.probes.first(), Some(&S), "probed at once");
     let warnings = h
         .events
         .iter()
         .filter(|e| matches!(e, ControllerEvent::Warning { message } if message.contains("refuses")))
         .count();
     assert_eq!(warnings, 1);
-    h.advance(MS);
-    assert_eq!(h.probes, [S]);
 }
 
 #[test]

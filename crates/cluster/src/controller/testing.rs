@@ -74,9 +74,9 @@ pub fn request() -> PlanRequest {
     r
 }
 
-/// The controller's configuration (defaults: 100 ms debounce, re-plan every 5 s, backoff to 10 s).
+/// The controller's configuration (a 100 ms quiet time, re-plan every 5 s, backoff to 10 s).
 pub fn config() -> ControllerConfig {
-    ControllerConfig::new(
+    let mut config = ControllerConfig::new(
         request(),
         key(424_242).parse::<PrivateKey>().unwrap(),
         SessionInfo {
@@ -84,7 +84,9 @@ pub fn config() -> ControllerConfig {
             cluster: "https://test".into(),
             peer_name: "laptop".into(),
         },
-    )
+    );
+    config.debounce = Duration::from_millis(100);
+    config
 }
 
 /// A snapshot with these objects (and kube-dns).
@@ -213,9 +215,11 @@ impl Harness {
         self.t = until;
     }
 
+    /// A watch change; what falls due at once runs at once, as the shell's next turn would.
     pub fn change(&mut self, change: ClusterChange) {
         self.c.handle_change(change, self.now());
         self.drive();
+        self.advance(Duration::ZERO);
     }
 
     pub fn stats(&mut self, ages: &[(&str, Option<u64>)]) {
