@@ -31,6 +31,7 @@ fn e2e_tests(lab: Lab) -> Result<()> {
         "lan_overlap",
         "mtu",
         "hostile_routes",
+        "handshakes",
         "tray",
     ];
     // Resume freezes the laptop past a WireGuard session (190 s): the tunnel's recovery does not

@@ -150,6 +150,12 @@ pub async fn apply(
     for key in &applied.peers_added {
         session.peer_added_at.insert(*key, now);
     }
+    let added = applied
+        .peers_added
+        .iter()
+        .filter_map(|k| prepared.config.peers.get(k));
+    let routes: Vec<_> = prepared.config.routes.iter().copied().collect();
+    crate::handshake_now::start(&crate::handshake_now::targets(added, &routes)).await;
     let changes = crate::changes::describe(applied, &session.plan, &prepared.plan, created);
     log_applied(session.tunnel.name(), &changes, prepared.timings, started, t0);
     session.plan = prepared.plan;

@@ -17,6 +17,7 @@ mod dns_runtime;
 mod dns_sync;
 mod error;
 mod events;
+mod handshake_now;
 mod lan_yield;
 mod local_networks;
 #[cfg(target_os = "linux")]

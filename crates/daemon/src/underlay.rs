@@ -111,6 +111,10 @@ pub async fn renew(session: &mut Session, mut changes: Vec<String>, merge: bool,
             }
         }
         Ok(Some(keys)) => {
+            let live = session.tunnel.live();
+            let routes: Vec<_> = live.routes.iter().copied().collect();
+            let renewed = keys.iter().filter_map(|k| live.peers.get(k));
+            crate::handshake_now::start(&crate::handshake_now::targets(renewed, &routes)).await;
             tracing::info!(peers = keys.len(), "handshakes started again");
             for key in &keys {
                 session.peer_added_at.insert(*key, now);
