@@ -73,19 +73,8 @@ pub fn http_get_within(netns: &str, url: &str, within: Duration) -> Result<Strin
     }
 }
 
-/// Polls `check` every 100 ms until it holds or `within` has passed.
-pub fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// Polls `check` until it holds (`true`) or `within` has passed (`false`): the harness's one rule.
+pub use kubewire_netns_testing::wait_for as wait_until;
 
 /// Undoes a test's changes to the lab (by controller requests) even when the test fails.
 #[derive(Debug)]

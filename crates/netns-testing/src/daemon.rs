@@ -13,21 +13,18 @@ use crate::cmd::wait_for;
 /// How long a daemon may take to accept on its socket, or to exit after a signal.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// What to start.
+/// What to start: `exe` (the `kubewired` binary) behind `enter` (a command prefix that enters the
+/// laptop, `ip netns exec <ns>` or e.g. also a private mount namespace; empty: run it directly), with
+/// `--socket socket --state-dir state_dir` and then `args`, the environment `RUST_LOG=info` plus
+/// `env`, stdout and stderr to `log`.
 #[derive(Debug, Clone)]
 pub struct DaemonSpec {
-    /// The `kubewired` binary.
     pub exe: PathBuf,
-    /// A command prefix that enters the laptop (`ip netns exec <ns>`, or e.g. also a private mount
-    /// namespace); empty: run it directly.
     pub enter: Vec<String>,
     pub socket: PathBuf,
     pub state_dir: PathBuf,
-    /// More arguments after `--socket S --state-dir D`.
     pub args: Vec<String>,
-    /// Environment on top of `RUST_LOG=info`.
     pub env: Vec<(String, String)>,
-    /// Where its stdout and stderr go.
     pub log: PathBuf,
 }
 
