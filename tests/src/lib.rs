@@ -2,10 +2,10 @@
 //! `kubewire` CLI next to it, and cleanup that runs even when a test fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use kubewire_lab::desc::LabDescription;
+use kubewire_netns_testing::{Daemon, DaemonSpec};
 
 /// The laptop's WireGuard interface (the Plan's default name).
 pub const IFACE: &str = "kubewire0";
@@ -50,7 +50,7 @@ pub mod resolved;
 pub struct Laptop {
     pub lab: LabDescription,
     pub dir: tempfile::TempDir,
-    daemon: Option<Child>,
+    daemon: Option<Daemon>,
     /// How the daemon and [`Laptop::exec`] enter the laptop (default: `ip netns exec <laptop>`).
     enter: Option<Vec<String>>,
     /// Extra environment for the daemon.
@@ -90,44 +90,26 @@ impl Laptop {
         self.dir.path().join("state")
     }
 
-    /// (Re)starts the daemon and waits for its socket.
+    /// (Re)starts the daemon and waits for its socket (the harness's one launcher).
     pub fn start_daemon(&mut self) {
-        let _ = std::fs::remove_file(self.socket());
-        let log = std::fs::File::create(self.dir.path().join("kubewired.log")).ok();
-        let enter = self.enter_prefix();
-        let mut cmd = Command::new(&enter[0]);
-        cmd.args(&enter[1..])
-            .arg(bin("kubewired"))
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null());
+        let mut env = self.daemon_env.clone();
         // Without its own resolv.conf the namespace sees the host's: never let the daemon change it.
         if !self.resolv_conf_path().exists() {
-            cmd.env("KUBEWIRE_DNS_BACKEND", "none");
+            env.push(("KUBEWIRE_DNS_BACKEND".into(), "none".into()));
         }
-        for (k, v) in &self.daemon_env {
-            cmd.env(k, v);
-        }
-        if let Some(log) = log {
-            if let Ok(copy) = log.try_clone() {
-                cmd.stdout(copy);
-            }
-            cmd.stderr(log);
-        }
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => panic!("cannot start kubewired: {e}"),
+        let spec = DaemonSpec {
+            exe: bin("kubewired"),
+            enter: self.enter_prefix(),
+            socket: self.socket(),
+            state_dir: self.state_dir(),
+            args: Vec::new(),
+            env,
+            log: self.dir.path().join("kubewired.log"),
         };
-        self.daemon = Some(child);
-        let socket = self.socket();
-        assert!(
-            wait_until(Duration::from_secs(10), || socket.exists()),
-            "kubewired did not listen: {}",
-            self.daemon_log()
-        );
+        match Daemon::start(&spec) {
+            Ok(daemon) => self.daemon = Some(daemon),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     fn enter_prefix(&self) -> Vec<String> {
@@ -155,7 +137,7 @@ impl Laptop {
 
     /// The daemon's PID (`ip netns exec` execs it in place).
     pub fn daemon_pid(&self) -> Option<u32> {
-        self.daemon.as_ref().map(Child::id)
+        self.daemon.as_ref().map(Daemon::pid)
     }
 
     /// The daemon's log so far.
@@ -171,29 +153,15 @@ impl Laptop {
 
     /// SIGKILL the daemon (a crash); returns its PID.
     pub fn crash_daemon(&mut self) -> u32 {
-        let Some(mut child) = self.daemon.take() else {
+        let Some(daemon) = self.daemon.take() else {
             panic!("no daemon")
         };
-        let pid = child.id();
-        let _ = child.kill();
-        let _ = child.wait();
-        pid
+        daemon.crash()
     }
 
-    /// SIGTERM the daemon and wait for it.
+    /// SIGTERM the daemon and wait for it (SIGKILL after 10 s).
     pub fn stop_daemon(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.daemon.take()?;
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        child.wait().ok()
+        self.daemon.take()?.stop()
     }
 
     /// The environment of the user side: its own HOME and XDG dirs (keys, pid and log files).

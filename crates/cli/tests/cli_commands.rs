@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kubewire_lab::api::testing::TestServer;
+use kubewire_apiserver::testing::TestServer;
 use support::fake_daemon::FakeDaemon;
 
 struct Env {

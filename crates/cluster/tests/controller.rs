@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use kubewire_apiserver::ExpiredMode;
 use kubewire_cluster::controller::StopMode;
 use kubewire_cluster::daemon_events::DaemonSignal;
 use kubewire_cluster::keys::KeyStore;
@@ -13,7 +14,6 @@ use kubewire_cluster::registration::Identity;
 use kubewire_cluster::{ChannelSink, ConnectOptions, ControllerEvent, Step, connect};
 use kubewire_core::Plan;
 use kubewire_core::plan::PeerKind;
-use kubewire_lab::api::ExpiredMode;
 use support::{TestServer, WAIT};
 use tokio::sync::mpsc::UnboundedReceiver;
 

@@ -3,11 +3,11 @@
 
 mod support;
 
+use kubewire_apiserver::Store;
 use kubewire_cluster::ClusterError;
 use kubewire_cluster::discovery::{self, ServiceCidrSource};
 use kubewire_cluster::keys::{KeyPair, KeySource, KeyStore};
 use kubewire_cluster::registration::{self, Identity};
-use kubewire_lab::api::Store;
 use serde_json::json;
 use support::kube_dns;
 

@@ -7,12 +7,12 @@ mod support;
 
 use std::time::Duration;
 
+use kubewire_apiserver::Store;
 use kubewire_cluster::controller::StopMode;
 use kubewire_cluster::keys::KeyStore;
 use kubewire_cluster::registration::Identity;
 use kubewire_cluster::{ChannelSink, ConnectOptions, connect};
 use kubewire_core::Plan;
-use kubewire_lab::api::Store;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kubewire_apiserver::{self as api, ApiServerConfig, RunningApiServer, Store, Tls};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::api::{self, ApiServerConfig, RunningApiServer, Store, Tls};
 use crate::control::{Request, Response};
 use crate::desc::LabDescription;
 use crate::mesh::{self, KiloPeer, NodeConfig};

@@ -1,13 +1,11 @@
-//! kubewire-lab: the Kubernetes-API test server and the network-namespace cluster.
+//! kubewire-lab: the network-namespace cluster.
 //!
-//! The API server (`api`) is a test double of kube-apiserver, faithful to the API conventions the
-//! `kube` client and `kubectl` rely on. The rest builds a Kilo-meshed multi-cloud cluster out of
-//! network namespaces on one machine: `model` (the cluster as data), `mesh` (what Kilo configures),
-//! `net` (namespaces, WireGuard, routes, kube-proxy rules), `dns` (the cluster DNS), `objects` (the
+//! It builds a Kilo-meshed multi-cloud cluster out of network namespaces on one machine, whose
+//! Kubernetes API is served by the test server of the `kubewire-apiserver` crate: `model` (the
+//! cluster as data), `mesh` (what Kilo configures), `net` (namespaces, WireGuard, routes, kube-proxy rules), `dns` (the cluster DNS), `objects` (the
 //! API objects), `standin` (the Kilo stand-in), `controller` (the process that runs it all),
 //! `control` (its socket), `desc` (`lab.json`).
 
-pub mod api;
 pub mod control;
 pub mod controller;
 pub mod desc;

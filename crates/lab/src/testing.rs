@@ -3,8 +3,10 @@
 //! after themselves, also when a test fails.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use kubewire_netns_testing::Netns;
 
 use crate::control::{self, Request, Response};
 use crate::desc::LabDescription;
@@ -71,19 +73,8 @@ pub fn http_get_within(netns: &str, url: &str, within: Duration) -> Result<Strin
     }
 }
 
-/// Polls `check` every 100 ms until it holds or `within` has passed.
-pub fn wait_until(within: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// Polls `check` until it holds (`true`) or `within` has passed (`false`): the harness's one rule.
+pub use kubewire_netns_testing::wait_for as wait_until;
 
 /// Undoes a test's changes to the lab (by controller requests) even when the test fails.
 #[derive(Debug)]
@@ -102,41 +93,31 @@ pub fn ping(netns: &str, ip: &str) -> bool {
     exec(netns, "ping", &["-c", "1", "-W", "1", ip]).is_ok()
 }
 
-/// A namespace for one test, plugged into the underlay, deleted (with its processes) on drop.
+/// A namespace for one test, plugged into the underlay, deleted (with its processes) on drop
+/// (the harness of `kubewire-netns-testing`).
 #[derive(Debug)]
 pub struct TestNs {
     pub name: String,
-    children: Vec<Child>,
+    netns: Netns,
 }
 
 impl TestNs {
     /// Creates `kw-t-<suffix>` on the underlay at `underlay_ip` (use 192.0.2.200-253).
     pub fn create(suffix: &str, underlay_ip: std::net::Ipv4Addr) -> Result<Self, String> {
-        let name = format!("kw-t-{suffix}");
-        let _ = ns::delete(&name);
-        ns::create(&name, false).map_err(|e| e.to_string())?;
-        let guard = TestNs {
-            name: name.clone(),
-            children: Vec::new(),
-        };
+        let netns = Netns::create(&format!("kw-t-{suffix}"))?;
+        let name = netns.name().to_owned();
+        ns::configure(&name, false).map_err(|e| e.to_string())?;
         ns::attach_underlay(&name, &format!("u-t-{suffix}"), underlay_ip).map_err(|e| e.to_string())?;
-        Ok(guard)
+        Ok(TestNs { name, netns })
     }
 
     /// Starts a process in the namespace; it is killed when the namespace is dropped.
     pub fn spawn(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name, program])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        self.children
-            .push(cmd.spawn().map_err(|e| format!("{program}: {e}"))?);
-        Ok(())
+        let mut all = vec![program];
+        all.extend_from_slice(args);
+        self.netns
+            .spawn(&all, env, Stdio::null(), Stdio::null())
+            .map(drop)
     }
 
     /// A userspace WireGuard interface `kwt-<suffix>` (wireguard-go) in this namespace, up, with `address`.
@@ -164,19 +145,5 @@ impl TestNs {
         exec(&self.name, "ip", &["addr", "add", address, "dev", &ifname])?;
         exec(&self.name, "ip", &["link", "set", &ifname, "mtu", "1420", "up"])?;
         Ok(ifname)
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for pid in ns::pids(&self.name) {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        let _ = ns::delete(&self.name);
     }
 }

@@ -1,10 +1,10 @@
-//! Shared test helpers: the API test server of [`kubewire_lab::api::testing`] (the Kilo CRD and
+//! Shared test helpers: the API test server of [`kubewire_apiserver::testing`] (the Kilo CRD and
 //! kube-dns, no ServiceCIDR objects) and a client made by our own kubeconfig loader.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
+use kubewire_apiserver::Store;
+pub use kubewire_apiserver::testing::{TestServer, WAIT, kube_dns, unix_now};
 use kubewire_cluster::kubeconfig;
-use kubewire_lab::api::Store;
-pub use kubewire_lab::api::testing::{TestServer, WAIT, kube_dns, unix_now};
 
 /// A server with the Kilo CRD and kube-dns, as an API server before Kubernetes 1.33: without
 /// ServiceCIDR objects.

@@ -4,37 +4,29 @@
 //! by veth pairs created inside them (198.18.<k>.0/24; nothing touches the host's namespace). Each
 //! node runs wireguard-go (`kwdn<id><k>`) with its Kilo address 10.4.0.<k>/32 and a "pod" address
 //! 10.42.<k>.1 on `lo`. The real `kubewired` runs inside the laptop namespace; the test talks to it
-//! through its Unix socket (paths work across network namespaces). Everything is removed on Drop,
-//! also when a test fails.
+//! through its Unix socket (paths work across network namespaces). Namespaces, processes and the
+//! daemon launcher are `kubewire-netns-testing`'s; everything is removed on Drop, also when a test
+//! fails.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use kubewire_core::PublicKey;
 use kubewire_core::plan::Plan;
 use kubewire_core::testing::PlanBuilder;
 use kubewire_ipc::{Client, Request, Response, SecretKey, SessionInfo, Status};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
+use kubewire_netns_testing::{Daemon, DaemonSpec, Netns};
 
 pub fn sh(args: &[&str]) -> std::process::Output {
-    Command::new(args[0]).args(&args[1..]).output().unwrap()
+    kubewire_netns_testing::output(args).unwrap()
 }
 
 pub fn ok(args: &[&str]) -> String {
-    let out = sh(args);
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    kubewire_netns_testing::check(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn in_ns(ns: &str, args: &[&str]) -> std::process::Output {
@@ -72,11 +64,6 @@ pub struct Node {
     pub index: u8,
 }
 
-pub struct Daemon {
-    pub child: Child,
-    pub log: PathBuf,
-}
-
 pub struct Lab {
     pub id: String,
     pub laptop: String,
@@ -86,12 +73,14 @@ pub struct Lab {
     pub laptop_public: PublicKey,
     pub dir: tempfile::TempDir,
     pub daemon: Option<Daemon>,
-    children: Vec<Child>,
-    namespaces: Vec<String>,
+    /// The laptop's and the nodes' namespaces (with the nodes' wireguard-go), deleted on drop.
+    namespaces: Vec<Netns>,
     extra_args: Vec<String>,
     /// Environment of the next daemons started (fault points).
     pub daemon_env: Vec<(String, String)>,
     last_log: Option<PathBuf>,
+    /// Daemons started so far.
+    starts: usize,
 }
 
 pub fn is_root() -> bool {
@@ -101,47 +90,15 @@ pub fn is_root() -> bool {
 /// The tools the harness runs.
 const TOOLS: &[&str] = &["ip", "wg", "wireguard-go", "setpriv", "ping"];
 
-/// Why these tests cannot run here (not root, a tool missing), or `None`.
-pub fn cannot_run() -> Option<String> {
-    if !is_root() {
-        return Some("needs root (network namespaces)".into());
-    }
-    let missing: Vec<&str> = TOOLS
-        .iter()
-        .copied()
-        .filter(|tool| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .map_or(true, |o| !o.status.success())
-        })
-        .collect();
-    (!missing.is_empty()).then(|| format!("missing tools: {}", missing.join(", ")))
-}
-
-/// `true` when the test can run. Otherwise it says why and, under `KUBEWIRE_TESTS_STRICT=1` (what
-/// `cargo xtask test` sets, as root), fails instead of passing without having run.
+/// `true` when the test can run; see [`kubewire_netns_testing::can_run`] (strict in CI).
 pub fn can_run() -> bool {
-    let Some(why) = cannot_run() else {
-        return true;
-    };
-    if std::env::var_os("KUBEWIRE_TESTS_STRICT").is_some() {
-        panic!(
-            "this test cannot run here ({why}), and KUBEWIRE_TESTS_STRICT is set: run it as root after `cargo xtask setup`"
-        );
-    }
-    eprintln!("skipped: {why} (KUBEWIRE_TESTS_STRICT=1 makes this a failure)");
-    false
+    kubewire_netns_testing::can_run(TOOLS)
 }
 
 impl Lab {
     /// A laptop namespace and `nodes` node namespaces with wireguard-go, no daemon yet.
     pub fn new(nodes: u8) -> Self {
-        let id = format!(
-            "{:x}{}",
-            std::process::id() % 0x1000,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = kubewire_netns_testing::unique_name("");
         let laptop = format!("kwd-l{id}");
         let (laptop_private, laptop_public) = genkey();
         let dir = tempfile::tempdir().unwrap();
@@ -156,15 +113,13 @@ impl Lab {
             laptop_public,
             dir,
             daemon: None,
-            children: Vec::new(),
             namespaces: Vec::new(),
             extra_args: Vec::new(),
             daemon_env: Vec::new(),
             last_log: None,
+            starts: 0,
         };
-        ok(&["ip", "netns", "add", &laptop]);
-        lab.namespaces.push(laptop.clone());
-        ok_ns(&laptop, &["ip", "link", "set", "lo", "up"]);
+        lab.namespaces.push(Netns::create(&laptop).unwrap());
         for k in 1..=nodes {
             lab.add_node(k);
         }
@@ -173,42 +128,26 @@ impl Lab {
 
     fn add_node(&mut self, k: u8) {
         let ns = format!("kwd-n{}-{k}", self.id);
-        ok(&["ip", "netns", "add", &ns]);
-        self.namespaces.push(ns.clone());
+        let mut node = Netns::create(&ns).unwrap();
         let (lv, nv) = (format!("v{k}"), format!("v{k}n"));
-        ok_ns(
-            &self.laptop,
-            &[
-                "ip", "link", "add", &lv, "type", "veth", "peer", "name", &nv, "netns", &ns,
-            ],
-        );
-        ok_ns(
-            &self.laptop,
-            &["ip", "addr", "add", &format!("198.18.{k}.1/24"), "dev", &lv],
-        );
-        ok_ns(&self.laptop, &["ip", "link", "set", &lv, "up"]);
-        ok_ns(
-            &ns,
-            &["ip", "addr", "add", &format!("198.18.{k}.2/24"), "dev", &nv],
-        );
-        // A second address: "the node's endpoint moved".
-        ok_ns(
-            &ns,
-            &["ip", "addr", "add", &format!("198.18.{k}.3/24"), "dev", &nv],
-        );
-        ok_ns(&ns, &["ip", "link", "set", &nv, "up"]);
-        ok_ns(&ns, &["ip", "link", "set", "lo", "up"]);
-        let pod: IpAddr = format!("10.42.{k}.1").parse().unwrap();
-        ok_ns(&ns, &["ip", "addr", "add", &format!("{pod}/32"), "dev", "lo"]);
-        let wg = format!("kwdn{}{k}", self.id);
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns, "wireguard-go", &wg])
-            .env("WG_PROCESS_FOREGROUND", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let laptop_side = format!("198.18.{k}.1/24");
+        let node_side = format!("198.18.{k}.2/24");
+        self.namespaces[0]
+            .veth(&lv, Some(&laptop_side), &ns, &nv, Some(&node_side))
             .unwrap();
-        self.children.push(child);
+        // A second address: "the node's endpoint moved".
+        node.addr(&format!("198.18.{k}.3/24"), &nv).unwrap();
+        let pod: IpAddr = format!("10.42.{k}.1").parse().unwrap();
+        node.addr(&format!("{pod}/32"), "lo").unwrap();
+        let wg = format!("kwdn{}{k}", self.id);
+        node.spawn(
+            &["wireguard-go", &wg],
+            &[("WG_PROCESS_FOREGROUND", "1")],
+            Stdio::null(),
+            Stdio::null(),
+        )
+        .unwrap();
+        self.namespaces.push(node);
         let sock = PathBuf::from(format!("/var/run/wireguard/{wg}.sock"));
         wait_for(Duration::from_secs(5), || sock.exists()).unwrap();
         let (private, public) = genkey();
@@ -262,30 +201,24 @@ impl Lab {
 
     /// Starts kubewired in the laptop namespace and waits for its socket.
     pub fn start_daemon(&mut self) {
-        let n = self.children.len();
+        // Each start its own log: `log()` is what the current daemon said.
+        self.starts += 1;
+        let n = self.starts;
         let log = self.dir.path().join(format!("kubewired-{n}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let _ = std::fs::remove_file(self.socket());
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.laptop, env!("CARGO_BIN_EXE_kubewired")])
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.state_dir())
-            .args(&self.extra_args)
-            .envs(self.daemon_env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        self.last_log = Some(log.clone());
-        self.daemon = Some(Daemon { child, log });
-        let socket = self.socket();
-        wait_for(Duration::from_secs(10), || {
-            std::os::unix::net::UnixStream::connect(&socket).is_ok()
-        })
-        .unwrap_or_else(|_| panic!("kubewired did not start:\n{}", self.log()));
+        let mut spec = DaemonSpec::in_netns(
+            Path::new(env!("CARGO_BIN_EXE_kubewired")),
+            &self.laptop,
+            &self.socket(),
+            &self.state_dir(),
+            &log,
+        );
+        spec.args.clone_from(&self.extra_args);
+        spec.env.clone_from(&self.daemon_env);
+        self.last_log = Some(log);
+        match Daemon::start(&spec) {
+            Ok(daemon) => self.daemon = Some(daemon),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -296,43 +229,20 @@ impl Lab {
     }
 
     pub fn daemon_pid(&self) -> i32 {
-        self.daemon.as_ref().unwrap().child.id() as i32
+        self.daemon.as_ref().unwrap().pid() as i32
     }
 
     /// Sends a signal to our daemon and waits for it to exit; its exit status.
     pub fn signal_daemon(&mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
-        let mut d = self.daemon.take().unwrap();
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), sig).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = d.child.try_wait().unwrap() {
-                self.last_log = Some(d.log);
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let log = std::fs::read_to_string(&d.log).unwrap_or_default();
-                let _ = d.child.kill();
-                panic!("kubewired did not exit after {sig}:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let d = self.daemon.take().unwrap();
+        d.signal(sig).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Waits for our daemon to exit by itself (a crash); `None` if it still runs after `within`.
     pub fn wait_daemon_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            let d = self.daemon.as_mut()?;
-            if let Some(status) = d.child.try_wait().unwrap() {
-                let d = self.daemon.take().unwrap();
-                self.last_log = Some(d.log);
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = self.daemon.as_mut()?.wait_exit(within)?;
+        self.daemon = None;
+        Some(status)
     }
 
     /// The laptop namespace's own resolv.conf (`ip netns exec` bind-mounts it on /etc/resolv.conf,
@@ -428,33 +338,17 @@ pub fn plan_for(wg: &str, laptop: PublicKey, all: &[Node], chosen: &[(usize, Opt
         .build()
 }
 
-pub fn wait_for(within: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()> {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+pub fn wait_for(within: Duration, f: impl FnMut() -> bool) -> Result<(), ()> {
+    kubewire_netns_testing::wait_for(within, f)
+        .then_some(())
+        .ok_or(())
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            let _ = d.child.kill();
-            let _ = d.child.wait();
-        }
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in self.namespaces.iter().rev() {
-            let _ = sh(&["ip", "netns", "del", ns]);
-        }
-        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.laptop));
+        // The daemon first (it may still restore the laptop), then the nodes, then the laptop.
+        self.daemon = None;
+        while self.namespaces.pop().is_some() {}
         // Control sockets of our own interfaces only (kwd names).
         let mut names = vec![self.wg.clone()];
         names.extend(self.nodes.iter().map(|n| n.wg.clone()));

@@ -2,12 +2,15 @@
 //! `kwn-`): a "laptop", a "cluster" whose DNS (unbound, query log) is reached through the laptop's
 //! `wg0` (a veth standing in for the tunnel), and an "upstream" nameserver (unbound, query log)
 //! reached through the laptop's `eth0`. The laptop has its own `/etc/netns/<ns>/resolv.conf`.
-//! Everything is removed on drop, also when a test fails.
+//! Namespaces and the processes in them are `kubewire-netns-testing`'s: everything is removed on
+//! drop, also when a test fails.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use kubewire_netns_testing::Netns;
 
 pub const CLUSTER_DNS: &str = "10.43.0.10";
 pub const LAPTOP_TUNNEL_IP: &str = "198.18.1.1";
@@ -15,25 +18,9 @@ pub const UPSTREAM_DNS: &str = "198.18.2.2";
 pub const ORIGINAL_RESOLV_CONF: &str =
     "# the laptop's own resolv.conf\nnameserver 198.18.2.2\nsearch lan\noptions edns0\n";
 
-/// Whether the namespace tests can run here (root, ip, unbound, dig).
+/// Whether the namespace tests can run here (root, ip, unbound, dig, getent); strict in CI.
 pub fn can_run() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    let tools = ["ip", "unbound", "dig", "getent"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !(root && tools) {
-        strict_skip("needs root, ip, unbound, dig");
-        eprintln!("skipped: needs root, ip, unbound, dig");
-    }
-    root && tools
+    kubewire_netns_testing::can_run(&["ip", "unbound", "dig", "getent"])
 }
 
 pub struct Lab {
@@ -41,7 +28,10 @@ pub struct Lab {
     pub cluster: String,
     pub upstream: String,
     pub dir: tempfile::TempDir,
-    children: Vec<Child>,
+    /// The laptop's, the cluster's and the upstream's namespaces, with the processes started in them.
+    namespaces: Vec<Netns>,
+    /// Every child started: (namespace index, index in that namespace).
+    children: Vec<(usize, usize)>,
 }
 
 pub fn sh(cmd: &str) -> Output {
@@ -96,21 +86,19 @@ impl Lab {
         let laptop = format!("kwn-{tag}-laptop");
         let cluster = format!("kwn-{tag}-cluster");
         let upstream = format!("kwn-{tag}-up");
-        // Leftovers of an earlier, killed run.
-        for ns in [&laptop, &cluster, &upstream] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
+        // A leftover of an earlier, killed run is removed first.
+        let namespaces = [&laptop, &cluster, &upstream]
+            .map(|ns| Netns::create(ns).unwrap_or_else(|e| panic!("{e}")))
+            .into();
         let lab = Lab {
             laptop,
             cluster,
             upstream,
             dir: tempfile::tempdir().unwrap(),
+            namespaces,
             children: Vec::new(),
         };
         let (l, c, u) = (&lab.laptop, &lab.cluster, &lab.upstream);
-        for ns in [l, c, u] {
-            sh(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
-        }
         sh(&format!(
             "ip -n {l} link add wg0 type veth peer name tun0 netns {c} && \
              ip -n {l} addr add {LAPTOP_TUNNEL_IP}/24 dev wg0 && ip -n {l} link set wg0 up && \
@@ -128,7 +116,7 @@ impl Lab {
     }
 
     pub fn netns_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/etc/netns/{}", self.laptop))
+        self.namespaces[0].etc_dir()
     }
 
     /// The laptop's resolv.conf (its `/etc/resolv.conf` under `ip netns exec`).
@@ -142,15 +130,21 @@ impl Lab {
 
     /// Start a long-running process in a namespace; killed on drop.
     pub fn spawn(&mut self, ns: &str, args: &[&str]) -> &mut Child {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-        self.children.last_mut().unwrap()
+        let n = self
+            .namespaces
+            .iter()
+            .position(|n| n.name() == ns)
+            .unwrap_or_else(|| panic!("{ns} is not one of this lab's namespaces"));
+        let i = self.namespaces[n]
+            .spawn(args, &[], Stdio::piped(), Stdio::piped())
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.children.push((n, i));
+        self.child(self.children.len() - 1)
+    }
+
+    fn child(&mut self, index: usize) -> &mut Child {
+        let (n, i) = self.children[index];
+        self.namespaces[n].child(i).unwrap()
     }
 
     fn start_unbound(&mut self, ns: &str, sub: &str, listen: &str, zones: &[&str], data: &[&str]) {
@@ -326,22 +320,20 @@ impl Lab {
         std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
         if !line.starts_with("ready") {
             let mut err = String::new();
-            let _ = std::io::Read::read_to_string(
-                self.children.last_mut().unwrap().stderr.as_mut().unwrap(),
-                &mut err,
-            );
+            let last = self.children.len() - 1;
+            let _ = std::io::Read::read_to_string(self.child(last).stderr.as_mut().unwrap(), &mut err);
             panic!("dnsd did not start: {line:?} {err}");
         }
         self.children.len() - 1
     }
 
-    pub fn child_pid(&self, index: usize) -> u32 {
-        self.children[index].id()
+    pub fn child_pid(&mut self, index: usize) -> u32 {
+        self.child(index).id()
     }
 
     /// Send a signal to a child and wait for it.
     pub fn signal(&mut self, index: usize, signal: &str) {
-        let child = &mut self.children[index];
+        let child = self.child(index);
         sh(&format!("kill -{signal} {}", child.id()));
         let _ = child.wait();
     }
@@ -366,19 +358,6 @@ impl Lab {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         out
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for ns in [&self.laptop, &self.cluster, &self.upstream] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-        let _ = std::fs::remove_dir_all(self.netns_dir());
     }
 }
 

@@ -19,6 +19,11 @@ pub const PREFIX: &str = "kw-";
 /// Creates namespace `name` with `lo` up and IPv4 forwarding as asked.
 pub fn create(name: &str, forwarding: bool) -> Result<(), CmdError> {
     ip(&["netns", "add", name])?;
+    configure(name, forwarding)
+}
+
+/// `lo` up, IPv4 forwarding as asked, and secondary addresses promoted, in namespace `name`.
+pub fn configure(name: &str, forwarding: bool) -> Result<(), CmdError> {
     ip_in(name, &["link", "set", "lo", "up"])?;
     let value = if forwarding {
         "net.ipv4.ip_forward=1"

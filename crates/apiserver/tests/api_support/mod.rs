@@ -1,4 +1,4 @@
-//! Shared helpers for the API test server tests: the server of [`kubewire_lab::api::testing`] with
+//! Shared helpers for the API test server tests: the server of [`kubewire_apiserver::testing`] with
 //! the Kilo CRD only, kube clients for it, and node objects like the lab's.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -6,8 +6,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
-pub use kubewire_lab::api::testing::{TOKEN, TestServer, WAIT};
-use kubewire_lab::api::{Store, kubeconfig_yaml};
+pub use kubewire_apiserver::testing::{TOKEN, TestServer, WAIT};
+use kubewire_apiserver::{Store, kubeconfig_yaml};
 use serde_json::{Value, json};
 
 /// A server with the Kilo CRD and nothing else (context `kubewire-lab`).

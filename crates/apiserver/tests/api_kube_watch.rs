@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use kube::runtime::watcher::{self, Event};
 use kube::{Error, ResourceExt};
-use kubewire_lab::api::ExpiredMode;
+use kubewire_apiserver::ExpiredMode;
 use serde_json::json;
 
 #[tokio::test]

@@ -130,7 +130,7 @@ pub fn unix_now() -> u64 {
 /// pod CIDR 10.42.n.0/24, leader with WireGuard IP 10.4.0.n/16, last seen now.
 #[must_use]
 pub fn kilo_node(name: &str, n: u8) -> Value {
-    let (_, public) = crate::keys::generate();
+    let public = wireguard_public_key();
     json!({
         "apiVersion": "v1",
         "kind": "Node",
@@ -150,6 +150,13 @@ pub fn kilo_node(name: &str, n: u8) -> Value {
         },
         "spec": {"podCIDR": format!("10.42.{n}.0/24"), "podCIDRs": [format!("10.42.{n}.0/24")]},
     })
+}
+
+/// A fresh WireGuard public key (Curve25519, base64 as `wg pubkey` prints it).
+fn wireguard_public_key() -> String {
+    use base64::Engine;
+    let secret = x25519_dalek::StaticSecret::from(rand::random::<[u8; 32]>());
+    base64::engine::general_purpose::STANDARD.encode(x25519_dalek::PublicKey::from(&secret).as_bytes())
 }
 
 /// The kube-dns Service at `ip`.

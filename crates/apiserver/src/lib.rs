@@ -1,6 +1,6 @@
 //! The Kubernetes-API test server: a documented **test double** of kube-apiserver.
 //!
-//! No real API server can be installed on the project's machines, so the lab serves its own: real
+//! No real API server can be installed on the project's machines, so the project serves its own: real
 //! HTTPS (rustls with ring, own CA, HTTP/1.1 and HTTP/2 via ALPN), real bearer-token auth, a real
 //! kubeconfig, and the real list/watch protocol, so the `kube` client and `kubectl` use it unmodified.
 //!
@@ -40,14 +40,14 @@
 //! - History since the last compaction is kept in memory (auto-compacted beyond 20 000 events). As in
 //!   kube-apiserver, an update that changes nothing keeps the resourceVersion and emits no event.
 //!
-//! Tests: `crates/lab/tests/api_kube.rs` and `api_kube_watch.rs` drive it with the `kube` client,
+//! Tests: `crates/apiserver/tests/api_kube.rs` and `api_kube_watch.rs` drive it with the `kube` client,
 //! `api_kubectl.rs` with the real `kubectl` (the `KUBECTL` variable picks another binary; verified
 //! with 1.20, 1.27, 1.30, 1.32 and 1.33).
 //!
 //! Using it:
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use kubewire_lab::api::{ApiServerConfig, Store, Tls, kubeconfig_yaml, serve};
+//! use kubewire_apiserver::{ApiServerConfig, Store, Tls, kubeconfig_yaml, serve};
 //! let store = Store::new();
 //! store.install_kilo_crd()?;
 //! let tls = Tls::generate(&["192.0.2.1".to_string()])?;

@@ -37,7 +37,7 @@ async fn discovery_finds_builtins_and_the_peer_crd() {
     }
 
     // Without the CRD the group is not served.
-    let bare = TestServer::start_with(kubewire_lab::api::Store::new(), "kubewire-lab").await;
+    let bare = TestServer::start_with(kubewire_apiserver::Store::new(), "kubewire-lab").await;
     let discovery = Discovery::new(bare.client().await).run().await.unwrap();
     assert!(!discovery.has_group("kilo.squat.ai"));
     assert!(
