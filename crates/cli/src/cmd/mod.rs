@@ -8,6 +8,7 @@ pub mod disconnect;
 pub mod doctor;
 pub mod graph;
 pub mod plan;
+pub mod shell;
 pub mod showconf;
 pub mod status;
 
@@ -42,11 +43,15 @@ pub enum Command {
     /// Compute the laptop's connection plan from a saved cluster snapshot (no cluster, no root).
     #[command(long_about = plan::LONG_ABOUT)]
     Plan(plan::PlanArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command with --out-dir.
+    Man(shell::ManArgs),
 }
 
 impl Command {
-    /// Runs the subcommand.
-    pub fn run(self, global: &Global) -> anyhow::Result<()> {
+    /// Runs the subcommand; `cli` builds the whole command line (for completions and man pages).
+    pub fn run(self, global: &Global, cli: fn() -> clap::Command) -> anyhow::Result<()> {
         match self {
             Self::Connect(args) => connect::run(&args, global),
             Self::Disconnect(args) => disconnect::run(&args, global),
@@ -56,6 +61,8 @@ impl Command {
             Self::Doctor(args) => doctor::run(&args, global),
             Self::Contexts(args) => contexts::run(&args),
             Self::Plan(args) => plan::run(&args),
+            Self::Completions(args) => shell::completions(&args, cli()),
+            Self::Man(args) => shell::man(&args, cli()),
         }
     }
 }
