@@ -8,6 +8,7 @@ pub mod disconnect;
 pub mod doctor;
 pub mod graph;
 pub mod plan;
+pub mod progress;
 pub mod shell;
 pub mod showconf;
 pub mod status;
@@ -33,7 +34,7 @@ pub enum Command {
     /// The tunnel's status: per segment endpoint, handshake age, traffic; gateway; warnings.
     Status(status::StatusArgs),
     /// The live WireGuard configuration (private key redacted).
-    Showconf,
+    Showconf(showconf::ShowconfArgs),
     /// The cluster's mesh as this laptop would see it, as GraphViz DOT.
     Graph(graph::GraphArgs),
     /// Check everything a connection needs, each failure with its fix.
@@ -56,7 +57,7 @@ impl Command {
             Self::Connect(args) => connect::run(&args, global),
             Self::Disconnect(args) => disconnect::run(&args, global),
             Self::Status(args) => status::run(&args, global),
-            Self::Showconf => showconf::run(global),
+            Self::Showconf(args) => showconf::run(&args, global),
             Self::Graph(args) => graph::run(&args),
             Self::Doctor(args) => doctor::run(&args, global),
             Self::Contexts(args) => contexts::run(&args),

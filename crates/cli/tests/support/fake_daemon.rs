@@ -19,6 +19,8 @@ pub struct Seen {
     pub session: Option<SessionInfo>,
     pub disconnects: usize,
     pub attached: bool,
+    /// What ShowConf answers instead of the default (a test's hostile or key-bearing text).
+    pub showconf: Option<String>,
 }
 
 pub struct FakeDaemon {
@@ -111,7 +113,10 @@ impl FakeDaemon {
                                     Response::Disconnected
                                 }
                                 Request::ShowConf => Response::ShowConf {
-                                    text: "[Interface]\nPrivateKey = (redacted)\n".into(),
+                                    text: s
+                                        .showconf
+                                        .clone()
+                                        .unwrap_or_else(|| "[Interface]\nPrivateKey = (redacted)\n".into()),
                                 },
                                 Request::Subscribe => Response::Subscribed,
                             }
