@@ -65,6 +65,9 @@ fn render(checks: &[Check]) -> String {
             }
             Outcome::Note => {
                 let _ = writeln!(out, "  · {}", c.detail);
+                for line in c.fix.as_deref().unwrap_or_default().lines() {
+                    let _ = writeln!(out, "    fix: {line}");
+                }
             }
             Outcome::Skip => {
                 let _ = writeln!(out, "- {}: skipped ({})", c.name, c.detail);

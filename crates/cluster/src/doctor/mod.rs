@@ -1,6 +1,8 @@
 //! The checks of `kubewire doctor`, in order, as structured results (the CLI prints them, the tray
 //! app shows them): daemon reachable and authorised, kubeconfig, API server reachable, Kilo present,
-//! nodes ready, handshakes, path MTU, route conflicts. Each failure carries its fix.
+//! clock, nodes ready, handshakes, path MTU, local networks (ranges the daemon withdrew), route
+//! conflicts (of the preview plan). Each failure carries its fix. One file per check where a check is
+//! more than a few lines: `clock.rs`, `overlaps.rs`; the report type: `report.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,8 @@ use crate::kubeconfig::ClusterClient;
 use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
+mod clock;
+mod overlaps;
 mod report;
 
 use report::Report;
@@ -112,9 +116,7 @@ async fn check_api(r: &mut Report, cluster: Option<&ClusterClient>) -> bool {
                     "API server reachable",
                     &format!("{} (clock offset {} s)", c.server, clock.offset_secs),
                 );
-                if clock.offset_secs.abs() > 30 {
-                    r.note("this machine's clock is off; kubewire uses the API server's clock for readiness");
-                }
+                clock::check(r, clock.offset_secs);
             }
             Err(e) => r.fail(
                 "API server reachable",
@@ -166,7 +168,8 @@ async fn check_nodes(r: &mut Report, input: &DoctorInput, api_ok: bool) -> Optio
                                 p.peers.len()
                             ),
                         );
-                        for s in &p.skipped {
+                        // The laptop's own Peer is skipped on every connect: expected, not a warning.
+                        for s in p.skipped.iter().filter(|s| !s.is_own_peer()) {
                             r.note(&s.to_string());
                         }
                         plan = Some(p);
@@ -217,6 +220,7 @@ async fn check_handshakes(r: &mut Report, daemon: Option<&Status>) {
                 r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
             }
             path_mtu_check(r, status).await;
+            overlaps::check(r, status);
             for note in crate::container_dns::advice(&status.container_dns) {
                 r.note(&note);
             }

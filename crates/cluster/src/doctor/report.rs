@@ -64,6 +64,10 @@ impl Report {
         let name = self.last.clone();
         self.push(&name, Outcome::Note, text, None);
     }
+    /// A warning of its own (not a remark on the check before), with what to do.
+    pub(crate) fn warn(&mut self, name: &str, text: &str, fix: &str) {
+        self.push(name, Outcome::Note, text, Some(fix));
+    }
     pub(crate) fn skip(&mut self, name: &str, why: &str) {
         self.push(name, Outcome::Skip, why, None);
     }
