@@ -124,6 +124,69 @@ fn stage_binaries(stage: &Path, profile: Profile) -> Result<()> {
     Ok(())
 }
 
+/// The shell completion scripts the packages install: (shell, staged name, installed path).
+pub const COMPLETIONS: &[(&str, &str, &str)] = &[
+    (
+        "bash",
+        "completions/kubewire",
+        "/usr/share/bash-completion/completions/kubewire",
+    ),
+    (
+        "zsh",
+        "completions/_kubewire",
+        "/usr/share/zsh/vendor-completions/_kubewire",
+    ),
+    (
+        "fish",
+        "completions/kubewire.fish",
+        "/usr/share/fish/vendor_completions.d/kubewire.fish",
+    ),
+];
+
+/// The staged directory of man pages (one per command), installed as /usr/share/man/man1.
+pub const MAN_DIR: &str = "man1";
+
+/// Writes the completion scripts and the man pages into the stage, from the staged `kubewire`
+/// itself (`kubewire completions SHELL`, `kubewire man --out-dir`), so they match the binary.
+fn stage_shell_files(stage: &Path) -> Result<()> {
+    let kubewire = stage.join("kubewire");
+    for (shell, name, _) in COMPLETIONS {
+        let out = std::process::Command::new(&kubewire)
+            .args(["completions", shell])
+            .output()
+            .with_context(|| format!("running {} completions {shell}", kubewire.display()))?;
+        if !out.status.success() || out.stdout.is_empty() {
+            bail!(
+                "kubewire completions {shell} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let dst = stage.join(name);
+        if let Some(dir) = dst.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&dst, out.stdout).with_context(|| format!("writing {}", dst.display()))?;
+        set_mode(&dst, 0o644)?;
+    }
+    let man = stage.join(MAN_DIR);
+    if man.exists() {
+        std::fs::remove_dir_all(&man).with_context(|| format!("emptying {}", man.display()))?;
+    }
+    let status = std::process::Command::new(&kubewire)
+        .arg("man")
+        .arg("--out-dir")
+        .arg(&man)
+        .status()
+        .with_context(|| format!("running {} man", kubewire.display()))?;
+    if !status.success() {
+        bail!("kubewire man --out-dir {} failed ({status})", man.display());
+    }
+    for entry in std::fs::read_dir(&man)? {
+        set_mode(&entry?.path(), 0o644)?;
+    }
+    Ok(())
+}
+
 /// The newest file in `dir` whose name ends with `ext`.
 fn newest(dir: &Path, ext: &str) -> Result<PathBuf> {
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
@@ -195,6 +258,7 @@ pub fn run(profile: Profile) -> Result<Packages> {
     let stage = stage_dir();
     std::fs::create_dir_all(&stage)?;
     stage_binaries(&stage, profile)?;
+    stage_shell_files(&stage)?;
     render_scripts(&root.join("installers"), &stage)?;
     crate::tray::build_ui()?;
     let tauri = root.join("ui/node_modules/.bin/tauri");

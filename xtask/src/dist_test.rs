@@ -85,6 +85,12 @@ const FILES: &[(&str, &str)] = &[
     ("/usr/lib/systemd/system/kubewired.service", "rw-r--r--"),
     ("/usr/lib/sysusers.d/kubewire.conf", "rw-r--r--"),
     ("/usr/share/applications/kubewire.desktop", "rw-r--r--"),
+    ("/usr/share/bash-completion/completions/kubewire", "rw-r--r--"),
+    ("/usr/share/zsh/vendor-completions/_kubewire", "rw-r--r--"),
+    ("/usr/share/fish/vendor_completions.d/kubewire.fish", "rw-r--r--"),
+    ("/usr/share/man/man1/kubewire.1", "rw-r--r--"),
+    ("/usr/share/man/man1/kubewire-connect.1", "rw-r--r--"),
+    ("/usr/share/man/man1/kubewire-doctor.1", "rw-r--r--"),
 ];
 
 /// One line of `dpkg-deb -c` / `rpm -qlvp`: mode, owner, path.
@@ -462,6 +468,16 @@ pub fn install_in_fresh_debian(deb: &Path) -> Result<()> {
     chroot.run(&["kubewired", "--help"])?;
     chroot.run(&["kubewire", "--help"])?;
     chroot.run(&["kubewire-tray", "--help"])?;
+    // The installed bash completion completes (sourced as bash-completion would load it).
+    let reply = chroot.run(&[
+        "bash",
+        "-c",
+        "source /usr/share/bash-completion/completions/kubewire; COMP_WORDS=(kubewire con); COMP_CWORD=1; _kubewire kubewire; echo ${COMPREPLY[@]}",
+    ])?;
+    ensure!(
+        reply.split_whitespace().any(|w| w == "connect"),
+        "the installed bash completion does not complete `kubewire con`: {reply:?}"
+    );
     for bin in ["/usr/bin/kubewire-tray", "/usr/bin/kubewire-window"] {
         let ldd = chroot.run(&["ldd", bin])?;
         ensure!(!ldd.contains("not found"), "{bin} misses libraries:\n{ldd}");

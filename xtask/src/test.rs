@@ -40,6 +40,8 @@ fn e2e_tests(lab: Lab) -> Result<()> {
     if lab == Lab::Default {
         tests.push("resume");
         tests.push("containers");
+        // doctor on a healthy connection: nothing topology-specific either.
+        tests.push("doctor");
     }
     e2e(&tests, &[])
 }

@@ -14,9 +14,27 @@ use super::status::ApiError;
 /// Response body: a full buffer or a stream of watch events.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-/// The current time as an HTTP `Date` header value.
+/// How far every `Date` header of this process runs ahead of the clock (negative: behind): a test's
+/// API server with a skewed clock ([`super::testing::set_date_skew_secs`]).
+static DATE_SKEW_SECS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Sets the skew of every `Date` header this process's API servers send.
+pub fn set_date_skew_secs(secs: i64) {
+    DATE_SKEW_SECS.store(secs, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The current time (plus the test's skew, if any) as an HTTP `Date` header value.
 pub fn date_header() -> HeaderValue {
-    HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now())).unwrap_or(HeaderValue::from_static(""))
+    let skew = DATE_SKEW_SECS.load(std::sync::atomic::Ordering::Relaxed);
+    let by = std::time::Duration::from_secs(skew.unsigned_abs());
+    let now = SystemTime::now();
+    let at = if skew >= 0 {
+        now.checked_add(by)
+    } else {
+        now.checked_sub(by)
+    }
+    .unwrap_or(now);
+    HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// A response with `body` and `content_type`, and a `Date` header.

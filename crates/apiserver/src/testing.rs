@@ -16,6 +16,13 @@ pub const TOKEN: &str = "kubewire-test-token";
 /// How long tests wait for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// Makes every test API server of this process send a `Date` header `secs` ahead of this machine's
+/// clock (negative: behind): a test of clock-skew handling, in a test binary of its own (the skew
+/// is process-wide).
+pub fn set_date_skew_secs(secs: i64) {
+    super::http::set_date_skew_secs(secs);
+}
+
 /// A running test server and its kubeconfig.
 pub struct TestServer {
     pub store: Store,

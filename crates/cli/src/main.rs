@@ -5,7 +5,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use tracing_subscriber::EnvFilter;
 
 const AFTER_HELP: &str = "\
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command.run(&cli.global) {
+    match cli.command.run(&cli.global, Cli::command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => output::report(&error),
     }

@@ -106,11 +106,11 @@ impl KeyStore {
     /// The default store: the keyring (unless `KUBEWIRE_KEYRING=off`), and files under the user's
     /// config dir.
     pub fn default_store() -> Result<Self, ClusterError> {
-        let base = dirs::config_dir()
+        let base = crate::paths::config_dir()
             .ok_or_else(|| ClusterError::Key("the user has no config directory (HOME unset?)".into()))?;
         Ok(Self {
             use_keyring: std::env::var("KUBEWIRE_KEYRING").map_or(true, |v| v != "off"),
-            dir: base.join("kubewire").join("keys"),
+            dir: base.join("keys"),
         })
     }
 

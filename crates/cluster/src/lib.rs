@@ -37,6 +37,7 @@ pub mod keys;
 pub mod kubeconfig;
 pub mod local_networks;
 pub mod path_mtu;
+pub mod paths;
 pub mod preferences;
 pub mod registration;
 pub mod sink;

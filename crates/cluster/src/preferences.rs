@@ -35,16 +35,12 @@ pub struct PreferenceChanges {
     pub remove: Vec<IpNet>,
 }
 
-/// kubewire's state dir for this user: `$KUBEWIRE_STATE_DIR`, else the user's state dir
-/// (`$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire`), else the cache dir; `None` without a home.
+/// kubewire's state dir for this user: `$KUBEWIRE_STATE_DIR`, else the OS's
+/// ([`crate::paths::state_dir`]: `$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire` on Linux);
+/// `None` without a home.
 #[must_use]
 pub fn state_dir() -> Option<PathBuf> {
-    match std::env::var_os("KUBEWIRE_STATE_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => dirs::state_dir()
-            .or_else(dirs::cache_dir)
-            .map(|d| d.join("kubewire")),
-    }
+    crate::paths::state_dir()
 }
 
 /// `preferences.json` in kubewire's state dir ([`state_dir`]).

@@ -13,7 +13,7 @@ use crate::plan::Plan;
 use crate::policy::{broadest_prefix, refusal_reason_allowing, routes};
 
 /// A range of the Plan left out because a local network overlaps it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Withdrawn {
     /// The Plan's range.
     pub range: IpNet,

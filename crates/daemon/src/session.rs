@@ -186,6 +186,7 @@ impl Session {
                 .iter()
                 .flat_map(crate::dns::DnsSession::container_addresses)
                 .collect(),
+            withdrawn: self.withdrawn.clone(),
         }
     }
 }

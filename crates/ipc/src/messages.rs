@@ -177,6 +177,9 @@ pub struct Status {
     /// bridge's gateway address, port 53; answered for that bridge's subnet only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_dns: Vec<std::net::SocketAddr>,
+    /// The Plan's ranges a local network took (the LAN wins), with the network and its interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawn: Vec<kubewire_core::lan_yield::Withdrawn>,
 }
 
 impl Status {
@@ -199,6 +202,7 @@ impl Status {
             mtu: None,
             network_event: None,
             container_dns: Vec::new(),
+            withdrawn: Vec::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The user's settings: `settings.json` in the user's config dir (`$XDG_CONFIG_HOME/kubewire`,
-//! `~/.config/kubewire` on Linux). A missing or unreadable file gives the defaults.
+//! The user's settings: `settings.json` in kubewire's config dir (`kubewire_cluster::paths`:
+//! `$XDG_CONFIG_HOME/kubewire`, `~/.config/kubewire` on Linux; `~/Library/Application Support/kubewire`
+//! on macOS; `%APPDATA%\kubewire\config` on Windows). A missing or unreadable file gives the defaults.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use crate::types::{ErrorKind, Settings, UiError};
 /// Where the settings live.
 #[must_use]
 pub fn path() -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("kubewire").join("settings.json"))
+    kubewire_cluster::paths::config_dir().map(|d| d.join("settings.json"))
 }
 
 /// Reads the settings (defaults when there are none or they cannot be read).

@@ -93,8 +93,8 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// The controller's state directory: `$KUBEWIRE_STATE_DIR`, else the user's state dir
-/// (`$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire`), else the cache dir.
+/// The controller's state directory: `$KUBEWIRE_STATE_DIR`, else the OS's (`kubewire_cluster::paths`:
+/// `$XDG_STATE_HOME/kubewire`, `~/.local/state/kubewire` on Linux).
 pub fn state_dir() -> anyhow::Result<PathBuf> {
     kubewire_cluster::preferences::state_dir().context("no state directory for this user (HOME unset?)")
 }

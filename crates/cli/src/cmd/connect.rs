@@ -11,6 +11,7 @@ use kubewire_cluster::{DaemonSink, connect};
 use super::Global;
 use super::common::{self, ClusterArgs, PidFile, SettingsArgs};
 use super::detach;
+use super::progress::Progress;
 
 pub const LONG_ABOUT: &str = "\
 Connect this laptop to the cluster: read the kubeconfig, check the API server and Kilo, find the \
@@ -56,12 +57,15 @@ pub struct ConnectArgs {
     /// On Ctrl-C only stop following the cluster: the tunnel stays up with its last plan.
     #[arg(long)]
     pub keep_running: bool,
+    /// Print the steps and events as one JSON object a line on stdout (schema: crates/cli/README.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `kubewire connect`.
 pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     if args.detach {
-        return detach::spawn(global);
+        return detach::spawn(global, args.json);
     }
     if let Some(pid) = common::running_controller().filter(|p| i64::from(*p) != i64::from(std::process::id()))
     {
@@ -73,37 +77,40 @@ pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
 async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     let mut options = common::options(&args.cluster, &args.settings)?;
     options.keep_peer = args.keep_peer;
+    let progress = Progress::new(args.json);
     let sink = DaemonSink::connect(global.socket.clone()).await?;
     let daemon = match follow_daemon(&global.socket).await {
         Ok(rx) => Some(rx),
         Err(error) => {
-            eprintln!(
-                "warning: no events from the daemon ({error}); failover is off, and a restarted daemon \
+            progress.warning(&format!(
+                "no events from the daemon ({error}); failover is off, and a restarted daemon \
                  does not get the tunnel back by itself"
-            );
+            ));
             None
         }
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let printer = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            eprintln!("{event}");
+    let printer = tokio::spawn({
+        let progress = progress.clone();
+        async move {
+            while let Some(event) = rx.recv().await {
+                progress.event(&event);
+            }
         }
     });
     let _pid = PidFile::create()?;
     let started = Instant::now();
     let connection = connect(options, sink, tx, daemon).await?;
-    eprintln!(
-        "connected in {} ms to {} as Peer {} ({}); following the cluster. {}",
+    progress.connected(
         started.elapsed().as_millis(),
-        connection.context,
-        connection.peer_name,
-        connection.plan.interface.address,
+        &connection.context,
+        &connection.peer_name,
+        &connection.plan.interface.address.to_string(),
         if args.keep_running {
             "Ctrl-C stops following (the tunnel stays up)."
         } else {
             "Ctrl-C disconnects."
-        }
+        },
     );
     let status_writer = tokio::spawn(write_status(connection.controller.status()));
     let mode = wait_for_stop(args).await?;
@@ -115,9 +122,8 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     let _ = printer.await;
     result.context("disconnecting")?;
     match mode {
-        StopMode::Detach => eprintln!("stopped following; the tunnel stays up with its last plan"),
-        StopMode::Disconnect { keep_peer: true } => eprintln!("disconnected (the Peer stays registered)"),
-        StopMode::Disconnect { keep_peer: false } => eprintln!("disconnected"),
+        StopMode::Detach => progress.finished(true, false),
+        StopMode::Disconnect { keep_peer } => progress.finished(false, keep_peer),
     }
     Ok(())
 }

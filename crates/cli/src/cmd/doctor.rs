@@ -15,6 +15,9 @@ pub struct DoctorArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Print the checks as JSON: {"checks": [{"name", "status": "ok"|"warn"|"fail", "detail", "fix"}]}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `kubewire doctor`.
@@ -26,8 +29,16 @@ pub fn run(args: &DoctorArgs, global: &Global) -> anyhow::Result<()> {
         options: common::options(&args.cluster, &args.settings).map_err(|e| format!("{e:#}")),
     };
     let checks = common::runtime()?.block_on(doctor::run(&input));
-    print!("{}", render(&checks));
     let failed = doctor::failed(&checks);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&doctor::json(&checks))?);
+        return if failed > 0 {
+            Err(Reported(1).into())
+        } else {
+            Ok(())
+        };
+    }
+    print!("{}", render(&checks));
     if failed > 0 {
         println!("{failed} check(s) failed");
         return Err(Reported(1).into());
@@ -54,6 +65,9 @@ fn render(checks: &[Check]) -> String {
             }
             Outcome::Note => {
                 let _ = writeln!(out, "  · {}", c.detail);
+                for line in c.fix.as_deref().unwrap_or_default().lines() {
+                    let _ = writeln!(out, "    fix: {line}");
+                }
             }
             Outcome::Skip => {
                 let _ = writeln!(out, "- {}: skipped ({})", c.name, c.detail);

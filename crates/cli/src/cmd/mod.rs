@@ -8,6 +8,8 @@ pub mod disconnect;
 pub mod doctor;
 pub mod graph;
 pub mod plan;
+pub mod progress;
+pub mod shell;
 pub mod showconf;
 pub mod status;
 
@@ -32,7 +34,7 @@ pub enum Command {
     /// The tunnel's status: per segment endpoint, handshake age, traffic; gateway; warnings.
     Status(status::StatusArgs),
     /// The live WireGuard configuration (private key redacted).
-    Showconf,
+    Showconf(showconf::ShowconfArgs),
     /// The cluster's mesh as this laptop would see it, as GraphViz DOT.
     Graph(graph::GraphArgs),
     /// Check everything a connection needs, each failure with its fix.
@@ -42,20 +44,26 @@ pub enum Command {
     /// Compute the laptop's connection plan from a saved cluster snapshot (no cluster, no root).
     #[command(long_about = plan::LONG_ABOUT)]
     Plan(plan::PlanArgs),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command with --out-dir.
+    Man(shell::ManArgs),
 }
 
 impl Command {
-    /// Runs the subcommand.
-    pub fn run(self, global: &Global) -> anyhow::Result<()> {
+    /// Runs the subcommand; `cli` builds the whole command line (for completions and man pages).
+    pub fn run(self, global: &Global, cli: fn() -> clap::Command) -> anyhow::Result<()> {
         match self {
             Self::Connect(args) => connect::run(&args, global),
             Self::Disconnect(args) => disconnect::run(&args, global),
             Self::Status(args) => status::run(&args, global),
-            Self::Showconf => showconf::run(global),
+            Self::Showconf(args) => showconf::run(&args, global),
             Self::Graph(args) => graph::run(&args),
             Self::Doctor(args) => doctor::run(&args, global),
             Self::Contexts(args) => contexts::run(&args),
             Self::Plan(args) => plan::run(&args),
+            Self::Completions(args) => shell::completions(&args, cli()),
+            Self::Man(args) => shell::man(&args, cli()),
         }
     }
 }

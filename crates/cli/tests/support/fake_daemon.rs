@@ -19,6 +19,10 @@ pub struct Seen {
     pub session: Option<SessionInfo>,
     pub disconnects: usize,
     pub attached: bool,
+    /// What ShowConf answers instead of the default (a test's hostile or key-bearing text).
+    pub showconf: Option<String>,
+    /// Ranges a local network took (the daemon's status reports them).
+    pub withdrawn: Vec<kubewire_core::lan_yield::Withdrawn>,
 }
 
 pub struct FakeDaemon {
@@ -48,6 +52,7 @@ fn status(seen: &Seen) -> Status {
     s.service_gateway = plan.service_gateway.as_ref().map(|g| g.peer.clone());
     s.dns_server = plan.dns.server;
     s.peers = peers(plan);
+    s.withdrawn.clone_from(&seen.withdrawn);
     s
 }
 
@@ -111,7 +116,10 @@ impl FakeDaemon {
                                     Response::Disconnected
                                 }
                                 Request::ShowConf => Response::ShowConf {
-                                    text: "[Interface]\nPrivateKey = (redacted)\n".into(),
+                                    text: s
+                                        .showconf
+                                        .clone()
+                                        .unwrap_or_else(|| "[Interface]\nPrivateKey = (redacted)\n".into()),
                                 },
                                 Request::Subscribe => Response::Subscribed,
                             }

@@ -445,7 +445,7 @@ fn not_dialled(
     segment_keys: &BTreeSet<crate::PublicKey>,
 ) -> Option<String> {
     if own {
-        Some("the laptop's own Peer".to_owned())
+        Some(super::OWN_PEER.to_owned())
     } else if segment_keys.contains(&p.public_key) {
         Some("has the key of a segment leader".to_owned())
     } else if p.endpoint.is_none() {

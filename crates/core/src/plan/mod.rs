@@ -291,6 +291,18 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The reason of the [`Skipped`] entry for the laptop's own Peer: expected on every connect (the
+/// laptop does not dial itself), so `doctor` does not report it.
+pub const OWN_PEER: &str = "the laptop's own Peer";
+
+impl Skipped {
+    /// Whether this is the laptop's own Peer (not a problem).
+    #[must_use]
+    pub fn is_own_peer(&self) -> bool {
+        self.reason == OWN_PEER
+    }
+}
+
 impl std::fmt::Display for Skipped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "skipped {}: {}", self.object, self.reason)

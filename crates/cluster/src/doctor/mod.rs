@@ -1,13 +1,14 @@
 //! The checks of `kubewire doctor`, in order, as structured results (the CLI prints them, the tray
 //! app shows them): daemon reachable and authorised, kubeconfig, API server reachable, Kilo present,
-//! nodes ready, handshakes, path MTU, route conflicts. Each failure carries its fix.
+//! clock, nodes ready, handshakes, path MTU, local networks (ranges the daemon withdrew), route
+//! conflicts (of the preview plan). Each failure carries its fix. One file per check where a check is
+//! more than a few lines: `clock.rs`, `overlaps.rs`; the report type: `report.rs`.
 
 use std::path::{Path, PathBuf};
 
 use kubewire_core::Plan;
 use kubewire_core::plan::RefusalReason;
 use kubewire_ipc::{Client, ClientError, Request, Response, Status, TunnelState};
-use serde::Serialize;
 
 use crate::connect::{ConnectOptions, preview};
 use crate::error::{ClusterError, KILO_INSTALL_HELP};
@@ -15,32 +16,12 @@ use crate::kubeconfig::ClusterClient;
 use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
-/// How one check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// It passed.
-    Pass,
-    /// It failed; `fix` says what to do.
-    Fail,
-    /// It could not run (`detail` says why).
-    Skip,
-    /// A remark about the check before it.
-    Note,
-}
+mod clock;
+mod overlaps;
+mod report;
 
-/// One result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    /// The check's name ("kubeconfig", "handshakes"…); a note carries the name of its check.
-    pub name: String,
-    /// How it came out.
-    pub outcome: Outcome,
-    /// What was found (or the problem, or why it was skipped, or the note's text).
-    pub detail: String,
-    /// For failures: what to do (may span lines).
-    pub fix: Option<String>,
-}
+use report::Report;
+pub use report::{Check, JsonCheck, JsonReport, JsonStatus, Outcome, failed, json, warnings};
 
 /// What the checks look at.
 #[derive(Debug, Clone)]
@@ -53,44 +34,6 @@ pub struct DoctorInput {
     pub context: Option<String>,
     /// The options a connection would use (for the preview plan), or why there are none.
     pub options: Result<ConnectOptions, String>,
-}
-
-#[derive(Debug, Default)]
-struct Report {
-    checks: Vec<Check>,
-    last: String,
-}
-
-impl Report {
-    fn push(&mut self, name: &str, outcome: Outcome, detail: &str, fix: Option<&str>) {
-        if outcome != Outcome::Note {
-            name.clone_into(&mut self.last);
-        }
-        self.checks.push(Check {
-            name: name.to_owned(),
-            outcome,
-            detail: detail.to_owned(),
-            fix: fix.map(str::to_owned),
-        });
-    }
-    fn ok(&mut self, name: &str, detail: &str) {
-        self.push(name, Outcome::Pass, detail, None);
-    }
-    fn fail(&mut self, name: &str, problem: &str, fix: &str) {
-        self.push(name, Outcome::Fail, problem, Some(fix));
-    }
-    /// A failure with the error's own problem and fix (`otherwise` when it has none).
-    fn fail_with(&mut self, name: &str, problem: kubewire_ipc::Problem, otherwise: &str) {
-        let fix = problem.fix.unwrap_or_else(|| otherwise.to_owned());
-        self.fail(name, &problem.what, &fix);
-    }
-    fn note(&mut self, text: &str) {
-        let name = self.last.clone();
-        self.push(&name, Outcome::Note, text, None);
-    }
-    fn skip(&mut self, name: &str, why: &str) {
-        self.push(name, Outcome::Skip, why, None);
-    }
 }
 
 async fn daemon_status(socket: &Path) -> Result<Status, ClientError> {
@@ -173,9 +116,7 @@ async fn check_api(r: &mut Report, cluster: Option<&ClusterClient>) -> bool {
                     "API server reachable",
                     &format!("{} (clock offset {} s)", c.server, clock.offset_secs),
                 );
-                if clock.offset_secs.abs() > 30 {
-                    r.note("this machine's clock is off; kubewire uses the API server's clock for readiness");
-                }
+                clock::check(r, clock.offset_secs);
             }
             Err(e) => r.fail(
                 "API server reachable",
@@ -227,7 +168,8 @@ async fn check_nodes(r: &mut Report, input: &DoctorInput, api_ok: bool) -> Optio
                                 p.peers.len()
                             ),
                         );
-                        for s in &p.skipped {
+                        // The laptop's own Peer is skipped on every connect: expected, not a warning.
+                        for s in p.skipped.iter().filter(|s| !s.is_own_peer()) {
                             r.note(&s.to_string());
                         }
                         plan = Some(p);
@@ -278,6 +220,7 @@ async fn check_handshakes(r: &mut Report, daemon: Option<&Status>) {
                 r.note("no controller follows the cluster: the tunnel keeps its last plan; run `kubewire connect`");
             }
             path_mtu_check(r, status).await;
+            overlaps::check(r, status);
             for note in crate::container_dns::advice(&status.container_dns) {
                 r.note(&note);
             }
@@ -366,12 +309,6 @@ async fn path_mtu_check(r: &mut Report, status: &Status) {
         Ok(PathMtu::Unknown { why }) => r.skip(NAME, &why),
         Err(e) => r.skip(NAME, &e.to_string()),
     }
-}
-
-/// How many checks failed.
-#[must_use]
-pub fn failed(checks: &[Check]) -> usize {
-    checks.iter().filter(|c| c.outcome == Outcome::Fail).count()
 }
 
 #[cfg(test)]
