@@ -10,7 +10,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use kubewire_lab::api::testing::TestServer;
+use kubewire_apiserver::testing::TestServer;
 use support::fake_daemon::FakeDaemon;
 
 fn command(dir: &Path, socket: &Path, args: &[&str]) -> Command {

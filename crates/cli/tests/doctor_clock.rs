@@ -5,7 +5,7 @@
 
 use std::process::{Command, Stdio};
 
-use kubewire_lab::api::testing::{TestServer, set_date_skew_secs};
+use kubewire_apiserver::testing::{TestServer, set_date_skew_secs};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skewed_clock_is_a_warning_that_says_why_and_how_to_fix_it() {

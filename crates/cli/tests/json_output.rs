@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kubewire_lab::api::testing::{TOKEN, TestServer};
+use kubewire_apiserver::testing::{TOKEN, TestServer};
 use support::fake_daemon::FakeDaemon;
 
 struct Env {

@@ -7,7 +7,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use kubewire_lab::api::testing::TestServer;
+use kubewire_apiserver::testing::TestServer;
 use support::fake_daemon::FakeDaemon;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
