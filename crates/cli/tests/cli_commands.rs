@@ -6,61 +6,18 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use kubewire_apiserver::testing::TestServer;
 use support::fake_daemon::FakeDaemon;
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kubewire"));
-        c.args(args)
-            .env_remove("KUBECONFIG")
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("KUBEWIRE_STATE_DIR", self.dir.path().join("state"))
-            .env("KUBEWIRE_KEYRING", "off")
-            .env("KUBEWIRE_SOCKET", self.dir.path().join("no-daemon.sock"))
-            .env("USER", "tester")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-}
-
-/// Runs a command off the async runtime (the test's API server runs on it).
-async fn output(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
+use support::user::{Env, output, text};
 
 /// The API test server with one ready node (`aws`), and a user environment.
 async fn one_node_cluster() -> (TestServer, Env) {
     let ts = TestServer::start().await;
     ts.add_node("aws", 1);
     (ts, Env::new())
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 const A: &str = "apiVersion: v1\nkind: Config\ncurrent-context: alpha\nclusters:\n- name: alpha\n  cluster: {server: \"https://alpha.example:6443\"}\nusers:\n- name: alice\n  user: {token: a}\ncontexts:\n- name: alpha\n  context: {cluster: alpha, user: alice, namespace: dev}\n";

@@ -7,32 +7,11 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use kubewire_apiserver::testing::TestServer;
 use support::fake_daemon::FakeDaemon;
-
-fn command(dir: &Path, socket: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kubewire"));
-    c.args(args)
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBEWIRE_LOG")
-        .env("HOME", dir)
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("KUBEWIRE_STATE_DIR", dir.join("state"))
-        .env("KUBEWIRE_KEYRING", "off")
-        .env("KUBEWIRE_SOCKET", socket)
-        .env("USER", "tester")
-        .stdin(Stdio::null());
-    c
-}
-
-async fn output(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
+use support::user::{command, output};
 
 fn checks(o: &Output) -> Vec<serde_json::Value> {
     let out = String::from_utf8_lossy(&o.stdout);

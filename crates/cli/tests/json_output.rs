@@ -7,68 +7,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use kubewire_apiserver::testing::{TOKEN, TestServer};
 use support::fake_daemon::FakeDaemon;
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, socket: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kubewire"));
-        c.args(args)
-            .env_remove("KUBECONFIG")
-            .env_remove("KUBEWIRE_LOG")
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env("KUBEWIRE_STATE_DIR", self.dir.path().join("state"))
-            .env("KUBEWIRE_KEYRING", "off")
-            .env("KUBEWIRE_SOCKET", socket)
-            .env("USER", "tester")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// The laptop's private key as kubewire stored it (the 0600 file; the keyring is off).
-    fn private_keys(&self) -> Vec<String> {
-        let dir = self.dir.path().join("config/kubewire/keys");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        entries
-            .map(|e| {
-                std::fs::read_to_string(e.unwrap().path())
-                    .unwrap()
-                    .trim()
-                    .to_owned()
-            })
-            .filter(|k| !k.is_empty())
-            .collect()
-    }
-}
-
-async fn output(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use support::user::{Env, output, text};
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -123,7 +67,7 @@ async fn doctor_json_has_exactly_the_schema_and_no_secret() {
     let env = Env::new();
     let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
     // No daemon: one check fails, the exit code stays 1.
-    let o = output(env.command(
+    let o = output(env.command_with(
         &env.dir.path().join("none.sock"),
         &["doctor", "--json", "--kubeconfig", &kc],
     ))
@@ -177,7 +121,7 @@ async fn showconf_json_parses_and_drops_every_key() {
          PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\nPresharedKey = {psk}\n\
          Endpoint = 192.0.2.1:51820\nAllowedIPs = 10.42.0.0/24, 10.4.0.1/32\nPersistentKeepalive = 25\n"
     ));
-    let o = output(env.command(&daemon.socket, &["showconf", "--json"])).await;
+    let o = output(env.command_with(&daemon.socket, &["showconf", "--json"])).await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"));
@@ -193,12 +137,12 @@ async fn showconf_json_parses_and_drops_every_key() {
     );
     assert_no_secret("showconf --json", &out, &[secret.clone(), psk.clone()]);
     // The text form never shows them either.
-    let o = output(env.command(&daemon.socket, &["showconf"])).await;
+    let o = output(env.command_with(&daemon.socket, &["showconf"])).await;
     assert_no_secret("showconf", &text(&o).0, &[secret, psk]);
 }
 
 fn connect_json(env: &Env, socket: &Path, kc: &str, log: &Path) -> Child {
-    env.command(socket, &["connect", "--json", "--kubeconfig", kc])
+    env.command_with(socket, &["connect", "--json", "--kubeconfig", kc])
         .env("KUBEWIRE_LOG", "debug")
         .stdout(std::fs::File::create(log).unwrap())
         .stderr(Stdio::null())
@@ -256,13 +200,13 @@ async fn connect_json_is_one_object_a_line_and_no_json_holds_a_secret() {
         &["showconf", "--json"],
         &["contexts", "--json", "--kubeconfig", &kc],
     ] {
-        let o = output(env.command(&daemon.socket, args)).await;
+        let o = output(env.command_with(&daemon.socket, args)).await;
         let (out, err) = text(&o);
         assert!(o.status.success(), "{args:?}: {err}");
         serde_json::from_str::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
         assert_no_secret(&format!("{args:?}"), &out, &secrets);
     }
-    let o = output(env.command(&daemon.socket, &["doctor", "--json", "--kubeconfig", &kc])).await;
+    let o = output(env.command_with(&daemon.socket, &["doctor", "--json", "--kubeconfig", &kc])).await;
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
     assert_no_secret("doctor --json", &out, &secrets);
@@ -294,7 +238,7 @@ async fn connect_detach_shows_the_steps_and_no_log_line() {
     let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
     // The background process logs at info (the default), here at debug: none of it is relayed.
     for level in [None, Some("debug")] {
-        let mut c = env.command(&daemon.socket, &["connect", "--detach", "--kubeconfig", &kc]);
+        let mut c = env.command_with(&daemon.socket, &["connect", "--detach", "--kubeconfig", &kc]);
         if let Some(level) = level {
             c.env("KUBEWIRE_LOG", level);
         }
@@ -322,7 +266,7 @@ async fn connect_detach_shows_the_steps_and_no_log_line() {
             log.lines().any(looks_like_a_log_line),
             "the controller's log has its log lines:\n{log}"
         );
-        let o = output(env.command(&daemon.socket, &["disconnect"])).await;
+        let o = output(env.command_with(&daemon.socket, &["disconnect"])).await;
         assert!(o.status.success(), "{}", text(&o).1);
     }
 }
