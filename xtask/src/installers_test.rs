@@ -260,8 +260,12 @@ fn the_bundle_configuration_names_files_that_exist_or_are_staged() {
             if let Ok(staged) = normal.strip_prefix(&stage) {
                 let staged = staged.to_string_lossy();
                 assert!(
-                    ["kubewired", "kubewire", "kubewire-tray"].contains(&staged.as_ref())
-                        || crate::dist::SCRIPTS.contains(&staged.as_ref()),
+                    ["kubewired", "kubewire", "kubewire-tray", crate::dist::MAN_DIR]
+                        .contains(&staged.as_ref())
+                        || crate::dist::SCRIPTS.contains(&staged.as_ref())
+                        || crate::dist::COMPLETIONS
+                            .iter()
+                            .any(|(_, name, _)| *name == staged.as_ref()),
                     "{kind}: {source} is not something dist stages"
                 );
             } else {
