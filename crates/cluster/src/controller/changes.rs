@@ -1,7 +1,7 @@
 //! Watch changes into the controller's [`kubewire_core::Planner`]: a list replaces what it
 //! lists, an apply or a delete changes one object; a change that may move the Plan is planned at
-//! once, or at the end of the quiet time when it follows another within it; a failing watch asks for a probe; a vanished own Peer asks for it
-//! to be registered again.
+//! once, or at the end of the quiet time when it follows a sent Plan within it; a failing watch
+//! asks for a probe; a vanished own Peer asks for it to be registered again.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
