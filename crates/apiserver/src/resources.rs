@@ -78,7 +78,7 @@ impl ResourceType {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
             custom: false,
-            status_subresource: !matches!(plural, "endpoints" | "events"),
+            status_subresource: !matches!(plural, "endpoints" | "events" | "configmaps"),
             verbs: VERBS,
             printer_columns: Vec::new(),
         }
@@ -137,6 +137,7 @@ impl ResourceType {
             ns,
             svc,
             Self::builtin("", "v1", "endpoints", "Endpoints", true, &["ep"]),
+            Self::builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"]),
             pods,
             Self::builtin("", "v1", "events", "Event", true, &["ev"]),
             Self::builtin(

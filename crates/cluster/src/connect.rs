@@ -39,6 +39,10 @@ pub struct ConnectOptions {
     pub settings: Settings,
     /// Whether `settings.namespace` was given explicitly.
     pub namespace_given: bool,
+    /// Whether `settings.dns_zone` was given explicitly (`--cluster-domain`); else it is found.
+    pub cluster_domain_given: bool,
+    /// The laptop's tunnel address (`--address`); else its Peer's, else one chosen from the key.
+    pub address: Option<IpNet>,
     /// Where keys are kept.
     pub key_store: KeyStore,
     /// User and host (name and labels of the Peer).
@@ -63,6 +67,8 @@ impl ConnectOptions {
             context: None,
             settings: Settings::default(),
             namespace_given: false,
+            cluster_domain_given: false,
+            address: None,
             key_store: KeyStore::default_store()?,
             identity: Identity::current(),
             local_networks: Vec::new(),
@@ -252,7 +258,9 @@ async fn prepare(
         &cluster.client,
         clock,
         &options.settings.service_cidrs,
-        &options.settings.dns_zone,
+        options
+            .cluster_domain_given
+            .then_some(options.settings.dns_zone.as_str()),
     )
     .await?;
     for message in &facts.warnings {
@@ -313,6 +321,7 @@ async fn prepare(
     let mut request = PlanRequest::new(keys.public);
     request.peer_name = Some(options.identity.peer_name());
     request.local_networks.clone_from(&options.local_networks);
+    request.address = options.address;
     request.settings = settings;
     Ok(Prepared {
         cluster,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kubewire_core::ServiceSource;
@@ -56,8 +56,67 @@ pub struct ClusterFacts {
     pub service_cidr_source: ServiceCidrSource,
     /// The cluster DNS zone.
     pub cluster_domain: String,
+    /// Where it came from.
+    pub cluster_domain_source: DomainSource,
     /// Things the user should know (e.g. a guessed service CIDR).
     pub warnings: Vec<String>,
+}
+
+/// Where the cluster domain came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainSource {
+    /// `--cluster-domain`.
+    Setting,
+    /// CoreDNS's Corefile (`kube-system/coredns`).
+    Corefile,
+    /// Neither: `cluster.local`, with a warning.
+    Default,
+}
+
+/// The cluster domain when nobody names one.
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The cluster domain: `setting` when given, else the zone CoreDNS's Corefile serves (checked like
+/// any cluster input: a public suffix or a malformed name is refused with a warning), else
+/// `cluster.local` with a warning.
+pub async fn cluster_domain(
+    client: &kube::Client,
+    setting: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> (String, DomainSource) {
+    if let Some(zone) = setting {
+        return (zone.to_owned(), DomainSource::Setting);
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
+    let found = match maps.get_opt("coredns").await {
+        Ok(map) => map
+            .and_then(|m| m.data)
+            .and_then(|d| d.get("Corefile").cloned())
+            .and_then(|text| crate::corefile::cluster_domain(&text)),
+        Err(e) => {
+            tracing::debug!(error = %e, "reading kube-system/coredns");
+            None
+        }
+    };
+    match found {
+        Some(zone) => match kubewire_core::check::dns::check_zone(&zone) {
+            Ok(()) => (zone, DomainSource::Corefile),
+            Err(e) => {
+                warnings.push(format!(
+                    "CoreDNS's Corefile names {zone:?} as the cluster domain, which kubewire does not \
+                     route ({e}); using {DEFAULT_CLUSTER_DOMAIN}: pass --cluster-domain if it is another"
+                ));
+                (DEFAULT_CLUSTER_DOMAIN.to_owned(), DomainSource::Default)
+            }
+        },
+        None => {
+            warnings.push(format!(
+                "the cluster domain was not found (no readable kube-system/coredns Corefile); using \
+                 {DEFAULT_CLUSTER_DOMAIN}: pass --cluster-domain if it is another"
+            ));
+            (DEFAULT_CLUSTER_DOMAIN.to_owned(), DomainSource::Default)
+        }
+    }
 }
 
 /// GETs `/version` and reads the `Date` header: proves the API server answers and our credentials
@@ -195,17 +254,19 @@ pub fn guess_from_dns(ip: IpAddr) -> Option<IpNet> {
     IpNet::new(ip, prefix).ok().map(|n| n.trunc())
 }
 
-/// Runs discovery after a successful probe: Kilo, kube-dns, service CIDR. `setting` is the user's
-/// service CIDR setting (used when the API has no ServiceCIDR objects).
+/// Runs discovery after a successful probe: Kilo, kube-dns, service CIDR, cluster domain. `setting`
+/// is the user's service CIDR setting (used when the API has no ServiceCIDR objects), `domain` the
+/// user's `--cluster-domain` (else it is found).
 pub async fn discover(
     client: &kube::Client,
     clock: ApiClock,
     setting: &[IpNet],
-    cluster_domain: &str,
+    domain: Option<&str>,
 ) -> Result<ClusterFacts, ClusterError> {
     check_kilo(client).await?;
     let kube_dns = kube_dns(client).await?;
     let mut warnings = Vec::new();
+    let (cluster_domain, cluster_domain_source) = cluster_domain(client, domain, &mut warnings).await;
     let dns_ip: Option<IpAddr> = kube_dns
         .as_ref()
         .and_then(|s| s.cluster_ip.as_deref())
@@ -240,7 +301,8 @@ pub async fn discover(
         kube_dns,
         service_cidrs,
         service_cidr_source,
-        cluster_domain: cluster_domain.to_owned(),
+        cluster_domain,
+        cluster_domain_source,
         warnings,
     })
 }

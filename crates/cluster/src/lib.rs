@@ -27,6 +27,7 @@ pub mod clock;
 pub mod connect;
 pub mod container_dns;
 pub mod controller;
+pub mod corefile;
 pub mod daemon_events;
 pub mod discovery;
 pub mod doctor;

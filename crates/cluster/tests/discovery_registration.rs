@@ -35,7 +35,7 @@ async fn kube_dns_and_a_guessed_service_cidr_with_a_warning() {
     let ts = support::start().await;
     let client = support::client(&ts).await;
     let clock = discovery::probe(&client, &ts.url).await.unwrap();
-    let facts = discovery::discover(&client, clock, &[], "cluster.local")
+    let facts = discovery::discover(&client, clock, &[], Some("cluster.local"))
         .await
         .unwrap();
     assert_eq!(
@@ -53,7 +53,7 @@ async fn kube_dns_and_a_guessed_service_cidr_with_a_warning() {
 
     // A setting is used (without a warning) when the API has no ServiceCIDR objects.
     let setting = vec!["10.96.0.0/12".parse().unwrap()];
-    let facts = discovery::discover(&client, clock, &setting, "corp.internal")
+    let facts = discovery::discover(&client, clock, &setting, Some("corp.internal"))
         .await
         .unwrap();
     assert_eq!(facts.service_cidrs, setting);
@@ -89,7 +89,7 @@ async fn service_cidr_objects_win_when_the_api_has_them() {
         .unwrap();
     let client = support::client(&ts).await;
     let clock = discovery::probe(&client, &ts.url).await.unwrap();
-    let facts = discovery::discover(&client, clock, &[], "cluster.local")
+    let facts = discovery::discover(&client, clock, &[], Some("cluster.local"))
         .await
         .unwrap();
     assert_eq!(facts.service_cidr_source, ServiceCidrSource::ServiceCidrObjects);
@@ -105,7 +105,7 @@ async fn no_kube_dns_and_no_setting_means_no_service_cidr() {
     store.install_kilo_crd().unwrap();
     let ts = support::start_with(store).await;
     let client = support::client(&ts).await;
-    let facts = discovery::discover(&client, Default::default(), &[], "cluster.local")
+    let facts = discovery::discover(&client, Default::default(), &[], Some("cluster.local"))
         .await
         .unwrap();
     assert!(facts.kube_dns.is_none());
@@ -261,4 +261,64 @@ async fn a_failing_exec_credential_plugin_is_not_called_unreachable() {
     assert!(text.contains("getting credentials for sso"), "{text}");
     assert!(text.contains("log in again"), "{text}");
     assert!(!text.contains("check VPN"), "{text}");
+}
+
+fn corefile(zones: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "coredns", "namespace": "kube-system"},
+        "data": {"Corefile": format!(
+            ".:53 {{\n    errors\n    kubernetes {zones} {{\n      pods insecure\n    }}\n    forward . /etc/resolv.conf\n}}\n"
+        )},
+    })
+}
+
+#[tokio::test]
+async fn the_cluster_domain_is_the_zone_coredns_serves_unless_given_or_hostile() {
+    let ts = support::start().await;
+    let client = support::client(&ts).await;
+    let clock = discovery::probe(&client, &ts.url).await.unwrap();
+    // No Corefile: cluster.local, said.
+    let facts = discovery::discover(&client, clock, &[], None).await.unwrap();
+    assert_eq!(facts.cluster_domain, "cluster.local");
+    assert_eq!(facts.cluster_domain_source, discovery::DomainSource::Default);
+    assert!(
+        facts.warnings.iter().any(|w| w.contains("--cluster-domain")),
+        "{:?}",
+        facts.warnings
+    );
+    // k3s --cluster-domain corp.internal: found in the Corefile.
+    ts.store
+        .create(corefile("corp.internal in-addr.arpa ip6.arpa"))
+        .unwrap();
+    let facts = discovery::discover(&client, clock, &[], None).await.unwrap();
+    assert_eq!(facts.cluster_domain, "corp.internal");
+    assert_eq!(facts.cluster_domain_source, discovery::DomainSource::Corefile);
+    assert!(
+        !facts.warnings.iter().any(|w| w.contains("cluster domain")),
+        "{:?}",
+        facts.warnings
+    );
+    // The flag wins.
+    let facts = discovery::discover(&client, clock, &[], Some("k8s.lan"))
+        .await
+        .unwrap();
+    assert_eq!(facts.cluster_domain, "k8s.lan");
+    assert_eq!(facts.cluster_domain_source, discovery::DomainSource::Setting);
+    // A hostile Corefile (a public suffix: every .com name to the cluster) is refused, said.
+    ts.store
+        .delete("v1", "ConfigMap", Some("kube-system"), "coredns")
+        .unwrap();
+    ts.store.create(corefile("com")).unwrap();
+    let facts = discovery::discover(&client, clock, &[], None).await.unwrap();
+    assert_eq!(facts.cluster_domain, "cluster.local");
+    assert!(
+        facts
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"com\"") && w.contains("does not route")),
+        "{:?}",
+        facts.warnings
+    );
 }

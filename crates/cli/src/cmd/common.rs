@@ -28,9 +28,21 @@ pub struct SettingsArgs {
     /// Route the service CIDR through this node's segment.
     #[arg(long, value_name = "NODE")]
     pub service_gateway: Option<String>,
-    /// The cluster DNS domain (k3s --cluster-domain).
-    #[arg(long, value_name = "ZONE", default_value = "cluster.local")]
-    pub cluster_domain: String,
+    /// The cluster DNS domain (k3s --cluster-domain). Default: the zone CoreDNS serves (the
+    /// `kubernetes` plugin in kube-system/coredns's Corefile), else `cluster.local` with a warning.
+    #[arg(long, value_name = "ZONE")]
+    pub cluster_domain: Option<String>,
+    /// The node label holding each node's location (Kilo's --topology-label).
+    #[arg(long, value_name = "LABEL", default_value = kubewire_core::model::DEFAULT_TOPOLOGY_LABEL)]
+    pub topology_label: String,
+    /// The laptop's tunnel address, inside the cluster's Kilo subnet (default: its Peer's address,
+    /// else one chosen from its key). Refused when it is not private-use, not in the Kilo subnet,
+    /// or on one of this machine's networks.
+    #[arg(long, value_name = "CIDR")]
+    pub address: Option<IpNet>,
+    /// Persistent keepalive towards every segment, in seconds (0 = off): keeps NAT mappings open.
+    #[arg(long, value_name = "SECONDS", default_value_t = 25)]
+    pub persistent_keepalive: u16,
     /// The namespace of the first DNS search suffix (default: the context's, else `default`).
     #[arg(long, value_name = "NS")]
     pub namespace: Option<String>,
@@ -63,7 +75,13 @@ pub fn options(cluster: &ClusterArgs, settings: &SettingsArgs) -> anyhow::Result
     o.context.clone_from(&cluster.context);
     o.settings.service_cidrs.clone_from(&settings.service_cidr);
     o.settings.service_gateway.clone_from(&settings.service_gateway);
-    o.settings.dns_zone.clone_from(&settings.cluster_domain);
+    if let Some(zone) = &settings.cluster_domain {
+        o.settings.dns_zone.clone_from(zone);
+        o.cluster_domain_given = true;
+    }
+    o.settings.topology_label.clone_from(&settings.topology_label);
+    o.settings.persistent_keepalive = settings.persistent_keepalive;
+    o.address = settings.address;
     o.settings
         .allowed_public_ranges
         .clone_from(&settings.allow_public_range);
