@@ -132,6 +132,7 @@ impl Lab {
         for ns_name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             upsert(&lab.store, objects::namespace(ns_name))?;
         }
+        upsert(&lab.store, objects::coredns_config(crate::model::CLUSTER_DOMAIN))?;
         lab.store.install_kilo_crd().map_err(api_err)?;
         lab.reconcile()?;
         Ok(lab)

@@ -120,6 +120,22 @@ pub fn node(node: &Node, granularity: Granularity, wireguard_ip: Option<&str>, n
     })
 }
 
+/// `kube-system/coredns` as k3s ships it: its Corefile names the cluster domain (`kubewire connect`
+/// reads it from there).
+pub fn coredns_config(domain: &str) -> Value {
+    let corefile = format!(
+        ".:53 {{\n    errors\n    health\n    ready\n    kubernetes {domain} in-addr.arpa ip6.arpa {{\n      \
+         pods insecure\n      fallthrough in-addr.arpa ip6.arpa\n    }}\n    forward . /etc/resolv.conf\n    \
+         cache 30\n    loop\n    reload\n    loadbalance\n}}\n"
+    );
+    json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": "coredns", "namespace": "kube-system" },
+        "data": { "Corefile": corefile },
+    })
+}
+
 pub fn namespace(name: &str) -> Value {
     json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name }, "spec": {}, "status": { "phase": "Active" } })
 }
