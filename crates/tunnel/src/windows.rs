@@ -180,8 +180,26 @@ pub(crate) fn path_mtu(_addr: std::net::IpAddr) -> Option<u16> {
     None
 }
 
-pub(crate) fn local_networks(_exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
-    // `route print` parsing is left to the Windows port; an empty list makes the policy rely on its
-    // range rules alone (default route, too broad, loopback, link-local, multicast).
-    Ok(Vec::new())
+/// The networks of the machine's adapters (`GetAdaptersAddresses` through `if-addrs`): each
+/// unicast address with its prefix, named by its adapter; the tunnel's own adapter left out. Routes
+/// without an address of ours (a VPN's pushed routes) are not read here yet.
+pub(crate) fn local_networks(exclude_interface: Option<&str>) -> Result<Vec<LocalNetwork>, TunnelError> {
+    let adapters = if_addrs::get_if_addrs().map_err(|source| TunnelError::Io {
+        what: "reading the network adapters",
+        source,
+    })?;
+    Ok(adapters
+        .into_iter()
+        .filter(|a| Some(a.name.as_str()) != exclude_interface && !a.is_loopback())
+        .filter_map(|a| {
+            let net = match &a.addr {
+                if_addrs::IfAddr::V4(v4) => IpNet::new(v4.ip.into(), v4.prefixlen).ok()?,
+                if_addrs::IfAddr::V6(v6) => IpNet::new(v6.ip.into(), v6.prefixlen).ok()?,
+            };
+            Some(LocalNetwork {
+                net: net.trunc(),
+                interface: Some(a.name),
+            })
+        })
+        .collect())
 }
