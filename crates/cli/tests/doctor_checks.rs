@@ -19,8 +19,8 @@ fn checks(o: &Output) -> Vec<serde_json::Value> {
     v["checks"].as_array().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connected_laptop_is_not_warned_about_its_own_peer_and_the_clock_is_checked() {
+/// The API test server with one node, a user and a stand-in daemon, connected in the background.
+async fn connected() -> (TestServer, tempfile::TempDir, FakeDaemon, String) {
     let ts = TestServer::start().await;
     ts.add_node("aws", 1);
     let dir = tempfile::tempdir().unwrap();
@@ -33,6 +33,12 @@ async fn a_connected_laptop_is_not_warned_about_its_own_peer_and_the_clock_is_ch
     ))
     .await;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (ts, dir, daemon, kc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connected_laptop_is_not_warned_about_its_own_peer_and_the_clock_is_checked() {
+    let (_server, dir, daemon, kc) = connected().await;
 
     let o = output(command(
         dir.path(),
@@ -72,18 +78,7 @@ async fn a_connected_laptop_is_not_warned_about_its_own_peer_and_the_clock_is_ch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_a_local_network_took_is_named_with_the_command() {
-    let ts = TestServer::start().await;
-    ts.add_node("aws", 1);
-    let dir = tempfile::tempdir().unwrap();
-    let daemon = FakeDaemon::start(dir.path());
-    let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
-    let o = output(command(
-        dir.path(),
-        &daemon.socket,
-        &["connect", "--detach", "--kubeconfig", &kc],
-    ))
-    .await;
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_server, dir, daemon, kc) = connected().await;
     daemon.seen.lock().unwrap().withdrawn = vec![kubewire_core::lan_yield::Withdrawn {
         range: "10.42.0.0/24".parse().unwrap(),
         peer: "aws".into(),
