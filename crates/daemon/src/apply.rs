@@ -150,12 +150,18 @@ pub async fn apply(
     for key in &applied.peers_added {
         session.peer_added_at.insert(*key, now);
     }
-    let added = applied
-        .peers_added
-        .iter()
-        .filter_map(|k| prepared.config.peers.get(k));
-    let routes: Vec<_> = prepared.config.routes.iter().copied().collect();
-    crate::handshake_now::start(&crate::handshake_now::targets(added, &routes)).await;
+    // Peers an update adds (a node that joins or moves) handshake at once. Not on a new session:
+    // its Peer was registered a moment ago, and a node that has not configured it yet drops the
+    // initiation, after which WireGuard waits 5 s before trying again: the user's first packet,
+    // a little later, does better.
+    if !created {
+        let added = applied
+            .peers_added
+            .iter()
+            .filter_map(|k| prepared.config.peers.get(k));
+        let routes: Vec<_> = prepared.config.routes.iter().copied().collect();
+        crate::handshake_now::start(&crate::handshake_now::targets(added, &routes)).await;
+    }
     let changes = crate::changes::describe(applied, &session.plan, &prepared.plan, created);
     log_applied(session.tunnel.name(), &changes, prepared.timings, started, t0);
     session.plan = prepared.plan;

@@ -1,8 +1,9 @@
-//! Every segment ready before the first packet. WireGuard starts a handshake when a packet is to
-//! be sent, or at the persistent keepalive (up to 25 s later): right after peers are added (a
-//! connect, a node that joins or moves) or renewed (a roam, a resume), one empty UDP datagram per
-//! peer, to an address the peer routes and the tunnel carries, starts every handshake at once, so
-//! the user's first packet to any pod finds a session ready.
+//! Segments ready before the first packet. WireGuard starts a handshake when a packet is to be
+//! sent, or at the persistent keepalive (up to 25 s later): right after an update adds peers (a
+//! node that joins or moves) or a roam or resume renews them, one empty UDP datagram per peer, to
+//! an address the peer routes and the tunnel carries, starts every handshake at once, so the
+//! user's first packet to those pods finds a session ready. Not at connect: the laptop's Peer is
+//! new then, and a node that has not configured it yet would drop the initiation (see `apply`).
 
 use std::net::{IpAddr, SocketAddr};
 
