@@ -120,9 +120,11 @@ pub fn all() -> Result<()> {
         "--ignored",
     ])?;
     // The README's first command, on a lab of its own: the demo checks every step it shows, and
-    // `lab down` must then stop it and leave nothing behind.
-    demo::run(demo::Build::AlreadyBuilt, false)?;
-    lab_down()?;
+    // `lab down` must then stop it and leave nothing behind (also when the demo fails: a lab left up
+    // would hold the API port and the namespaces for the next run).
+    let demo = demo::run(demo::Build::AlreadyBuilt, false);
+    let down = lab_down();
+    demo.and(down)?;
     with_lab(&[], || {
         lab_and_e2e_tests(Lab::Default)?;
         tray::e2e()
