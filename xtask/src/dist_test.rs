@@ -631,7 +631,19 @@ pub fn unit_capabilities(unit: &str) -> Result<Vec<String>> {
 /// The end-to-end tests (real daemon, real CLI, the lab) with `kubewired` held to the unit's
 /// capability bounding set and NoNewPrivileges (`setpriv`), so a capability the daemon needs and
 /// the unit lacks fails here rather than on a user's machine. Run inside a lab (`with_lab`).
+/// `cargo xtask test` runs its variant-lab suite this way instead (one lab fewer).
 pub fn e2e_under_unit_capabilities() -> Result<()> {
+    let bins = unit_capabilities_bin_dir()?;
+    crate::test::e2e(
+        "unit capabilities",
+        &["connect", "dns"],
+        &[("KUBEWIRE_BIN_DIR", &bins.to_string_lossy())],
+    )
+}
+
+/// A directory with `kubewired` (a `setpriv` wrapper holding the debug build to exactly the unit's
+/// capabilities) and `kubewire`, for `KUBEWIRE_BIN_DIR`.
+pub fn unit_capabilities_bin_dir() -> Result<std::path::PathBuf> {
     let unit = std::fs::read_to_string(crate::root().join("installers/linux/kubewired.service"))?;
     let caps = unit_capabilities(&unit)?;
     let bins = dist::target_dir().join("debug");
@@ -651,13 +663,11 @@ pub fn e2e_under_unit_capabilities() -> Result<()> {
     let _ = std::fs::remove_file(&cli);
     std::os::unix::fs::symlink(bins.join("kubewire"), &cli)?;
     eprintln!(
-        "dist-test: the e2e tests with kubewired bounded to {}",
-        caps.join(" ")
+        "dist-test: kubewired bounded to {} in {}",
+        caps.join(" "),
+        wrap.display()
     );
-    crate::test::e2e(
-        &["connect", "dns"],
-        &[("KUBEWIRE_BIN_DIR", &wrap.to_string_lossy())],
-    )
+    Ok(wrap)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod installers_test;
 mod setup;
 mod sh;
 mod test;
+mod timings;
 mod tray;
 
 use std::path::PathBuf;

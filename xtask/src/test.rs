@@ -4,24 +4,45 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::timings::timed;
 use crate::{cross, demo, dist, dist_test, setup, sh, tray};
 
-/// Runs test files of `tests/` (`--ignored`: they need the lab that is up; one at a time) with `env`.
-pub fn e2e(tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let mut args = vec!["test", "-p", "kubewire-e2e"];
+/// Runs test files of `tests/` (`--ignored`: they need the lab that is up; one at a time) with
+/// `env`, each file timed as `<lab> e2e <file>`. Every file runs even when one fails (so that one
+/// run shows every failure); the first failure is returned.
+pub fn e2e(lab: &str, tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let mut first_failure = None;
     for test in tests {
-        args.extend(["--test", test]);
+        let args = [
+            "test",
+            "-p",
+            "kubewire-e2e",
+            "--test",
+            test,
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ];
+        let result = timed(&format!("{lab}: e2e {test}"), || sh::cargo_env(&args, env));
+        if let Err(e) = result {
+            first_failure.get_or_insert(e);
+        }
     }
-    args.extend(["--", "--ignored", "--test-threads=1"]);
-    sh::cargo_env(&args, env)
+    first_failure.map_or(Ok(()), Err)
 }
 
 /// The end-to-end tests (`tests/`): the real daemon and CLI against the lab. Not `bench`: the
 /// benchmarks run with `cargo xtask bench`. `dns_resolved`: resolved mode with a real
 /// systemd-resolved in the laptop namespace (setup extracts it).
-fn e2e_tests(lab: Lab) -> Result<()> {
-    let mut tests = vec![
-        "connect",
+///
+/// The variant labs (two nodes per location, full granularity) change only the cluster's topology:
+/// segments, leaders and members, the routes to them. They rerun the files whose subject is that
+/// topology (routes and pods per node, handshakes with every segment, leaders' allowed location
+/// IPs); the rest (DNS, the laptop's own networks, MTU, faults, daemon restarts, resume, the tray,
+/// containers, doctor) is about the laptop and runs once, on the default lab. CI has 45 minutes.
+fn e2e_tests(lab: Lab, env: &[(&str, &str)]) -> Result<()> {
+    let topology = ["connect", "handshakes", "hostile_routes"];
+    let laptop = [
         "dns",
         "dns_hijack",
         "dns_resolved",
@@ -30,20 +51,17 @@ fn e2e_tests(lab: Lab) -> Result<()> {
         "faults",
         "lan_overlap",
         "mtu",
-        "hostile_routes",
-        "handshakes",
         "tray",
+        // Freezes the laptop past a WireGuard session (190 s).
+        "resume",
+        "containers",
+        "doctor",
     ];
-    // Resume freezes the laptop past a WireGuard session (190 s): the tunnel's recovery does not
-    // depend on the cluster's topology, so it runs on the default lab only.
-    // Containers on the laptop: a laptop-side bridge, independent of the topology too.
-    if lab == Lab::Default {
-        tests.push("resume");
-        tests.push("containers");
-        // doctor on a healthy connection: nothing topology-specific either.
-        tests.push("doctor");
-    }
-    e2e(&tests, &[])
+    let tests: Vec<&str> = match lab {
+        Lab::Default => topology.iter().chain(laptop.iter()).copied().collect(),
+        Lab::Variant(_) => topology.to_vec(),
+    };
+    e2e(lab.name(), &tests, env)
 }
 
 /// Which lab the suites run on.
@@ -51,14 +69,23 @@ fn e2e_tests(lab: Lab) -> Result<()> {
 enum Lab {
     /// Four locations, one node each.
     Default,
-    /// Two nodes per location, or full granularity.
-    Variant,
+    /// Two nodes per location, or full granularity (its name).
+    Variant(&'static str),
+}
+
+impl Lab {
+    fn name(self) -> &'static str {
+        match self {
+            Lab::Default => "default lab",
+            Lab::Variant(name) => name,
+        }
+    }
 }
 
 /// Both suites, on one lab.
-fn lab_and_e2e_tests(lab: Lab) -> Result<()> {
-    lab_tests()?;
-    e2e_tests(lab)
+fn lab_and_e2e_tests(lab: Lab, env: &[(&str, &str)]) -> Result<()> {
+    timed(&format!("{}: lab tests", lab.name()), lab_tests)?;
+    e2e_tests(lab, env)
 }
 
 /// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
@@ -79,7 +106,7 @@ fn lab_tests() -> Result<()> {
 fn with_lab(up_args: &[&str], body: impl FnOnce() -> Result<()>) -> Result<()> {
     let mut args = vec!["up"];
     args.extend_from_slice(up_args);
-    let result = sh::lab(&args).and_then(|()| body());
+    let result = timed(&format!("lab up {}", up_args.join(" ")), || sh::lab(&args)).and_then(|()| body());
     let down = lab_down();
     result.and(down)
 }
@@ -92,54 +119,75 @@ fn lab_down() -> Result<()> {
 
 pub fn all() -> Result<()> {
     let started = Instant::now();
-    setup::run()?;
-    sh::cargo(&["fmt", "--all", "--check"])?;
+    let result = all_steps();
+    eprint!("{}", crate::timings::report());
+    let secs = started.elapsed().as_secs_f64();
+    match &result {
+        Ok(()) => eprintln!("xtask test: all passed in {secs:.0} s"),
+        Err(e) => eprintln!("xtask test: FAILED after {secs:.0} s: {e:#}"),
+    }
+    result
+}
+
+fn all_steps() -> Result<()> {
+    timed("setup", setup::run)?;
+    timed("fmt", || sh::cargo(&["fmt", "--all", "--check"]))?;
     // The tray app's crate embeds ui/dist: build the front end before anything compiles it.
-    tray::build_ui()?;
-    sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-    cross::check_windows()?;
-    tray::ui_tests()?;
+    timed("ui build", tray::build_ui)?;
+    timed("clippy", || {
+        sh::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+    })?;
+    timed("clippy windows", cross::check_windows)?;
+    timed("ui tests", tray::ui_tests)?;
     // Tests that skip where their tools are missing fail instead: CI never passes by skipping.
-    sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])?;
+    timed("cargo test --workspace", || {
+        sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])
+    })?;
     // Every fuzz target (the Plan, the IPC frame decoder, ...) for a few seconds from its seeds.
-    crate::fuzz::run(15)?;
+    timed("fuzz", || crate::fuzz::run(15))?;
     // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
-    sh::cargo(&["build", "--workspace", "--bins"])?;
+    timed("build bins", || sh::cargo(&["build", "--workspace", "--bins"]))?;
     // The .deb and .rpm of that debug build: contents, scripts, unit, install/remove/purge in a
     // fresh Debian root.
-    dist_test::build_and_test(dist::Profile::Debug)?;
+    timed("dist test", || dist_test::build_and_test(dist::Profile::Debug))?;
     // A lab left by an interrupted run is cleaned up by `up` itself.
     lab_down()?;
-    sh::cargo(&[
-        "test",
-        "-p",
-        "kubewire-lab",
-        "--test",
-        "lifecycle",
-        "--",
-        "--ignored",
-    ])?;
+    timed("lab lifecycle", || {
+        sh::cargo(&[
+            "test",
+            "-p",
+            "kubewire-lab",
+            "--test",
+            "lifecycle",
+            "--",
+            "--ignored",
+        ])
+    })?;
     // The README's first command, on a lab of its own: the demo checks every step it shows, and
     // `lab down` must then stop it and leave nothing behind (also when the demo fails: a lab left up
     // would hold the API port and the namespaces for the next run).
-    let demo = demo::run(demo::Build::AlreadyBuilt, false);
-    let down = lab_down();
-    demo.and(down)?;
-    with_lab(&[], || {
-        lab_and_e2e_tests(Lab::Default)?;
-        tray::e2e()
+    timed("demo", || {
+        let demo = demo::run(demo::Build::AlreadyBuilt, false);
+        let down = lab_down();
+        demo.and(down)
     })?;
-    // kubewired bounded to exactly the systemd unit's capabilities still passes the e2e suite (on a
-    // lab of its own: the suite moves nodes and cannot run twice on one lab).
-    with_lab(&[], dist_test::e2e_under_unit_capabilities)?;
-    // Segments with leaders and members on a location LAN; every node its own segment.
-    with_lab(&["--nodes-per-location", "2"], || lab_and_e2e_tests(Lab::Variant))?;
-    with_lab(&["--granularity", "full"], || lab_and_e2e_tests(Lab::Variant))?;
-    eprintln!(
-        "xtask test: all passed in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    with_lab(&[], || {
+        lab_and_e2e_tests(Lab::Default, &[])?;
+        timed("tray app e2e (WebDriver)", tray::e2e)
+    })?;
+    // Segments with leaders and members on a location LAN; every node its own segment. The first
+    // runs kubewired bounded to exactly the systemd unit's capabilities (`setpriv`), and the DNS
+    // suite too (binding port 53, resolv.conf): a capability the unit lacks fails here.
+    let unit_caps = dist_test::unit_capabilities_bin_dir()?;
+    let unit_caps = unit_caps.to_string_lossy();
+    with_lab(&["--nodes-per-location", "2"], || {
+        let env = [("KUBEWIRE_BIN_DIR", &*unit_caps)];
+        lab_and_e2e_tests(Lab::Variant("2 nodes per location, unit capabilities"), &env)?;
+        e2e("2 nodes per location, unit capabilities", &["dns"], &env)
+    })?;
+    with_lab(&["--granularity", "full"], || {
+        lab_and_e2e_tests(Lab::Variant("full granularity"), &[])
+    })
 }
 
 /// `cargo xtask ui-e2e`: the tray app's end-to-end test on a fresh lab.
