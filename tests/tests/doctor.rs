@@ -2,7 +2,7 @@
 
 //! `kubewire doctor` on a healthy connection in the lab (issue 16 item 5): every check passes and
 //! none warns (the laptop's own Peer, skipped on every connect, is not a warning), in `--json` and
-//! in text; the clock and local-network checks are there. Run by `cargo xtask test` with the lab up
+//! in text; the clock, local-network and OS-resolver checks are there. Run by `cargo xtask test` with the lab up
 //! (`--ignored --test-threads=1`), on the default lab.
 
 use kubewire_e2e::{Laptop, text, wait_until};
@@ -40,6 +40,7 @@ fn a_healthy_connection_passes_every_check_without_a_warning() {
         "handshakes",
         "path MTU",
         "local networks",
+        "DNS through this machine's resolver",
     ] {
         assert!(checks.iter().any(|c| c["name"] == name), "no {name} check: {v:#}");
     }

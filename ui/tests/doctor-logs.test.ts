@@ -49,3 +49,36 @@ test("logs: recent entries, filtered by level, new ones from log events", async 
   expect(copied).toHaveLength(2);
   expect(copied[0]).toMatch(/^2026-11-28T\S+ WARN kubewire_tray::health: handshake stale segment=gcp age_secs=151$/);
 });
+
+test("logs: Save bug report writes the archive and says where, or why not", async () => {
+  window.location.hash = "#logs";
+  const calls = backend(lab.labState());
+  const user = userEvent.setup();
+  render(App);
+  await user.click(await screen.findByTestId("logs-bug-report"));
+  const saved = await screen.findByTestId("bug-report-saved");
+  expect(saved).toHaveTextContent("/home/dev/Downloads/kubewire-bug-report-1800000000.tar.gz");
+  expect(saved).toHaveTextContent("keys and tokens removed");
+  expect(calls.filter((c) => c.cmd === "save_bug_report")).toHaveLength(1);
+});
+
+test("logs: a bug report that fails says why and what to run instead", async () => {
+  window.location.hash = "#logs";
+  backend(lab.labState(), {
+    save_bug_report: () => {
+      throw {
+        kind: "other",
+        title: "The bug report could not be written",
+        message: "starting kubewire: No such file or directory",
+        fix: "Run `kubewire bug-report` in a terminal: it says what went wrong.",
+        command: "kubewire bug-report",
+      };
+    },
+  });
+  const user = userEvent.setup();
+  render(App);
+  await user.click(await screen.findByTestId("logs-bug-report"));
+  const error = await screen.findByTestId("bug-report-error");
+  expect(error).toHaveTextContent("starting kubewire: No such file or directory");
+  expect(error).toHaveTextContent("kubewire bug-report");
+});

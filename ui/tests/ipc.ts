@@ -20,6 +20,7 @@ export function backend(state: AppState, over: Record<string, Handler> = {}): Ca
     get_state: () => state,
     list_contexts: () => lab.contexts,
     get_logs: () => lab.logs(),
+    save_bug_report: () => "/home/dev/Downloads/kubewire-bug-report-1800000000.tar.gz",
     get_settings: () => lab.settings,
     set_settings: (a) => a.settings,
     run_doctor: () => lab.doctorChecks,

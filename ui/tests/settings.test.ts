@@ -35,9 +35,34 @@ test("settings load, and save sends every field (empty overrides as null)", asyn
       serviceGateway: null,
       keepPeer: true,
       mtu: null,
+      topologyLabel: null,
+      address: null,
+      persistentKeepalive: null,
     },
   });
   expect(await screen.findByText("Saved")).toBeInTheDocument();
+});
+
+test("connect's flags are settings: topology label, tunnel address, keepalive", async () => {
+  window.location.hash = "#settings";
+  const calls = backend(lab.labState());
+  const user = userEvent.setup();
+  render(App);
+  await user.type(await screen.findByTestId("settings-topologyLabel"), "kilo.squat.ai/location");
+  await user.type(screen.getByTestId("settings-address"), "10.4.255.5");
+  expect(screen.getByText(/An address with its prefix/)).toBeInTheDocument();
+  expect(screen.getByTestId("settings-save")).toBeDisabled();
+  await user.type(screen.getByTestId("settings-address"), "/32");
+  await user.type(screen.getByTestId("settings-persistentKeepalive"), "7200");
+  expect(screen.getByText(/Seconds from 0 \(off\) to 3600/)).toBeInTheDocument();
+  await user.clear(screen.getByTestId("settings-persistentKeepalive"));
+  await user.type(screen.getByTestId("settings-persistentKeepalive"), "0");
+  await user.click(screen.getByTestId("settings-save"));
+  await waitFor(() => expect(calls.some((c) => c.cmd === "set_settings")).toBe(true));
+  const sent = calls.find((c) => c.cmd === "set_settings")?.args as { settings: Record<string, unknown> };
+  expect(sent.settings.topologyLabel).toBe("kilo.squat.ai/location");
+  expect(sent.settings.address).toBe("10.4.255.5/32");
+  expect(sent.settings.persistentKeepalive).toBe(0);
 });
 
 test("an invalid service range is explained and cannot be saved", async () => {

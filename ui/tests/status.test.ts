@@ -125,3 +125,32 @@ test("a kubeconfig that cannot be read is explained, and there is nothing to con
   expect(within(box).getByTestId("error-command")).toHaveTextContent("export KUBECONFIG=~/Downloads/lab.yaml");
   expect(screen.getByTestId("connect-button")).toBeDisabled();
 });
+
+test("credentials that expired while connected offer Sign in again, which connects to the same context", async () => {
+  const calls = backend({
+    ...lab.healthyState(),
+    signInNeeded: true,
+    error: {
+      kind: "sign-in",
+      title: "Sign in to lab again",
+      message: "The API server no longer accepts your credentials (Unauthorized): they expired or were revoked.",
+      fix: "Choose \"Sign in again\": kubewire connects again and runs your kubeconfig's login.",
+      command: "kubectl --context lab get --raw /version",
+    },
+  });
+  const user = userEvent.setup();
+  render(App);
+  const box = await screen.findByTestId("sign-in");
+  expect(box).toHaveTextContent("Your credentials for lab expired or were refused.");
+  expect(screen.getByTestId("error-box")).toHaveAttribute("data-kind", "sign-in");
+  await user.click(within(box).getByTestId("sign-in-button"));
+  await waitFor(() => expect(commands(calls)).toContain("connect"));
+  expect(calls.find((c) => c.cmd === "connect")?.args).toEqual({ context: "lab" });
+});
+
+test("no Sign in again while the credentials are fine", async () => {
+  backend(lab.healthyState());
+  render(App);
+  await screen.findByTestId("status-phase");
+  expect(screen.queryByTestId("sign-in")).toBeNull();
+});

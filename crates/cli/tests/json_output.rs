@@ -1,5 +1,5 @@
 //! `--json` as a script reads it: `doctor --json`, `showconf --json`, `status --json`,
-//! `contexts --json`, `connect --json` (one object a line), and that no key or token is in any of
+//! `contexts --json`, `graph --json`, `connect --json` (one object a line), and that no key or token is in any of
 //! them; `connect --detach` shows the steps and no log line of the background process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
@@ -151,6 +151,45 @@ fn connect_json(env: &Env, socket: &Path, kc: &str, log: &Path) -> Child {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_json_has_the_laptop_and_a_tunnel_to_every_segment() {
+    let ts = TestServer::start().await;
+    ts.add_node("aws", 1);
+    ts.add_node("gcp", 2);
+    let env = Env::new();
+    let kc = ts.kubeconfig_path.to_str().unwrap().to_owned();
+    let o = output(env.command(&["graph", "--json", "--kubeconfig", &kc])).await;
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["id"], "laptop", "{v}");
+    for node in ["aws", "gcp"] {
+        assert!(
+            nodes.iter().any(|n| n["id"] == node && n["kind"] == "leader"),
+            "{node} is not a leader node: {v}"
+        );
+        assert!(
+            v["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["from"] == "laptop" && e["to"] == node && e["kind"] == "tunnel"),
+            "no tunnel to {node}: {v}"
+        );
+    }
+    assert_eq!(
+        v["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["service_gateway"] == true)
+            .count(),
+        1,
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_json_is_one_object_a_line_and_no_json_holds_a_secret() {
     let ts = TestServer::start().await;
     ts.add_node("aws", 1);
@@ -199,6 +238,7 @@ async fn connect_json_is_one_object_a_line_and_no_json_holds_a_secret() {
         &["status", "--json"][..],
         &["showconf", "--json"],
         &["contexts", "--json", "--kubeconfig", &kc],
+        &["graph", "--json", "--kubeconfig", &kc],
     ] {
         let o = output(env.command_with(&daemon.socket, args)).await;
         let (out, err) = text(&o);

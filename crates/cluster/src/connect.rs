@@ -234,6 +234,10 @@ fn prefer_tunnel(
     }
 }
 
+/// How long the first request waits on an interactive credential plugin before `connect` says
+/// that it is waiting for the user to sign in.
+const SIGN_IN_NOTICE_AFTER: Duration = Duration::from_secs(2);
+
 /// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers. With
 /// `create_key` false a missing key is replaced by a throwaway one (nothing is stored).
 async fn prepare(
@@ -242,13 +246,30 @@ async fn prepare(
     create_key: bool,
 ) -> Result<Prepared, ClusterError> {
     let loaded = kubeconfig::load(options.kubeconfig.as_deref())?;
-    let cluster = loaded.client(options.context.as_deref()).await?;
+    let cluster = {
+        let client = loaded.client(options.context.as_deref());
+        tokio::pin!(client);
+        match loaded.exec_plugin(options.context.as_deref()) {
+            // An interactive credential plugin may be waiting for the user (a browser, a device
+            // code): say so, rather than sit silent for minutes.
+            Some(plugin) if plugin.interactive => tokio::select! {
+                built = &mut client => built,
+                () = tokio::time::sleep(SIGN_IN_NOTICE_AFTER) => {
+                    let _ = steps.events.send(ControllerEvent::WaitingForSignIn {
+                        command: plugin.command,
+                    });
+                    client.await
+                }
+            },
+            _ => client.await,
+        }?
+    };
     steps.done(
         Step::Kubeconfig,
         format!("context {} ({})", cluster.context, cluster.server),
     );
 
-    let clock = discovery::probe(&cluster.client, &cluster.server).await?;
+    let clock = discovery::probe_cluster(&cluster).await?;
     steps.done(
         Step::ApiReachable,
         format!("{} (clock offset {} s)", cluster.server, clock.offset_secs),

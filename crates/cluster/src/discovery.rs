@@ -122,6 +122,20 @@ pub async fn cluster_domain(
 /// GETs `/version` and reads the `Date` header: proves the API server answers and our credentials
 /// work, and gives its clock.
 pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, ClusterError> {
+    probe_with(client, server, server, PROBE_TIMEOUT).await
+}
+
+/// [`probe`] as the first request of a connect or a `doctor`: errors name the context.
+pub async fn probe_cluster(cluster: &crate::kubeconfig::ClusterClient) -> Result<ApiClock, ClusterError> {
+    probe_with(&cluster.client, &cluster.server, &cluster.context, PROBE_TIMEOUT).await
+}
+
+async fn probe_with(
+    client: &kube::Client,
+    server: &str,
+    context: &str,
+    timeout: Duration,
+) -> Result<ApiClock, ClusterError> {
     let unreachable = |message: String| ClusterError::Unreachable {
         url: server.to_owned(),
         message,
@@ -129,13 +143,13 @@ pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, Clus
     let request = http::Request::get("/version")
         .body(kube::client::Body::from(Vec::new()))
         .map_err(|e| unreachable(e.to_string()))?;
-    let response = tokio::time::timeout(PROBE_TIMEOUT, client.send(request))
+    let response = tokio::time::timeout(timeout, client.send(request))
         .await
-        .map_err(|_| unreachable(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())))?
+        .map_err(|_| unreachable(format!("no answer within {}s", timeout.as_secs())))?
         .map_err(|e| {
             if is_auth_error(&e) {
                 ClusterError::Credentials {
-                    context: server.to_owned(),
+                    context: context.to_owned(),
                     message: e.to_string(),
                 }
             } else {
@@ -144,11 +158,18 @@ pub async fn probe(client: &kube::Client, server: &str) -> Result<ApiClock, Clus
         })?;
     let local = SystemTime::now();
     let status = response.status();
-    if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+    if status == http::StatusCode::UNAUTHORIZED {
+        return Err(ClusterError::SignInNeeded {
+            context: context.to_owned(),
+            server: server.to_owned(),
+        });
+    }
+    if status == http::StatusCode::FORBIDDEN {
         return Err(ClusterError::Api {
             what: format!("the API server at {server}"),
             message: format!(
-                "refused our credentials ({status}); log in again or check the kubeconfig's user"
+                "accepted who you are but refuses this user even `GET /version` ({status}): \
+                 ask a cluster admin for a role that allows it (RBAC)"
             ),
         });
     }

@@ -38,6 +38,14 @@ pub enum ClusterError {
     /// The kubeconfig's credentials (token file, exec plugin) did not give a credential.
     #[error("getting credentials for {context}: {message}; log in again {CREDENTIALS_WHY}")]
     Credentials { context: String, message: String },
+    /// The API server does not accept the credentials (401): a token expired or was revoked, a
+    /// sign-in session ended. Not a missing permission (that is 403, RBAC).
+    #[error(
+        "the API server at {server} does not accept your credentials for {context} (401 Unauthorized: \
+         expired or revoked); sign in again: `kubectl --context {context} get --raw /version` runs your \
+         login, then connect again"
+    )]
+    SignInNeeded { context: String, server: String },
     /// The API server cannot be reached.
     #[error("cannot reach the API server at {url}: {message}; check VPN/network")]
     Unreachable { url: String, message: String },
@@ -90,6 +98,16 @@ impl ClusterError {
             Self::Credentials { context, message } => Problem::with_fix(
                 format!("getting credentials for {context}: {message}"),
                 format!("Log in again {CREDENTIALS_WHY}"),
+            ),
+            Self::SignInNeeded { context, server } => Problem::with_fix(
+                format!(
+                    "the API server at {server} does not accept your credentials for {context} \
+                     (401 Unauthorized: expired or revoked)"
+                ),
+                format!(
+                    "Sign in again: `kubectl --context {context} get --raw /version` runs your login, \
+                     then connect again"
+                ),
             ),
             Self::Unreachable { url, message } => Problem::with_fix(
                 format!("cannot reach the API server at {url}: {message}"),
@@ -145,6 +163,10 @@ mod tests {
             ClusterError::Unreachable {
                 url: "https://lab:6443".into(),
                 message: "connection refused".into(),
+            },
+            ClusterError::SignInNeeded {
+                context: "sso".into(),
+                server: "https://lab:6443".into(),
             },
             ClusterError::KiloMissing,
             ClusterError::Api {

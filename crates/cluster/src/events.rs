@@ -80,6 +80,12 @@ pub enum ControllerEvent {
         to: Option<String>,
         reason: String,
     },
+    /// The API server refuses the credentials (401): they expired or were revoked. Retrying
+    /// does not help; signing in again does (the tray offers it).
+    SignInNeeded { message: String },
+    /// The first request waits for an interactive credential plugin (`command`): the user may
+    /// have to sign in (a browser, a device code).
+    WaitingForSignIn { command: String },
     /// Something the user should know.
     Warning { message: String },
     /// The controller stopped.
@@ -126,6 +132,18 @@ impl std::fmt::Display for ControllerEvent {
                 "service gateway moved from {} to {}: {reason}",
                 from.as_deref().unwrap_or("default"),
                 to.as_deref().unwrap_or("default")
+            ),
+            Self::SignInNeeded { message } => write!(
+                f,
+                "the API server no longer accepts your credentials ({message}): they expired or were \
+                 revoked; sign in again (the tray's \"Sign in again\", or `kubectl get --raw /version` \
+                 then `kubewire connect`)"
+            ),
+            Self::WaitingForSignIn { command } => write!(
+                f,
+                "waiting for you to sign in: the kubeconfig's credential plugin `{command}` may have \
+                 opened a browser or asked in this terminal (up to {} min)",
+                crate::kubeconfig::SIGN_IN_TIMEOUT.as_secs() / 60
             ),
             Self::Warning { message } => write!(f, "warning: {message}"),
             Self::Stopped => f.write_str("controller stopped"),

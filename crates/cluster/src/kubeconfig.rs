@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Serialize;
@@ -48,6 +49,52 @@ pub struct ClusterClient {
     pub server: String,
     /// The context's namespace, if set.
     pub namespace: Option<String>,
+}
+
+/// How long an interactive exec credential plugin may take: it may be waiting for the user to
+/// sign in (a browser, a device code, a hardware key).
+pub const SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a non-interactive exec credential plugin may take (`aws eks get-token`,
+/// `gke-gcloud-auth-plugin`: seconds; a hung one is an error that names it).
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The user's exec credential plugin, as far as waiting for it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecPlugin {
+    /// Its command.
+    pub command: String,
+    /// It may ask the user to sign in (`interactiveMode` not `Never`; kube, like client-go, then
+    /// gives it the terminal): kubelogin's browser flow, `aws sso login`, ...
+    pub interactive: bool,
+}
+
+impl ExecPlugin {
+    /// How long it may take.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        if self.interactive {
+            SIGN_IN_TIMEOUT
+        } else {
+            EXEC_TIMEOUT
+        }
+    }
+}
+
+/// `user`'s exec credential plugin in `config`, if it has one.
+#[must_use]
+pub fn exec_plugin(config: &Kubeconfig, user: &str) -> Option<ExecPlugin> {
+    let exec = config
+        .auth_infos
+        .iter()
+        .find(|a| a.name == user)?
+        .auth_info
+        .as_ref()?
+        .exec
+        .as_ref()?;
+    Some(ExecPlugin {
+        command: exec.command.clone().unwrap_or_default(),
+        interactive: exec.interactive_mode != Some(kube::config::ExecInteractiveMode::Never),
+    })
 }
 
 impl std::fmt::Debug for ClusterClient {
@@ -171,9 +218,20 @@ impl LoadedKubeconfig {
             })
     }
 
-    /// A kube client for the context `wanted` (else the current one).
+    /// The exec credential plugin of the context `wanted` (else the current one), if any: it
+    /// runs while [`Self::client`] builds the client.
+    #[must_use]
+    pub fn exec_plugin(&self, wanted: Option<&str>) -> Option<ExecPlugin> {
+        let info = self.context(wanted).ok()?;
+        exec_plugin(&self.config, &info.user)
+    }
+
+    /// A kube client for the context `wanted` (else the current one). An exec credential plugin
+    /// runs here (kube runs it while building the client), on a blocking thread and bounded by
+    /// [`ExecPlugin::timeout`].
     pub async fn client(&self, wanted: Option<&str>) -> Result<ClusterClient, ClusterError> {
         let info = self.context(wanted)?;
+        let plugin = exec_plugin(&self.config, &info.user);
         let options = KubeConfigOptions {
             context: Some(info.name.clone()),
             cluster: None,
@@ -186,16 +244,35 @@ impl LoadedKubeconfig {
                 message: e.to_string(),
             })?;
         let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
-        let client = kube::Client::try_from(config).map_err(|e| match e {
-            kube::Error::Auth(auth) => ClusterError::Credentials {
+        let build = tokio::task::spawn_blocking(move || kube::Client::try_from(config));
+        let built = match &plugin {
+            None => build.await,
+            Some(plugin) => tokio::time::timeout(plugin.timeout(), build).await.map_err(|_| {
+                ClusterError::Credentials {
+                    context: info.name.clone(),
+                    message: format!(
+                        "the credential plugin `{}` did not finish within {} s",
+                        plugin.command,
+                        plugin.timeout().as_secs()
+                    ),
+                }
+            })?,
+        };
+        let client = built
+            .map_err(|e| ClusterError::ClientConfig {
                 context: info.name.clone(),
-                message: auth.to_string(),
-            },
-            other => ClusterError::ClientConfig {
-                context: info.name.clone(),
-                message: other.to_string(),
-            },
-        })?;
+                message: format!("building the client: {e}"),
+            })?
+            .map_err(|e| match e {
+                kube::Error::Auth(auth) => ClusterError::Credentials {
+                    context: info.name.clone(),
+                    message: auth.to_string(),
+                },
+                other => ClusterError::ClientConfig {
+                    context: info.name.clone(),
+                    message: other.to_string(),
+                },
+            })?;
         Ok(ClusterClient {
             client,
             context: info.name,

@@ -31,6 +31,13 @@ pub fn menu(app: &App, id: &str) {
                 let _ = disconnect(&app).await;
             });
         }
+        // Connecting again builds a new client, which runs the kubeconfig's login.
+        MenuAction::SignIn => {
+            tokio::spawn(async move {
+                let context = lock(&app.model).state().context.clone();
+                let _ = connect(&app, context).await;
+            });
+        }
         MenuAction::Open => window::open(&app),
         // Quit is offered while no tunnel is up; with one up the menu asks: disconnect or keep it.
         MenuAction::Quit | MenuAction::QuitKeep => {
@@ -78,6 +85,21 @@ pub fn options(settings: &Settings, context: Option<String>) -> Result<ConnectOp
     }
     o.settings.service_gateway.clone_from(&settings.service_gateway);
     o.settings.mtu = settings.mtu;
+    if let Some(label) = &settings.topology_label {
+        o.settings.topology_label.clone_from(label);
+    }
+    if let Some(secs) = settings.persistent_keepalive {
+        o.settings.persistent_keepalive = secs;
+    }
+    if let Some(address) = &settings.address {
+        o.address = Some(address.parse().map_err(|e| UiError {
+            kind: ErrorKind::Other,
+            title: "The tunnel address setting is not an address".into(),
+            message: format!("{address:?}: {e}"),
+            fix: "Correct it in Settings (e.g. 10.4.255.5/32) or leave it empty.".into(),
+            command: None,
+        })?);
+    }
     // The context's remembered `--prefer-tunnel` ranges (set with the CLI).
     o.preferences.store = kubewire_cluster::preferences::default_path();
     if settings.default_namespace != "default" && !settings.default_namespace.is_empty() {

@@ -32,6 +32,7 @@ pub async fn call(app: &App, cmd: &str, args: Value) -> Result<Value, Value> {
             set_settings(app, settings).and_then(|s| value(&s))
         }
         "get_logs" => value(&app.logs.entries()),
+        "save_bug_report" => crate::bug_report::save(app).await.and_then(|path| value(&path)),
         other => Err(UiError {
             kind: ErrorKind::Other,
             title: "Unknown command".into(),

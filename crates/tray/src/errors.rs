@@ -82,6 +82,21 @@ pub fn from_client(error: &ClientError) -> UiError {
     }
 }
 
+/// The API server no longer accepts the credentials for `context` (401), while following.
+#[must_use]
+pub fn sign_in_needed(context: &str, message: &str) -> UiError {
+    ui(
+        ErrorKind::SignIn,
+        &format!("Sign in to {context} again"),
+        format!(
+            "The API server no longer accepts your credentials ({message}): they expired or were revoked."
+        ),
+        "Choose \"Sign in again\": kubewire connects again and runs your kubeconfig's login, which may open \
+         a browser. The tunnel keeps its last plan meanwhile.",
+        Some(&format!("kubectl --context {context} get --raw /version")),
+    )
+}
+
 /// The cluster side's errors.
 #[must_use]
 pub fn from_cluster(error: &ClusterError) -> UiError {
@@ -113,6 +128,14 @@ pub fn from_cluster(error: &ClusterError) -> UiError {
             error.problem().what,
             "Pick a context from the list, or point KUBECONFIG at a working kubeconfig file.",
             Some("kubectl config get-contexts"),
+        ),
+        ClusterError::SignInNeeded { context, .. } => ui(
+            ErrorKind::SignIn,
+            &format!("Sign in to {context} again"),
+            error.problem().what,
+            "Choose \"Sign in again\": kubewire connects again and runs your kubeconfig's login, which may \
+             open a browser.",
+            Some(&format!("kubectl --context {context} get --raw /version")),
         ),
         ClusterError::Credentials { context, .. } => ui(
             ErrorKind::Kubeconfig,

@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod app;
 pub mod autostart;
+pub mod bug_report;
 pub mod commands;
 pub mod daemon;
 pub mod errors;

@@ -98,6 +98,9 @@ pub enum MenuAction {
     QuitDisconnect,
     /// Quit and leave the tunnel up with its last Plan (no longer followed).
     QuitKeep,
+    /// Connect again to the context in use, which runs the kubeconfig's login (its credentials
+    /// expired).
+    SignIn,
     /// A line between groups.
     Separator,
 }
@@ -114,6 +117,7 @@ impl MenuAction {
             Self::Quit => "quit".into(),
             Self::QuitDisconnect => "quit:disconnect".into(),
             Self::QuitKeep => "quit:keep".into(),
+            Self::SignIn => "sign-in".into(),
             Self::Separator => "separator".into(),
         }
     }
@@ -127,6 +131,7 @@ impl MenuAction {
             "quit" => Some(Self::Quit),
             "quit:disconnect" => Some(Self::QuitDisconnect),
             "quit:keep" => Some(Self::QuitKeep),
+            "sign-in" => Some(Self::SignIn),
             other => other
                 .strip_prefix("connect:")
                 .map(|c| Self::Connect(c.to_owned())),
@@ -298,6 +303,16 @@ impl TrayModel {
                 });
             }
             ControllerEvent::Warning { message } => self.warn(message.clone()),
+            ControllerEvent::SignInNeeded { message } => {
+                let context = self.state.context.clone().unwrap_or_default();
+                notices.extend(self.error(crate::errors::sign_in_needed(&context, message)));
+            }
+            ControllerEvent::WaitingForSignIn { command } => {
+                self.warn(format!(
+                    "waiting for you to sign in: the credential plugin `{command}` may have opened a \
+                     browser"
+                ));
+            }
             ControllerEvent::SinkFailed { message } => {
                 self.warn(format!("applying the plan failed (retrying): {message}"));
             }
@@ -324,6 +339,15 @@ impl TrayModel {
     pub fn connected(&mut self, connected: Connected, now: u64) -> Vec<Notice> {
         self.now = now;
         self.connecting = false;
+        self.state.sign_in_needed = false;
+        if self
+            .state
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == ErrorKind::SignIn)
+        {
+            self.state.error = None;
+        }
         self.following = true;
         self.state.api_reachable = true;
         self.state.context = Some(connected.context.clone());
@@ -351,6 +375,9 @@ impl TrayModel {
     /// An error to show (and notify once).
     pub fn error(&mut self, error: UiError) -> Vec<Notice> {
         let new = self.state.error.as_ref() != Some(&error);
+        if error.kind == ErrorKind::SignIn {
+            self.state.sign_in_needed = true;
+        }
         let notice = Notice::Error {
             title: error.title.clone(),
             message: error.message.clone(),
@@ -609,15 +636,23 @@ impl TrayModel {
         let in_use = (self.connecting || self.tunnel_up())
             .then_some(self.state.context.as_deref())
             .flatten();
-        let mut out = vec![
-            MenuEntry {
-                action: MenuAction::Status,
-                label: self.status_line(),
-                enabled: false,
+        let mut out = vec![MenuEntry {
+            action: MenuAction::Status,
+            label: self.status_line(),
+            enabled: false,
+            checked: false,
+        }];
+        if self.state.sign_in_needed
+            && let Some(context) = &self.state.context
+        {
+            out.push(MenuEntry {
+                action: MenuAction::SignIn,
+                label: format!("Sign in again to {context}…"),
+                enabled: !busy,
                 checked: false,
-            },
-            sep(),
-        ];
+            });
+        }
+        out.push(sep());
         for c in contexts {
             let marked = match in_use {
                 Some(used) => used == c.name,

@@ -268,6 +268,69 @@ fn the_cluster_api_going_away_degrades_and_coming_back_recovers() {
 }
 
 #[test]
+fn credentials_refused_while_connected_offer_sign_in_again_until_connected_again() {
+    let (mut m, _) = connected_model();
+    assert!(
+        !m.menu(&contexts()).iter().any(|e| e.action == MenuAction::SignIn),
+        "not offered while the credentials work"
+    );
+    let n = m.controller_event(
+        &ControllerEvent::SignInNeeded {
+            message: "Unauthorized".into(),
+        },
+        NOW,
+    );
+    assert_eq!(n.len(), 1, "notified once: {n:?}");
+    let (title, body) = n[0].text();
+    assert_eq!(title, "kubewire: Sign in to lab again");
+    assert!(body.contains("expired or were revoked"), "{body}");
+    assert!(m.state().sign_in_needed);
+    assert_eq!(m.state().error.as_ref().map(|e| e.kind), Some(ErrorKind::SignIn));
+    // Not called a missing permission.
+    assert!(!m.state().warnings.iter().any(|w| w.contains("refuses")));
+    let menu = m.menu(&contexts());
+    let item = menu.iter().find(|e| e.action == MenuAction::SignIn).unwrap();
+    assert_eq!(item.label, "Sign in again to lab…");
+    assert!(item.enabled);
+    // The same event again: no second notification.
+    let n = m.controller_event(
+        &ControllerEvent::SignInNeeded {
+            message: "Unauthorized".into(),
+        },
+        NOW,
+    );
+    assert!(n.is_empty());
+    // Signing in is connecting again: once connected, the offer and the error are gone.
+    m.connect_started(Some("lab".into()), NOW);
+    m.connected(
+        Connected {
+            context: "lab".into(),
+            server: "https://lab:6443".into(),
+            plan: plan(),
+        },
+        NOW,
+    );
+    assert!(!m.state().sign_in_needed);
+    assert!(m.state().error.is_none());
+    assert!(!m.menu(&contexts()).iter().any(|e| e.action == MenuAction::SignIn));
+}
+
+#[test]
+fn a_connect_refused_with_401_is_a_sign_in_error_not_rbac() {
+    let mut m = TrayModel::new();
+    m.connect_started(Some("lab".into()), NOW);
+    let e = errors::from_cluster(&kubewire_cluster::ClusterError::SignInNeeded {
+        context: "lab".into(),
+        server: "https://lab:6443".into(),
+    });
+    assert_eq!(e.kind, ErrorKind::SignIn);
+    assert_eq!(e.title, "Sign in to lab again");
+    m.connect_failed(e, NOW);
+    assert!(m.state().sign_in_needed);
+    assert!(m.menu(&contexts()).iter().any(|e| e.action == MenuAction::SignIn));
+}
+
+#[test]
 fn gateway_failover_notifies_and_warnings_do_not() {
     let (mut m, _) = connected_model();
     let n = m.controller_event(
@@ -463,6 +526,7 @@ fn menu_ids_round_trip() {
         MenuAction::Quit,
         MenuAction::QuitDisconnect,
         MenuAction::QuitKeep,
+        MenuAction::SignIn,
     ] {
         assert_eq!(MenuAction::from_id(&action.id()), Some(action));
     }
@@ -481,6 +545,9 @@ fn the_state_serialises_as_the_contract_says() {
     assert!(v["nodes"][0]["handshakeAgeSecs"].is_number());
     assert!(v["topology"]["segments"][0]["members"].is_array());
     assert!(v["dns"]["searchSuffixes"].is_array());
+    assert_eq!(v["signInNeeded"], false);
+    let e = serde_json::to_value(errors::sign_in_needed("lab", "Unauthorized")).unwrap();
+    assert_eq!(e["kind"], "sign-in");
     let e = serde_json::to_value(errors::from_client(&ClientError::NotRunning {
         socket: "s".into(),
     }))

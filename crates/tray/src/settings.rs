@@ -29,6 +29,29 @@ pub fn load(path: Option<&Path>) -> Settings {
     }
 }
 
+/// The longest persistent keepalive the settings take (an hour; NATs forget a mapping long before).
+pub const MAX_KEEPALIVE: u16 = 3600;
+
+/// Whether `key` is a Kubernetes label key: an optional DNS prefix and `/`, then a name of at most
+/// 63 characters (alphanumerics, `-`, `_`, `.`; alphanumeric at both ends).
+fn label_key(key: &str) -> bool {
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+    });
+    name_ok && prefix_ok
+}
+
 fn invalid(message: String, fix: &str) -> UiError {
     UiError {
         kind: ErrorKind::Other,
@@ -52,6 +75,8 @@ pub fn validate(mut settings: Settings) -> Result<Settings, UiError> {
     blank(&mut settings.service_cidr);
     blank(&mut settings.service_gateway);
     blank(&mut settings.last_context);
+    blank(&mut settings.topology_label);
+    blank(&mut settings.address);
     settings.default_namespace = settings.default_namespace.trim().to_owned();
     if settings.default_namespace.is_empty() {
         settings.default_namespace = "default".into();
@@ -70,6 +95,30 @@ pub fn validate(mut settings: Settings) -> Result<Settings, UiError> {
         return Err(invalid(
             format!("An MTU of {mtu} bytes is outside 576 to 9000."),
             "Leave it empty to follow the network, or take the one `kubewire doctor` names (e.g. 1280).",
+        ));
+    }
+    if let Some(label) = &settings.topology_label
+        && !label_key(label)
+    {
+        return Err(invalid(
+            format!("{label:?} is not a label key."),
+            "Use the label Kilo's --topology-label names, e.g. topology.kubernetes.io/region, or leave it empty.",
+        ));
+    }
+    if let Some(address) = &settings.address {
+        address.parse::<IpNet>().map_err(|e| {
+            invalid(
+                format!("The tunnel address {address:?} is not an address with a prefix ({e})."),
+                "Write it as address/prefix inside the cluster's Kilo subnet, e.g. 10.4.255.5/32, or leave it empty.",
+            )
+        })?;
+    }
+    if let Some(secs) = settings.persistent_keepalive
+        && secs > MAX_KEEPALIVE
+    {
+        return Err(invalid(
+            format!("A keepalive of {secs} s is more than {MAX_KEEPALIVE} s."),
+            "Use 25 (what NATs need), 0 to switch it off, or leave it empty.",
         ));
     }
     let dns_label = |s: &str| {
@@ -156,5 +205,69 @@ mod tests {
             })
             .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+mod connect_settings_tests {
+    use super::*;
+
+    #[test]
+    fn the_connect_flags_of_the_cli_are_settings_too_and_reach_the_connection() {
+        let s = validate(Settings {
+            topology_label: Some(" kilo.squat.ai/location ".into()),
+            address: Some("10.4.255.5/32".into()),
+            persistent_keepalive: Some(0),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(s.topology_label.as_deref(), Some("kilo.squat.ai/location"));
+        let o = crate::actions::options(&s, Some("lab".into())).unwrap();
+        assert_eq!(o.settings.topology_label, "kilo.squat.ai/location");
+        assert_eq!(o.settings.persistent_keepalive, 0);
+        assert_eq!(o.address, Some("10.4.255.5/32".parse().unwrap()));
+        // Unset: the CLI's defaults.
+        let o = crate::actions::options(&Settings::default(), None).unwrap();
+        assert_eq!(
+            o.settings.topology_label,
+            kubewire_core::model::DEFAULT_TOPOLOGY_LABEL
+        );
+        assert_eq!(o.settings.persistent_keepalive, 25);
+        assert_eq!(o.address, None);
+        // Old settings files (without the keys) still load.
+        let old: Settings = serde_json::from_str(r#"{"autostart": true, "mtu": 1280}"#).unwrap();
+        assert_eq!(old.topology_label, None);
+        assert_eq!(old.persistent_keepalive, None);
+    }
+
+    #[test]
+    fn bad_connect_settings_are_refused_with_the_fix() {
+        for (bad, says) in [
+            (
+                Settings {
+                    topology_label: Some("not a label!".into()),
+                    ..Settings::default()
+                },
+                "not a label key",
+            ),
+            (
+                Settings {
+                    address: Some("10.4.255.5".into()),
+                    ..Settings::default()
+                },
+                "not an address with a prefix",
+            ),
+            (
+                Settings {
+                    persistent_keepalive: Some(7200),
+                    ..Settings::default()
+                },
+                "more than 3600",
+            ),
+        ] {
+            let e = validate(bad).unwrap_err();
+            assert!(e.message.contains(says), "{}", e.message);
+            assert!(!e.fix.is_empty());
+        }
     }
 }

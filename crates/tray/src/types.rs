@@ -52,6 +52,10 @@ pub struct AppState {
     pub network: Option<NetworkNote>,
     /// The tunnel's MTU and where it came from ("1320 (the underlay's 1400 less 80)").
     pub mtu: Option<String>,
+    /// The API server refused the credentials (401): the menu and the window offer "Sign in
+    /// again", which connects again and so runs the kubeconfig's login.
+    #[serde(default)]
+    pub sign_in_needed: bool,
 }
 
 /// The last network change, as the window shows it.
@@ -106,6 +110,8 @@ pub enum ErrorKind {
     Kubeconfig,
     ApiUnreachable,
     Refused,
+    /// The API server no longer accepts the credentials (401): signing in again helps.
+    SignIn,
     Other,
 }
 
@@ -229,6 +235,14 @@ pub struct Settings {
     pub keep_peer: bool,
     /// The tunnel's MTU; `None`: follow the network (the route towards the nodes less 80).
     pub mtu: Option<u16>,
+    /// The node label holding each node's location (Kilo's `--topology-label`); `None`: Kilo's
+    /// default, `topology.kubernetes.io/region`.
+    pub topology_label: Option<String>,
+    /// The laptop's tunnel address (`connect --address`); `None`: its Peer's, else one chosen
+    /// from its key.
+    pub address: Option<String>,
+    /// Persistent keepalive in seconds (0 = off); `None`: 25.
+    pub persistent_keepalive: Option<u16>,
 }
 
 impl Default for Settings {
@@ -242,6 +256,9 @@ impl Default for Settings {
             service_gateway: None,
             keep_peer: false,
             mtu: None,
+            topology_label: None,
+            address: None,
+            persistent_keepalive: None,
         }
     }
 }

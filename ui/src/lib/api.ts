@@ -19,6 +19,7 @@ const KINDS: UiErrorKind[] = [
   "kubeconfig",
   "api-unreachable",
   "refused",
+  "sign-in",
   "other",
 ];
 
@@ -62,6 +63,7 @@ export const api = {
   getSettings: () => call<Settings>("get_settings"),
   setSettings: (settings: Settings) => call<Settings>("set_settings", { settings }),
   getLogs: () => call<LogEntry[]>("get_logs"),
+  saveBugReport: () => call<string>("save_bug_report"),
 };
 
 export function onState(cb: (s: AppState) => void): Promise<UnlistenFn> {

@@ -27,6 +27,7 @@ export type UiErrorKind =
   | "kubeconfig"
   | "api-unreachable"
   | "refused"
+  | "sign-in"
   | "other";
 
 export interface UiError {
@@ -103,6 +104,8 @@ export interface AppState {
   network: { at: number; text: string } | null;
   /** The tunnel's MTU and where it came from. */
   mtu: string | null;
+  /** The API server refused the credentials (401): offer "Sign in again" (connect to `context` again). */
+  signInNeeded: boolean;
 }
 
 export interface DoctorCheck {
@@ -129,6 +132,12 @@ export interface Settings {
   serviceGateway: string | null;
   keepPeer: boolean;
   mtu: number | null;
+  /** Kilo's --topology-label; null: topology.kubernetes.io/region. */
+  topologyLabel: string | null;
+  /** The laptop's tunnel address; null: its Peer's, else chosen from its key. */
+  address: string | null;
+  /** Persistent keepalive in seconds (0 = off); null: 25. */
+  persistentKeepalive: number | null;
 }
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
@@ -160,5 +169,6 @@ export function emptyState(): AppState {
     daemonReachable: false,
     network: null,
     mtu: null,
+    signInNeeded: false,
   };
 }

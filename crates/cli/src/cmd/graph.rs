@@ -1,8 +1,9 @@
 //! `kubewire graph`: the mesh as this laptop would see it, read from the cluster, as GraphViz DOT
-//! (nothing is registered or stored; without a stored key a throwaway one stands in).
+//! or (`--json`) as nodes and edges (nothing is registered or stored; without a stored key a
+//! throwaway one stands in).
 
 use kubewire_cluster::connect::preview;
-use kubewire_core::render::dot;
+use kubewire_core::render::{dot, graph_json};
 
 use super::common::{self, ClusterArgs, SettingsArgs};
 
@@ -13,6 +14,10 @@ pub struct GraphArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// Print the graph as JSON: `{"subnet", "nodes": [{"id", "kind", ...}], "edges": [{"from",
+    /// "to", "kind", "service_gateway", "allowed_ips"}]}` (see the CLI README).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `kubewire graph`.
@@ -23,7 +28,11 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<()> {
         let (_, plan) = preview(&options, tx).await?;
         let plan = plan?;
         crate::output::warnings(&plan);
-        print!("{}", dot::render(&plan));
+        if args.json {
+            print!("{}", graph_json::render(&plan)?);
+        } else {
+            print!("{}", dot::render(&plan));
+        }
         Ok(())
     })
 }

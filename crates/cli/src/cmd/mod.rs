@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+pub mod bug_report;
 pub mod common;
 pub mod connect;
 pub mod contexts;
@@ -35,12 +36,15 @@ pub enum Command {
     Status(status::StatusArgs),
     /// The live WireGuard configuration (private key redacted).
     Showconf(showconf::ShowconfArgs),
-    /// The cluster's mesh as this laptop would see it, as GraphViz DOT.
+    /// The cluster's mesh as this laptop would see it, as GraphViz DOT or JSON.
     Graph(graph::GraphArgs),
     /// Check everything a connection needs, each failure with its fix.
     Doctor(doctor::DoctorArgs),
     /// The kubeconfig's contexts.
     Contexts(contexts::ContextsArgs),
+    /// Write one archive for a bug report: versions, status, doctor, the plan, recent logs, the
+    /// system's DNS and routes; keys and tokens removed.
+    BugReport(bug_report::BugReportArgs),
     /// Compute the laptop's connection plan from a saved cluster snapshot (no cluster, no root).
     #[command(long_about = plan::LONG_ABOUT)]
     Plan(plan::PlanArgs),
@@ -61,6 +65,7 @@ impl Command {
             Self::Graph(args) => graph::run(&args),
             Self::Doctor(args) => doctor::run(&args, global),
             Self::Contexts(args) => contexts::run(&args),
+            Self::BugReport(args) => bug_report::run(&args, global),
             Self::Plan(args) => plan::run(&args),
             Self::Completions(args) => shell::completions(&args, cli()),
             Self::Man(args) => shell::man(&args, cli()),

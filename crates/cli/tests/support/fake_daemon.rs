@@ -50,7 +50,9 @@ fn status(seen: &Seen) -> Status {
     s.controller_attached = seen.attached;
     s.routes.clone_from(&plan.routes);
     s.service_gateway = plan.service_gateway.as_ref().map(|g| g.peer.clone());
-    s.dns_server = plan.dns.server;
+    // No resolver here: this daemon sets up no split DNS (it says so, as the real one does when
+    // its DNS part is off), so `doctor` does not expect cluster names through the OS resolver.
+    s.dns_server = None;
     s.peers = peers(plan);
     s.withdrawn.clone_from(&seen.withdrawn);
     s

@@ -92,9 +92,18 @@ impl Controller {
                 message,
             } => {
                 tracing::debug!(resource, ?status, %message, "watch failed");
-                // Refusals (401 Unauthorized, 403 Forbidden: RBAC) do not go away by retrying: say
-                // so once per resource. Judged by the status code, not the message's words.
-                if matches!(status, Some(401 | 403)) && self.refused_watches.insert(resource) {
+                // Refusals do not go away by retrying. Judged by the status code, not the
+                // message's words: 401 Unauthorized is an expired or revoked credential (said
+                // once: sign in again), 403 Forbidden a missing permission (RBAC, once per
+                // resource).
+                if status == Some(401) {
+                    if !self.sign_in_needed {
+                        self.sign_in_needed = true;
+                        self.emit(ControllerEvent::SignInNeeded {
+                            message: message.clone(),
+                        });
+                    }
+                } else if status == Some(403) && self.refused_watches.insert(resource) {
                     self.emit(ControllerEvent::Warning {
                         message: format!(
                             "the API server refuses to let this user watch {resource}: {message}; \

@@ -130,6 +130,9 @@ pub struct ControllerStatus {
     pub daemon_lost_since: Option<u64>,
     /// Why the daemon is considered gone.
     pub daemon_error: Option<String>,
+    /// The API server refused the credentials (401) while following: they expired or were
+    /// revoked. Retrying does not help; signing in again (and connecting again) does.
+    pub sign_in_needed: bool,
 }
 
 impl ControllerStatus {

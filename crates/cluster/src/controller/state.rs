@@ -81,6 +81,8 @@ pub struct Controller {
     pub(super) nodes: BTreeSet<String>,
     pub(super) peers: BTreeSet<String>,
     pub(super) refused_watches: BTreeSet<&'static str>,
+    /// A watch was refused with 401: the credentials expired (said once).
+    pub(super) sign_in_needed: bool,
     pub(super) reach: Reachability,
     /// A probe was asked for and is not answered yet.
     pub(super) probing: bool,
@@ -149,6 +151,7 @@ impl Controller {
             nodes,
             peers,
             refused_watches: BTreeSet::new(),
+            sign_in_needed: false,
             reach: Reachability::Reachable {
                 next_probe: now + config.replan_every,
             },
@@ -215,6 +218,7 @@ impl Controller {
             warnings: self.last_plan_error.iter().cloned().collect(),
             daemon_lost_since,
             daemon_error,
+            sign_in_needed: self.sign_in_needed,
         }
     }
 

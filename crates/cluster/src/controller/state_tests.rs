@@ -167,13 +167,35 @@ fn a_refusal_is_judged_by_its_status_code_not_its_words() {
         message: "error returned by apiserver during watch: nodes is forbidden: User \"dev\" cannot watch resource \"nodes\": ".into(),
     });
     assert_eq!(refusals(&h), 1);
-    // 401 too.
-    h.change(ClusterChange::WatchFailed {
-        resource: "namespaces",
-        status: Some(401),
-        message: "the token expired".into(),
-    });
-    assert_eq!(refusals(&h), 2);
+}
+
+#[test]
+fn an_expired_credential_asks_to_sign_in_again_and_is_not_called_a_missing_permission() {
+    let mut h = three(0);
+    h.advance(S);
+    for resource in ["namespaces", "nodes", "peers"] {
+        h.change(ClusterChange::WatchFailed {
+            resource,
+            status: Some(401),
+            message: "Unauthorized".into(),
+        });
+    }
+    let sign_in: Vec<_> = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, ControllerEvent::SignInNeeded { .. }))
+        .collect();
+    assert_eq!(sign_in.len(), 1, "said once, not per watch: {:?}", h.events);
+    let rbac = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, ControllerEvent::Warning { message } if message.contains("refuses")))
+        .count();
+    assert_eq!(rbac, 0, "a 401 is not RBAC: {:?}", h.events);
+    assert!(h.c.status().sign_in_needed);
+    // The text says what to do.
+    let text = sign_in[0].to_string();
+    assert!(text.contains("sign in again"), "{text}");
 }
 
 #[test]

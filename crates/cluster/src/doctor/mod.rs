@@ -17,6 +17,7 @@ use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
 mod clock;
+mod os_dns;
 mod overlaps;
 mod report;
 
@@ -52,6 +53,9 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
     let api_ok = check_api(&mut r, cluster.as_ref()).await;
     let plan = check_nodes(&mut r, input, api_ok).await;
     check_handshakes(&mut r, daemon.as_ref()).await;
+    if let Some(status) = daemon.as_ref().filter(|s| s.state != TunnelState::Disconnected) {
+        os_dns::check(&mut r, status, plan.as_ref()).await;
+    }
     check_route_conflicts(&mut r, plan.as_ref());
     r.checks
 }
@@ -109,7 +113,7 @@ async fn check_kubeconfig(r: &mut Report, input: &DoctorInput) -> Option<Cluster
 async fn check_api(r: &mut Report, cluster: Option<&ClusterClient>) -> bool {
     let mut api_ok = false;
     if let Some(c) = cluster {
-        match discovery::probe(&c.client, &c.server).await {
+        match discovery::probe_cluster(c).await {
             Ok(clock) => {
                 api_ok = true;
                 r.ok(
@@ -118,14 +122,18 @@ async fn check_api(r: &mut Report, cluster: Option<&ClusterClient>) -> bool {
                 );
                 clock::check(r, clock.offset_secs);
             }
-            Err(e) => r.fail(
-                "API server reachable",
-                &e.problem().what,
-                &format!(
-                    "check VPN/network, then `kubectl --context {} get --raw /version`",
-                    c.context
-                ),
-            ),
+            Err(e) => {
+                let problem = e.problem();
+                let fix = match (&e, problem.fix) {
+                    // Reached, but the credentials are refused or missing: its own fix.
+                    (ClusterError::SignInNeeded { .. } | ClusterError::Credentials { .. }, Some(fix)) => fix,
+                    _ => format!(
+                        "check VPN/network, then `kubectl --context {} get --raw /version`",
+                        c.context
+                    ),
+                };
+                r.fail("API server reachable", &problem.what, &fix);
+            }
         }
         if api_ok {
             match discovery::check_kilo(&c.client).await {
