@@ -75,6 +75,20 @@ fn lab_tests() -> Result<()> {
     ])
 }
 
+/// The two-cluster suite (`crates/lab/tests/clusters.rs`) on a lab brought up with `--clusters 2`.
+fn clusters_tests() -> Result<()> {
+    sh::cargo(&[
+        "test",
+        "-p",
+        "kubewire-lab",
+        "--test",
+        "clusters",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])
+}
+
 /// Brings a lab up with `up_args`, runs `body`, and always takes the lab down again.
 fn with_lab(up_args: &[&str], body: impl FnOnce() -> Result<()>) -> Result<()> {
     let mut args = vec!["up"];
@@ -119,6 +133,9 @@ pub fn all() -> Result<()> {
         "--",
         "--ignored",
     ])?;
+    // A second cluster `b` with a's ranges beside `a` (issue 14), on a lab of its own: seconds, and
+    // the other suites' labs stay exactly as they were.
+    with_lab(&["--clusters", "2"], clusters_tests)?;
     // The README's first command, on a lab of its own: the demo checks every step it shows, and
     // `lab down` must then stop it and leave nothing behind (also when the demo fails: a lab left up
     // would hold the API port and the namespaces for the next run).
