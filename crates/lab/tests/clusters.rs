@@ -231,6 +231,9 @@ fn a_node_joins_b_and_a_peer_registers_in_b_while_a_is_untouched() {
     assert!(refused.contains("start with \"b-\""), "{refused}");
     let refused = lab_cli(&["node", "add", "b-aws", "--location", "aws"]).unwrap_err();
     assert!(refused.contains("already exists (in cluster b)"), "{refused}");
+    let a_address = a.nodes[0].endpoint.split(':').next().unwrap();
+    let refused = lab_cli(&["node", "set-endpoint", "b-aws", a_address, "--cluster", "b"]).unwrap_err();
+    assert!(refused.contains("not a free underlay address"), "{refused}");
 
     let said = lab_cli(&["node", "add", "b-ovh", "--location", "ovh", "--cluster", "b"]).unwrap();
     assert!(said.contains("node b-ovh joined in ovh"), "{said}");
