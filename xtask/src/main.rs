@@ -34,7 +34,8 @@ struct Cli {
 enum Command {
     /// Install the Debian packages and tools the project needs (idempotent; only what is missing).
     Setup,
-    /// The lab cluster: `up [--nodes-per-location N] [--granularity full]`, `down`, `status`, `node …`, `api …`.
+    /// The lab cluster: `up [--nodes-per-location N] [--granularity full] [--clusters 2]`, `down`, `status`,
+    /// `node … [--cluster b]`, `api … [--cluster b]`.
     Lab {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

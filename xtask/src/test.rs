@@ -102,6 +102,20 @@ fn lab_tests() -> Result<()> {
     ])
 }
 
+/// The two-cluster suite (`crates/lab/tests/clusters.rs`) on a lab brought up with `--clusters 2`.
+fn clusters_tests() -> Result<()> {
+    sh::cargo(&[
+        "test",
+        "-p",
+        "kubewire-lab",
+        "--test",
+        "clusters",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ])
+}
+
 /// Brings a lab up with `up_args`, runs `body`, and always takes the lab down again.
 fn with_lab(up_args: &[&str], body: impl FnOnce() -> Result<()>) -> Result<()> {
     let mut args = vec!["up"];
@@ -162,6 +176,11 @@ fn all_steps() -> Result<()> {
             "--",
             "--ignored",
         ])
+    })?;
+    // A second cluster `b` with a's ranges beside `a` (issue 14), on a lab of its own: seconds, and
+    // the other suites' labs stay exactly as they were.
+    with_lab(&["--clusters", "2"], || {
+        timed("two clusters: lab tests", clusters_tests)
     })?;
     // The README's first command, on a lab of its own: the demo checks every step it shows, and
     // `lab down` must then stop it and leave nothing behind (also when the demo fails: a lab left up

@@ -91,7 +91,7 @@ mod verbs;
 mod watch;
 
 pub use discovery::GIT_VERSION;
-pub use kubeconfig::kubeconfig_yaml;
+pub use kubeconfig::{KubeconfigEntry, kubeconfig_yaml, kubeconfig_yaml_contexts};
 pub use resources::{PrinterColumn, ResourceType};
 pub use server::{ApiServerConfig, RunningApiServer, ServeError, serve};
 pub use status::ApiError;

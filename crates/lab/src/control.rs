@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clusters::ClusterId;
 use crate::desc::LabDescription;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,32 @@ pub enum Request {
     ApiStart,
     /// Tears the whole lab down.
     Shutdown,
+    /// `request` for cluster `cluster` of a lab with several (`b`); every other request is for `a`.
+    InCluster {
+        cluster: ClusterId,
+        request: Box<Request>,
+    },
+}
+
+impl Request {
+    /// This request for cluster `cluster` (for `a`, the request itself).
+    pub fn in_cluster(self, cluster: ClusterId) -> Request {
+        if cluster == ClusterId::A {
+            return self;
+        }
+        Request::InCluster {
+            cluster,
+            request: Box::new(self),
+        }
+    }
+
+    /// The cluster a request is for, and the request.
+    pub fn target(self) -> (ClusterId, Request) {
+        match self {
+            Request::InCluster { cluster, request } => (cluster, *request),
+            other => (ClusterId::A, other),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,5 +139,16 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(s, r#"{"cmd":"set-endpoint","name":"gcp","ip":"192.0.2.50"}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        let b = r.clone().in_cluster(ClusterId::B);
+        let s = serde_json::to_string(&b).unwrap();
+        assert_eq!(
+            s,
+            r#"{"cmd":"in-cluster","cluster":"b","request":{"cmd":"set-endpoint","name":"gcp","ip":"192.0.2.50"}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(&s).unwrap().target(),
+            (ClusterId::B, r.clone())
+        );
+        assert_eq!(r.clone().in_cluster(ClusterId::A), r);
     }
 }

@@ -1,23 +1,26 @@
-//! The lab controller (`kubewire-lab run`, started in the background by `lab up`): builds the cluster's
-//! network, serves its Kubernetes API, keeps `last-seen` fresh, runs the Kilo stand-in, and applies the
-//! changes asked for on the control socket. It tears everything down on `Shutdown` or SIGTERM.
+//! The lab controller (`kubewire-lab run`, started in the background by `lab up`): builds the underlay,
+//! the laptop and each cluster's network ([`LiveCluster`]: `a`, and `b` with `--clusters 2`), serves
+//! each cluster's Kubernetes API, keeps `last-seen` fresh, runs a Kilo stand-in per cluster, and
+//! applies the changes asked for on the control socket. It tears everything down on `Shutdown` or
+//! SIGTERM.
 
-use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use kubewire_apiserver::{self as api, ApiServerConfig, RunningApiServer, Store, Tls};
-use serde_json::Value;
+use kubewire_apiserver::{self as api, KubeconfigEntry};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clusters::ClusterId;
 use crate::control::{Request, Response};
 use crate::desc::LabDescription;
-use crate::mesh::{self, KiloPeer, NodeConfig};
-use crate::model::{API_ADDR, Cluster, DnsPod, ISP_DNS_IP, LAPTOP_UNDERLAY_IP, LabSpec, Node, Service};
-use crate::net::{self, NetError, node as netnode, ns, procs::LabProcess};
-use crate::{dns, keys, objects, standin};
+use crate::live_cluster::LiveCluster;
+use crate::mesh::KiloPeer;
+use crate::model::{ISP_DNS_IP, LAPTOP_UNDERLAY_IP, LabSpec};
+use crate::net::{self, NetError, ns, procs::LabProcess};
+use crate::{dns, standin};
 
 /// How often `kilo.squat.ai/last-seen` is refreshed (Kilo's agent: 30 s; readiness window 60 s).
 pub const LAST_SEEN_PERIOD: Duration = Duration::from_secs(30);
@@ -38,73 +41,32 @@ pub enum LabError {
     Refused(String),
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn api_err(e: impl std::fmt::Display) -> LabError {
+pub(crate) fn api_err(e: impl std::fmt::Display) -> LabError {
     LabError::Api(e.to_string())
 }
 
-/// The running lab's state, owned by the controller's main loop.
+/// The running lab's state, owned by the controller's main loop: what the clusters share (the
+/// underlay, the laptop, the ISP resolver) and each cluster.
 pub struct Lab {
     dir: PathBuf,
-    exe: PathBuf,
-    cluster: Cluster,
-    applied: BTreeMap<String, NodeConfig>,
-    peers: Vec<KiloPeer>,
+    /// The ISP resolver.
     procs: Vec<LabProcess>,
-    services: Vec<Service>,
-    /// Nodes whose kube-proxy rules are installed.
-    proxied: std::collections::BTreeSet<String>,
-    store: Store,
-    api: Option<RunningApiServer>,
-    api_config: ApiServerConfig,
-    /// Forwards the laptop namespace's 127.0.0.1:6443 to the API server.
-    forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// `a`, then `b` with `--clusters 2`.
+    clusters: Vec<LiveCluster>,
 }
 
 impl Lab {
-    fn api_url(&self) -> String {
-        format!("https://{}", self.api_config.listen)
-    }
-
-    fn dns_dir(&self) -> PathBuf {
-        self.dir.join("dns")
-    }
-
-    /// Builds the network and the API objects; the API server is started by [`Lab::start_api`].
+    /// Builds the network and the API objects; the API servers are started by [`Lab::start_apis`].
     fn build(dir: &Path, spec: &LabSpec) -> Result<Lab, LabError> {
         let exe = std::env::current_exe().map_err(|source| LabError::File {
             path: "/proc/self/exe".into(),
             source,
         })?;
-        let cluster = Cluster::new(spec, keys::generate)?;
-        let tls = Tls::generate(&[API_ADDR.ip().to_string()]).map_err(api_err)?;
-        let token = hex_token();
         let mut lab = Lab {
             dir: dir.to_path_buf(),
-            exe,
-            cluster,
-            applied: BTreeMap::new(),
-            peers: Vec::new(),
             procs: Vec::new(),
-            services: Vec::new(),
-            proxied: Default::default(),
-            store: Store::new(),
-            api: None,
-            api_config: ApiServerConfig {
-                listen: API_ADDR,
-                token,
-                tls,
-            },
-            forwarder: None,
+            clusters: Vec::new(),
         };
-        lab.write_kubeconfig()?;
-
         tracing::info!("building the underlay and the laptop namespace");
         ns::create_underlay()?;
         ns::create(ns::LAPTOP_NS, false)?;
@@ -114,40 +76,56 @@ impl Lab {
         ns::write_resolv_conf(ns::LAPTOP_NS, ISP_DNS_IP)?;
         lab.start_isp_dns()?;
 
-        for node in lab.cluster.nodes.clone() {
-            tracing::info!(node = %node.name, location = %node.location, "building node");
-            lab.procs.extend(netnode::create(&lab.dir, &node, &lab.exe)?);
+        for id in ClusterId::first(spec.clusters) {
+            let taken = lab.underlay_ips_except(id);
+            let cluster = LiveCluster::build(dir, &exe, id, spec, &taken)?;
+            lab.clusters.push(cluster);
         }
-        let dns_node = lab.cluster.node(&lab.cluster.dns.node).cloned();
-        if let Some(node) = dns_node {
-            std::fs::create_dir_all(lab.dns_dir()).map_err(|source| LabError::File {
-                path: lab.dns_dir(),
-                source,
-            })?;
-            let conf = lab.write_dns_conf()?;
-            lab.procs
-                .push(netnode::create_dns_pod(&lab.dir, &node, &lab.cluster.dns, &conf)?);
-        }
-
-        for ns_name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            upsert(&lab.store, objects::namespace(ns_name))?;
-        }
-        upsert(&lab.store, objects::coredns_config(crate::model::CLUSTER_DOMAIN))?;
-        lab.store.install_kilo_crd().map_err(api_err)?;
-        lab.reconcile()?;
+        lab.write_kubeconfig()?;
+        lab.publish()?;
         Ok(lab)
     }
 
+    /// The public addresses of every node not in cluster `id`.
+    fn underlay_ips_except(&self, id: ClusterId) -> Vec<Ipv4Addr> {
+        self.clusters
+            .iter()
+            .filter(|c| c.id() != id)
+            .flat_map(|c| c.cluster.underlay_ips())
+            .collect()
+    }
+
+    /// One kubeconfig with a context per cluster (`kubewire-lab` current), and `a`'s CA as `ca.crt`.
     fn write_kubeconfig(&self) -> Result<(), LabError> {
-        let path = self.dir.join("kubeconfig");
-        let text = api::kubeconfig_yaml(
-            &self.api_url(),
-            &self.api_config.tls.ca_pem,
-            &self.api_config.token,
-            "kubewire-lab",
-        );
-        write_private(&path, &text)?;
-        write_private(&self.dir.join("ca.crt"), &self.api_config.tls.ca_pem)
+        let urls: Vec<String> = self.clusters.iter().map(LiveCluster::api_url).collect();
+        let contexts: Vec<String> = self.clusters.iter().map(|c| c.id().context()).collect();
+        let entries: Vec<KubeconfigEntry<'_>> = self
+            .clusters
+            .iter()
+            .zip(urls.iter().zip(&contexts))
+            .map(|(c, (url, context))| {
+                let (ca_pem, token) = c.credentials();
+                KubeconfigEntry {
+                    server_url: url,
+                    ca_pem,
+                    token,
+                    context,
+                }
+            })
+            .collect();
+        write_private(
+            &self.dir.join("kubeconfig"),
+            &api::kubeconfig_yaml_contexts(&entries),
+        )?;
+        for c in &self.clusters {
+            let home = c.id().home(&self.dir);
+            std::fs::create_dir_all(&home).map_err(|source| LabError::File {
+                path: home.clone(),
+                source,
+            })?;
+            write_private(&home.join("ca.crt"), c.credentials().0)?;
+        }
+        Ok(())
     }
 
     /// The ISP resolver: unbound in its own namespace on the underlay.
@@ -178,278 +156,135 @@ impl Lab {
         Ok(())
     }
 
-    fn write_dns_conf(&self) -> Result<PathBuf, LabError> {
-        let path = self.dns_dir().join("unbound.conf");
-        let text = dns::unbound_conf(&self.dns_dir(), &self.cluster.services());
-        std::fs::write(&path, text).map_err(|source| LabError::File {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(path)
-    }
-
-    async fn start_api(&mut self) -> Result<(), LabError> {
-        if self.api.is_none() {
-            let server = api::serve(self.store.clone(), self.api_config.clone())
-                .await
-                .map_err(api_err)?;
-            tracing::info!(url = %self.api_url(), "API server listening");
-            self.api = Some(server);
-        }
-        if self.forwarder.is_none() {
-            let io = |source| LabError::File {
-                path: format!("/run/netns/{}", ns::LAPTOP_NS).into(),
-                source,
-            };
-            let listener = net::forward::listen_in(ns::LAPTOP_NS, API_ADDR).map_err(io)?;
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
-            self.forwarder = Some(tokio::spawn(net::forward::forward(listener, API_ADDR)));
+    async fn start_apis(&mut self) -> Result<(), LabError> {
+        for c in &mut self.clusters {
+            c.start_api().await?;
         }
         Ok(())
     }
 
-    async fn stop_api(&mut self) {
-        if let Some(forwarder) = self.forwarder.take() {
-            forwarder.abort();
-            let _ = forwarder.await;
-        }
-        if let Some(server) = self.api.take() {
-            server.shutdown().await;
-            tracing::info!("API server stopped");
-        }
-    }
-
-    /// Brings network, API objects, DNS and `lab.json` in line with the model.
-    fn reconcile(&mut self) -> Result<(), LabError> {
-        self.reconcile_mesh()?;
-        self.sync_services()?;
-        self.publish()
-    }
-
-    fn leaders(&self) -> Vec<(String, String)> {
-        let prefix = crate::model::KILO_SUBNET.prefix_len();
-        mesh::segments(&self.cluster.nodes, self.cluster.granularity)
-            .into_iter()
-            .map(|s| (s.leader, format!("{}/{prefix}", s.wireguard_ip)))
-            .collect()
-    }
-
-    fn reconcile_mesh(&mut self) -> Result<(), LabError> {
-        let configs = mesh::node_configs(&self.cluster.nodes, self.cluster.granularity, &self.peers);
-        for node in &self.cluster.nodes {
-            let empty = NodeConfig::default();
-            let old = self.applied.get(&node.name).unwrap_or(&empty);
-            let new = configs.get(&node.name).unwrap_or(&empty);
-            if old != new {
-                net::apply::apply(&self.dir, node, old, new)?;
-                tracing::debug!(node = %node.name, peers = new.peers.len(), routes = new.routes.len(), "mesh applied");
-            }
-        }
-        self.applied = configs;
-        let leaders = self.leaders();
-        let now = now_secs();
-        for node in &self.cluster.nodes {
-            let wg = leaders
-                .iter()
-                .find(|(n, _)| *n == node.name)
-                .map(|(_, ip)| ip.as_str());
-            upsert(
-                &self.store,
-                objects::node(node, self.cluster.granularity, wg, now),
-            )?;
-        }
-        Ok(())
-    }
-
-    fn sync_services(&mut self) -> Result<(), LabError> {
-        let services = self.cluster.services();
-        let changed = services != self.services;
-        for node in &self.cluster.nodes {
-            if changed || !self.proxied.contains(&node.name) {
-                net::proxy::apply(&node.netns(), &services)?;
-                self.proxied.insert(node.name.clone());
-            }
-        }
-        if !changed {
-            return Ok(());
-        }
-        for svc in &services {
-            upsert(&self.store, objects::service(svc))?;
-            upsert(&self.store, objects::endpoints(svc))?;
-        }
-        if !self.services.is_empty() {
-            self.write_dns_conf()?;
-            self.reload_dns();
-        }
-        self.services = services;
-        Ok(())
-    }
-
-    fn reload_dns(&self) {
-        if let Some(p) = self.procs.iter().find(|p| p.name == DnsPod::NAME) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(p.pid()),
-                nix::sys::signal::Signal::SIGHUP,
-            );
-        }
-    }
-
-    fn description(&self) -> LabDescription {
-        LabDescription::new(&self.dir, &self.api_url(), &self.cluster, &self.leaders())
+    /// The lab as `lab.json` describes it.
+    fn description(&self) -> Option<LabDescription> {
+        LabDescription::of_clusters(self.clusters.iter().map(|c| (c.id(), c.description())).collect())
     }
 
     fn publish(&self) -> Result<(), LabError> {
         let path = self.dir.join("lab.json");
-        self.description()
-            .save(&path)
-            .map_err(|source| LabError::File { path, source })
+        let Some(desc) = self.description() else {
+            return Ok(());
+        };
+        desc.save(&path).map_err(|source| LabError::File { path, source })
     }
 
     fn refresh_last_seen(&self) {
-        let now = now_secs().to_string();
-        for node in self.cluster.nodes.iter().filter(|n| n.fresh) {
-            let res = self.store.update("v1", "Node", None, &node.name, |obj| {
-                if let Some(a) = obj
-                    .pointer_mut("/metadata/annotations")
-                    .and_then(Value::as_object_mut)
-                {
-                    a.insert(format!("{}/last-seen", objects::KILO), Value::String(now.clone()));
-                }
-            });
-            if let Err(e) = res {
-                tracing::warn!(node = %node.name, error = %e, "could not refresh last-seen");
-            }
+        for c in &self.clusters {
+            c.refresh_last_seen();
         }
     }
 
-    fn stop_procs_of(&mut self, names: &[String]) {
-        let (stop, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.procs)
-            .into_iter()
-            .partition(|p| names.contains(&p.name));
-        self.procs = keep;
-        for p in stop {
-            p.stop(Duration::from_secs(2));
+    /// Cluster `id`'s new Peers.
+    fn set_peers(&mut self, id: ClusterId, peers: Vec<KiloPeer>) {
+        let Some(c) = self.clusters.get_mut(id.index()) else {
+            return;
+        };
+        if peers == c.peers {
+            return;
+        }
+        tracing::info!(cluster = %id, peers = peers.len(), "Kilo Peers changed; configuring leaders");
+        c.peers = peers;
+        let applied = tokio::task::block_in_place(|| c.reconcile());
+        if let Err(e) = applied.and_then(|()| self.publish()) {
+            tracing::error!(cluster = %id, error = %e, "could not apply Peers");
         }
     }
 
     async fn handle(&mut self, request: Request) -> Response {
-        let result = match request {
-            Request::Status => Ok("lab is up".to_string()),
-            Request::AddNode { name, location } => {
-                tokio::task::block_in_place(|| self.add_node(&name, &location))
-            }
-            Request::RemoveNode { name } => tokio::task::block_in_place(|| self.remove_node(&name)),
-            Request::SetEndpoint { name, ip } => tokio::task::block_in_place(|| {
-                self.cluster.check_new_underlay_ip(ip)?;
-                let node = self.cluster.node_mut(&name)?;
-                netnode::move_underlay(node, ip)?;
-                node.underlay_ip = ip;
-                self.reconcile()?;
-                Ok(format!(
-                    "node {name} now has endpoint {ip}:{}",
-                    crate::model::WIREGUARD_PORT
-                ))
-            }),
-            Request::SetReady { name, ready } => tokio::task::block_in_place(|| {
-                self.cluster.node_mut(&name)?.fresh = ready;
-                self.reconcile()?;
-                Ok(format!(
-                    "node {name} is {}",
-                    if ready {
-                        "ready"
-                    } else {
-                        "stale (last-seen two minutes old)"
-                    }
-                ))
-            }),
-            Request::SetLeader { name } => tokio::task::block_in_place(|| {
-                let location = self.cluster.node_mut(&name)?.location.clone();
-                for n in self.cluster.nodes.iter_mut().filter(|n| n.location == location) {
-                    n.leader_annotation = n.name == name;
-                }
-                self.reconcile()?;
-                Ok(format!("node {name} is annotated as the leader of {location}"))
-            }),
-            Request::AddService {
-                namespace,
-                name,
-                cluster_ip,
-            } => tokio::task::block_in_place(|| self.add_service(&namespace, &name, cluster_ip)),
-            Request::RemoveService { namespace, name } => {
-                tokio::task::block_in_place(|| self.remove_service(&namespace, &name))
-            }
-            Request::ApiStop => {
-                self.stop_api().await;
-                Ok("API server stopped".to_string())
-            }
-            Request::ApiStart => self.start_api().await.map(|()| "API server started".to_string()),
-            Request::Shutdown => Ok("shutting down".to_string()),
+        let changes = request != Request::Status;
+        let result = self.apply(request).await;
+        let result = match result {
+            Ok(message) if changes => tokio::task::block_in_place(|| self.publish()).map(|()| message),
+            other => other,
         };
         match result {
-            Ok(message) => Response::ok(message, Some(self.description())),
+            Ok(message) => Response::ok(message, self.description()),
             Err(e) => Response::err(e.to_string()),
         }
     }
 
-    fn add_node(&mut self, name: &str, location: &str) -> Result<String, LabError> {
-        let node = self.cluster.add_node(name, location, keys::generate())?.clone();
-        match netnode::create(&self.dir, &node, &self.exe) {
-            Ok(procs) => self.procs.extend(procs),
-            Err(e) => {
-                let _ = self.remove_node(name);
-                return Err(e.into());
+    /// Carries out one request on the cluster it is for.
+    async fn apply(&mut self, request: Request) -> Result<String, LabError> {
+        let (id, request) = request.target();
+        match request {
+            Request::Status => return Ok("lab is up".to_string()),
+            Request::Shutdown => return Ok("shutting down".to_string()),
+            Request::InCluster { .. } => {
+                return Err(LabError::Refused(
+                    "a request for a cluster names one cluster".into(),
+                ));
+            }
+            _ => {}
+        }
+        let taken = self.underlay_ips_except(id);
+        if let Request::AddNode { name, .. } = &request {
+            self.check_new_node_name(id, name)?;
+        }
+        let count = self.clusters.len();
+        let c = self
+            .clusters
+            .get_mut(id.index())
+            .ok_or_else(|| no_such_cluster(id, count))?;
+        match request {
+            Request::AddNode { name, location } => {
+                tokio::task::block_in_place(|| c.add_node(&name, &location, &taken))
+            }
+            Request::RemoveNode { name } => tokio::task::block_in_place(|| c.remove_node(&name)),
+            Request::SetEndpoint { name, ip } => {
+                tokio::task::block_in_place(|| c.set_endpoint(&name, ip, &taken))
+            }
+            Request::SetReady { name, ready } => tokio::task::block_in_place(|| c.set_ready(&name, ready)),
+            Request::SetLeader { name } => tokio::task::block_in_place(|| c.set_leader(&name)),
+            Request::AddService {
+                namespace,
+                name,
+                cluster_ip,
+            } => tokio::task::block_in_place(|| c.add_service(&namespace, &name, cluster_ip)),
+            Request::RemoveService { namespace, name } => {
+                tokio::task::block_in_place(|| c.remove_service(&namespace, &name))
+            }
+            Request::ApiStop => {
+                c.stop_api().await;
+                Ok("API server stopped".to_string())
+            }
+            Request::ApiStart => c.start_api().await.map(|()| "API server started".to_string()),
+            Request::Status | Request::Shutdown | Request::InCluster { .. } => {
+                Err(LabError::Refused("not a request for one cluster".into()))
             }
         }
-        self.reconcile()?;
-        Ok(format!(
-            "node {name} joined in {location} with pod CIDR {}",
-            node.pod_cidr()
-        ))
     }
 
-    fn add_service(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        ip: std::net::Ipv4Addr,
-    ) -> Result<String, LabError> {
-        self.cluster.add_service(namespace, name, ip)?;
-        upsert(&self.store, objects::namespace(namespace))?;
-        self.reconcile()?;
-        Ok(format!("service {namespace}/{name} added at {ip}"))
-    }
-
-    fn remove_service(&mut self, namespace: &str, name: &str) -> Result<String, LabError> {
-        self.cluster.remove_service(namespace, name)?;
-        for kind in ["Service", "Endpoints"] {
-            let _ = self.store.delete("v1", kind, Some(namespace), name);
-        }
-        let builtin = ["default", "kube-system", "kube-public", "kube-node-lease"].contains(&namespace);
-        if !builtin && self.cluster.services().iter().all(|s| s.namespace != namespace) {
-            let _ = self.store.delete("v1", "Namespace", None, namespace);
-        }
-        self.reconcile()?;
-        Ok(format!("service {namespace}/{name} removed"))
-    }
-
-    fn remove_node(&mut self, name: &str) -> Result<String, LabError> {
-        if self.cluster.dns.node == name {
+    /// Node names are the names of namespaces and interfaces on the one machine: unique across the
+    /// clusters, and in `b` they start with `b-`.
+    fn check_new_node_name(&self, id: ClusterId, name: &str) -> Result<(), LabError> {
+        if let Some(other) = self.clusters.iter().find(|c| c.cluster.node(name).is_some()) {
             return Err(LabError::Refused(format!(
-                "node {name} runs the cluster DNS pod and cannot be removed"
+                "node {name:?} already exists (in cluster {})",
+                other.id()
             )));
         }
-        let node: Node = self.cluster.remove_node(name)?;
-        self.stop_procs_of(&[node.wg_ifname(), node.pod_name()]);
-        netnode::delete(&node)?;
-        self.applied.remove(name);
-        self.proxied.remove(name);
-        let _ = self.store.delete("v1", "Node", None, name);
-        self.reconcile()?;
-        Ok(format!("node {name} removed"))
+        let prefix = id.prefix();
+        if !name.starts_with(&prefix) {
+            return Err(LabError::Refused(format!(
+                "cluster {id}'s node names start with {prefix:?} (e.g. {prefix}ovh), so that its \
+                 namespaces and interfaces stay apart from cluster a's"
+            )));
+        }
+        Ok(())
     }
 
     async fn teardown(mut self) {
-        self.stop_api().await;
+        for c in std::mem::take(&mut self.clusters) {
+            c.stop().await;
+        }
         for p in std::mem::take(&mut self.procs) {
             p.stop(Duration::from_secs(2));
         }
@@ -460,61 +295,10 @@ impl Lab {
     }
 }
 
-/// Creates the object, or replaces its labels, spec, status and subsets and the annotations the lab
-/// owns (see [`objects::keep_foreign_annotations`]).
-fn upsert(store: &Store, mut obj: Value) -> Result<(), LabError> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
-    let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let namespace = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if store
-        .get(&api_version, &kind, namespace.as_deref(), &name)
-        .is_none()
-    {
-        store.create(obj).map_err(api_err)?;
-        return Ok(());
-    }
-    if let Some(current) = store.get(&api_version, &kind, namespace.as_deref(), &name) {
-        objects::keep_foreign_annotations(&current, &mut obj);
-    }
-    let unchanged = store
-        .get(&api_version, &kind, namespace.as_deref(), &name)
-        .is_some_and(|cur| {
-            [
-                "/metadata/labels",
-                "/metadata/annotations",
-                "/spec",
-                "/status",
-                "/subsets",
-            ]
-            .iter()
-            .all(|p| cur.pointer(p) == obj.pointer(p))
-        });
-    if unchanged {
-        return Ok(());
-    }
-    store
-        .update(&api_version, &kind, namespace.as_deref(), &name, |cur| {
-            for key in ["labels", "annotations"] {
-                if let Some(v) = obj.pointer(&format!("/metadata/{key}")) {
-                    cur["metadata"][key] = v.clone();
-                }
-            }
-            for key in ["spec", "status", "subsets"] {
-                if let Some(v) = obj.get(key) {
-                    cur[key] = v.clone();
-                }
-            }
-        })
-        .map_err(api_err)?;
-    Ok(())
+fn no_such_cluster(id: ClusterId, count: usize) -> LabError {
+    LabError::Refused(format!(
+        "the lab has no cluster {id}: it was brought up with {count} (`lab up --clusters 2` for a and b)"
+    ))
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
@@ -527,13 +311,6 @@ fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
         path: path.into(),
         source,
     })
-}
-
-fn hex_token() -> String {
-    rand::random::<[u8; 24]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 type Pending = (Request, oneshot::Sender<Response>);
@@ -569,16 +346,51 @@ async fn serve_control(listener: UnixListener, tx: mpsc::Sender<Pending>) {
     }
 }
 
-async fn kube_client(kubeconfig: &Path) -> Result<kube::Client, LabError> {
+/// A client of cluster `id`'s API server, through its context in the lab's kubeconfig.
+async fn kube_client(kubeconfig: &Path, id: ClusterId) -> Result<kube::Client, LabError> {
     let text = std::fs::read_to_string(kubeconfig).map_err(|source| LabError::File {
         path: kubeconfig.into(),
         source,
     })?;
     let parsed = kube::config::Kubeconfig::from_yaml(&text).map_err(api_err)?;
-    let config = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
+    let options = kube::config::KubeConfigOptions {
+        context: Some(id.context()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(parsed, &options)
         .await
         .map_err(api_err)?;
     kube::Client::try_from(config).map_err(api_err)
+}
+
+/// A Kilo stand-in per cluster, each watching its cluster's Peers; their reports arrive on one
+/// channel, tagged with the cluster.
+async fn start_standins(
+    dir: &Path,
+    clusters: &[ClusterId],
+) -> Result<
+    (
+        Vec<tokio::task::JoinHandle<()>>,
+        mpsc::Receiver<(ClusterId, Vec<KiloPeer>)>,
+    ),
+    LabError,
+> {
+    let (tx, rx) = mpsc::channel(16);
+    let mut tasks = Vec::new();
+    for &id in clusters {
+        let client = kube_client(&dir.join("kubeconfig"), id).await?;
+        let (peer_tx, mut peer_rx) = mpsc::channel(16);
+        tasks.push(tokio::spawn(standin::run(client, peer_tx)));
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(peers) = peer_rx.recv().await {
+                if tx.send((id, peers)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    Ok((tasks, rx))
 }
 
 /// Runs the lab until asked to stop. Errors while building are returned after cleaning up.
@@ -595,19 +407,18 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
             return Err(e);
         }
     };
-    if let Err(e) = lab.start_api().await {
+    if let Err(e) = lab.start_apis().await {
         lab.teardown().await;
         return Err(e);
     }
-    let client = match kube_client(&dir.join("kubeconfig")).await {
-        Ok(c) => c,
+    let ids: Vec<ClusterId> = lab.clusters.iter().map(LiveCluster::id).collect();
+    let (standins, mut peer_rx) = match start_standins(dir, &ids).await {
+        Ok(s) => s,
         Err(e) => {
             lab.teardown().await;
             return Err(e);
         }
     };
-    let (peer_tx, mut peer_rx) = mpsc::channel(16);
-    let standin = tokio::spawn(standin::run(client, peer_tx));
 
     let socket = dir.join("control.sock");
     let _ = std::fs::remove_file(&socket);
@@ -628,20 +439,13 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
                 source,
             }
         })?;
-    tracing::info!(nodes = lab.cluster.nodes.len(), "lab is up");
+    let nodes: usize = lab.clusters.iter().map(|c| c.cluster.nodes.len()).sum();
+    tracing::info!(clusters = lab.clusters.len(), nodes, "lab is up");
 
     loop {
         tokio::select! {
             _ = tick.tick() => lab.refresh_last_seen(),
-            Some(peers) = peer_rx.recv() => {
-                if peers != lab.peers {
-                    tracing::info!(peers = peers.len(), "Kilo Peers changed; configuring leaders");
-                    lab.peers = peers;
-                    if let Err(e) = tokio::task::block_in_place(|| lab.reconcile()) {
-                        tracing::error!(error = %e, "could not apply Peers");
-                    }
-                }
-            }
+            Some((id, peers)) = peer_rx.recv() => lab.set_peers(id, peers),
             Some((request, reply)) = req_rx.recv() => {
                 let shutdown = request == Request::Shutdown;
                 let response = lab.handle(request).await;
@@ -653,7 +457,9 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
         }
     }
     control.abort();
-    standin.abort();
+    for task in standins {
+        task.abort();
+    }
     lab.teardown().await;
     Ok(())
 }

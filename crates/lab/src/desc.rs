@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clusters::ClusterId;
 use crate::model::{self, Cluster};
 
 /// The lab as tests see it. Written by the controller at start and after every change.
@@ -31,6 +32,26 @@ pub struct LabDescription {
     pub control_socket: PathBuf,
     pub nodes: Vec<NodeDescription>,
     pub services: Vec<ServiceDescription>,
+    /// With `lab up --clusters 2`: every cluster (`a`, the top level, first), each with the keys of the
+    /// top level and its kubeconfig context. Absent with one cluster (plain `lab up`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterDescription>,
+}
+
+/// One cluster of the lab in `lab.json`'s `clusters`: the keys of the top level, plus `context`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterDescription {
+    /// Its context in the lab's one kubeconfig (`kubewire-lab`, `kubewire-lab-b`).
+    pub context: String,
+    #[serde(flatten)]
+    pub desc: LabDescription,
+}
+
+impl std::ops::Deref for ClusterDescription {
+    type Target = LabDescription;
+    fn deref(&self) -> &LabDescription {
+        &self.desc
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,13 +137,40 @@ impl LabDescription {
             kilo_subnet: model::KILO_SUBNET.to_string(),
             cluster_dns: model::CLUSTER_DNS_IP.to_string(),
             granularity: cluster.granularity.as_str().into(),
-            dns_query_log: dir.join("dns").join("queries.log"),
+            dns_query_log: cluster.id.home(dir).join("dns").join("queries.log"),
             isp_dns: model::ISP_DNS_IP.to_string(),
             isp_query_log: dir.join("isp").join("queries.log"),
             control_socket: dir.join("control.sock"),
             nodes,
             services,
+            clusters: Vec::new(),
         }
+    }
+
+    /// The description of several clusters: `a`'s at the top level, and every one in `clusters`.
+    /// One cluster alone is described exactly as before (no `clusters`).
+    pub fn of_clusters(mut each: Vec<(ClusterId, LabDescription)>) -> Option<Self> {
+        if each.len() < 2 {
+            return each.pop().map(|(_, desc)| desc);
+        }
+        let clusters: Vec<ClusterDescription> = each
+            .into_iter()
+            .map(|(id, desc)| ClusterDescription {
+                context: id.context(),
+                desc,
+            })
+            .collect();
+        let mut top = clusters.first()?.desc.clone();
+        top.clusters = clusters;
+        Some(top)
+    }
+
+    /// Cluster `id` of the lab (`a` is the top level also when the lab has one cluster).
+    pub fn cluster(&self, id: ClusterId) -> Option<&LabDescription> {
+        if self.clusters.is_empty() {
+            return (id == ClusterId::A).then_some(self);
+        }
+        self.clusters.get(id.index()).map(|c| &c.desc)
     }
 
     /// Reads `lab.json`.
@@ -147,5 +195,59 @@ impl LabDescription {
         self.services
             .iter()
             .find(|s| s.namespace == namespace && s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LabSpec;
+
+    fn keys() -> impl FnMut() -> (String, String) {
+        || ("private".into(), "public".into())
+    }
+
+    #[test]
+    fn one_cluster_is_described_as_always_and_two_gain_clusters() {
+        let dir = Path::new("/lab");
+        let a = Cluster::new(&LabSpec::default(), keys()).unwrap();
+        let b = Cluster::new_in(ClusterId::B, &LabSpec::default(), &a.underlay_ips(), keys()).unwrap();
+        let desc_a = LabDescription::new(dir, "https://127.0.0.1:6443", &a, &[]);
+        let desc_b = LabDescription::new(dir, "https://127.0.0.1:6444", &b, &[]);
+
+        let one = LabDescription::of_clusters(vec![(ClusterId::A, desc_a.clone())]).unwrap();
+        let text = serde_json::to_string_pretty(&one).unwrap();
+        assert!(!text.contains("clusters"), "{text}");
+        assert_eq!(one, desc_a);
+        assert_eq!(one.cluster(ClusterId::A), Some(&desc_a));
+        assert_eq!(one.cluster(ClusterId::B), None);
+
+        let two = LabDescription::of_clusters(vec![
+            (ClusterId::A, desc_a.clone()),
+            (ClusterId::B, desc_b.clone()),
+        ])
+        .unwrap();
+        let json: serde_json::Value = serde_json::to_value(&two).unwrap();
+        // The top level is `a`, key for key; every entry has the same keys plus its context.
+        let top: Vec<&String> = json.as_object().unwrap().keys().collect();
+        let entry_b = &json["clusters"][1];
+        let mut b_keys: Vec<&String> = entry_b.as_object().unwrap().keys().collect();
+        b_keys.retain(|k| *k != "context");
+        let mut top_keys: Vec<&String> = top.iter().copied().filter(|k| *k != "clusters").collect();
+        top_keys.sort();
+        b_keys.sort();
+        assert_eq!(b_keys, top_keys);
+        assert_eq!(json["nodes"], serde_json::to_value(&desc_a.nodes).unwrap());
+        assert_eq!(json["clusters"][0]["context"], "kubewire-lab");
+        assert_eq!(entry_b["context"], "kubewire-lab-b");
+        assert_eq!(entry_b["api_server"], "https://127.0.0.1:6444");
+        assert_eq!(entry_b["nodes"][1]["pod_name"], "echo-b-aws");
+        assert_eq!(entry_b["dns_query_log"], "/lab/b/dns/queries.log");
+        assert_eq!(entry_b["service_cidr"], json["service_cidr"]);
+
+        let back: LabDescription = serde_json::from_value(json).unwrap();
+        assert_eq!(back, two);
+        assert_eq!(back.cluster(ClusterId::B), Some(&desc_b));
+        assert_eq!(back.cluster(ClusterId::A), Some(&desc_a));
     }
 }

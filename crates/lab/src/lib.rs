@@ -4,14 +4,18 @@
 //! Kubernetes API is served by the test server of the `kubewire-apiserver` crate: `model` (the
 //! cluster as data), `mesh` (what Kilo configures), `net` (namespaces, WireGuard, routes, kube-proxy rules), `dns` (the cluster DNS), `objects` (the
 //! API objects), `standin` (the Kilo stand-in), `controller` (the process that runs it all),
-//! `control` (its socket), `desc` (`lab.json`).
+//! `live_cluster` (one running cluster, of which `lab up --clusters 2` has two), `clusters` (what keeps
+//! the clusters' names apart), `control` (its socket), `desc` (`lab.json`), `fault` (a fault point).
 
+pub mod clusters;
 pub mod control;
 pub mod controller;
 pub mod desc;
 pub mod dns;
 pub mod extra_services;
+pub mod fault;
 pub mod keys;
+pub mod live_cluster;
 pub mod mesh;
 pub mod model;
 pub mod net;

@@ -58,10 +58,13 @@ pub fn up(dir: &Path, spec: &LabSpec) -> Result<()> {
         );
     }
     if let Some(lab) = alive(dir) {
-        println!(
-            "the lab is already up ({} nodes); `kubewire-lab down` first to rebuild it",
-            lab.nodes.len()
-        );
+        let size = if lab.clusters.is_empty() {
+            format!("{} nodes", lab.nodes.len())
+        } else {
+            let nodes: usize = lab.clusters.iter().map(|c| c.nodes.len()).sum();
+            format!("{nodes} nodes in {} clusters", lab.clusters.len())
+        };
+        println!("the lab is already up ({size}); `kubewire-lab down` first to rebuild it");
         return Ok(());
     }
     let started = Instant::now();
@@ -77,6 +80,7 @@ pub fn up(dir: &Path, spec: &LabSpec) -> Result<()> {
     let exe = std::env::current_exe().context("finding kubewire-lab's own path")?;
     let locations = spec.locations.join(",");
     let npl = spec.nodes_per_location.to_string();
+    let clusters = spec.clusters.to_string();
     let mut child = Command::new(&exe)
         .args([
             "--dir",
@@ -86,6 +90,7 @@ pub fn up(dir: &Path, spec: &LabSpec) -> Result<()> {
             spec.granularity.as_str(),
         ])
         .args(["--nodes-per-location", &npl, "--locations", &locations])
+        .args(["--clusters", &clusters])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -145,6 +150,35 @@ fn echo_new_lines(reader: &mut BufReader<std::fs::File>, offset: u64) -> u64 {
 }
 
 fn print_summary(lab: &LabDescription) {
+    if lab.clusters.is_empty() {
+        print_cluster(lab);
+    }
+    for c in &lab.clusters {
+        println!("\n== cluster with context {} ==", c.context);
+        print_cluster(c);
+    }
+    println!("kubeconfig:   {}", lab.kubeconfig.display());
+    println!(
+        "laptop:       ip netns exec {} <command>   ({})",
+        lab.laptop_netns, lab.laptop_ip
+    );
+    if lab.clusters.is_empty() {
+        println!(
+            "try:          kubectl --kubeconfig {} get nodes -o wide",
+            lab.kubeconfig.display()
+        );
+    }
+    for c in &lab.clusters {
+        println!(
+            "try:          kubectl --kubeconfig {} --context {} get nodes -o wide",
+            lab.kubeconfig.display(),
+            c.context
+        );
+    }
+}
+
+/// One cluster's nodes, services and API server.
+fn print_cluster(lab: &LabDescription) {
     println!(
         "\n{:<10} {:<8} {:<20} {:<15} {:<12} {:<7} READY",
         "NODE", "LOCATION", "ENDPOINT", "POD CIDR", "POD", "LEADER"
@@ -174,15 +208,6 @@ fn print_summary(lab: &LabDescription) {
         );
     }
     println!("\nAPI server:   {}", lab.api_server);
-    println!("kubeconfig:   {}", lab.kubeconfig.display());
-    println!(
-        "laptop:       ip netns exec {} <command>   ({})",
-        lab.laptop_netns, lab.laptop_ip
-    );
-    println!(
-        "try:          kubectl --kubeconfig {} get nodes -o wide",
-        lab.kubeconfig.display()
-    );
 }
 
 pub fn down(dir: &Path) -> Result<()> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use kubewire_lab::clusters::{ClusterId, MAX_CLUSTERS};
 use kubewire_lab::control::{self, Request};
 use kubewire_lab::model::{Granularity, LabSpec};
 use kubewire_lab::{controller, pod_http};
@@ -28,12 +29,14 @@ struct Cli {
 const EXAMPLES: &str = "Examples:
   kubewire-lab up                                 # four clouds, one node each
   kubewire-lab up --nodes-per-location 2          # leaders and members on location LANs
+  kubewire-lab up --clusters 2                    # a second cluster b (b-aws, ...), same ranges
   kubectl --kubeconfig target/lab/kubeconfig get nodes -o wide
   kubewire-lab node add ovh --location ovh        # a new cloud joins
   kubewire-lab node set-endpoint gcp 192.0.2.50   # a VM gets a new public IP
   kubewire-lab node stale azure                   # last-seen stops: Kilo drops the node
   kubewire-lab service add com github 10.43.0.66  # a hostile cluster: github.com.svc.cluster.local
   kubewire-lab api stop && kubewire-lab api start
+  kubewire-lab node add b-ovh --location ovh --cluster b   # a change in cluster b
   kubewire-lab down";
 
 #[derive(Subcommand)]
@@ -48,6 +51,10 @@ enum Command {
         /// Locations (one cloud each).
         #[arg(long, value_delimiter = ',', default_value = "aws,azure,gcp,aliyun")]
         locations: Vec<String>,
+        /// Clusters: 2 adds cluster b (context `kubewire-lab-b`, nodes b-<location>) with the same
+        /// ranges and domain as a, its own API server (127.0.0.1:6444) and DNS.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_CLUSTERS)))]
+        clusters: u8,
     },
     /// Tear the lab down and check that nothing is left behind.
     Down,
@@ -58,16 +65,25 @@ enum Command {
     },
     /// Change a node.
     Node {
+        /// The cluster (`b` with `up --clusters 2`).
+        #[arg(long, global = true, default_value = "a")]
+        cluster: ClusterId,
         #[command(subcommand)]
         action: NodeAction,
     },
     /// Add or remove a Service (backed by web's pods; DNS records, kube-proxy rules, API objects).
     Service {
+        /// The cluster (`b` with `up --clusters 2`).
+        #[arg(long, global = true, default_value = "a")]
+        cluster: ClusterId,
         #[command(subcommand)]
         action: ServiceAction,
     },
     /// Stop or start the API server (the network stays up).
     Api {
+        /// The cluster (`b` with `up --clusters 2`).
+        #[arg(long, global = true, default_value = "a")]
+        cluster: ClusterId,
         #[command(subcommand)]
         action: ApiAction,
     },
@@ -80,6 +96,8 @@ enum Command {
         nodes_per_location: u8,
         #[arg(long, value_delimiter = ',', default_value = "aws,azure,gcp,aliyun")]
         locations: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        clusters: u8,
     },
     /// A pod's HTTP server that answers with the pod's name.
     #[command(hide = true)]
@@ -155,17 +173,19 @@ fn run(cli: Cli) -> Result<()> {
             granularity,
             nodes_per_location,
             locations,
+            clusters,
         } => {
             let spec = LabSpec {
                 granularity,
                 nodes_per_location,
                 locations,
+                clusters,
             };
             lifecycle::up(&dir, &spec)
         }
         Command::Down => lifecycle::down(&dir),
         Command::Status { json } => lifecycle::status(&dir, json),
-        Command::Node { action } => {
+        Command::Node { cluster, action } => {
             let request = match action {
                 NodeAction::Add { name, location } => Request::AddNode { name, location },
                 NodeAction::Remove { name } => Request::RemoveNode { name },
@@ -174,9 +194,9 @@ fn run(cli: Cli) -> Result<()> {
                 NodeAction::Fresh { name } => Request::SetReady { name, ready: true },
                 NodeAction::Leader { name } => Request::SetLeader { name },
             };
-            ask(&dir, &request)
+            ask(&dir, &request.in_cluster(cluster))
         }
-        Command::Service { action } => {
+        Command::Service { cluster, action } => {
             let request = match action {
                 ServiceAction::Add { namespace, name, ip } => Request::AddService {
                     namespace,
@@ -185,24 +205,26 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 ServiceAction::Remove { namespace, name } => Request::RemoveService { namespace, name },
             };
-            ask(&dir, &request)
+            ask(&dir, &request.in_cluster(cluster))
         }
-        Command::Api { action } => {
+        Command::Api { cluster, action } => {
             let request = match action {
                 ApiAction::Stop => Request::ApiStop,
                 ApiAction::Start => Request::ApiStart,
             };
-            ask(&dir, &request)
+            ask(&dir, &request.in_cluster(cluster))
         }
         Command::Run {
             granularity,
             nodes_per_location,
             locations,
+            clusters,
         } => {
             let spec = LabSpec {
                 granularity,
                 nodes_per_location,
                 locations,
+                clusters,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

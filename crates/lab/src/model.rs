@@ -13,6 +13,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::clusters::ClusterId;
+
 /// Kilo's mesh granularity, as the lab supports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +68,9 @@ pub struct Node {
     pub leader_annotation: bool,
     /// `last-seen` is refreshed; a stale node is not ready and leaves the mesh.
     pub fresh: bool,
+    /// The lab's cluster it belongs to (its location LAN is that cluster's).
+    #[serde(default)]
+    pub cluster: ClusterId,
 }
 
 impl Node {
@@ -110,11 +115,25 @@ fn lan_octet(location_index: u8) -> u8 {
 pub struct DnsPod {
     pub node: String,
     pub ip: Ipv4Addr,
+    #[serde(default)]
+    pub cluster: ClusterId,
 }
 
 impl DnsPod {
+    /// The pod's name (kube-dns's endpoint) in every cluster.
     pub const NAME: &'static str = "coredns";
+    /// Cluster `a`'s DNS pod namespace.
     pub const NETNS: &'static str = "kw-p-coredns";
+
+    /// Its namespace: `kw-p-coredns` in `a`, `kw-p-b-coredns` in `b`.
+    pub fn netns(&self) -> String {
+        format!("kw-p-{}{}", self.cluster.prefix(), Self::NAME)
+    }
+
+    /// The name of its unbound process (and log): `coredns` in `a`, `b-coredns` in `b`.
+    pub fn process(&self) -> String {
+        format!("{}{}", self.cluster.prefix(), Self::NAME)
+    }
 }
 
 /// A Service as the lab serves it (kube-proxy rules, DNS records, API object).
@@ -163,6 +182,8 @@ pub struct LabSpec {
     pub granularity: Granularity,
     pub nodes_per_location: u8,
     pub locations: Vec<String>,
+    /// How many clusters ([`ClusterId`]): `a` alone, or `a` and `b`.
+    pub clusters: u8,
 }
 
 impl Default for LabSpec {
@@ -171,6 +192,7 @@ impl Default for LabSpec {
             granularity: Granularity::Location,
             nodes_per_location: 1,
             locations: DEFAULT_LOCATIONS.iter().map(|l| l.to_string()).collect(),
+            clusters: 1,
         }
     }
 }
@@ -186,7 +208,9 @@ pub enum ModelError {
     BadNodeName(String),
     #[error("the lab has room for 200 nodes and 20 locations")]
     Full,
-    #[error("{0} is not a free underlay address (192.0.2.10 to 192.0.2.99 or 192.0.2.101 to 192.0.2.199)")]
+    #[error(
+        "{0} is not a free underlay address (192.0.2.10 to 192.0.2.99 or 192.0.2.101 to 192.0.2.199, not taken by a node of any cluster)"
+    )]
     BadUnderlayIp(Ipv4Addr),
     #[error("service {0} already exists")]
     ServiceExists(String),
@@ -201,6 +225,9 @@ pub enum ModelError {
 /// The whole lab cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cluster {
+    /// Which of the lab's clusters this is.
+    #[serde(default)]
+    pub id: ClusterId,
     pub granularity: Granularity,
     pub nodes: Vec<Node>,
     pub locations: Vec<String>,
@@ -211,35 +238,55 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The cluster of a spec, with fresh WireGuard keys from `keygen`.
-    pub fn new(spec: &LabSpec, mut keygen: impl FnMut() -> (String, String)) -> Result<Self, ModelError> {
+    /// Cluster `a` of a spec, with fresh WireGuard keys from `keygen`.
+    pub fn new(spec: &LabSpec, keygen: impl FnMut() -> (String, String)) -> Result<Self, ModelError> {
+        Self::new_in(ClusterId::A, spec, &[], keygen)
+    }
+
+    /// Cluster `id` of a spec: the same ranges as every cluster of the lab, its nodes named
+    /// `<prefix><location>[-<n>]`, their public addresses none of `taken` (the other clusters' nodes).
+    pub fn new_in(
+        id: ClusterId,
+        spec: &LabSpec,
+        taken: &[Ipv4Addr],
+        mut keygen: impl FnMut() -> (String, String),
+    ) -> Result<Self, ModelError> {
         let mut cluster = Cluster {
+            id,
             granularity: spec.granularity,
             nodes: Vec::new(),
             locations: Vec::new(),
             dns: DnsPod {
                 node: String::new(),
                 ip: Ipv4Addr::UNSPECIFIED,
+                cluster: id,
             },
             extra_services: Vec::new(),
         };
+        let prefix = id.prefix();
         for location in &spec.locations {
             for j in 0..spec.nodes_per_location.max(1) {
                 let name = if j == 0 {
-                    location.clone()
+                    format!("{prefix}{location}")
                 } else {
-                    format!("{location}-{}", j + 1)
+                    format!("{prefix}{location}-{}", j + 1)
                 };
-                cluster.add_node(&name, location, keygen())?;
+                cluster.add_node_avoiding(&name, location, keygen(), taken)?;
             }
         }
         if let Some(first) = cluster.nodes.iter().min_by_key(|n| n.index) {
             cluster.dns = DnsPod {
                 node: first.name.clone(),
                 ip: Ipv4Addr::new(10, 42, first.index, 53),
+                cluster: id,
             };
         }
         Ok(cluster)
+    }
+
+    /// The public addresses of its nodes.
+    pub fn underlay_ips(&self) -> Vec<Ipv4Addr> {
+        self.nodes.iter().map(|n| n.underlay_ip).collect()
     }
 
     pub fn node(&self, name: &str) -> Option<&Node> {
@@ -259,6 +306,17 @@ impl Cluster {
         name: &str,
         location: &str,
         keys: (String, String),
+    ) -> Result<&Node, ModelError> {
+        self.add_node_avoiding(name, location, keys, &[])
+    }
+
+    /// [`Cluster::add_node`], its public address none of `taken` (the other clusters' nodes).
+    pub fn add_node_avoiding(
+        &mut self,
+        name: &str,
+        location: &str,
+        keys: (String, String),
+        taken: &[Ipv4Addr],
     ) -> Result<&Node, ModelError> {
         validate_node_name(name)?;
         validate_node_name(location)?;
@@ -286,7 +344,7 @@ impl Cluster {
                     .all(|n| n.location_index != location_index || n.lan_index != *j)
             })
             .ok_or(ModelError::Full)?;
-        let underlay_ip = self.free_underlay_ip().ok_or(ModelError::Full)?;
+        let underlay_ip = self.free_underlay_ip(taken).ok_or(ModelError::Full)?;
         let (private_key, public_key) = keys;
         self.nodes.push(Node {
             name: name.into(),
@@ -299,6 +357,7 @@ impl Cluster {
             public_key,
             leader_annotation: false,
             fresh: true,
+            cluster: self.id,
         });
         self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
         self.node(name).ok_or_else(|| ModelError::NoSuchNode(name.into()))
@@ -323,10 +382,18 @@ impl Cluster {
         Ok(())
     }
 
-    fn free_underlay_ip(&self) -> Option<Ipv4Addr> {
-        (10u8..200)
+    /// The first free public address from the cluster's own start ([`ClusterId::underlay_start`]),
+    /// then from the beginning of the range.
+    fn free_underlay_ip(&self, taken: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+        let start = self.id.underlay_start().clamp(10, 199);
+        (start..200)
+            .chain(10..start)
             .map(|o| Ipv4Addr::new(192, 0, 2, o))
-            .find(|ip| *ip != LAPTOP_UNDERLAY_IP && self.nodes.iter().all(|n| n.underlay_ip != *ip))
+            .find(|ip| {
+                *ip != LAPTOP_UNDERLAY_IP
+                    && !taken.contains(ip)
+                    && self.nodes.iter().all(|n| n.underlay_ip != *ip)
+            })
     }
 
     /// The lab's Services: `default/web` (pods on two nodes), headless `default/echo` (every pod),
@@ -446,6 +513,41 @@ mod tests {
         assert!(c.check_new_underlay_ip(Ipv4Addr::new(192, 0, 2, 150)).is_ok());
         assert!(c.check_new_underlay_ip(Ipv4Addr::new(192, 0, 2, 100)).is_err());
         assert!(c.check_new_underlay_ip(Ipv4Addr::new(10, 0, 0, 1)).is_err());
+    }
+
+    #[test]
+    fn cluster_b_has_the_same_ranges_its_own_names_and_other_public_addresses() {
+        let a = Cluster::new(&LabSpec::default(), keys()).unwrap();
+        let b = Cluster::new_in(ClusterId::B, &LabSpec::default(), &a.underlay_ips(), keys()).unwrap();
+        let names: Vec<_> = b.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["b-aliyun", "b-aws", "b-azure", "b-gcp"]);
+        let (aws, b_aws) = (a.node("aws").unwrap(), b.node("b-aws").unwrap());
+        assert_eq!(b_aws.pod_cidr(), aws.pod_cidr());
+        assert_eq!(b_aws.internal_ip(), aws.internal_ip());
+        assert_eq!(b_aws.location, "aws");
+        assert_eq!(
+            (b_aws.pod_name(), b_aws.netns(), b_aws.wg_ifname()),
+            ("echo-b-aws".into(), "kw-n-b-aws".into(), "kwg-b-aws".into())
+        );
+        assert_eq!(b_aws.underlay_ip, Ipv4Addr::new(192, 0, 2, 110));
+        assert!(b.underlay_ips().iter().all(|ip| !a.underlay_ips().contains(ip)));
+        assert_eq!((b.dns.ip, b.dns.netns()), (a.dns.ip, "kw-p-b-coredns".into()));
+        assert_eq!(
+            (a.dns.netns(), a.dns.process()),
+            (DnsPod::NETNS.into(), "coredns".into())
+        );
+        let addresses: Vec<Ipv4Addr> = b.services().iter().filter_map(|s| s.cluster_ip).collect();
+        assert_eq!(addresses, [WEB_SERVICE_IP, CLUSTER_DNS_IP]);
+        // A node added to `a` later never takes a public address of `b`'s.
+        let mut a = a;
+        for i in 0..100 {
+            if a.add_node_avoiding(&format!("n{i}"), "x", keys()(), &b.underlay_ips())
+                .is_err()
+            {
+                break;
+            }
+        }
+        assert!(a.underlay_ips().iter().all(|ip| !b.underlay_ips().contains(ip)));
     }
 
     #[test]

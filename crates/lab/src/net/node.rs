@@ -26,7 +26,7 @@ pub fn create(dir: &Path, node: &Node, exe: &Path) -> Result<Vec<LabProcess>, Ne
     ns::create(&netns, true)?;
     ns::attach_underlay(&netns, &format!("u-{}", node.name), node.underlay_ip)?;
 
-    ns::ensure_lan(node.location_index)?;
+    ns::ensure_lan(node.cluster, node.location_index)?;
     let lan_port = format!("l-{}", node.name);
     ip_in(
         UNDERLAY_NS,
@@ -41,7 +41,7 @@ pub fn create(dir: &Path, node: &Node, exe: &Path) -> Result<Vec<LabProcess>, Ne
             "set",
             &lan_port,
             "master",
-            &ns::lan_bridge(node.location_index),
+            &ns::lan_bridge(node.cluster, node.location_index),
             "up",
         ],
     )?;
@@ -120,12 +120,13 @@ pub fn create_pod(node: &Node, pod_ns: &str, node_side: &str, ip: Ipv4Addr) -> R
 
 /// The DNS pod (`coredns`, served by unbound) on `node`.
 pub fn create_dns_pod(dir: &Path, node: &Node, dns: &DnsPod, config: &Path) -> Result<LabProcess, NetError> {
-    create_pod(node, DnsPod::NETNS, "vdns", dns.ip)?;
+    let netns = dns.netns();
+    create_pod(node, &netns, "vdns", dns.ip)?;
     let config = config.to_string_lossy();
     Ok(spawn_in(
         dir,
-        DnsPod::NAME,
-        DnsPod::NETNS,
+        &dns.process(),
+        &netns,
         "unbound",
         &["-d", "-c", &config],
         &[],

@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::cmd::{CmdError, exec_in, ip, ip_in};
+use crate::clusters::ClusterId;
 use crate::model::UNDERLAY;
 
 /// The namespace holding the underlay bridge `br0` and the location LAN bridges.
@@ -112,14 +113,14 @@ pub fn announce(ns: &str, dev: &str, addr: Ipv4Addr) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// The bridge name of location LAN `index` in the underlay namespace.
-pub fn lan_bridge(location_index: u8) -> String {
-    format!("lan{location_index}")
+/// The bridge name of `cluster`'s location LAN `index` in the underlay namespace.
+pub fn lan_bridge(cluster: ClusterId, location_index: u8) -> String {
+    cluster.lan_bridge(location_index)
 }
 
-/// Makes sure location LAN `index`'s bridge exists.
-pub fn ensure_lan(location_index: u8) -> Result<(), CmdError> {
-    let bridge = lan_bridge(location_index);
+/// Makes sure `cluster`'s location LAN `index` has its bridge.
+pub fn ensure_lan(cluster: ClusterId, location_index: u8) -> Result<(), CmdError> {
+    let bridge = lan_bridge(cluster, location_index);
     if ip_in(UNDERLAY_NS, &["link", "show", &bridge]).is_ok() {
         return Ok(());
     }
