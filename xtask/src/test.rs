@@ -42,6 +42,8 @@ fn e2e_tests(lab: Lab) -> Result<()> {
         tests.push("containers");
         // doctor on a healthy connection: nothing topology-specific either.
         tests.push("doctor");
+        // Preshared keys: the laptop's Peer and the nodes' config, nothing topology-specific.
+        tests.push("psk");
     }
     e2e(&tests, &[])
 }
