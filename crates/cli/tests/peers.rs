@@ -137,7 +137,11 @@ async fn a_user_without_rights_enrolls_and_connect_uses_the_admins_peer_without_
         .unwrap();
     assert_eq!(connected["peer"], name.as_str());
     assert_eq!(connected["address"], address.as_str());
-    assert_eq!(peers(&ts), [applied.clone()], "the Peer is not written");
+    assert_eq!(
+        peers(&ts),
+        std::slice::from_ref(&applied),
+        "the Peer is not written"
+    );
     ctrl_c(child).await;
     assert_eq!(peers(&ts), [applied], "nor deleted at disconnect");
 }

@@ -325,8 +325,8 @@ async fn prepare(
     let mut request = PlanRequest::new(keys.public);
     request.peer_name = Some(options.identity.peer_name());
     // Whether the laptop has (or makes) a preshared key: a preview judges the Peer's by it.
-    request.preshared_key = options.psk
-        || matches!(options.key_store.load_psk(&cluster.server).await, Ok(Some(_)));
+    request.preshared_key =
+        options.psk || matches!(options.key_store.load_psk(&cluster.server).await, Ok(Some(_)));
     request.local_networks.clone_from(&options.local_networks);
     request.address = options.address;
     request.settings = settings;
