@@ -378,6 +378,7 @@ fn a_default_route_sent_straight_to_the_socket_is_refused() {
             .request(&kubewire_ipc::Request::Apply {
                 plan: Box::new(plan),
                 private_key: kubewire_ipc::SecretKey("8Nx2rRbSgbmyjn5LiSHGmF3VYWC4eDHIrl7T0nnTvGU=".into()),
+                preshared_key: None,
                 session: kubewire_ipc::SessionInfo::default(),
             })
             .await

@@ -56,6 +56,8 @@ fn e2e_tests(lab: Lab, env: &[(&str, &str)]) -> Result<()> {
         "resume",
         "containers",
         "doctor",
+        // Preshared keys: the laptop's Peer and the nodes' config.
+        "psk",
     ];
     let tests: Vec<&str> = match lab {
         Lab::Default => topology.iter().chain(laptop.iter()).copied().collect(),

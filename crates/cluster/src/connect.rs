@@ -10,7 +10,7 @@ use ipnet::IpNet;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use kubewire_core::{Plan, PlanError, PlanRequest, Settings, Snapshot, plan};
+use kubewire_core::{Plan, PlanError, PlanRequest, PresharedKey, Settings, Snapshot, plan};
 use kubewire_ipc::SessionInfo;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -23,7 +23,7 @@ use crate::error::ClusterError;
 use crate::events::{ControllerEvent, Step};
 use crate::keys::{KeyPair, KeySource, KeyStore};
 use crate::kubeconfig::{self, ClusterClient};
-use crate::registration::{self, Identity, peers_api};
+use crate::registration::{self, Identity, OwnPeer, peers_api};
 use crate::sink::{PlanSink, PlanUpdate};
 use crate::watch::{node_source, peer_source};
 
@@ -51,6 +51,9 @@ pub struct ConnectOptions {
     pub local_networks: Vec<IpNet>,
     /// Keep the Peer if connecting fails after registering it.
     pub keep_peer: bool,
+    /// Make a preshared key when the laptop has none for this cluster (`--psk`); a stored one is
+    /// always used.
+    pub psk: bool,
     /// Controller timings (the quiet time after a Plan, periodic re-plan).
     pub debounce: Duration,
     /// Periodic probe and re-plan.
@@ -73,6 +76,7 @@ impl ConnectOptions {
             identity: Identity::current(),
             local_networks: Vec::new(),
             keep_peer: false,
+            psk: false,
             debounce: crate::controller::QUIET_TIME,
             replan_every: Duration::from_secs(5),
             preferences: crate::preferences::PreferenceChanges::default(),
@@ -341,6 +345,9 @@ async fn prepare(
     }
     let mut request = PlanRequest::new(keys.public);
     request.peer_name = Some(options.identity.peer_name());
+    // Whether the laptop has (or makes) a preshared key: a preview judges the Peer's by it.
+    request.preshared_key =
+        options.psk || matches!(options.key_store.load_psk(&cluster.server).await, Ok(Some(_)));
     request.local_networks.clone_from(&options.local_networks);
     request.address = options.address;
     request.settings = settings;
@@ -353,6 +360,37 @@ async fn prepare(
         snapshot,
         request,
     })
+}
+
+/// Steps 1-4 with the laptop's key created and stored when there is none yet (for `enroll`, whose
+/// Peer must hold the key a later connect uses); registers nothing.
+pub async fn prepare_with_key(
+    options: &ConnectOptions,
+    events: mpsc::UnboundedSender<ControllerEvent>,
+) -> Result<Prepared, ClusterError> {
+    let mut steps = Steps {
+        events,
+        last: Instant::now(),
+    };
+    prepare(options, &mut steps, true).await
+}
+
+/// The laptop's preshared key for the cluster at `server`: the stored one, else a new one with
+/// `options.psk`, else none.
+pub async fn preshared_key(
+    options: &ConnectOptions,
+    server: &str,
+) -> Result<Option<kubewire_core::PresharedKey>, ClusterError> {
+    if options.psk {
+        options.key_store.load_or_create_psk(server).await.map(Some)
+    } else {
+        options.key_store.load_psk(server).await
+    }
+}
+
+/// The "plan" error of the core as the user side's error.
+pub(crate) fn plan_failed(error: PlanError) -> ClusterError {
+    plan_error(error)
 }
 
 /// The Plan this laptop would get, without registering or storing anything (for `graph` and
@@ -370,30 +408,87 @@ pub async fn preview(
     Ok((prepared, plan))
 }
 
-/// Registers the laptop as a Kilo Peer at the address the core chooses (its Peer's when it exists,
-/// else one from the key) and adds that Peer to `snapshot`; the request keeps the address.
-async fn register_laptop(
+/// The Peer holding the laptop's public key in `snapshot`, and whether it was enrolled by an admin.
+async fn peer_with_key(
+    client: &kube::Client,
+    snapshot: &Snapshot,
+    public: &kubewire_core::PublicKey,
+) -> Result<Option<(String, bool)>, ClusterError> {
+    let Some(name) = snapshot
+        .peers()
+        .find(|p| p.public_key == *public)
+        .map(|p| p.name.clone())
+    else {
+        return Ok(None);
+    };
+    let enrolled = registration::is_enrolled(client, &name).await?;
+    Ok(Some((name, enrolled)))
+}
+
+/// The laptop's Peer: registered by kubewire at the address the core chooses (its Peer's when it
+/// exists, else one from the key), or one someone else provided with the laptop's key, used as it is
+/// (also when registering is refused with 403 and such a Peer exists). Adds the Peer to `snapshot`
+/// and fixes name and address in the request. The preshared key `psk` goes on a Peer kubewire
+/// registers; with a provided Peer it is used only when that Peer has one too. Returns the key used.
+async fn own_peer(
     options: &ConnectOptions,
     client: &kube::Client,
-    public: &kubewire_core::PublicKey,
+    keys: (&kubewire_core::PublicKey, Option<PresharedKey>),
     snapshot: &mut Snapshot,
     request: &mut PlanRequest,
     clock: &ApiClock,
-) -> Result<IpNet, ClusterError> {
-    let peer_name = options.identity.peer_name();
+    steps: &mut Steps,
+) -> Result<(OwnPeer, IpNet, Option<PresharedKey>), ClusterError> {
+    let (public, mut psk) = keys;
+    let ours = options.identity.peer_name();
+    let with_key = peer_with_key(client, snapshot, public).await?;
+    let mut own = registration::own_peer(&ours, with_key.as_ref().map(|(n, e)| (n.as_str(), *e)));
+    let provided_has_psk =
+        |snapshot: &Snapshot, name: &str| snapshot.peers().any(|p| p.name == name && p.has_preshared_key);
+    if let OwnPeer::Provided(name) = &own {
+        request.peer_name = Some(name.clone());
+        if !provided_has_psk(snapshot, name) {
+            psk = None;
+        }
+    }
+    request.preshared_key = psk.is_some();
     let first = plan(snapshot, request, clock.now_unix()).map_err(plan_error)?;
     let address = first.interface.address;
     request.address = Some(address);
-    let keepalive = request.settings.persistent_keepalive;
-    registration::register(client, &peer_name, &options.identity, public, address, keepalive).await?;
-    snapshot.upsert_peer(&kubewire_core::PeerSource {
-        name: peer_name,
-        allowed_ips: vec![address.to_string()],
-        public_key: public.to_string(),
-        persistent_keepalive: i64::from(keepalive),
-        ..kubewire_core::PeerSource::default()
-    });
-    Ok(address)
+    if own == OwnPeer::Register {
+        let keepalive = request.settings.persistent_keepalive;
+        let now = u64::try_from(clock.now_unix()).unwrap_or_default();
+        let spec = registration::PeerSpec::connected(address, keepalive, now, psk.clone());
+        match registration::register(client, &ours, &options.identity, public, &spec).await {
+            Ok(()) => {}
+            Err(ClusterError::PeerForbidden { .. }) if with_key.is_some() => {
+                let name = with_key.map(|(n, _)| n).unwrap_or_default();
+                let _ = steps.events.send(ControllerEvent::Warning {
+                    message: format!(
+                        "this user may not update Kilo Peer {name}; it holds the laptop's key, so it is used as it is"
+                    ),
+                });
+                if !provided_has_psk(snapshot, &name) {
+                    psk = None;
+                }
+                request.preshared_key = psk.is_some();
+                request.peer_name = Some(name.clone());
+                own = OwnPeer::Provided(name);
+            }
+            Err(e) => return Err(e),
+        }
+        if own == OwnPeer::Register {
+            snapshot.upsert_peer(&kubewire_core::PeerSource {
+                name: ours,
+                allowed_ips: vec![address.to_string()],
+                public_key: public.to_string(),
+                persistent_keepalive: i64::from(keepalive),
+                has_preshared_key: psk.is_some(),
+                ..kubewire_core::PeerSource::default()
+            });
+        }
+    }
+    Ok((own, address, psk))
 }
 
 /// The "plan computed" step's detail.
@@ -430,20 +525,32 @@ pub async fn connect<S: PlanSink>(
         mut snapshot,
         mut request,
     } = prepare(&options, &mut steps, true).await?;
-    let peer_name = options.identity.peer_name();
-    let address = register_laptop(
+    let psk = preshared_key(&options, &cluster.server).await?;
+    let (own, address, psk) = own_peer(
         &options,
         &cluster.client,
-        &keys.public,
+        (&keys.public, psk),
         &mut snapshot,
         &mut request,
         &clock,
+        &mut steps,
     )
     .await?;
-    steps.done(Step::PeerRegistered, format!("{peer_name} at {address}"));
+    let (peer_name, owns_peer) = match &own {
+        OwnPeer::Register => (options.identity.peer_name(), true),
+        OwnPeer::Provided(name) => (name.clone(), false),
+    };
+    steps.done(
+        Step::PeerRegistered,
+        if owns_peer {
+            format!("{peer_name} at {address}")
+        } else {
+            format!("{peer_name} at {address} (provided by an admin; used as it is)")
+        },
+    );
 
     let cleanup = async |client: &kube::Client| {
-        if !options.keep_peer {
+        if owns_peer && !options.keep_peer {
             let _ = registration::unregister(client, &peer_name).await;
         }
     };
@@ -457,6 +564,16 @@ pub async fn connect<S: PlanSink>(
     for message in public_refusals(&plan, None) {
         let _ = steps.events.send(ControllerEvent::Warning { message });
     }
+    // A preshared key on one side only: the cluster drops every handshake of this laptop.
+    for d in plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.field.as_deref() == Some("spec.presharedKey"))
+    {
+        let _ = steps.events.send(ControllerEvent::Warning {
+            message: d.to_string(),
+        });
+    }
     steps.done(Step::Planned, planned_detail(&plan));
 
     let session = SessionInfo {
@@ -467,6 +584,7 @@ pub async fn connect<S: PlanSink>(
     let update = PlanUpdate {
         plan,
         private_key: keys.private.clone(),
+        preshared_key: psk.clone(),
         session: session.clone(),
     };
     if let Err(e) = sink.apply(&update).await {
@@ -481,9 +599,12 @@ pub async fn connect<S: PlanSink>(
     let mut config = ControllerConfig::new(request, keys.private, session);
     config.debounce = options.debounce;
     config.replan_every = options.replan_every;
-    config.registration = Some(controller::Registration {
+    config.owns_peer = owns_peer;
+    config.preshared_key = psk;
+    config.registration = owns_peer.then(|| controller::Registration {
         identity: options.identity.clone(),
         address,
+        clock,
     });
     let controller = controller::spawn(
         ControllerStart {

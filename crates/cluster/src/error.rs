@@ -13,6 +13,12 @@ install Kilo first:
   # or Kilo as an add-on on Flannel (k3s' default CNI):
   kubectl apply -f https://raw.githubusercontent.com/squat/kilo/main/manifests/kilo-k3s-flannel.yaml";
 
+/// What to do when the user may not create Peers (printed with [`ClusterError::PeerForbidden`]).
+pub const ENROLL_HELP: &str = "ask a cluster admin to register it: run `kubewire enroll --print > peer.yaml` \
+                               and have the admin apply it (`kubectl apply -f peer.yaml`; with the admin's \
+                               credentials at hand: `kubewire enroll --print | kubectl apply -f -`), then \
+                               connect again: kubewire then uses that Peer without writing it";
+
 /// Why logging in again helps with the credentials.
 const CREDENTIALS_WHY: &str = "(exec credential plugins such as `aws eks get-token` or \
                                `gke-gcloud-auth-plugin` run as you, with your environment)";
@@ -57,6 +63,9 @@ pub enum ClusterError {
     /// The API server refused or failed a request.
     #[error("{what}: {message}")]
     Api { what: String, message: String },
+    /// The user may not create or update Kilo Peers (403), and no Peer with the laptop's key exists.
+    #[error("this user may not register the laptop as Kilo Peer {name} ({message}); {ENROLL_HELP}")]
+    PeerForbidden { name: String, message: String },
     /// The laptop's key could not be read or stored.
     #[error("the laptop's WireGuard key: {0}")]
     Key(String),
@@ -117,6 +126,10 @@ impl ClusterError {
                 "Kilo is not installed in this cluster (no CustomResourceDefinition peers.kilo.squat.ai)",
                 sentence(KILO_INSTALL_HELP),
             ),
+            Self::PeerForbidden { name, message } => Problem::with_fix(
+                format!("this user may not register the laptop as Kilo Peer {name} ({message})"),
+                sentence(ENROLL_HELP),
+            ),
             Self::Daemon(e) => e.problem(),
             Self::Kubeconfig { .. }
             | Self::ClientConfig { .. }
@@ -174,6 +187,10 @@ mod tests {
                 message: "409".into(),
             },
             ClusterError::Daemon(kubewire_ipc::ClientError::NoAnswer { secs: 30 }),
+            ClusterError::PeerForbidden {
+                name: "kubewire-jane-laptop".into(),
+                message: "forbidden".into(),
+            },
         ];
         for e in errors {
             let text = e.to_string();

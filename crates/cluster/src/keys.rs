@@ -2,14 +2,15 @@
 //! URL) and kept in the OS keyring (Secret Service, macOS Keychain, Windows Credential Manager). Where
 //! no keyring service runs, a 0600 file under the user's config dir
 //! (`$XDG_CONFIG_HOME/kubewire/keys/`, `~/.config/kubewire/keys/`) holds it instead, and the log says
-//! so. Key material is never logged.
+//! so. A preshared key (`connect --psk`, `enroll --print --psk`) is kept beside it: the keyring entry
+//! `<server>#psk`, else the file `<id>.psk`. Key material is never logged.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use kubewire_core::{PrivateKey, PublicKey};
+use kubewire_core::{PresharedKey, PrivateKey, PublicKey};
 
 use crate::error::ClusterError;
 
@@ -158,6 +159,53 @@ impl KeyStore {
         self.store_file(server, KeyPair::generate()?)
     }
 
+    /// The fallback file of a cluster's preshared key.
+    #[must_use]
+    pub fn psk_file_for(&self, server: &str) -> PathBuf {
+        self.dir.join(format!("{}.psk", cluster_id(server)))
+    }
+
+    /// The cluster's stored preshared key, if there is one (creates nothing).
+    pub async fn load_psk(&self, server: &str) -> Result<Option<PresharedKey>, ClusterError> {
+        if self.use_keyring
+            && let KeyringAnswer::Found(text) = keyring_get_account(psk_account(server)).await
+        {
+            return parse_psk(&text).map(Some);
+        }
+        let path = self.psk_file_for(server);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_psk(&text)
+                .map(Some)
+                .map_err(|e| ClusterError::Key(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ClusterError::Key(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// The cluster's preshared key: the stored one, else a new random one stored now (keyring, else
+    /// a 0600 file).
+    pub async fn load_or_create_psk(&self, server: &str) -> Result<PresharedKey, ClusterError> {
+        if let Some(psk) = self.load_psk(server).await? {
+            return Ok(psk);
+        }
+        let psk = PresharedKey::from_bytes(rand::random::<[u8; 32]>());
+        if self.use_keyring {
+            match keyring_set_account(psk_account(server), psk.to_base64()).await {
+                Ok(()) => {
+                    tracing::info!(cluster = %cluster_id(server), "new preshared key kept in the OS keyring");
+                    return Ok(psk);
+                }
+                Err(reason) => {
+                    tracing::info!(%reason, "the OS keyring refused the preshared key; keeping it in a 0600 file instead");
+                }
+            }
+        }
+        let path = self.psk_file_for(server);
+        write_private(&self.dir, &path, &psk.to_base64())?;
+        tracing::info!(path = %path.display(), "new preshared key kept in a 0600 file");
+        Ok(psk)
+    }
+
     /// The stored key pair, if there is one (creates nothing).
     pub async fn load(&self, server: &str) -> Result<Option<(KeyPair, KeySource)>, ClusterError> {
         if self.use_keyring
@@ -172,22 +220,25 @@ impl KeyStore {
     /// Forgets the cluster's key (keyring entry and file); the next connect creates a new one.
     pub async fn forget(&self, server: &str) -> Result<(), ClusterError> {
         if self.use_keyring {
-            let user = server.trim_end_matches('/').to_owned();
-            let task = tokio::task::spawn_blocking(move || {
-                keyring::Entry::new(KEYRING_SERVICE, &user).and_then(|e| e.delete_credential())
-            });
-            match tokio::time::timeout(KEYRING_TIMEOUT, task).await {
-                Ok(Ok(Ok(()) | Err(keyring::Error::NoEntry))) => {}
-                Ok(Ok(Err(e))) => tracing::debug!(error = %e, "keyring entry not removed"),
-                Ok(Err(_)) | Err(_) => tracing::debug!("keyring entry not removed (no answer)"),
+            for user in [server.trim_end_matches('/').to_owned(), psk_account(server)] {
+                let task = tokio::task::spawn_blocking(move || {
+                    keyring::Entry::new(KEYRING_SERVICE, &user).and_then(|e| e.delete_credential())
+                });
+                match tokio::time::timeout(KEYRING_TIMEOUT, task).await {
+                    Ok(Ok(Ok(()) | Err(keyring::Error::NoEntry))) => {}
+                    Ok(Ok(Err(e))) => tracing::debug!(error = %e, "keyring entry not removed"),
+                    Ok(Err(_)) | Err(_) => tracing::debug!("keyring entry not removed (no answer)"),
+                }
             }
         }
-        let path = self.file_for(server);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ClusterError::Key(format!("{}: {e}", path.display()))),
+        for path in [self.file_for(server), self.psk_file_for(server)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ClusterError::Key(format!("{}: {e}", path.display()))),
+            }
         }
+        Ok(())
     }
 
     fn store_file(&self, server: &str, pair: KeyPair) -> Result<(KeyPair, KeySource), ClusterError> {
@@ -233,8 +284,22 @@ fn write_private(dir: &Path, path: &Path, text: &str) -> Result<(), ClusterError
     Ok(())
 }
 
+/// The keyring account of a cluster's preshared key, beside its private key's.
+fn psk_account(server: &str) -> String {
+    format!("{}#psk", server.trim_end_matches('/'))
+}
+
+fn parse_psk(text: &str) -> Result<PresharedKey, ClusterError> {
+    text.trim()
+        .parse()
+        .map_err(|e| ClusterError::Key(format!("the stored preshared key: {e}")))
+}
+
 async fn keyring_get(server: &str) -> KeyringAnswer {
-    let user = server.trim_end_matches('/').to_owned();
+    keyring_get_account(server.trim_end_matches('/').to_owned()).await
+}
+
+async fn keyring_get_account(user: String) -> KeyringAnswer {
     let task = tokio::task::spawn_blocking(move || {
         let entry = keyring::Entry::new(KEYRING_SERVICE, &user)?;
         entry.get_password()
@@ -249,7 +314,10 @@ async fn keyring_get(server: &str) -> KeyringAnswer {
 }
 
 async fn keyring_set(server: &str, secret: String) -> Result<(), String> {
-    let user = server.trim_end_matches('/').to_owned();
+    keyring_set_account(server.trim_end_matches('/').to_owned(), secret).await
+}
+
+async fn keyring_set_account(user: String, secret: String) -> Result<(), String> {
     let task = tokio::task::spawn_blocking(move || {
         let entry = keyring::Entry::new(KEYRING_SERVICE, &user)?;
         entry.set_password(&secret)
@@ -272,6 +340,32 @@ mod tests {
         let again = KeyPair::from_private_base64(&pair.private.to_base64()).unwrap();
         assert_eq!(pair.public, again.public);
         assert!(!format!("{pair:?}").contains(&pair.private.to_base64()));
+    }
+
+    #[tokio::test]
+    async fn a_preshared_key_is_created_once_and_kept_beside_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore {
+            use_keyring: false,
+            dir: dir.path().join("keys"),
+        };
+        let server = "https://lab:6443";
+        assert!(store.load_psk(server).await.unwrap().is_none());
+        let psk = store.load_or_create_psk(server).await.unwrap();
+        assert_eq!(store.load_or_create_psk(server).await.unwrap(), psk);
+        assert_eq!(store.load_psk(server).await.unwrap(), Some(psk.clone()));
+        let path = store.psk_file_for(server);
+        assert_eq!(path.parent(), store.file_for(server).parent());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        store.forget(server).await.unwrap();
+        assert!(store.load_psk(server).await.unwrap().is_none());
     }
 
     #[test]

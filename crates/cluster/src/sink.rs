@@ -28,6 +28,8 @@ pub struct PlanUpdate {
     pub plan: Plan,
     /// The laptop's private key (redacted in `Debug`).
     pub private_key: PrivateKey,
+    /// The preshared key the laptop shares with its Peer, if any (redacted in `Debug`).
+    pub preshared_key: Option<kubewire_core::PresharedKey>,
     /// Who asks.
     pub session: SessionInfo,
 }
@@ -113,6 +115,7 @@ impl PlanSink for DaemonSink {
             let request = Request::Apply {
                 plan: Box::new(update.plan.clone()),
                 private_key: SecretKey(update.private_key.to_base64()),
+                preshared_key: update.preshared_key.as_ref().map(|k| SecretKey(k.to_base64())),
                 session: update.session.clone(),
             };
             match self.request(&request).await? {

@@ -209,7 +209,8 @@ async fn registration_applies_the_peer_and_a_changed_key_updates_it() {
     assert_eq!(name, "kubewire-jane-dev-box-local");
     let key1 = KeyPair::generate().unwrap().public;
     let address = "10.4.200.7/32".parse().unwrap();
-    registration::register(&client, &name, &id, &key1, address, 25)
+    let spec = registration::PeerSpec::connected(address, 25, 1_800_000_000, None);
+    registration::register(&client, &name, &id, &key1, &spec)
         .await
         .unwrap();
     let peer = ts.peer(&name).unwrap();
@@ -220,17 +221,34 @@ async fn registration_applies_the_peer_and_a_changed_key_updates_it() {
     assert_eq!(peer["spec"]["allowedIPs"], json!(["10.4.200.7/32"]));
     assert_eq!(peer["spec"]["publicKey"], key1.to_string());
     assert_eq!(peer["spec"]["persistentKeepalive"], 25);
+    assert_eq!(
+        peer["metadata"]["annotations"]["kubewire.io/last-connect"],
+        "1800000000"
+    );
+    assert!(peer["spec"].get("presharedKey").is_none(), "{peer}");
     let managers = peer["metadata"]["managedFields"].to_string();
     assert!(managers.contains("kubewire"), "{managers}");
 
-    // A new key (and address) updates the same Peer.
+    // A new key (and address, and a preshared key) updates the same Peer.
     let key2 = KeyPair::generate().unwrap().public;
-    registration::register(&client, &name, &id, &key2, "10.4.200.8/32".parse().unwrap(), 25)
+    let psk = kubewire_core::PresharedKey::from_bytes([7; 32]);
+    let spec = registration::PeerSpec::connected(
+        "10.4.200.8/32".parse().unwrap(),
+        25,
+        1_800_000_060,
+        Some(psk.clone()),
+    );
+    registration::register(&client, &name, &id, &key2, &spec)
         .await
         .unwrap();
     let peer = ts.peer(&name).unwrap();
     assert_eq!(peer["spec"]["publicKey"], key2.to_string());
     assert_eq!(peer["spec"]["allowedIPs"], json!(["10.4.200.8/32"]));
+    assert_eq!(peer["spec"]["presharedKey"], psk.to_base64());
+    assert_eq!(
+        peer["metadata"]["annotations"]["kubewire.io/last-connect"],
+        "1800000060"
+    );
 
     registration::unregister(&client, &name).await.unwrap();
     assert!(ts.peer(&name).is_none());

@@ -106,9 +106,55 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+/// A WireGuard preshared key (the laptop's, shared with the cluster on its Peer's
+/// `spec.presharedKey`). Never printed by `Debug`, never serialized.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PresharedKey([u8; 32]);
+
+impl PresharedKey {
+    /// The key from its 32 raw bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 raw bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The base64 text, for the Peer and the key store.
+    #[must_use]
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+}
+
+impl FromStr for PresharedKey {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        decode(s).map(Self)
+    }
+}
+
+impl fmt::Debug for PresharedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PresharedKey(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_preshared_key_is_never_debug_printed() {
+        let text = "RpW5BMVyqpK4lGAHUXdXRwDPHcrE2KqzXnR9iXCbWmg=";
+        let psk: PresharedKey = text.parse().unwrap();
+        assert_eq!(psk.to_base64(), text);
+        assert!(!format!("{psk:?}").contains("RpW5"));
+    }
 
     #[test]
     fn round_trips_base64_of_32_bytes() {

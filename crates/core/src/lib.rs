@@ -43,7 +43,7 @@ pub mod topology;
 
 pub use diagnostics::{Diagnostic, ObjectKind, ObjectRef};
 pub use endpoint::{Endpoint, Host};
-pub use key::{PrivateKey, PublicKey};
+pub use key::{PresharedKey, PrivateKey, PublicKey};
 pub use list::ItemError;
 pub use model::{Granularity, KiloPeer, Node};
 pub use plan::{GranularitySetting, Plan, PlanError, PlanRequest, Settings, plan};

@@ -172,6 +172,7 @@ pub async fn apply(
     session.controller = Controller::Attached(request.connection);
     session.last_update = now;
     session.apply_warnings = prepared.warnings;
+    session.preshared_key = prepared.preshared_key;
     crate::dns_sync::sync_dns(session, journal, dns, &live).await;
     Ok(changes)
 }

@@ -94,5 +94,6 @@ pub async fn create(
         peer_added_at: HashMap::new(),
         dns: None,
         dns_warnings: Vec::new(),
+        preshared_key: None,
     })
 }

@@ -127,7 +127,7 @@ impl Daemon {
                     let endpoints = crate::mtu::live_endpoints(s);
                     (
                         name.clone(),
-                        s.requested.clone(),
+                        (s.requested.clone(), s.preshared_key.clone()),
                         own,
                         s.withdrawn.clone(),
                         endpoints,
@@ -135,7 +135,7 @@ impl Daemon {
                 })
                 .collect()
         };
-        for (name, requested, own, withdrawn, endpoints) in held {
+        for (name, (requested, preshared_key), own, withdrawn, endpoints) in held {
             let t0 = std::time::Instant::now();
             let (moves, arrived) = {
                 let addresses = crate::underlay::read(Some(&own));
@@ -153,7 +153,10 @@ impl Daemon {
             let local = read_local_networks(own).await;
             let wanted = if crate::lan_yield::differs(&requested, &withdrawn, &local) {
                 match prepare_for(requested, &local, t0.elapsed(), RESOLVE_DEADLINE, &self.lookup).await {
-                    Ok(p) => Ok(p),
+                    Ok(mut p) => {
+                        p.set_preshared_key(preshared_key);
+                        Ok(p)
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "after a network change the Plan no longer passes the policy; left as it was");
                         continue;
@@ -211,6 +214,7 @@ impl Daemon {
             Request::Apply {
                 plan,
                 private_key,
+                preshared_key,
                 session,
             } => {
                 let _in_order = self.applying.lock().await;
@@ -224,7 +228,11 @@ impl Daemon {
                         .map_or_else(|| plan.interface.name.clone(), |s| s.tunnel.name().to_owned())
                 };
                 // No lock held: names may take up to the deadline.
-                let prepared = prepare(*plan, &private_key.0, own, RESOLVE_DEADLINE, &self.lookup).await;
+                let keys = (
+                    private_key.0.as_str(),
+                    preshared_key.as_ref().map(|k| k.0.as_str()),
+                );
+                let prepared = prepare(*plan, keys, own, RESOLVE_DEADLINE, &self.lookup).await;
                 let mut slot = self.sessions.lock().await;
                 let request = ApplyRequest {
                     prepared,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use kubewire_core::lan_yield::Withdrawn;
 use kubewire_core::plan::RefusalReason;
-use kubewire_core::{Endpoint, Host, Plan, PrivateKey, PublicKey, policy};
+use kubewire_core::{Endpoint, Host, Plan, PresharedKey, PrivateKey, PublicKey, policy};
 use kubewire_tunnel::{Config, LocalNetwork, Lookup, config_of, resolve_endpoints};
 
 use crate::error::DaemonError;
@@ -41,22 +41,41 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// Reading local networks, the policy, resolving (for the log).
     pub timings: [Duration; 3],
+    /// The laptop's preshared key, on every peer of `config`.
+    pub preshared_key: Option<PresharedKey>,
 }
 
 /// Checks and resolves `plan` for the interface `own` (left out of the local networks).
 pub async fn prepare(
     plan: Plan,
-    private_key: &str,
+    keys: (&str, Option<&str>),
     own: String,
     deadline: Duration,
     lookup: &Lookup,
 ) -> Result<Prepared, DaemonError> {
+    let (private_key, preshared_key) = keys;
     if private_key.parse::<PrivateKey>().is_err() {
         return Err(DaemonError::BadKey);
     }
+    let preshared_key = preshared_key
+        .map(str::parse::<PresharedKey>)
+        .transpose()
+        .map_err(|_| DaemonError::BadKey)?;
     let t0 = Instant::now();
     let named = read_local_networks(own).await;
-    prepare_for(plan, &named, t0.elapsed(), deadline, lookup).await
+    let mut prepared = prepare_for(plan, &named, t0.elapsed(), deadline, lookup).await?;
+    prepared.set_preshared_key(preshared_key);
+    Ok(prepared)
+}
+
+impl Prepared {
+    /// Puts the laptop's preshared key on every peer (the laptop's Peer has one key for all nodes).
+    pub fn set_preshared_key(&mut self, key: Option<PresharedKey>) {
+        for peer in self.config.peers.values_mut() {
+            peer.preshared_key.clone_from(&key);
+        }
+        self.preshared_key = key;
+    }
 }
 
 /// This machine's networks with their interfaces, leaving out `own` (read on a blocking thread: it
@@ -106,6 +125,7 @@ pub async fn prepare_for(
         mtu,
         warnings,
         timings: [t_local, t_policy, t_resolve],
+        preshared_key: None,
     })
 }
 
@@ -189,9 +209,15 @@ mod tests {
             ("gcp", "gcp.example:51820", &["10.4.0.2/32", "10.42.2.0/24"]),
         ]);
         let answers = lookup(&[("gcp.example", "10.42.1.7:51820")]);
-        let out = prepare(p, KEY, "kwdtest0".into(), Duration::from_secs(1), &answers)
-            .await
-            .unwrap();
+        let out = prepare(
+            p,
+            (KEY, None),
+            "kwdtest0".into(),
+            Duration::from_secs(1),
+            &answers,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             out.plan.routes,
             ["10.4.0.1/32", "10.4.0.2/32", "10.42.2.0/24"]
@@ -221,7 +247,7 @@ mod tests {
         let answers = lookup(&[("gcp.example", "198.51.100.7:51820")]);
         let out = prepare(
             p.clone(),
-            KEY,
+            (KEY, None),
             "kwdtest0".into(),
             Duration::from_secs(1),
             &answers,
@@ -237,9 +263,54 @@ mod tests {
     async fn a_bad_key_is_refused_before_anything_is_looked_up() {
         let p = plan(&[("gcp", "gcp.example:51820", &["10.42.2.0/24"])]);
         let never: Lookup = Arc::new(|_| -> LookupFuture { panic!("looked up") });
-        let err = prepare(p, "not a key", "kwdtest0".into(), Duration::from_secs(1), &never)
-            .await
-            .unwrap_err();
+        let err = prepare(
+            p,
+            ("not a key", None),
+            "kwdtest0".into(),
+            Duration::from_secs(1),
+            &never,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, DaemonError::BadKey), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_preshared_key_goes_on_every_peer_and_a_bad_one_is_refused() {
+        let p = plan(&[
+            ("aws", "198.51.100.7:51820", &["10.42.1.0/24"]),
+            ("gcp", "198.51.100.8:51820", &["10.42.2.0/24"]),
+        ]);
+        let never: Lookup = Arc::new(|_| -> LookupFuture { panic!("looked up") });
+        let psk = "RpW5BMVyqpK4lGAHUXdXRwDPHcrE2KqzXnR9iXCbWmg=";
+        let out = prepare(
+            p.clone(),
+            (KEY, Some(psk)),
+            "kwdtest0".into(),
+            Duration::from_secs(1),
+            &never,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.config.peers.len(), 2);
+        for peer in out.config.peers.values() {
+            assert_eq!(
+                peer.preshared_key
+                    .as_ref()
+                    .map(PresharedKey::to_base64)
+                    .as_deref(),
+                Some(psk)
+            );
+        }
+        let err = prepare(
+            p,
+            (KEY, Some("short")),
+            "kwdtest0".into(),
+            Duration::from_secs(1),
+            &never,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DaemonError::BadKey), "{err}");
     }
 }

@@ -67,6 +67,8 @@ pub struct Session {
     pub dns: Option<crate::dns::DnsSession>,
     /// Why the split DNS is not (fully) working; the tunnel works regardless.
     pub dns_warnings: Vec<String>,
+    /// The laptop's preshared key (on every peer), kept for re-checks after a network change.
+    pub preshared_key: Option<kubewire_core::PresharedKey>,
 }
 
 /// Joins the Plan's peers with the live statistics, and judges each ([`kubewire_ipc::health`]);

@@ -11,6 +11,7 @@ fn apply_as(lab: &Lab, context: &str, plan: kubewire_core::Plan) -> Request {
     Request::Apply {
         plan: Box::new(plan),
         private_key: SecretKey(lab.laptop_private.clone()),
+        preshared_key: None,
         session: SessionInfo {
             context: context.into(),
             cluster: format!("https://{context}.example:6443"),

@@ -61,6 +61,9 @@ pub enum Request {
     Apply {
         plan: Box<Plan>,
         private_key: SecretKey,
+        /// The preshared key the laptop shares with its Peer (every segment uses it), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preshared_key: Option<SecretKey>,
         session: SessionInfo,
     },
     /// Remove the interface, routes and DNS settings, and forget the session.
@@ -262,9 +265,11 @@ mod tests {
         let req = Request::Apply {
             plan: Box::new(sample_plan()),
             private_key: SecretKey("c2VjcmV0".into()),
+            preshared_key: Some(SecretKey("cHNrcHNr".into())),
             session: SessionInfo::default(),
         };
         assert!(!format!("{req:?}").contains("c2VjcmV0"));
+        assert!(!format!("{req:?}").contains("cHNrcHNr"));
     }
 
     fn sample_plan() -> Plan {
@@ -280,6 +285,7 @@ mod tests {
         let req = Envelope::new(Request::Apply {
             plan: Box::new(plan.clone()),
             private_key: SecretKey("k".into()),
+            preshared_key: None,
             session: SessionInfo::default(),
         });
         let back: Envelope<Request> = serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();

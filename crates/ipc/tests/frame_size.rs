@@ -69,6 +69,7 @@ fn an_apply_of_6000_peers_fits_with_room_to_spare() {
     let apply = Request::Apply {
         plan: Box::new(plan),
         private_key: SecretKey("a".repeat(44)),
+        preshared_key: Some(SecretKey("b".repeat(44))),
         session: SessionInfo {
             context: "production-cluster-context".into(),
             cluster: "https://api.production.example.com:6443".into(),

@@ -19,6 +19,8 @@ pub struct KiloPeer {
     pub allowed_ips: Vec<IpNet>,
     pub endpoint: Option<SocketAddr>,
     pub persistent_keepalive: u16,
+    /// `spec.presharedKey` (base64), which every node uses with this Peer, as Kilo does.
+    pub preshared_key: Option<String>,
 }
 
 /// One Kilo segment: a location (or a single node with granularity `full`).
@@ -40,6 +42,7 @@ pub struct WgPeer {
     pub endpoint: Option<SocketAddr>,
     pub allowed_ips: Vec<IpNet>,
     pub persistent_keepalive: u16,
+    pub preshared_key: Option<String>,
 }
 
 /// A route the lab owns on a node.
@@ -125,6 +128,7 @@ pub fn node_configs(
                     endpoint: Some(l.endpoint()),
                     allowed_ips: other.allowed_ips.clone(),
                     persistent_keepalive: 0,
+                    preshared_key: None,
                 })
             })
             .collect();
@@ -133,6 +137,7 @@ pub fn node_configs(
             endpoint: p.endpoint,
             allowed_ips: p.allowed_ips.clone(),
             persistent_keepalive: p.persistent_keepalive,
+            preshared_key: p.preshared_key.clone(),
         }));
         let remote_ranges: Vec<IpNet> = remote
             .iter()
@@ -272,10 +277,16 @@ mod tests {
             allowed_ips: vec!["10.4.255.5/32".parse().unwrap()],
             endpoint: None,
             persistent_keepalive: 25,
+            preshared_key: Some("psk".into()),
         };
         let cfg = node_configs(&c.nodes, c.granularity, &[peer]);
         for leader in ["aliyun", "aws", "azure", "gcp"] {
-            assert!(cfg[leader].peers.iter().any(|p| p.public_key == "lap"));
+            assert!(
+                cfg[leader]
+                    .peers
+                    .iter()
+                    .any(|p| p.public_key == "lap" && p.preshared_key.as_deref() == Some("psk"))
+            );
         }
         let via = c.node("aws").unwrap().internal_ip();
         assert!(

@@ -24,6 +24,8 @@ pub enum InvalidPeer {
     AllowedIps(String),
     #[error("spec.endpoint is invalid: {0}")]
     Endpoint(String),
+    #[error("spec.presharedKey is not the base64 of 32 bytes")]
+    PresharedKey,
 }
 
 /// The Peer resource type.
@@ -76,6 +78,19 @@ pub fn parse_peer(name: &str, spec: &Value) -> Result<KiloPeer, InvalidPeer> {
             }
         }
     };
+    // Kilo ignores a Peer whose preshared key does not parse; an empty one is none.
+    let preshared_key = match spec.get("presharedKey").and_then(Value::as_str) {
+        None | Some("") => None,
+        Some(psk) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(psk)
+                .map_err(|_| InvalidPeer::PresharedKey)?;
+            if decoded.len() != 32 {
+                return Err(InvalidPeer::PresharedKey);
+            }
+            Some(psk.to_owned())
+        }
+    };
     let persistent_keepalive = spec
         .get("persistentKeepalive")
         .and_then(Value::as_u64)
@@ -87,6 +102,7 @@ pub fn parse_peer(name: &str, spec: &Value) -> Result<KiloPeer, InvalidPeer> {
         allowed_ips,
         endpoint,
         persistent_keepalive,
+        preshared_key,
     })
 }
 
@@ -161,6 +177,19 @@ mod tests {
         .unwrap();
         assert_eq!(p.persistent_keepalive, 25);
         assert!(p.endpoint.is_none());
+        assert!(p.preshared_key.is_none());
+        let with_psk = json!({"publicKey": KEY, "allowedIPs": ["10.4.255.5/32"], "presharedKey": KEY});
+        assert_eq!(
+            parse_peer("p", &with_psk).unwrap().preshared_key.as_deref(),
+            Some(KEY)
+        );
+        assert_eq!(
+            parse_peer(
+                "q",
+                &json!({"publicKey": KEY, "allowedIPs": ["10.4.255.5/32"], "presharedKey": "x"})
+            ),
+            Err(InvalidPeer::PresharedKey)
+        );
         let with_ep = json!({"publicKey": KEY, "allowedIPs": ["10.5.0.1/32"], "endpoint": {"dnsOrIP": {"ip": "192.0.2.7"}, "port": 51820}});
         assert_eq!(
             parse_peer("b", &with_ep).unwrap().endpoint,

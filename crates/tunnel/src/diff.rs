@@ -1,6 +1,6 @@
 //! The pure difference between what the interface has and what a Plan wants, as ordered operations.
 //!
-//! Peers are keyed by public key. A peer whose endpoint, AllowedIPs or keepalive changed is removed
+//! Peers are keyed by public key. A peer whose endpoint, AllowedIPs, keepalive or preshared key changed is removed
 //! and added again, never updated in place: BoringTun panics on an in-place change of a known key and
 //! the interface is wedged for good. Order: changed peers (remove, then add, back to back so their
 //! gap is shortest), removed peers, new peers, then removed routes, then new routes. Peers go before
@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use ipnet::IpNet;
-use kubewire_core::PublicKey;
+use kubewire_core::{PresharedKey, PublicKey};
 
 /// One peer as the interface should have it (endpoint already resolved).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct PeerSpec {
     pub allowed_ips: Vec<IpNet>,
     /// Seconds, 0 = off.
     pub persistent_keepalive: u16,
+    /// The preshared key shared with this peer (`Debug` redacts it); a change re-adds the peer.
+    pub preshared_key: Option<PresharedKey>,
 }
 
 impl PeerSpec {
@@ -38,7 +40,15 @@ impl PeerSpec {
             endpoint,
             allowed_ips: allowed_ips.into_iter().collect(),
             persistent_keepalive,
+            preshared_key: None,
         }
+    }
+
+    /// The same peer with this preshared key.
+    #[must_use]
+    pub fn with_preshared_key(mut self, key: Option<PresharedKey>) -> Self {
+        self.preshared_key = key;
+        self
     }
 }
 

@@ -26,9 +26,11 @@ pub(crate) fn key(key: &PublicKey) -> Key {
     Key::new(*key.as_bytes())
 }
 
-/// The backend's peer for a spec: keepalive only when set.
+/// The backend's peer for a spec: keepalive and preshared key only when set (both backends take the
+/// preshared key: netlink for the kernel, UAPI for BoringTun).
 pub(crate) fn to_peer(spec: &PeerSpec) -> Peer {
     let mut peer = Peer::new(key(&spec.public_key));
+    peer.preshared_key = spec.preshared_key.as_ref().map(|k| Key::new(*k.as_bytes()));
     peer.endpoint = spec.endpoint;
     peer.persistent_keepalive_interval =
         (spec.persistent_keepalive != 0).then_some(spec.persistent_keepalive);
@@ -70,6 +72,16 @@ mod tests {
         assert_eq!(to_peer(&spec).persistent_keepalive_interval, None);
         let spec = PeerSpec::new(PublicKey::from_bytes([3; 32]), None, [], 25);
         assert_eq!(to_peer(&spec).persistent_keepalive_interval, Some(25));
+    }
+
+    #[test]
+    fn the_preshared_key_reaches_the_backends_peer_and_no_debug_output() {
+        let spec = PeerSpec::new(PublicKey::from_bytes([3; 32]), None, [], 0);
+        assert_eq!(to_peer(&spec).preshared_key, None);
+        let psk = kubewire_core::PresharedKey::from_bytes([9; 32]);
+        let spec = spec.with_preshared_key(Some(psk.clone()));
+        assert_eq!(to_peer(&spec).preshared_key, Some(Key::new([9; 32])));
+        assert!(!format!("{spec:?}").contains(&psk.to_base64()));
     }
 
     #[test]

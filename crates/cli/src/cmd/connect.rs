@@ -31,6 +31,10 @@ routed by default: a public range the cluster asks for (a node's allowed-locatio
 allowedIPs, a ServiceCIDR) is left out with a warning naming it, and the rest of the plan applies. Allow \
 one with --allow-public-range CIDR (repeatable). The daemon re-checks every plan by the same rules.
 
+Preshared keys: `--psk` adds a WireGuard preshared key (post-quantum resistance for the handshake): \
+made once per cluster, kept beside the private key, put on the laptop's Peer; every segment uses it. \
+A user who may not create Peers gets one into the YAML of `kubewire enroll --print --psk`.
+
 Stopping:
   Ctrl-C or SIGTERM   take the tunnel down and delete the Peer (keep it with --keep-peer)
   --keep-running      Ctrl-C only stops following: the tunnel stays with its last plan
@@ -60,6 +64,11 @@ pub struct ConnectArgs {
     /// Print the steps and events as one JSON object a line on stdout (schema: crates/cli/README.md).
     #[arg(long)]
     pub json: bool,
+    /// Use a WireGuard preshared key with the cluster: one is made if the laptop has none for this
+    /// cluster, kept beside the private key (OS keyring, else a 0600 file) and put on the laptop's Peer
+    /// (`spec.presharedKey`). Once made it is always used. Never logged or shown.
+    #[arg(long)]
+    pub psk: bool,
 }
 
 /// Runs `kubewire connect`.
@@ -77,6 +86,7 @@ pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
 async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     let mut options = common::options(&args.cluster, &args.settings)?;
     options.keep_peer = args.keep_peer;
+    options.psk = args.psk;
     let progress = Progress::new(args.json);
     let sink = DaemonSink::connect(global.socket.clone()).await?;
     let daemon = match follow_daemon(&global.socket).await {

@@ -87,6 +87,15 @@ async fn direct(args: &DisconnectArgs, global: &Global) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if session.peer_name != registration::Identity::current().peer_name()
+        || registration::is_enrolled(&cluster.client, &session.peer_name).await?
+    {
+        eprintln!(
+            "Peer {} was provided by an admin (kubewire enroll --print); it stays",
+            session.peer_name
+        );
+        return Ok(());
+    }
     registration::unregister(&cluster.client, &session.peer_name).await?;
     eprintln!("Peer {} deleted", session.peer_name);
     Ok(())

@@ -7,7 +7,9 @@ pub mod contexts;
 pub mod detach;
 pub mod disconnect;
 pub mod doctor;
+pub mod enroll;
 pub mod graph;
+pub mod peers;
 pub mod plan;
 pub mod progress;
 pub mod shell;
@@ -40,6 +42,12 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Check everything a connection needs, each failure with its fix.
     Doctor(doctor::DoctorArgs),
+    /// Print the laptop's Kilo Peer as YAML for a cluster admin to apply (when you may not create Peers).
+    #[command(long_about = enroll::LONG_ABOUT)]
+    Enroll(enroll::EnrollArgs),
+    /// kubewire's Kilo Peers in the cluster (owner, last connect); `peers prune` removes stale ones.
+    #[command(long_about = peers::LONG_ABOUT)]
+    Peers(peers::PeersArgs),
     /// The kubeconfig's contexts.
     Contexts(contexts::ContextsArgs),
     /// Write one archive for a bug report: versions, status, doctor, the plan, recent logs, the
@@ -64,6 +72,8 @@ impl Command {
             Self::Showconf(args) => showconf::run(&args, global),
             Self::Graph(args) => graph::run(&args),
             Self::Doctor(args) => doctor::run(&args, global),
+            Self::Enroll(args) => enroll::run(&args),
+            Self::Peers(args) => peers::run(&args, global),
             Self::Contexts(args) => contexts::run(&args),
             Self::BugReport(args) => bug_report::run(&args, global),
             Self::Plan(args) => plan::run(&args),

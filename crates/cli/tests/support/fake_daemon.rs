@@ -16,6 +16,8 @@ use tokio::net::UnixListener;
 pub struct Seen {
     pub plans: Vec<Plan>,
     pub key_lengths: Vec<usize>,
+    /// The preshared key each Apply carried.
+    pub preshared_keys: Vec<Option<String>>,
     pub session: Option<SessionInfo>,
     pub disconnects: usize,
     pub attached: bool,
@@ -97,11 +99,13 @@ impl FakeDaemon {
                                 Request::Apply {
                                     plan,
                                     private_key,
+                                    preshared_key,
                                     session,
                                 } => {
                                     controller = true;
                                     s.attached = true;
                                     s.key_lengths.push(private_key.0.len());
+                                    s.preshared_keys.push(preshared_key.map(|k| k.0));
                                     s.plans.push(*plan);
                                     s.session = Some(session);
                                     Response::Applied {

@@ -106,6 +106,7 @@ impl<S: PlanSink> Shell<S> {
                     let update = PlanUpdate {
                         plan: (*apply.plan).clone(),
                         private_key: self.config.private_key.clone(),
+                        preshared_key: self.config.preshared_key.clone(),
                         session: self.config.session.clone(),
                     };
                     let result = self.sink.apply(&update).await.map_err(|e| e.to_string());
@@ -156,7 +157,10 @@ impl<S: PlanSink> Shell<S> {
                     .disconnect()
                     .await
                     .map_err(|e| ClusterError::Plan(format!("taking the tunnel down: {e}")));
-                let peer = match (&self.config.request.peer_name, keep_peer) {
+                let peer = match (
+                    &self.config.request.peer_name,
+                    keep_peer || !self.config.owns_peer,
+                ) {
                     (Some(name), false) => registration::unregister(&self.client, name).await,
                     _ => Ok(()),
                 };
@@ -173,15 +177,13 @@ async fn register(client: &kube::Client, config: &ControllerConfig) -> Result<()
     let (Some(name), Some(reg)) = (&config.request.peer_name, &config.registration) else {
         return Ok(());
     };
-    registration::register(
-        client,
-        name,
-        &reg.identity,
-        &config.request.public_key,
+    let spec = registration::PeerSpec::connected(
         reg.address,
         config.request.settings.persistent_keepalive,
-    )
-    .await
+        u64::try_from(reg.clock.now_unix()).unwrap_or_default(),
+        config.preshared_key.clone(),
+    );
+    registration::register(client, name, &reg.identity, &config.request.public_key, &spec).await
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

@@ -80,6 +80,11 @@ pub struct ControllerConfig {
     pub probe_timeout: Duration,
     /// Re-register the laptop's Peer when someone deletes it.
     pub registration: Option<Registration>,
+    /// Delete the laptop's Peer at a disconnect (unless kept): false for a Peer an admin provided.
+    pub owns_peer: bool,
+    /// The preshared key the laptop shares with its Peer, handed to the sink with each Plan and put
+    /// on the Peer when it is registered again.
+    pub preshared_key: Option<kubewire_core::PresharedKey>,
 }
 
 /// What re-registering the laptop's Peer needs.
@@ -89,6 +94,8 @@ pub struct Registration {
     pub identity: registration::Identity,
     /// The laptop's address.
     pub address: ipnet::IpNet,
+    /// The API server's clock (the Peer's last-connect stamp).
+    pub clock: crate::clock::ApiClock,
 }
 
 impl ControllerConfig {
@@ -104,6 +111,8 @@ impl ControllerConfig {
             max_backoff: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
             registration: None,
+            owns_peer: true,
+            preshared_key: None,
         }
     }
 }

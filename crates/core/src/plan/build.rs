@@ -241,12 +241,22 @@ pub fn plan(snapshot: &Snapshot, request: &PlanRequest, now: i64) -> Result<Plan
             )),
         }
     }
-    if own.is_some_and(|p| p.has_preshared_key) {
-        diagnostics.push(Diagnostic::field(
-            ObjectRef::peer(own.map(|p| p.name.as_str()).unwrap_or_default()),
-            "spec.presharedKey",
-            "is set, but kubewire does not use preshared keys yet: handshakes will fail",
-        ));
+    if let Some(own) = own {
+        let said = match (own.has_preshared_key, request.preshared_key) {
+            (true, false) => Some(
+                "is set, but this laptop has no preshared key for this cluster: handshakes will fail \
+                 (`kubewire enroll --print --psk` makes a Peer with the laptop's key for an admin to apply)",
+            ),
+            (false, true) => Some("is not set, but this laptop uses a preshared key: handshakes will fail"),
+            _ => None,
+        };
+        if let Some(said) = said {
+            diagnostics.push(Diagnostic::field(
+                ObjectRef::peer(&own.name),
+                "spec.presharedKey",
+                said,
+            ));
+        }
     }
 
     let mut taken: Vec<IpNet> = topology

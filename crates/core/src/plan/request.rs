@@ -92,6 +92,9 @@ pub struct PlanRequest {
     pub local_networks: Vec<IpNet>,
     /// Settings.
     pub settings: Settings,
+    /// The laptop uses a preshared key with its Peer (the key itself stays on the user side and in the
+    /// daemon); the Plan warns when this and the Peer's `spec.presharedKey` disagree.
+    pub preshared_key: bool,
 }
 
 impl PlanRequest {
@@ -104,6 +107,7 @@ impl PlanRequest {
             address: None,
             local_networks: Vec::new(),
             settings: Settings::default(),
+            preshared_key: false,
         }
     }
 }

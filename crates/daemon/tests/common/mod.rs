@@ -263,6 +263,7 @@ impl Lab {
         Request::Apply {
             plan: Box::new(plan),
             private_key: SecretKey(self.laptop_private.clone()),
+            preshared_key: None,
             session: SessionInfo {
                 context: "test".into(),
                 cluster: "https://198.18.0.1:6443".into(),

@@ -99,6 +99,9 @@ pub fn wg_conf(private_key: &str, peers: &[WgPeer]) -> String {
         if p.persistent_keepalive > 0 {
             let _ = writeln!(out, "PersistentKeepalive = {}", p.persistent_keepalive);
         }
+        if let Some(psk) = &p.preshared_key {
+            let _ = writeln!(out, "PresharedKey = {psk}");
+        }
     }
     out
 }
