@@ -42,6 +42,8 @@ fn e2e_tests(lab: Lab) -> Result<()> {
         tests.push("containers");
         // doctor on a healthy connection: nothing topology-specific either.
         tests.push("doctor");
+        // A second connection to the same cluster refused as overlapping (seconds).
+        tests.push("connections");
     }
     e2e(&tests, &[])
 }

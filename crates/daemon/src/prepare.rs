@@ -43,11 +43,12 @@ pub struct Prepared {
     pub timings: [Duration; 3],
 }
 
-/// Checks and resolves `plan` for the interface `own` (left out of the local networks).
+/// Checks and resolves `plan` for the interfaces `own` (this connection's first, then the other
+/// connections': left out of the local networks).
 pub async fn prepare(
     plan: Plan,
     private_key: &str,
-    own: String,
+    own: Vec<String>,
     deadline: Duration,
     lookup: &Lookup,
 ) -> Result<Prepared, DaemonError> {
@@ -59,10 +60,10 @@ pub async fn prepare(
     prepare_for(plan, &named, t0.elapsed(), deadline, lookup).await
 }
 
-/// This machine's networks with their interfaces, leaving out `own` (read on a blocking thread: it
-/// runs `ip`).
-pub async fn read_local_networks(own: String) -> Vec<LocalNetwork> {
-    tokio::task::spawn_blocking(move || local_networks::read_named(Some(&own)))
+/// This machine's networks with their interfaces, leaving out our own `own` (read on a blocking
+/// thread: it runs `ip`).
+pub async fn read_local_networks(own: Vec<String>) -> Vec<LocalNetwork> {
+    tokio::task::spawn_blocking(move || local_networks::read_named(&own))
         .await
         .unwrap_or_default()
 }
@@ -189,7 +190,7 @@ mod tests {
             ("gcp", "gcp.example:51820", &["10.4.0.2/32", "10.42.2.0/24"]),
         ]);
         let answers = lookup(&[("gcp.example", "10.42.1.7:51820")]);
-        let out = prepare(p, KEY, "kwdtest0".into(), Duration::from_secs(1), &answers)
+        let out = prepare(p, KEY, vec!["kwdtest0".into()], Duration::from_secs(1), &answers)
             .await
             .unwrap();
         assert_eq!(
@@ -222,7 +223,7 @@ mod tests {
         let out = prepare(
             p.clone(),
             KEY,
-            "kwdtest0".into(),
+            vec!["kwdtest0".into()],
             Duration::from_secs(1),
             &answers,
         )
@@ -237,7 +238,7 @@ mod tests {
     async fn a_bad_key_is_refused_before_anything_is_looked_up() {
         let p = plan(&[("gcp", "gcp.example:51820", &["10.42.2.0/24"])]);
         let never: Lookup = Arc::new(|_| -> LookupFuture { panic!("looked up") });
-        let err = prepare(p, "not a key", "kwdtest0".into(), Duration::from_secs(1), &never)
+        let err = prepare(p, "not a key", vec!["kwdtest0".into()], Duration::from_secs(1), &never)
             .await
             .unwrap_err();
         assert!(matches!(err, DaemonError::BadKey), "{err}");

@@ -187,6 +187,7 @@ impl Session {
                 .flat_map(crate::dns::DnsSession::container_addresses)
                 .collect(),
             withdrawn: self.withdrawn.clone(),
+            connections: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod common;
 pub mod connect;
+pub mod controllers;
 pub mod contexts;
 pub mod detach;
 pub mod disconnect;
