@@ -40,7 +40,10 @@ fn the_same_cluster_under_a_second_name_is_refused_as_overlapping_and_changes_no
     // The same cluster again, under another name: its ranges overlap the first connection's.
     let out = laptop.kubewire(&["connect", "--name", "second", "--detach"]);
     let said = text(&out);
-    assert!(!out.status.success(), "a second connection to the same ranges was not refused: {said}");
+    assert!(
+        !out.status.success(),
+        "a second connection to the same ranges was not refused: {said}"
+    );
     assert!(
         said.contains("overlap the connection kubewire-lab") && said.contains("translation"),
         "the refusal does not name the connection: {said}\n{}",
@@ -48,7 +51,11 @@ fn the_same_cluster_under_a_second_name_is_refused_as_overlapping_and_changes_no
     );
 
     // Nothing changed.
-    assert_eq!(laptop.tunnel_routes(), routes, "the refused connection changed the routes");
+    assert_eq!(
+        laptop.tunnel_routes(),
+        routes,
+        "the refused connection changed the routes"
+    );
     assert_eq!(
         laptop.exec("ip", &["-o", "link", "show"]).unwrap(),
         links,
@@ -81,7 +88,12 @@ fn the_same_cluster_under_a_second_name_is_refused_as_overlapping_and_changes_no
         &format!("http://{}/", node.pod_ip),
         Duration::from_secs(5),
     )
-    .unwrap_or_else(|e| panic!("the first connection stopped working: {e}\n{}", laptop.daemon_log()));
+    .unwrap_or_else(|e| {
+        panic!(
+            "the first connection stopped working: {e}\n{}",
+            laptop.daemon_log()
+        )
+    });
     assert_eq!(body, node.pod_name);
 
     // With one connection up, `disconnect` without a name ends that one; a name nobody has is said.
@@ -92,11 +104,17 @@ fn the_same_cluster_under_a_second_name_is_refused_as_overlapping_and_changes_no
         "{}",
         text(&out)
     );
-    assert!(laptop.interface_exists(), "disconnect --name nosuch ended another connection");
+    assert!(
+        laptop.interface_exists(),
+        "disconnect --name nosuch ended another connection"
+    );
     let out = laptop.kubewire(&["disconnect"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!laptop.interface_exists(), "interface removed");
-    assert!(!laptop.state_dir().join("state.json").exists(), "state file removed");
+    assert!(
+        !laptop.state_dir().join("state.json").exists(),
+        "state file removed"
+    );
     let left = laptop.kubewire_peers("name").unwrap();
     assert!(left.trim().is_empty(), "Peer deleted: {left}");
 }

@@ -317,7 +317,8 @@ async fn prepare(
     settings.service_cidrs.clone_from(&facts.service_cidrs);
     prefer_tunnel(options, &cluster.context, create_key, &mut settings, steps);
     settings.dns_zone.clone_from(&facts.cluster_domain);
-    settings.interface_name = kubewire_core::connection::interface_name(&connection_name(options, &cluster.context));
+    settings.interface_name =
+        kubewire_core::connection::interface_name(&connection_name(options, &cluster.context));
     if !options.namespace_given
         && let Some(ns) = &cluster.namespace
     {

@@ -46,8 +46,9 @@ pub fn is_connection_name(name: &str) -> bool {
 /// FNV-1a, 32 bits: stable across releases and platforms (the name must map to the same interface
 /// after an upgrade, for the crash restore).
 fn fnv1a(text: &str) -> u32 {
-    text.bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The interface of the connection `name` (a [`connection_name`]).
@@ -75,10 +76,7 @@ pub fn is_ours(ifname: &str) -> bool {
     let Some((first, hash)) = rest.rsplit_once('-') else {
         return false;
     };
-    !first.is_empty()
-        && first.len() <= 7
-        && hash.len() == 4
-        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    !first.is_empty() && first.len() <= 7 && hash.len() == 4 && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -94,13 +92,19 @@ mod tests {
             connection_name("arn:aws:eks:eu-west-1:123456789012:cluster/prod"),
             "arn-aws-eks-eu-west-1-123456789012-cluster-prod"
         );
-        assert_eq!(connection_name("gke_proj_europe-west1_main"), "gke-proj-europe-west1-main");
+        assert_eq!(
+            connection_name("gke_proj_europe-west1_main"),
+            "gke-proj-europe-west1-main"
+        );
         assert_eq!(connection_name("--a..b--"), "a-b");
         assert_eq!(connection_name("élan"), "lan");
         assert_eq!(connection_name(""), "default");
         assert_eq!(connection_name("!!!"), "default");
         let long = connection_name(&"a-".repeat(100));
-        assert!(long.len() <= MAX_CONNECTION_NAME && !long.ends_with('-'), "{long}");
+        assert!(
+            long.len() <= MAX_CONNECTION_NAME && !long.ends_with('-'),
+            "{long}"
+        );
         assert!(is_connection_name("kubewire-lab"));
         assert!(!is_connection_name("Prod"));
     }
@@ -146,7 +150,15 @@ mod tests {
             assert!(is_ours(&ifname), "{ifname}");
         }
         assert!(is_ours("kubewire0"));
-        for other in ["eth0", "wg0", "kw-", "kw-abc-12", "kw-abcdefgh-1234", "docker0", "kwg-aws"] {
+        for other in [
+            "eth0",
+            "wg0",
+            "kw-",
+            "kw-abc-12",
+            "kw-abcdefgh-1234",
+            "docker0",
+            "kwg-aws",
+        ] {
             assert!(!is_ours(other), "{other}");
         }
     }

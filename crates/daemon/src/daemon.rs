@@ -67,9 +67,7 @@ fn the_only(sessions: &Sessions) -> Result<String, DaemonError> {
     match sessions.names().as_slice() {
         [] => Err(DaemonError::NoSession),
         [one] => Ok(one.clone()),
-        several => Err(DaemonError::WhichConnection {
-            up: several.to_vec(),
-        }),
+        several => Err(DaemonError::WhichConnection { up: several.to_vec() }),
     }
 }
 

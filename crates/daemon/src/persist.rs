@@ -253,7 +253,10 @@ mod tests {
             file.write_all(&sessions).unwrap();
             let new = std::fs::read_to_string(file.path()).unwrap();
             let indented = old.replace("\n", "\n    ").replacen('{', "", 1);
-            assert_eq!(new, format!("{{\n  \"sessions\": {{\n    \"kubewire0\": {{{indented}\n  }}\n}}"));
+            assert_eq!(
+                new,
+                format!("{{\n  \"sessions\": {{\n    \"kubewire0\": {{{indented}\n  }}\n}}")
+            );
             assert_eq!(file.read_all().unwrap(), sessions);
         }
         // A backend this daemon does not know is a corrupt file, moved aside by `restore`.
@@ -269,12 +272,19 @@ mod tests {
     fn several_sessions_are_kept_by_name_and_the_last_one_gone_removes_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path());
-        let prod = State::new("kubewire-prod", Some(Backend::Kernel), ["10.42.0.0/16".parse().unwrap()]);
+        let prod = State::new(
+            "kubewire-prod",
+            Some(Backend::Kernel),
+            ["10.42.0.0/16".parse().unwrap()],
+        );
         let lab = State::new("kw-kubewir-4027", None, ["10.52.0.0/16".parse().unwrap()]);
         let mut sessions = Sessions::from([("prod".to_owned(), prod), ("kubewire-lab".to_owned(), lab)]);
         file.write_all(&sessions).unwrap();
         let text = std::fs::read_to_string(file.path()).unwrap();
-        assert!(text.starts_with("{\n  \"sessions\": {\n    \"kubewire-lab\": {"), "{text}");
+        assert!(
+            text.starts_with("{\n  \"sessions\": {\n    \"kubewire-lab\": {"),
+            "{text}"
+        );
         assert_eq!(file.read_all().unwrap(), sessions);
         sessions.remove("prod");
         file.write_all(&sessions).unwrap();

@@ -238,9 +238,15 @@ mod tests {
     async fn a_bad_key_is_refused_before_anything_is_looked_up() {
         let p = plan(&[("gcp", "gcp.example:51820", &["10.42.2.0/24"])]);
         let never: Lookup = Arc::new(|_| -> LookupFuture { panic!("looked up") });
-        let err = prepare(p, "not a key", vec!["kwdtest0".into()], Duration::from_secs(1), &never)
-            .await
-            .unwrap_err();
+        let err = prepare(
+            p,
+            "not a key",
+            vec!["kwdtest0".into()],
+            Duration::from_secs(1),
+            &never,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DaemonError::BadKey), "{err}");
     }
 }

@@ -61,7 +61,10 @@ impl Sessions {
     /// Every session's interface: ours, never a local network.
     #[must_use]
     pub fn interfaces(&self) -> Vec<String> {
-        self.by_name.values().map(|s| s.tunnel.name().to_owned()).collect()
+        self.by_name
+            .values()
+            .map(|s| s.tunnel.name().to_owned())
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Session)> {

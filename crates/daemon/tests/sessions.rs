@@ -25,7 +25,8 @@ fn apply_as(lab: &Lab, name: &str, plan: kubewire_core::Plan) -> Request {
 
 /// The routes through `interface` in the laptop namespace.
 fn routes_of(lab: &Lab, interface: &str) -> String {
-    String::from_utf8_lossy(&in_ns(&lab.laptop, &["ip", "route", "show", "dev", interface]).stdout).into_owned()
+    String::from_utf8_lossy(&in_ns(&lab.laptop, &["ip", "route", "show", "dev", interface]).stdout)
+        .into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,14 +55,20 @@ async fn connections_each_get_their_interface_overlaps_are_refused_and_a_restart
     match client.request(&apply_as(&lab, "staging", overlapping)).await {
         Err(ClientError::Daemon { code, message }) => {
             assert_eq!(code, ErrorCode::Overlap, "{message}");
-            assert!(message.starts_with("the ranges 10.4.0.1/32, 10.42.1.0/24 overlap"), "{message}");
+            assert!(
+                message.starts_with("the ranges 10.4.0.1/32, 10.42.1.0/24 overlap"),
+                "{message}"
+            );
             assert!(message.contains("overlap the connection prod"), "{message}");
             assert!(message.contains("kubewire disconnect --name prod"), "{message}");
         }
         other => panic!("an overlapping connection was not refused: {other:?}"),
     }
     assert_eq!(lab.routes(), routes, "the refused Plan changed the routes");
-    assert!(!lab.link_exists(&second), "the refused Plan created its interface");
+    assert!(
+        !lab.link_exists(&second),
+        "the refused Plan created its interface"
+    );
     assert_eq!(
         std::fs::read(lab.state_file()).unwrap(),
         state_file,
@@ -73,11 +80,18 @@ async fn connections_each_get_their_interface_overlaps_are_refused_and_a_restart
     beside.interface.name.clone_from(&second);
     match client.request(&apply_as(&lab, "staging", beside)).await {
         Ok(Response::Applied { changes, .. }) => assert!(changes.interface_created),
-        other => panic!("a second connection with its own ranges: {other:?}\n{}", lab.log()),
+        other => panic!(
+            "a second connection with its own ranges: {other:?}\n{}",
+            lab.log()
+        ),
     }
     assert!(lab.link_exists(&lab.wg) && lab.link_exists(&second));
     assert_eq!(lab.routes(), routes, "prod's routes stay");
-    assert!(routes_of(&lab, &second).contains("10.42.2.0/24"), "{}", routes_of(&lab, &second));
+    assert!(
+        routes_of(&lab, &second).contains("10.42.2.0/24"),
+        "{}",
+        routes_of(&lab, &second)
+    );
     let status = lab.status().await;
     let listed: Vec<(String, String)> = status
         .connections
@@ -86,17 +100,31 @@ async fn connections_each_get_their_interface_overlaps_are_refused_and_a_restart
         .collect();
     assert_eq!(
         listed,
-        vec![("prod".to_owned(), lab.wg.clone()), ("staging".to_owned(), second.clone())]
+        vec![
+            ("prod".to_owned(), lab.wg.clone()),
+            ("staging".to_owned(), second.clone())
+        ]
     );
-    assert_eq!(status.interface.as_deref(), Some(lab.wg.as_str()), "the first one's at the top");
+    assert_eq!(
+        status.interface.as_deref(),
+        Some(lab.wg.as_str()),
+        "the first one's at the top"
+    );
     let file: serde_json::Value = serde_json::from_slice(&std::fs::read(lab.state_file()).unwrap()).unwrap();
     assert_eq!(file["sessions"]["prod"]["interface"], lab.wg.as_str(), "{file}");
-    assert_eq!(file["sessions"]["staging"]["interface"], second.as_str(), "{file}");
+    assert_eq!(
+        file["sessions"]["staging"]["interface"],
+        second.as_str(),
+        "{file}"
+    );
 
     // Without a name, showconf asks which; a disconnect by name ends that one only.
     match client.request(&Request::ShowConf { name: None }).await {
         Err(ClientError::Daemon { message, .. }) => {
-            assert!(message.contains("several connections are up (prod, staging)"), "{message}");
+            assert!(
+                message.contains("several connections are up (prod, staging)"),
+                "{message}"
+            );
         }
         other => panic!("showconf without a name: {other:?}"),
     }
@@ -124,7 +152,10 @@ async fn connections_each_get_their_interface_overlaps_are_refused_and_a_restart
     ));
     drop(client);
     lab.signal_daemon(nix::sys::signal::Signal::SIGKILL);
-    assert!(lab.link_exists(&lab.wg) && lab.link_exists(&second), "kill -9 removes nothing");
+    assert!(
+        lab.link_exists(&lab.wg) && lab.link_exists(&second),
+        "kill -9 removes nothing"
+    );
     lab.start_daemon();
     let _ = lab.client().await;
     assert!(

@@ -10,8 +10,8 @@ use kubewire_cluster::{DaemonSink, connect};
 
 use super::Global;
 use super::common::{self, ClusterArgs, PidFile, SettingsArgs};
-use super::{controllers, detach};
 use super::progress::Progress;
+use super::{controllers, detach};
 
 pub const LONG_ABOUT: &str = "\
 Connect this laptop to the cluster: read the kubeconfig, check the API server and Kilo, find the \
@@ -76,7 +76,9 @@ pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     if args.detach {
         return detach::spawn(global, args.json, &name);
     }
-    if let Some(running) = controllers::of(&name).filter(|r| i64::from(r.pid) != i64::from(std::process::id())) {
+    if let Some(running) =
+        controllers::of(&name).filter(|r| i64::from(r.pid) != i64::from(std::process::id()))
+    {
         anyhow::bail!(
             "a kubewire controller already runs for the connection {name} (pid {}); run `kubewire \
              disconnect --name {name}` first, or connect under another name (`--name`)",

@@ -105,7 +105,9 @@ pub fn running() -> Vec<Running> {
 /// counts as any connection's: a kubewire from before several connections).
 #[must_use]
 pub fn of(name: &str) -> Option<Running> {
-    running().into_iter().find(|r| r.name == name || r.name.is_empty())
+    running()
+        .into_iter()
+        .find(|r| r.name == name || r.name.is_empty())
 }
 
 /// The files for a new controller of connection `name`: [`STEM_ENV`]'s when set, else the first
@@ -118,9 +120,7 @@ pub fn for_connection(name: &str) -> anyhow::Result<Files> {
     {
         return Ok(Files { dir, stem });
     }
-    let taken = running()
-        .iter()
-        .any(|r| r.files.stem == FIRST && r.name != name);
+    let taken = running().iter().any(|r| r.files.stem == FIRST && r.name != name);
     let stem = if taken {
         format!("controller-{name}")
     } else {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::Global;
-use super::progress;
 use super::controllers;
+use super::progress;
 use crate::output::Reported;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(120);

@@ -82,7 +82,11 @@ async fn sessions(global: &Global) -> Result<Vec<SessionInfo>, ClientError> {
     let mut client = Client::connect(&global.socket).await?;
     match client.request(&Request::Status).await? {
         Response::Status { status } => {
-            let mut all: Vec<SessionInfo> = status.connections.iter().filter_map(|c| c.session.clone()).collect();
+            let mut all: Vec<SessionInfo> = status
+                .connections
+                .iter()
+                .filter_map(|c| c.session.clone())
+                .collect();
             if all.is_empty() {
                 all.extend(status.session);
             }

@@ -2,8 +2,8 @@
 
 pub mod common;
 pub mod connect;
-pub mod controllers;
 pub mod contexts;
+pub mod controllers;
 pub mod detach;
 pub mod disconnect;
 pub mod doctor;

@@ -23,7 +23,10 @@ pub struct ShowconfArgs {
 pub fn run(args: &ShowconfArgs, global: &Global) -> anyhow::Result<()> {
     let text = common::runtime()?.block_on(async {
         let mut client = Client::connect(&global.socket).await?;
-        let name = args.name.as_deref().map(kubewire_core::connection::connection_name);
+        let name = args
+            .name
+            .as_deref()
+            .map(kubewire_core::connection::connection_name);
         match client.request(&Request::ShowConf { name }).await? {
             Response::ShowConf { text } => Ok::<_, anyhow::Error>(text),
             _ => Err(ClientError::Unexpected.into()),

@@ -47,7 +47,8 @@ impl Journal {
     }
 
     /// What the file says is (or is about to be) on the machine for this connection; `Ok(None)`:
-    /// nothing.
+    /// nothing (the model test reads each step's file through it).
+    #[cfg(test)]
     pub fn read(&self) -> Result<Option<State>, PersistError> {
         Ok(self.file.read_all()?.remove(&self.session))
     }
@@ -171,8 +172,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = Journal::new(dir.path());
         let (prod, lab) = (root.session("prod"), root.session("lab"));
-        prod.before_create("kubewire-prod", nets(&["10.42.0.0/16"])).unwrap();
-        lab.before_create("kubewire-lab", nets(&["10.52.0.0/16"])).unwrap();
+        prod.before_create("kubewire-prod", nets(&["10.42.0.0/16"]))
+            .unwrap();
+        lab.before_create("kubewire-lab", nets(&["10.52.0.0/16"]))
+            .unwrap();
         let live = State::new("kubewire-lab", Some(Backend::Kernel), nets(&["10.52.0.0/16"]));
         lab.after_change(&live).unwrap();
         let all = root.read_all().unwrap();
