@@ -152,9 +152,13 @@ async fn connections_each_get_their_interface_overlaps_are_refused_and_a_restart
     ));
     drop(client);
     lab.signal_daemon(nix::sys::signal::Signal::SIGKILL);
-    assert!(
-        lab.link_exists(&lab.wg) && lab.link_exists(&second),
-        "kill -9 removes nothing"
+    // (A userspace interface dies with its process; a kernel one stays.) The file names both.
+    let file: serde_json::Value = serde_json::from_slice(&std::fs::read(lab.state_file()).unwrap()).unwrap();
+    assert_eq!(file["sessions"]["prod"]["interface"], lab.wg.as_str(), "{file}");
+    assert_eq!(
+        file["sessions"]["staging"]["interface"],
+        second.as_str(),
+        "{file}"
     );
     lab.start_daemon();
     let _ = lab.client().await;
