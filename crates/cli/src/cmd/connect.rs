@@ -70,7 +70,12 @@ pub struct ConnectArgs {
 /// Runs `kubewire connect`.
 pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     // The connection's name; a kubeconfig that cannot be read is reported by the connect itself.
-    let name = controllers::connection_name(&args.cluster, args.name.as_deref()).unwrap_or_else(|_| {
+    // Quietly: a `connect --detach` shows its background process's steps, never a log line.
+    let quiet = tracing::subscriber::NoSubscriber::default();
+    let name = tracing::subscriber::with_default(quiet, || {
+        controllers::connection_name(&args.cluster, args.name.as_deref())
+    })
+    .unwrap_or_else(|_| {
         kubewire_core::connection::connection_name(args.cluster.context.as_deref().unwrap_or_default())
     });
     if args.detach {
