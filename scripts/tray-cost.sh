@@ -30,7 +30,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   sleep 1
   if $lab; then
-    ip netns exec "$netns" ip link del kubewire0 2>/dev/null || true
+    ip netns exec "$netns" ip link del kw-kubewir-4027 2>/dev/null || true
     kubectl --kubeconfig "$kubeconfig" --request-timeout=10s delete peers \
       -l app.kubernetes.io/managed-by=kubewire --ignore-not-found >/dev/null 2>&1 || true
   fi
@@ -126,7 +126,7 @@ PY
 sleep "$idle"
 if $lab; then
   grep -q '"connected"\|connected' "$work/app.log" || true
-  ip netns exec "$netns" ip link show kubewire0 >/dev/null 2>&1 && echo "tray-cost: connected (kubewire0 up)" || echo "tray-cost: NOT connected"
+  ip netns exec "$netns" ip link show kw-kubewir-4027 >/dev/null 2>&1 && echo "tray-cost: connected (kw-kubewir-4027 up)" || echo "tray-cost: NOT connected"
 fi
 measure "window open, ${idle}s idle"
 close_window

@@ -7,8 +7,26 @@ use std::process::{Command, Output, Stdio};
 use kubewire_lab::desc::LabDescription;
 use kubewire_netns_testing::{Daemon, DaemonSpec};
 
-/// The laptop's WireGuard interface (the Plan's default name).
-pub const IFACE: &str = "kubewire0";
+/// The lab's kubeconfig context, and so the name of the laptop's connection to it.
+pub const CONNECTION: &str = "kubewire-lab";
+
+/// The laptop's WireGuard interface for the lab's connection: `kubewire-kubewire-lab` is longer than
+/// IFNAMSIZ, so `kw-<first 7>-<hash>` ([`kubewire_core::connection::interface_name`]; checked by
+/// the test below).
+pub const IFACE: &str = "kw-kubewir-4027";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_lab_connections_interface_is_the_rules() {
+        assert_eq!(
+            kubewire_core::connection::interface_name(&kubewire_core::connection::connection_name(
+                super::CONNECTION
+            )),
+            super::IFACE
+        );
+    }
+}
 
 /// Where the workspace's binaries are (`KUBEWIRE_BIN_DIR`, else `target/debug`).
 pub fn bin(name: &str) -> PathBuf {

@@ -118,7 +118,7 @@ fn tray_command(env: &[(String, PathBuf)]) -> Command {
 }
 
 /// Everything one test needs, dropped in order: the tray, the desktop, the bus, then the laptop
-/// (disconnect, daemon stopped, kubewire0 and the Peers deleted).
+/// (disconnect, daemon stopped, the interface and the Peers deleted).
 struct Setup {
     tray: Tray,
     desktop: Desktop,
@@ -465,7 +465,7 @@ fn the_tray_menu_connects_and_disconnect_and_quit_leaves_nothing() {
     );
     assert!(
         !setup.laptop.interface_exists(),
-        "kubewire0 is gone\n{}",
+        "the interface is gone\n{}",
         setup.logs()
     );
     assert!(setup.laptop.tunnel_routes().is_empty());
@@ -522,7 +522,7 @@ fn quit_keep_the_tunnel_up_leaves_it_up_and_a_second_tray_defers_to_the_first() 
     let status = status.unwrap_or_else(|| panic!("the tray did not quit\n{}", setup.logs()));
     assert!(status.success(), "the tray exits 0: {status}\n{}", setup.logs());
     assert!(!setup.link.exists(), "the link socket is removed");
-    assert!(setup.laptop.interface_exists(), "kubewire0 stays up");
+    assert!(setup.laptop.interface_exists(), "the interface stays up");
     setup
         .pod_answers(Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("a pod still answers: {e}\n{}", setup.logs()));
@@ -533,7 +533,7 @@ fn quit_keep_the_tunnel_up_leaves_it_up_and_a_second_tray_defers_to_the_first() 
     assert!(out.status.success(), "disconnect: {}", text(&out));
     assert!(
         !setup.laptop.interface_exists(),
-        "kubewire0 is gone: {}",
+        "the interface is gone: {}",
         text(&out)
     );
     assert!(
@@ -616,7 +616,7 @@ fn the_icon_shows_connecting_degraded_and_error_as_they_happen() {
         "tray-disconnected.png",
         Duration::from_secs(15),
     );
-    assert!(!setup.laptop.interface_exists(), "kubewire0 is gone");
+    assert!(!setup.laptop.interface_exists(), "the interface is gone");
     let body = wait_for_note(&setup.desktop, "kubewire disconnected", Duration::from_secs(5));
     assert_eq!(body, "The tunnel is down");
 
@@ -720,7 +720,7 @@ fn a_daemon_restart_is_shown_and_the_tray_reconnects_by_itself() {
         "tray-disconnected.png",
         Duration::from_secs(15),
     );
-    assert!(!setup.laptop.interface_exists(), "kubewire0 is gone");
+    assert!(!setup.laptop.interface_exists(), "the interface is gone");
 }
 
 /// Sends SIGCONT to a process this test stopped, also when the test fails.

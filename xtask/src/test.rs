@@ -58,6 +58,8 @@ fn e2e_tests(lab: Lab, env: &[(&str, &str)]) -> Result<()> {
         "doctor",
         // Preshared keys: the laptop's Peer and the nodes' config.
         "psk",
+        // A second connection to the same cluster refused as overlapping (seconds).
+        "connections",
     ];
     let tests: Vec<&str> = match lab {
         Lab::Default => topology.iter().chain(laptop.iter()).copied().collect(),

@@ -54,6 +54,9 @@ pub struct ConnectOptions {
     /// Make a preshared key when the laptop has none for this cluster (`--psk`); a stored one is
     /// always used.
     pub psk: bool,
+    /// The connection's name (`--name`); else the context made DNS-safe. Its interface follows
+    /// from it ([`kubewire_core::connection::interface_name`]).
+    pub name: Option<String>,
     /// Controller timings (the quiet time after a Plan, periodic re-plan).
     pub debounce: Duration,
     /// Periodic probe and re-plan.
@@ -68,6 +71,7 @@ impl ConnectOptions {
         Ok(Self {
             kubeconfig: None,
             context: None,
+            name: None,
             settings: Settings::default(),
             namespace_given: false,
             cluster_domain_given: false,
@@ -338,6 +342,8 @@ async fn prepare(
     settings.service_cidrs.clone_from(&facts.service_cidrs);
     prefer_tunnel(options, &cluster.context, create_key, &mut settings, steps);
     settings.dns_zone.clone_from(&facts.cluster_domain);
+    settings.interface_name =
+        kubewire_core::connection::interface_name(&connection_name(options, &cluster.context));
     if !options.namespace_given
         && let Some(ns) = &cluster.namespace
     {
@@ -491,6 +497,12 @@ async fn own_peer(
     Ok((own, address, psk))
 }
 
+/// The connection's name: `--name` made DNS-safe, else the context's.
+#[must_use]
+pub fn connection_name(options: &ConnectOptions, context: &str) -> String {
+    kubewire_core::connection::connection_name(options.name.as_deref().unwrap_or(context))
+}
+
 /// The "plan computed" step's detail.
 fn planned_detail(plan: &kubewire_core::Plan) -> String {
     format!(
@@ -580,6 +592,7 @@ pub async fn connect<S: PlanSink>(
         context: cluster.context.clone(),
         cluster: cluster.server.clone(),
         peer_name: peer_name.clone(),
+        name: connection_name(&options, &cluster.context),
     };
     let update = PlanUpdate {
         plan,
@@ -588,7 +601,18 @@ pub async fn connect<S: PlanSink>(
         session: session.clone(),
     };
     if let Err(e) = sink.apply(&update).await {
-        cleanup(&cluster.client).await;
+        // Refused as overlapping another connection: that one may be this same cluster, whose
+        // Peer this is (the same name, key and address); deleting it would cut that connection.
+        let overlap = matches!(
+            &e,
+            crate::sink::SinkError::Daemon(kubewire_ipc::ClientError::Daemon {
+                code: kubewire_ipc::ErrorCode::Overlap,
+                ..
+            })
+        );
+        if !overlap {
+            cleanup(&cluster.client).await;
+        }
         return Err(match e {
             crate::sink::SinkError::Daemon(d) => ClusterError::Daemon(d),
             other => ClusterError::Plan(other.to_string()),

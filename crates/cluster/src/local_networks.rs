@@ -3,7 +3,9 @@
 
 use ipnet::IpNet;
 
-/// The laptop's networks, except those on `own_interface`.
+/// The laptop's networks, except those on `own_interface` and on any interface of kubewire's
+/// (another connection's ranges are not a local network: the daemon refuses a Plan that overlaps
+/// them, naming that connection).
 #[must_use]
 pub fn local_networks(own_interface: &str) -> Vec<IpNet> {
     imp::routes(own_interface)
@@ -24,7 +26,7 @@ mod imp {
         if let Ok(text) = std::fs::read_to_string("/proc/net/route") {
             for line in text.lines().skip(1) {
                 let f: Vec<&str> = line.split_whitespace().collect();
-                if f.len() < 8 || f[0] == own {
+                if f.len() < 8 || f[0] == own || kubewire_core::connection::is_ours(f[0]) {
                     continue;
                 }
                 let (Ok(dest), Ok(mask)) = (u32::from_str_radix(f[1], 16), u32::from_str_radix(f[7], 16))
@@ -42,7 +44,7 @@ mod imp {
         if let Ok(text) = std::fs::read_to_string("/proc/net/ipv6_route") {
             for line in text.lines() {
                 let f: Vec<&str> = line.split_whitespace().collect();
-                if f.len() < 10 || f[9] == own || f[9] == "lo" {
+                if f.len() < 10 || f[9] == own || f[9] == "lo" || kubewire_core::connection::is_ours(f[9]) {
                     continue;
                 }
                 let (Ok(dest), Ok(prefix)) = (u128::from_str_radix(f[0], 16), u8::from_str_radix(f[1], 16))

@@ -49,6 +49,8 @@ pub struct DaemonSink {
     socket: PathBuf,
     client: Option<Client>,
     timeout: std::time::Duration,
+    /// The connection the Plans went to (from the first Apply): what a disconnect ends.
+    connection: Option<String>,
 }
 
 impl DaemonSink {
@@ -59,6 +61,7 @@ impl DaemonSink {
             socket,
             client: Some(client),
             timeout: DAEMON_TIMEOUT,
+            connection: None,
         })
     }
 
@@ -112,6 +115,7 @@ impl DaemonSink {
 impl PlanSink for DaemonSink {
     fn apply<'a>(&'a mut self, update: &'a PlanUpdate) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
+            self.connection = Some(update.session.connection());
             let request = Request::Apply {
                 plan: Box::new(update.plan.clone()),
                 private_key: SecretKey(update.private_key.to_base64()),
@@ -137,7 +141,12 @@ impl PlanSink for DaemonSink {
 
     fn disconnect(&mut self) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
-            match self.request(&Request::Disconnect).await {
+            // Only this connection: the others are not this controller's. Nothing applied, nothing
+            // to end.
+            let Some(name) = self.connection.clone() else {
+                return Ok(());
+            };
+            match self.request(&Request::Disconnect { name: Some(name) }).await {
                 Ok(_) => Ok(()),
                 Err(ClientError::Daemon {
                     code: kubewire_ipc::ErrorCode::NoSession,

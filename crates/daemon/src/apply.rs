@@ -11,7 +11,7 @@ use kubewire_tunnel::{Applied, Config, InterfaceSpec};
 
 use crate::change::journaled_change;
 use crate::create::{NewSession, create, retire};
-use crate::decide::{Request, Transition, Wanted, decide};
+use crate::decide::{Asks, Request, Transition, Wanted, decide};
 use crate::dns::DnsOptions;
 use crate::error::DaemonError;
 use crate::persist::{Journal, State};
@@ -50,6 +50,15 @@ fn decided(
     prepared: Result<Prepared, DaemonError>,
     disconnected_meanwhile: bool,
 ) -> Result<(Transition, Prepared), DaemonError> {
+    // What it asks of the machine that another connection may hold (nothing when refused anyway).
+    let asked = prepared.as_ref().map_or_else(
+        |_| (String::new(), Vec::new()),
+        |p| (p.requested.interface.name.clone(), p.requested.routes.clone()),
+    );
+    let asks = Asks {
+        interface: &asked.0,
+        routes: &asked.1,
+    };
     let (prepared, checked) = match prepared {
         Ok(p) => {
             let wanted = Wanted {
@@ -63,6 +72,7 @@ fn decided(
     let request = Request {
         name,
         uid,
+        asks,
         checked,
         disconnected_meanwhile,
     };
@@ -96,10 +106,12 @@ pub async fn apply(
     journal: &Journal,
     call_timeout: Duration,
     dns: &DnsOptions,
-    request: ApplyRequest,
+    mut request: ApplyRequest,
 ) -> Result<Changes, DaemonError> {
     let t0 = Instant::now();
-    let name = request.info.context.clone();
+    let name = request.info.connection();
+    request.info.name.clone_from(&name);
+    let journal = &journal.session(&name);
     let (transition, prepared) = decided(
         sessions,
         &name,
@@ -118,6 +130,7 @@ pub async fn apply(
     };
     let created = !matches!(transition, Transition::Update);
     if created {
+        let held = sessions.names();
         let session = create(
             journal,
             call_timeout,
@@ -132,12 +145,19 @@ pub async fn apply(
                 uid: request.uid,
                 connection: request.connection,
                 kept,
+                held,
                 now,
             },
         )
         .await?;
         sessions.insert(name.clone(), session);
     }
+    // One connection's split DNS at a time for now: the OS's resolver settings (resolv.conf, its
+    // backup) are one per machine.
+    let dns_elsewhere = sessions
+        .iter()
+        .find(|(n, s)| **n != name && s.dns.is_some())
+        .map(|(n, _)| n.clone());
     let Some(session) = sessions.get_mut(&name) else {
         return Err(DaemonError::Internal("no session after creating it"));
     };
@@ -173,7 +193,7 @@ pub async fn apply(
     session.last_update = now;
     session.apply_warnings = prepared.warnings;
     session.preshared_key = prepared.preshared_key;
-    crate::dns_sync::sync_dns(session, journal, dns, &live).await;
+    crate::dns_sync::sync_dns(session, journal, dns, &live, dns_elsewhere.as_deref()).await;
     Ok(changes)
 }
 

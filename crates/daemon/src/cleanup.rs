@@ -19,10 +19,9 @@ pub async fn run(socket: &Path, state_dir: &Path) -> anyhow::Result<bool> {
         );
     }
     let state_file = Journal::new(state_dir);
-    let persisted_dns = state_file.read().ok().flatten().and_then(|s| s.dns);
-    dns::restore_at_start(persisted_dns.as_ref(), &dns::os_paths(state_dir)).await;
+    dns::restore_all_at_start(&state_file, &dns::os_paths(state_dir)).await;
     let restored = restore::restore(&state_file);
     tracing::info!(?restored, "cleanup done");
     // The state file is deleted only once its interface and routes are gone.
-    Ok(state_file.read().ok().flatten().is_none())
+    Ok(state_file.read_all().is_ok_and(|s| s.is_empty()))
 }

@@ -52,6 +52,8 @@ pub struct NewSession<'a> {
     pub uid: u32,
     pub connection: u64,
     pub kept: Option<Kept>,
+    /// The connections up now (their entries in the state file are theirs, not leftovers).
+    pub held: Vec<String>,
     pub now: u64,
 }
 
@@ -62,7 +64,7 @@ pub async fn create(
     new: NewSession<'_>,
 ) -> Result<Session, DaemonError> {
     // A leftover of a failed removal is removed first, or nothing new is created.
-    crate::restore::clear_leftover(journal)
+    crate::restore::clear_leftover(journal, &new.held)
         .await
         .map_err(|e| DaemonError::NothingCreated(Box::new(e)))?;
     let key = PrivateKeyText(new.key.0.clone());

@@ -1,5 +1,5 @@
-//! The daemon's shared state and its answers to requests. Sessions keyed by connection name (one at
-//! most for now: [`crate::decide`]); every change to them happens under one lock, held only while the session changes: an Apply is prepared (policy,
+//! The daemon's shared state and its answers to requests. Sessions keyed by connection name (each its
+//! own interface and ranges: [`crate::decide`]); every change to them happens under one lock, held only while the session changes: an Apply is prepared (policy,
 //! endpoint names) before it takes the lock, so status, disconnect and SIGTERM never wait for a
 //! lookup. Applies take a second lock for their whole length, so Plans apply in the order they
 //! arrive; a disconnect while one is being prepared wins (that Plan is not applied afterwards).
@@ -13,7 +13,7 @@ use kubewire_tunnel::Lookup;
 use tokio::sync::{Mutex, broadcast};
 
 use crate::apply::{ApplyRequest, apply};
-use crate::decide::admit;
+use crate::decide::{Asks, admit};
 use crate::dns::DnsOptions;
 use crate::error::DaemonError;
 use crate::persist::Journal;
@@ -45,15 +45,29 @@ fn error(e: &DaemonError) -> Response {
     }
 }
 
-/// The status (of the first session, while one is allowed), reading live statistics under the
-/// backend timeout.
+/// The status: every connection's in `connections` (by name), and the first one's fields at the
+/// top (what a reader of one connection reads), reading live statistics under the backend timeout.
 pub async fn status_of(sessions: &mut Sessions) -> Status {
-    match sessions.first_mut() {
-        None => Status::disconnected(),
-        Some(session) => {
-            let stats = session.tunnel.stats().await;
-            session.status(stats.as_deref(), now_secs())
-        }
+    let mut all = Vec::new();
+    for (_, session) in sessions.iter_mut() {
+        let stats = session.tunnel.stats().await;
+        all.push(session.status(stats.as_deref(), now_secs()));
+    }
+    let Some(first) = all.first() else {
+        return Status::disconnected();
+    };
+    Status {
+        connections: all.clone(),
+        ..first.clone()
+    }
+}
+
+/// The one connection a request without a name means: the only one up.
+fn the_only(sessions: &Sessions) -> Result<String, DaemonError> {
+    match sessions.names().as_slice() {
+        [] => Err(DaemonError::NoSession),
+        [one] => Ok(one.clone()),
+        several => Err(DaemonError::WhichConnection { up: several.to_vec() }),
     }
 }
 
@@ -119,9 +133,10 @@ impl Daemon {
     pub async fn network_changed(&self) {
         let _in_order = self.applying.lock().await;
         let disconnects = self.disconnects.load(Ordering::SeqCst);
-        let held: Vec<_> = {
+        let (held, ours): (Vec<_>, Vec<String>) = {
             let slot = self.sessions.lock().await;
-            slot.iter()
+            let held = slot
+                .iter()
                 .map(|(name, s)| {
                     let own = s.tunnel.name().to_owned();
                     let endpoints = crate::mtu::live_endpoints(s);
@@ -133,7 +148,8 @@ impl Daemon {
                         endpoints,
                     )
                 })
-                .collect()
+                .collect();
+            (held, slot.interfaces())
         };
         for (name, (requested, preshared_key), own, withdrawn, endpoints) in held {
             let t0 = std::time::Instant::now();
@@ -149,8 +165,10 @@ impl Daemon {
                 *last = Some(addresses);
                 moves
             };
-            // One session today: its own interface is the only one of ours to leave out.
-            let local = read_local_networks(own).await;
+            // Our own interfaces are not local networks (this one's first).
+            let mut own_first = vec![own];
+            own_first.extend(ours.iter().cloned());
+            let local = read_local_networks(own_first).await;
             let wanted = if crate::lan_yield::differs(&requested, &withdrawn, &local) {
                 match prepare_for(requested, &local, t0.elapsed(), RESOLVE_DEADLINE, &self.lookup).await {
                     Ok(mut p) => {
@@ -173,7 +191,8 @@ impl Daemon {
             let Some(session) = slot.get_mut(&name) else {
                 continue;
             };
-            let followed = crate::network_event::follow(session, &self.journal, local, wanted).await;
+            let journal = self.journal.session(&name);
+            let followed = crate::network_event::follow(session, &journal, local, wanted).await;
             let moved = !moves.is_empty();
             if moved {
                 crate::underlay::renew(session, moves, followed, arrived).await;
@@ -219,13 +238,23 @@ impl Daemon {
             } => {
                 let _in_order = self.applying.lock().await;
                 let disconnects = self.disconnects.load(Ordering::SeqCst);
+                let name = session.connection();
                 let own = {
                     let slot = self.sessions.lock().await;
-                    if let Err(e) = admit(&slot.held(), &session.context, peer.uid) {
+                    let asks = Asks {
+                        interface: &plan.interface.name,
+                        routes: &plan.routes,
+                    };
+                    if let Err(e) = admit(&slot.held(), &name, peer.uid, asks) {
+                        tracing::warn!(uid = peer.uid, connection = %name, code = ?e.code(), reason = %e, "Plan not applied");
                         return error(&e);
                     }
-                    slot.get(&session.context)
-                        .map_or_else(|| plan.interface.name.clone(), |s| s.tunnel.name().to_owned())
+                    let mut own = vec![
+                        slot.get(&name)
+                            .map_or_else(|| plan.interface.name.clone(), |s| s.tunnel.name().to_owned()),
+                    ];
+                    own.extend(slot.interfaces());
+                    own
                 };
                 // No lock held: names may take up to the deadline.
                 let keys = (
@@ -247,7 +276,7 @@ impl Daemon {
                         // The addresses a later move is compared with, from the first Plan on.
                         let mut underlay = self.underlay.lock().await;
                         if underlay.is_none() {
-                            let own = slot.first_mut().map(|s| s.tunnel.name().to_owned());
+                            let own = slot.get(&name).map(|s| s.tunnel.name().to_owned());
                             *underlay = Some(crate::underlay::read(own.as_deref()));
                         }
                         drop(underlay);
@@ -266,11 +295,22 @@ impl Daemon {
                     }
                 }
             }
-            Request::Disconnect => {
+            Request::Disconnect { name } => {
                 let mut slot = self.sessions.lock().await;
-                if let Some((_, session)) = slot
+                let names = match &name {
+                    None => slot.names(),
+                    Some(n) if slot.get(n).is_some() => vec![n.clone()],
+                    Some(n) => {
+                        return error(&DaemonError::NoSuchConnection {
+                            name: n.clone(),
+                            up: slot.names(),
+                        });
+                    }
+                };
+                if let Some(session) = names
                     .iter()
-                    .find(|(_, s)| peer.uid != 0 && peer.uid != s.owner_uid)
+                    .filter_map(|n| slot.get(n))
+                    .find(|s| peer.uid != 0 && peer.uid != s.owner_uid)
                 {
                     return error(&DaemonError::NotOwner {
                         owner: session.owner_uid,
@@ -278,9 +318,13 @@ impl Daemon {
                     });
                 }
                 self.disconnects.fetch_add(1, Ordering::SeqCst);
-                match self.take_down(&mut slot).await {
+                let taken = match &name {
+                    None => self.take_down(&mut slot).await,
+                    Some(n) => self.take_one(&mut slot, n).await,
+                };
+                match taken {
                     Ok(()) => {
-                        tracing::info!(uid = peer.uid, "disconnected");
+                        tracing::info!(uid = peer.uid, connections = %names.join(","), "disconnected");
                         self.publish_status(&mut slot).await;
                         Response::Disconnected
                     }
@@ -293,10 +337,17 @@ impl Daemon {
                     status: Box::new(status_of(&mut slot).await),
                 }
             }
-            Request::ShowConf => {
+            Request::ShowConf { name } => {
                 let slot = self.sessions.lock().await;
-                match slot.first() {
-                    None => error(&DaemonError::NoSession),
+                let name = match name.map_or_else(|| the_only(&slot), Ok) {
+                    Ok(n) => n,
+                    Err(e) => return error(&e),
+                };
+                match slot.get(&name) {
+                    None => error(&DaemonError::NoSuchConnection {
+                        name,
+                        up: slot.names(),
+                    }),
                     Some(s) => Response::ShowConf {
                         text: kubewire_core::render::wg_quick::render(&s.plan, None),
                     },
@@ -313,18 +364,35 @@ impl Daemon {
         if all.is_empty() {
             // Nothing live; a state file of a failed earlier removal may remain: remove what it
             // names, not just the file.
-            return crate::restore::clear_leftover(&self.journal).await;
+            return crate::restore::clear_leftover(&self.journal, &[]).await;
         }
         let mut failed = None;
-        for (_, session) in all {
-            if let Err(e) = crate::teardown::remove(session).await {
-                failed.get_or_insert(e);
+        for (name, session) in all {
+            match crate::teardown::remove(session).await {
+                Ok(()) => {
+                    if let Err(e) = self.journal.forget(&name) {
+                        failed.get_or_insert(e.into());
+                    }
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
             }
         }
-        match failed {
-            None => Ok(self.journal.nothing_live()?),
-            Some(e) => Err(e),
-        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Removes connection `name`'s tunnel and DNS, then its entry in the state file (kept when the
+    /// removal failed, so the next start cleans up). The other connections stay as they are.
+    async fn take_one(&self, slot: &mut Sessions, name: &str) -> Result<(), DaemonError> {
+        let Some(session) = slot.take(name) else {
+            return Err(DaemonError::NoSuchConnection {
+                name: name.to_owned(),
+                up: slot.names(),
+            });
+        };
+        crate::teardown::remove(session).await?;
+        Ok(self.journal.forget(name)?)
     }
 
     /// A connection closed: if it was the controller, the tunnel stays with its last Plan.

@@ -228,6 +228,22 @@ async fn stop_watch(watch: Option<tokio::task::JoinHandle<()>>) {
     }
 }
 
+/// At start, before anything else: undo what a crashed predecessor changed for every connection the
+/// state file names, in reverse name order (each [`restore_at_start`]); without any DNS state,
+/// the default files.
+pub async fn restore_all_at_start(journal: &Journal, paths: &OsPaths) {
+    let persisted: Vec<DnsState> = journal
+        .read_all()
+        .map(|all| all.into_values().filter_map(|s| s.dns).collect())
+        .unwrap_or_default();
+    if persisted.is_empty() {
+        restore_at_start(None, paths).await;
+    }
+    for dns in persisted.iter().rev() {
+        restore_at_start(Some(dns), paths).await;
+    }
+}
+
 /// At start, before anything else: undo what a crashed predecessor changed (its persisted DNS state,
 /// else the default files: a resolv.conf of ours is restored from the backup).
 pub async fn restore_at_start(state: Option<&DnsState>, paths: &OsPaths) {

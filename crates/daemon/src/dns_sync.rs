@@ -6,9 +6,23 @@ use crate::dns::{DnsOptions, DnsSession};
 use crate::persist::{Journal, State};
 use crate::session::Session;
 
-/// `live`: what the journal says is live without DNS.
-pub async fn sync_dns(session: &mut Session, journal: &Journal, options: &DnsOptions, live: &State) {
+/// `live`: what the journal says is live without DNS. `elsewhere`: the connection whose split DNS
+/// runs, when another one's does (one at a time for now: this one's names are not served then).
+pub async fn sync_dns(
+    session: &mut Session,
+    journal: &Journal,
+    options: &DnsOptions,
+    live: &State,
+    elsewhere: Option<&str>,
+) {
     let wanted = session.plan.dns.server.is_some();
+    if let (Some(other), true, None) = (elsewhere, wanted, session.dns.as_ref()) {
+        session.dns_warnings = vec![format!(
+            "cluster names of this connection do not resolve on this machine: the split DNS serves the \
+             connection {other} (one connection's names at a time for now); pods and services answer by IP"
+        )];
+        return;
+    }
     let result = match session.dns.as_mut() {
         Some(running) if wanted => running.update(&session.plan).await,
         Some(_) => match session.dns.take() {

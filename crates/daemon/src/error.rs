@@ -16,12 +16,41 @@ pub enum DaemonError {
     /// Another user's session: only its owner or root may `action` it.
     #[error("the tunnel belongs to uid {owner}; only that user or root may {action}")]
     NotOwner { owner: u32, action: &'static str },
-    /// Another connection holds the tunnel (one at a time for now).
+    /// As many connections as may be up at once are up.
     #[error(
-        "already connected to {current}; run `kubewire disconnect` first to connect to {requested} \
-         (one connection at a time)"
+        "already connected to {}: at most {} connections at once; run `kubewire disconnect --name <name>` \
+         for one of them first to connect {requested}",
+        .held.join(", "),
+        crate::decide::MAX_SESSIONS
     )]
-    OtherConnection { current: String, requested: String },
+    TooManyConnections { held: Vec<String>, requested: String },
+    /// Another connection's interface has the name this Plan asks for.
+    #[error(
+        "{interface} is the interface of the connection {other}; connect {requested} under another \
+         name (`kubewire connect --name`)"
+    )]
+    InterfaceTaken {
+        interface: String,
+        other: String,
+        requested: String,
+    },
+    /// The Plan's ranges overlap another connection's (translation is not built yet).
+    #[error(
+        "the ranges {} overlap the connection {other}; translation of overlapping ranges is not built \
+         yet: run `kubewire disconnect --name {other}` first to connect {requested}",
+        list(.ranges)
+    )]
+    Overlap {
+        other: String,
+        requested: String,
+        ranges: Vec<ipnet::IpNet>,
+    },
+    /// A request named a connection the daemon does not hold.
+    #[error("no connection named {name} is up (connected: {})", names(.up))]
+    NoSuchConnection { name: String, up: Vec<String> },
+    /// A request that needs one connection named none while several are up.
+    #[error("several connections are up ({}): name one (`--name <name>`, or `--all`)", .up.join(", "))]
+    WhichConnection { up: Vec<String> },
     /// The backend wedged for good: only a new process frees it.
     #[error("{interface}: {}", TunnelError::Wedged)]
     Wedged { interface: String },
@@ -96,6 +125,30 @@ pub enum SplitDnsError {
     Restore(DnsError),
 }
 
+/// `a, b`, or `none`.
+fn names(up: &[String]) -> String {
+    if up.is_empty() {
+        "none".to_owned()
+    } else {
+        up.join(", ")
+    }
+}
+
+/// `a, b, c`, at most 5 then `and N more`.
+fn list(ranges: &[ipnet::IpNet]) -> String {
+    use std::fmt::Write as _;
+    let mut text = ranges
+        .iter()
+        .take(5)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ranges.len() > 5 {
+        let _ = write!(text, " and {} more", ranges.len() - 5);
+    }
+    text
+}
+
 impl DaemonError {
     /// The code the client branches on.
     #[must_use]
@@ -104,7 +157,8 @@ impl DaemonError {
             Self::NotOwner { .. } => ErrorCode::NotOwner,
             Self::PlanRefused(_) => ErrorCode::PlanRefused,
             Self::BadKey => ErrorCode::BadRequest,
-            Self::NoSession => ErrorCode::NoSession,
+            Self::NoSession | Self::NoSuchConnection { .. } => ErrorCode::NoSession,
+            Self::Overlap { .. } => ErrorCode::Overlap,
             _ => ErrorCode::Failed,
         }
     }

@@ -124,8 +124,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     };
     // DNS before anything else: a crashed predecessor may have left the system's resolver pointing
     // at a resolver that no longer runs.
-    let persisted_dns = state_file.read().ok().flatten().and_then(|s| s.dns);
-    dns::restore_at_start(persisted_dns.as_ref(), &dns_options.paths).await;
+    dns::restore_all_at_start(&state_file, &dns_options.paths).await;
     let restored = restore::restore(&state_file);
     tracing::debug!(?restored, "restore done");
     let mut server = os::Listener::bind(&args.socket, &args.group, args.socket_mode).await?;

@@ -4,12 +4,17 @@
 //! leaves the old or the new state, never a torn one. A corrupt file (by hand, a disk error) is
 //! named in the log and moved aside by `restore`, which then cleans up what the defaults name.
 //! Only the [`Journal`] writes it: the file's writes, removal and moving aside are private here.
+//!
+//! Several connections at once (issue 14): the file is `{"sessions": {<connection>: State}}`, one
+//! [`State`] per connection. A file of a single-session kubewired (one [`State`] at the top) loads
+//! as one session named by its interface, and is written back in the new shape.
 
 mod journal;
 
 pub use journal::Journal;
 use kubewire_dns::durable;
 pub use kubewire_tunnel::Backend;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -58,6 +63,23 @@ impl State {
     }
 }
 
+/// Every connection's state, by connection name.
+pub type Sessions = BTreeMap<String, State>;
+
+/// The file's shape.
+#[derive(Debug, Serialize, Deserialize)]
+struct Shape {
+    sessions: Sessions,
+}
+
+/// The file as read: the sessions map, or a single-session kubewired's one state.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnyShape {
+    Sessions(Shape),
+    Single(State),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("{what} {path}: {source}")]
@@ -98,38 +120,54 @@ impl StateFile {
         }
     }
 
-    /// Writes atomically with mode 0600 (creating the directory, 0700).
-    fn write(&self, state: &State) -> Result<(), PersistError> {
+    /// Writes atomically with mode 0600 (creating the directory, 0700); no sessions: no file.
+    fn write_all(&self, sessions: &Sessions) -> Result<(), PersistError> {
+        if sessions.is_empty() {
+            return self.remove();
+        }
+        self.write_shape(&Shape {
+            sessions: sessions.clone(),
+        })
+    }
+
+    fn write_shape(&self, shape: &Shape) -> Result<(), PersistError> {
         if let Some(dir) = self.path.parent() {
             crate::os::private_dir_builder()
                 .create(dir)
                 .map_err(self.io("creating the directory of"))?;
         }
-        let text = serde_json::to_vec_pretty(state).map_err(|e| PersistError::Corrupt {
+        let text = serde_json::to_vec_pretty(shape).map_err(|e| PersistError::Corrupt {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
         durable::write_atomic(&self.path, &text, 0o600, "state").map_err(self.io("writing"))
     }
 
-    /// `Ok(None)` when there is no file.
-    pub fn read(&self) -> Result<Option<State>, PersistError> {
+    /// Every session's state; empty when there is no file. A single-session file is one session
+    /// named by its interface.
+    pub fn read_all(&self) -> Result<Sessions, PersistError> {
         let text = match std::fs::read(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Sessions::new()),
             Err(e) => return Err(self.io("reading")(e)),
         };
-        let state: State = serde_json::from_slice(&text).map_err(|e| PersistError::Corrupt {
+        let corrupt = |reason: String| PersistError::Corrupt {
             path: self.path.clone(),
-            reason: e.to_string(),
-        })?;
-        if state.version != STATE_VERSION || state.interface.is_empty() {
-            return Err(PersistError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("version {} / interface {:?}", state.version, state.interface),
-            });
+            reason,
+        };
+        let sessions = match serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))? {
+            AnyShape::Sessions(shape) => shape.sessions,
+            AnyShape::Single(state) => Sessions::from([(state.interface.clone(), state)]),
+        };
+        for (name, state) in &sessions {
+            if state.version != STATE_VERSION || state.interface.is_empty() {
+                return Err(corrupt(format!(
+                    "session {name:?}: version {} / interface {:?}",
+                    state.version, state.interface
+                )));
+            }
         }
-        Ok(Some(state))
+        Ok(sessions)
     }
 
     /// Moves a corrupt file aside to `state.json.corrupt`; returns the new path.
@@ -142,6 +180,19 @@ impl StateFile {
 
     fn remove(&self) -> Result<(), PersistError> {
         durable::remove(&self.path, "state-removed").map_err(self.io("removing"))
+    }
+}
+
+#[cfg(test)]
+impl StateFile {
+    /// One session, named by its interface.
+    fn write(&self, state: &State) -> Result<(), PersistError> {
+        self.write_all(&Sessions::from([(state.interface.clone(), state.clone())]))
+    }
+
+    /// The one session (tests of one session).
+    fn read(&self) -> Result<Option<State>, PersistError> {
+        Ok(self.read_all()?.into_values().next())
     }
 }
 
@@ -177,8 +228,8 @@ mod tests {
 
     #[test]
     fn a_state_file_written_by_an_earlier_kubewired_still_loads() {
-        // As the daemon wrote it before the backend was typed: the backend as text, or null while
-        // the interface was being created.
+        // As the single-session daemon wrote it (before issue 14), with the backend as text, or null
+        // while the interface was being created: one session, named by its interface.
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(dir.path());
         for (text, backend) in [
@@ -191,12 +242,22 @@ mod tests {
                  \"routes\": [\n    \"10.42.0.0/24\"\n  ],\n  \"pid\": 4242\n}}"
             );
             std::fs::write(file.path(), &old).unwrap();
-            let state = file.read().unwrap().unwrap();
+            let sessions = file.read_all().unwrap();
+            assert_eq!(sessions.keys().collect::<Vec<_>>(), ["kubewire0"], "{old}");
+            let state = &sessions["kubewire0"];
             assert_eq!(state.backend, backend, "{old}");
+            assert_eq!(state.interface, "kubewire0");
+            assert_eq!(state.pid, 4242);
             assert_eq!(state.routes, vec!["10.42.0.0/24".parse::<IpNet>().unwrap()]);
-            // Written back, it reads the same bytes as before.
-            file.write(&state).unwrap();
-            assert_eq!(std::fs::read_to_string(file.path()).unwrap(), old);
+            // Written back, it takes the sessions shape and reads the same.
+            file.write_all(&sessions).unwrap();
+            let new = std::fs::read_to_string(file.path()).unwrap();
+            let indented = old.replace("\n", "\n    ").replacen('{', "", 1);
+            assert_eq!(
+                new,
+                format!("{{\n  \"sessions\": {{\n    \"kubewire0\": {{{indented}\n  }}\n}}")
+            );
+            assert_eq!(file.read_all().unwrap(), sessions);
         }
         // A backend this daemon does not know is a corrupt file, moved aside by `restore`.
         std::fs::write(
@@ -204,7 +265,40 @@ mod tests {
             b"{\"version\":1,\"interface\":\"x\",\"backend\":\"wireguard-go\",\"routes\":[],\"pid\":1}",
         )
         .unwrap();
-        assert!(matches!(file.read(), Err(PersistError::Corrupt { .. })));
+        assert!(matches!(file.read_all(), Err(PersistError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn several_sessions_are_kept_by_name_and_the_last_one_gone_removes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(dir.path());
+        let prod = State::new(
+            "kubewire-prod",
+            Some(Backend::Kernel),
+            ["10.42.0.0/16".parse().unwrap()],
+        );
+        let lab = State::new("kw-kubewir-4027", None, ["10.52.0.0/16".parse().unwrap()]);
+        let mut sessions = Sessions::from([("prod".to_owned(), prod), ("kubewire-lab".to_owned(), lab)]);
+        file.write_all(&sessions).unwrap();
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert!(
+            text.starts_with("{\n  \"sessions\": {\n    \"kubewire-lab\": {"),
+            "{text}"
+        );
+        assert_eq!(file.read_all().unwrap(), sessions);
+        sessions.remove("prod");
+        file.write_all(&sessions).unwrap();
+        assert_eq!(file.read_all().unwrap(), sessions);
+        file.write_all(&Sessions::new()).unwrap();
+        assert!(!file.path().exists());
+        assert_eq!(file.read_all().unwrap(), Sessions::new());
+        // A session without an interface is corrupt.
+        std::fs::write(
+            file.path(),
+            b"{\"sessions\":{\"a\":{\"version\":1,\"interface\":\"\",\"backend\":null,\"routes\":[],\"pid\":1}}}",
+        )
+        .unwrap();
+        assert!(matches!(file.read_all(), Err(PersistError::Corrupt { .. })));
     }
 
     #[test]

@@ -45,11 +45,12 @@ pub struct Prepared {
     pub preshared_key: Option<PresharedKey>,
 }
 
-/// Checks and resolves `plan` for the interface `own` (left out of the local networks).
+/// Checks and resolves `plan` for the interfaces `own` (this connection's first, then the other
+/// connections': left out of the local networks).
 pub async fn prepare(
     plan: Plan,
     keys: (&str, Option<&str>),
-    own: String,
+    own: Vec<String>,
     deadline: Duration,
     lookup: &Lookup,
 ) -> Result<Prepared, DaemonError> {
@@ -78,10 +79,10 @@ impl Prepared {
     }
 }
 
-/// This machine's networks with their interfaces, leaving out `own` (read on a blocking thread: it
-/// runs `ip`).
-pub async fn read_local_networks(own: String) -> Vec<LocalNetwork> {
-    tokio::task::spawn_blocking(move || local_networks::read_named(Some(&own)))
+/// This machine's networks with their interfaces, leaving out our own `own` (read on a blocking
+/// thread: it runs `ip`).
+pub async fn read_local_networks(own: Vec<String>) -> Vec<LocalNetwork> {
+    tokio::task::spawn_blocking(move || local_networks::read_named(&own))
         .await
         .unwrap_or_default()
 }
@@ -212,7 +213,7 @@ mod tests {
         let out = prepare(
             p,
             (KEY, None),
-            "kwdtest0".into(),
+            vec!["kwdtest0".into()],
             Duration::from_secs(1),
             &answers,
         )
@@ -248,7 +249,7 @@ mod tests {
         let out = prepare(
             p.clone(),
             (KEY, None),
-            "kwdtest0".into(),
+            vec!["kwdtest0".into()],
             Duration::from_secs(1),
             &answers,
         )
@@ -266,7 +267,7 @@ mod tests {
         let err = prepare(
             p,
             ("not a key", None),
-            "kwdtest0".into(),
+            vec!["kwdtest0".into()],
             Duration::from_secs(1),
             &never,
         )
@@ -286,7 +287,7 @@ mod tests {
         let out = prepare(
             p.clone(),
             (KEY, Some(psk)),
-            "kwdtest0".into(),
+            vec!["kwdtest0".into()],
             Duration::from_secs(1),
             &never,
         )
@@ -305,7 +306,7 @@ mod tests {
         let err = prepare(
             p,
             (KEY, Some("short")),
-            "kwdtest0".into(),
+            vec!["kwdtest0".into()],
             Duration::from_secs(1),
             &never,
         )

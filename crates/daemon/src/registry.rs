@@ -1,6 +1,6 @@
-//! The daemon's sessions, keyed by connection name (the kubeconfig context). At most
-//! [`crate::decide::MAX_SESSIONS`] at once ([`crate::decide`] refuses more): several clusters at
-//! once is a change of that limit (and of the state file's shape), not of this one.
+//! The daemon's sessions, keyed by connection name (`--name`, else the kubeconfig context made
+//! DNS-safe). At most [`crate::decide::MAX_SESSIONS`] at once, each with its own interface and
+//! ranges ([`crate::decide`] refuses more, a taken interface and overlapping ranges).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +30,7 @@ impl Sessions {
                 spec: s.tunnel.spec(),
                 public_key: s.plan.interface.public_key,
                 wedged: s.tunnel.is_wedged(),
+                routes: &s.requested.routes,
             })
             .collect()
     }
@@ -51,14 +52,19 @@ impl Sessions {
         self.by_name.remove(name)
     }
 
-    /// The first session (by name): what `status` and `showconf` show while one is allowed.
+    /// The connections' names, sorted.
     #[must_use]
-    pub fn first(&self) -> Option<&Session> {
-        self.by_name.values().next()
+    pub fn names(&self) -> Vec<String> {
+        self.by_name.keys().cloned().collect()
     }
 
-    pub fn first_mut(&mut self) -> Option<&mut Session> {
-        self.by_name.values_mut().next()
+    /// Every session's interface: ours, never a local network.
+    #[must_use]
+    pub fn interfaces(&self) -> Vec<String> {
+        self.by_name
+            .values()
+            .map(|s| s.tunnel.name().to_owned())
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Session)> {

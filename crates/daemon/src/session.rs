@@ -189,6 +189,7 @@ impl Session {
                 .flat_map(crate::dns::DnsSession::container_addresses)
                 .collect(),
             withdrawn: self.withdrawn.clone(),
+            connections: Vec::new(),
         }
     }
 }

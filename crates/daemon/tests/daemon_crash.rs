@@ -32,7 +32,7 @@ async fn session(lab: &Lab) {
     if client.request(&lab.apply_request(plan)).await.is_err() {
         return;
     }
-    let _ = client.request(&Request::Disconnect).await;
+    let _ = client.request(&Request::Disconnect { name: None }).await;
 }
 
 fn backup(lab: &Lab) -> std::path::PathBuf {

@@ -137,7 +137,7 @@ async fn apply_update_remove_disconnect() {
     assert!(lab.ping(lab.nodes[0].pod, Duration::from_secs(5)));
 
     // The config shown has no private key.
-    match client.request(&Request::ShowConf).await.unwrap() {
+    match client.request(&Request::ShowConf { name: None }).await.unwrap() {
         Response::ShowConf { text } => {
             assert!(text.contains("[Peer]") && !text.contains("PrivateKey"), "{text}");
             assert!(!text.contains(&lab.laptop_private));
@@ -152,7 +152,7 @@ async fn apply_update_remove_disconnect() {
     // Disconnect: interface, routes and state file gone.
     assert!(lab.state_file().exists());
     assert_eq!(
-        client.request(&Request::Disconnect).await.unwrap(),
+        client.request(&Request::Disconnect { name: None }).await.unwrap(),
         Response::Disconnected
     );
     assert!(
@@ -392,7 +392,7 @@ async fn helper_client_as_other_user() {
         return;
     };
     let request = match std::env::var("KWD_HELPER_REQUEST").as_deref() {
-        Ok("disconnect") => Request::Disconnect,
+        Ok("disconnect") => Request::Disconnect { name: None },
         _ => Request::Status,
     };
     let stream = tokio::net::UnixStream::connect(&socket).await.unwrap();

@@ -56,7 +56,10 @@ async fn measure_apply_and_memory() {
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!("MEASURE rss idle with 4 peers: {} KiB", rss_kib(pid));
-    let _ = client.request(&kubewire_ipc::Request::Disconnect).await.unwrap();
+    let _ = client
+        .request(&kubewire_ipc::Request::Disconnect { name: None })
+        .await
+        .unwrap();
 
     // 5,000 synthetic peers (no one answers; endpoints on the veth's subnet).
     let mut plan = plan_for(&lab.wg, lab.laptop_public, &lab.nodes, &[]);
@@ -111,7 +114,10 @@ async fn measure_apply_and_memory() {
     client.request(&kubewire_ipc::Request::Status).await.unwrap();
     println!("MEASURE status with 5,000 peers: {} ms", t.elapsed().as_millis());
     let t = Instant::now();
-    client.request(&kubewire_ipc::Request::Disconnect).await.unwrap();
+    client
+        .request(&kubewire_ipc::Request::Disconnect { name: None })
+        .await
+        .unwrap();
     println!(
         "MEASURE disconnect with 5,000 peers: {} ms",
         t.elapsed().as_millis()

@@ -238,7 +238,11 @@ async fn a_disconnect_is_answered_while_names_resolve_and_wins() {
     let applying = tokio::spawn(async move { client.request(&request).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    let answer = lab.client().await.request(&Request::Disconnect).await;
+    let answer = lab
+        .client()
+        .await
+        .request(&Request::Disconnect { name: None })
+        .await;
     let took = started.elapsed();
     eprintln!("MEASURE disconnect while a {DELAY:?} name resolves: answered in {took:?}");
     assert!(matches!(answer, Ok(Response::Disconnected)), "{answer:?}");

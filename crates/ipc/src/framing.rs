@@ -159,12 +159,14 @@ mod tests {
     async fn round_trip_and_clean_end() {
         let mut buf = Vec::new();
         write(&mut buf, &Request::Status).await.unwrap();
-        write(&mut buf, &Request::Disconnect).await.unwrap();
+        write(&mut buf, &Request::Disconnect { name: None })
+            .await
+            .unwrap();
         let mut r = BufReader::new(buf.as_slice());
         assert_eq!(read::<_, Request>(&mut r).await.unwrap(), Some(Request::Status));
         assert_eq!(
             read::<_, Request>(&mut r).await.unwrap(),
-            Some(Request::Disconnect)
+            Some(Request::Disconnect { name: None })
         );
         assert_eq!(read::<_, Request>(&mut r).await.unwrap(), None);
     }

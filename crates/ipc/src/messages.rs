@@ -49,6 +49,23 @@ pub struct SessionInfo {
     pub cluster: String,
     /// The Kilo Peer the laptop registered as.
     pub peer_name: String,
+    /// The connection's name (`--name`, else the context made DNS-safe): the daemon keys its
+    /// sessions by it. Empty from an older client: [`SessionInfo::connection`] derives it then.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+}
+
+impl SessionInfo {
+    /// The connection this session is: its `name`, else its context made DNS-safe
+    /// ([`kubewire_core::connection::connection_name`]).
+    #[must_use]
+    pub fn connection(&self) -> String {
+        if self.name.is_empty() {
+            kubewire_core::connection::connection_name(&self.context)
+        } else {
+            self.name.clone()
+        }
+    }
 }
 
 /// What a client asks.
@@ -66,14 +83,22 @@ pub enum Request {
         preshared_key: Option<SecretKey>,
         session: SessionInfo,
     },
-    /// Remove the interface, routes and DNS settings, and forget the session.
-    Disconnect,
+    /// Remove the interface, routes and DNS settings of the connection `name`, and forget it;
+    /// without a name every connection, in order.
+    Disconnect {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
     /// The current status.
     Status,
     /// Stream [`Event`]s on this connection until it closes.
     Subscribe,
-    /// The live configuration as wg-quick text, private key redacted.
-    ShowConf,
+    /// The live configuration of the connection `name` as wg-quick text, private key redacted;
+    /// without a name the only connection's (an error lists them when there are several).
+    ShowConf {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
 }
 
 /// What the daemon answers to one request.
@@ -123,6 +148,8 @@ pub enum ErrorCode {
     VersionMismatch,
     /// The daemon could not do it (the message says what and why).
     Failed,
+    /// The Plan's ranges overlap another connection's (the message names it); nothing changed.
+    Overlap,
 }
 
 /// What one apply changed.
@@ -183,9 +210,19 @@ pub struct Status {
     /// The Plan's ranges a local network took (the LAN wins), with the network and its interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withdrawn: Vec<kubewire_core::lan_yield::Withdrawn>,
+    /// Every connection's own status, by name (`session.name`). The fields above are the first
+    /// connection's (by name), so a reader of one connection reads them as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<Status>,
 }
 
 impl Status {
+    /// The connection's name, when this is a connection's status.
+    #[must_use]
+    pub fn connection(&self) -> Option<String> {
+        self.session.as_ref().map(SessionInfo::connection)
+    }
+
     pub fn disconnected() -> Self {
         Self {
             state: TunnelState::Disconnected,
@@ -206,6 +243,7 @@ impl Status {
             network_event: None,
             container_dns: Vec::new(),
             withdrawn: Vec::new(),
+            connections: Vec::new(),
         }
     }
 }
@@ -258,6 +296,31 @@ mod tests {
         assert_eq!(text, r#"{"v":1,"request":"status"}"#);
         let back: Envelope<Request> = serde_json::from_str(&text).unwrap();
         assert_eq!(back.body, Request::Status);
+    }
+
+    #[test]
+    fn a_disconnect_without_a_name_reads_as_before_and_a_named_one_carries_it() {
+        let all: Envelope<Request> = serde_json::from_str(r#"{"v":1,"request":"disconnect"}"#).unwrap();
+        assert_eq!(all.body, Request::Disconnect { name: None });
+        let text = serde_json::to_string(&Envelope::new(Request::Disconnect {
+            name: Some("prod".into()),
+        }))
+        .unwrap();
+        assert_eq!(text, r#"{"v":1,"request":"disconnect","name":"prod"}"#);
+        let show: Envelope<Request> = serde_json::from_str(r#"{"v":1,"request":"show-conf"}"#).unwrap();
+        assert_eq!(show.body, Request::ShowConf { name: None });
+    }
+
+    #[test]
+    fn a_session_without_a_name_is_its_context_made_dns_safe() {
+        let info: SessionInfo =
+            serde_json::from_str(r#"{"context":"Prod_EU","cluster":"https://x","peer_name":"p"}"#).unwrap();
+        assert_eq!(info.connection(), "prod-eu");
+        let named = SessionInfo {
+            name: "eu".into(),
+            ..info
+        };
+        assert_eq!(named.connection(), "eu");
     }
 
     #[test]

@@ -266,8 +266,10 @@ mod tests {
         assert!(matches!(conn.recv().await, Some(Ok(Request::Status))));
         conn.keep_open();
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-        framing::write(&mut cw, &Request::Disconnect).await.unwrap();
-        assert!(matches!(conn.recv().await, Some(Ok(Request::Disconnect))));
+        framing::write(&mut cw, &Request::Disconnect { name: None })
+            .await
+            .unwrap();
+        assert!(matches!(conn.recv().await, Some(Ok(Request::Disconnect { .. }))));
     }
 
     #[tokio::test(start_paused = true)]

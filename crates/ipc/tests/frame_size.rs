@@ -74,6 +74,7 @@ fn an_apply_of_6000_peers_fits_with_room_to_spare() {
             context: "production-cluster-context".into(),
             cluster: "https://api.production.example.com:6443".into(),
             peer_name: "laptop-of-a-developer".into(),
+            name: "production-cluster-context".into(),
         },
     };
     let bytes = serde_json::to_vec(&kubewire_ipc::Envelope::new(&apply))

@@ -281,7 +281,9 @@ async fn direct_disconnect(shared: &App, keep_peer: bool) -> Result<(), UiError>
         Ok(Response::Status { status }) => status.session,
         _ => None,
     };
-    match client.request(&Request::Disconnect).await {
+    // The connection the status shows (the tray's one), not every connection of the laptop.
+    let name = session.as_ref().map(kubewire_ipc::SessionInfo::connection);
+    match client.request(&Request::Disconnect { name }).await {
         Ok(_)
         | Err(ClientError::Daemon {
             code: ErrorCode::NoSession,

@@ -137,6 +137,16 @@ pub fn from_cluster(error: &ClusterError) -> UiError {
              open a browser.",
             Some(&format!("kubectl --context {context} get --raw /version")),
         ),
+        ClusterError::PeerForbidden { .. } => {
+            let problem = error.problem();
+            ui(
+                ErrorKind::Refused,
+                "You may not register this laptop in the cluster",
+                problem.what,
+                problem.fix.as_deref().unwrap_or_default(),
+                Some("kubewire enroll --print > peer.yaml"),
+            )
+        }
         ClusterError::Credentials { context, .. } => ui(
             ErrorKind::Kubeconfig,
             "No credentials for the cluster",
@@ -214,6 +224,18 @@ mod tests {
             e.command.as_deref(),
             Some("kubectl --context sso get --raw /version")
         );
+    }
+
+    #[test]
+    fn no_right_to_create_peers_says_how_an_admin_enrolls_the_laptop() {
+        let e = from_cluster(&ClusterError::PeerForbidden {
+            name: "kubewire-dev-laptop".into(),
+            message: "peers.kilo.squat.ai is forbidden".into(),
+        });
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(e.message.contains("kubewire-dev-laptop"), "{}", e.message);
+        assert!(e.fix.contains("kubewire enroll --print"), "{}", e.fix);
+        assert_eq!(e.command.as_deref(), Some("kubewire enroll --print > peer.yaml"));
     }
 
     #[test]

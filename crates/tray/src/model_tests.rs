@@ -50,6 +50,7 @@ fn status(plan: &Plan, ages: &[Option<u64>], since: u64) -> Status {
         context: "lab".into(),
         cluster: "https://lab:6443".into(),
         peer_name: "me".into(),
+        name: "lab".into(),
     });
     s.service_gateway = plan.service_gateway.as_ref().map(|g| g.peer.clone());
     s.peers = plan

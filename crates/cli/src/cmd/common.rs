@@ -117,38 +117,16 @@ pub fn state_dir() -> anyhow::Result<PathBuf> {
     kubewire_cluster::preferences::state_dir().context("no state directory for this user (HOME unset?)")
 }
 
-/// The pid file of the running controller.
-pub fn pid_file() -> anyhow::Result<PathBuf> {
-    Ok(state_dir()?.join("controller.pid"))
-}
-
-/// The background controller's log.
-pub fn log_file() -> anyhow::Result<PathBuf> {
-    Ok(state_dir()?.join("controller.log"))
-}
-
-/// The controller's status file (written by the running controller, read by `status`).
-pub fn status_file() -> anyhow::Result<PathBuf> {
-    Ok(state_dir()?.join("controller.json"))
-}
-
-/// The pid of a running controller, if the pid file names a live kubewire process.
-pub fn running_controller() -> Option<i32> {
-    let text = std::fs::read_to_string(pid_file().ok()?).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
-    (alive(pid) && is_kubewire(pid)).then_some(pid)
-}
-
 /// Guards against a stale pid file whose pid now belongs to another program.
 #[cfg(target_os = "linux")]
-fn is_kubewire(pid: i32) -> bool {
+pub fn is_kubewire(pid: i32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).contains("kubewire"))
         .unwrap_or(false)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn is_kubewire(_pid: i32) -> bool {
+pub fn is_kubewire(_pid: i32) -> bool {
     true
 }
 
@@ -162,29 +140,33 @@ pub fn alive(_pid: i32) -> bool {
     false
 }
 
-/// Writes this process's pid file; removed by [`PidFile`]'s drop.
+/// Writes this process's pid file and its connection's name beside it; removed by [`PidFile`]'s
+/// drop.
 #[derive(Debug)]
-pub struct PidFile(PathBuf);
+pub struct PidFile(super::controllers::Files);
 
 impl PidFile {
-    pub fn create() -> anyhow::Result<Self> {
-        let path = pid_file()?;
+    pub fn create(files: &super::controllers::Files, connection: &str) -> anyhow::Result<Self> {
+        let path = files.pid();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        std::fs::write(files.name(), format!("{connection}\n"))
+            .with_context(|| format!("writing {}", files.name().display()))?;
         std::fs::write(&path, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", path.display()))?;
-        Ok(Self(path))
+        Ok(Self(files.clone()))
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let ours = std::fs::read_to_string(&self.0)
+        let ours = std::fs::read_to_string(self.0.pid())
             .ok()
             .is_some_and(|t| t.trim() == std::process::id().to_string());
         if ours {
-            let _ = std::fs::remove_file(&self.0);
+            let _ = std::fs::remove_file(self.0.pid());
+            let _ = std::fs::remove_file(self.0.name());
         }
     }
 }

@@ -10,8 +10,8 @@ use kubewire_cluster::{DaemonSink, connect};
 
 use super::Global;
 use super::common::{self, ClusterArgs, PidFile, SettingsArgs};
-use super::detach;
 use super::progress::Progress;
+use super::{controllers, detach};
 
 pub const LONG_ABOUT: &str = "\
 Connect this laptop to the cluster: read the kubeconfig, check the API server and Kilo, find the \
@@ -52,6 +52,11 @@ pub struct ConnectArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub settings: SettingsArgs,
+    /// The connection's name (default: the context's, made DNS-safe: `[a-z0-9-]`). Each connection
+    /// has its own interface (`kubewire-<name>`, or `kw-<first 7>-<hash>` when that is too long);
+    /// `kubewire disconnect --name` ends one.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Keep following the cluster in the background; `kubewire disconnect` stops it.
     #[arg(long)]
     pub detach: bool,
@@ -73,20 +78,36 @@ pub struct ConnectArgs {
 
 /// Runs `kubewire connect`.
 pub fn run(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
+    // The connection's name; a kubeconfig that cannot be read is reported by the connect itself.
+    // Quietly: a `connect --detach` shows its background process's steps, never a log line.
+    let quiet = tracing::subscriber::NoSubscriber::default();
+    let name = tracing::subscriber::with_default(quiet, || {
+        controllers::connection_name(&args.cluster, args.name.as_deref())
+    })
+    .unwrap_or_else(|_| {
+        kubewire_core::connection::connection_name(args.cluster.context.as_deref().unwrap_or_default())
+    });
     if args.detach {
-        return detach::spawn(global, args.json);
+        return detach::spawn(global, args.json, &name);
     }
-    if let Some(pid) = common::running_controller().filter(|p| i64::from(*p) != i64::from(std::process::id()))
+    if let Some(running) =
+        controllers::of(&name).filter(|r| i64::from(r.pid) != i64::from(std::process::id()))
     {
-        anyhow::bail!("a kubewire controller already runs (pid {pid}); run `kubewire disconnect` first");
+        anyhow::bail!(
+            "a kubewire controller already runs for the connection {name} (pid {}); run `kubewire \
+             disconnect --name {name}` first, or connect under another name (`--name`)",
+            running.pid
+        );
     }
-    common::runtime()?.block_on(foreground(args, global))
+    common::runtime()?.block_on(foreground(args, global, &name))
 }
 
-async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
+async fn foreground(args: &ConnectArgs, global: &Global, name: &str) -> anyhow::Result<()> {
     let mut options = common::options(&args.cluster, &args.settings)?;
     options.keep_peer = args.keep_peer;
     options.psk = args.psk;
+    options.name = Some(name.to_owned());
+    let files = controllers::for_connection(name)?;
     let progress = Progress::new(args.json);
     let sink = DaemonSink::connect(global.socket.clone()).await?;
     let daemon = match follow_daemon(&global.socket).await {
@@ -108,7 +129,7 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
             }
         }
     });
-    let _pid = PidFile::create()?;
+    let _pid = PidFile::create(&files, name)?;
     let started = Instant::now();
     let connection = connect(options, sink, tx, daemon).await?;
     progress.connected(
@@ -122,12 +143,10 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
             "Ctrl-C disconnects."
         },
     );
-    let status_writer = tokio::spawn(write_status(connection.controller.status()));
+    let status_writer = tokio::spawn(write_status(connection.controller.status(), files.status()));
     let mode = wait_for_stop(args).await?;
     status_writer.abort();
-    if let Ok(path) = common::status_file() {
-        let _ = std::fs::remove_file(path);
-    }
+    let _ = std::fs::remove_file(files.status());
     let result = connection.controller.stop(mode).await;
     let _ = printer.await;
     result.context("disconnecting")?;
@@ -138,9 +157,12 @@ async fn foreground(args: &ConnectArgs, global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps `controller.json` in the state dir up to date for `kubewire status` (no key material in it).
-async fn write_status(mut status: tokio::sync::watch::Receiver<kubewire_cluster::ControllerStatus>) {
-    let Ok(path) = common::status_file() else { return };
+/// Keeps `controller.json` (this connection's, [`controllers::Files::status`]) in the state dir up
+/// to date for `kubewire status` (no key material in it).
+async fn write_status(
+    mut status: tokio::sync::watch::Receiver<kubewire_cluster::ControllerStatus>,
+    path: std::path::PathBuf,
+) {
     loop {
         let text = {
             let s = status.borrow_and_update();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::Global;
-use super::common;
+use super::controllers;
 use super::progress;
 use crate::output::Reported;
 
@@ -21,23 +21,29 @@ const FIRST_HANDSHAKE_GRACE: Duration = Duration::from_secs(5);
 
 /// Starts the background controller and waits until it is connected, showing its steps (from the
 /// events file it writes, never its log) as text, or with `json` as the JSON lines themselves.
-pub fn spawn(global: &Global, json: bool) -> anyhow::Result<()> {
-    if let Some(pid) = common::running_controller() {
-        anyhow::bail!("a kubewire controller already runs (pid {pid}); run `kubewire disconnect` first");
+pub fn spawn(global: &Global, json: bool, name: &str) -> anyhow::Result<()> {
+    if let Some(running) = controllers::of(name) {
+        anyhow::bail!(
+            "a kubewire controller already runs for the connection {name} (pid {}); run `kubewire \
+             disconnect --name {name}` first, or connect under another name (`--name`)",
+            running.pid
+        );
     }
+    let files = controllers::for_connection(name)?;
     let exe = std::env::current_exe().context("finding the kubewire binary")?;
     let args: Vec<OsString> = std::env::args_os().skip(1).filter(|a| a != "--detach").collect();
-    let log_path = common::log_file()?;
+    let log_path = files.log();
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-    let events_path = log_path.with_file_name("controller.events");
+    let events_path = files.events();
     std::fs::File::create(&events_path).with_context(|| format!("creating {}", events_path.display()))?;
     let mut command = Command::new(exe);
     command
         .args(args)
         .env("KUBEWIRE_SOCKET", &global.socket)
+        .env(controllers::STEM_ENV, files.stem())
         .env(progress::EVENTS_FILE_ENV, &events_path)
         .env(
             "KUBEWIRE_LOG",

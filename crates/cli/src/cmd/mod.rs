@@ -4,6 +4,7 @@ pub mod bug_report;
 pub mod common;
 pub mod connect;
 pub mod contexts;
+pub mod controllers;
 pub mod detach;
 pub mod disconnect;
 pub mod doctor;

@@ -14,13 +14,20 @@ pub struct ShowconfArgs {
     /// Print it as JSON: {"interface": {...}, "peers": [{"name", "public_key", "endpoint", "allowed_ips", ...}]}.
     #[arg(long)]
     pub json: bool,
+    /// The connection (default: the only one up).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// Runs `kubewire showconf`.
 pub fn run(args: &ShowconfArgs, global: &Global) -> anyhow::Result<()> {
     let text = common::runtime()?.block_on(async {
         let mut client = Client::connect(&global.socket).await?;
-        match client.request(&Request::ShowConf).await? {
+        let name = args
+            .name
+            .as_deref()
+            .map(kubewire_core::connection::connection_name);
+        match client.request(&Request::ShowConf { name }).await? {
             Response::ShowConf { text } => Ok::<_, anyhow::Error>(text),
             _ => Err(ClientError::Unexpected.into()),
         }

@@ -5,12 +5,14 @@ use kubewire_ipc::{Client, ClientError, Request, Response, Status, TunnelState};
 use serde_json::json;
 
 use super::Global;
-use super::common;
+use super::{common, controllers};
 
 /// Arguments of `kubewire status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// JSON output: `{"daemon": <status>, "controller_pid": N|null}`.
+    /// JSON output: `{"daemon": <status>, "controller_pid": N|null, "controller": {...}|null,
+    /// "controllers": {<connection>: {"pid": N, "status": {...}}}}`; `daemon.connections` lists every
+    /// connection's status, the fields around it are the first connection's.
     #[arg(long)]
     pub json: bool,
 }
@@ -24,34 +26,72 @@ pub fn run(args: &StatusArgs, global: &Global) -> anyhow::Result<()> {
             _ => Err(ClientError::Unexpected),
         }
     });
-    let pid = common::running_controller();
-    let controller: Option<serde_json::Value> = pid
-        .and_then(|_| common::status_file().ok())
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let status = match (asked, pid) {
-        (Ok(status), _) => status,
+    let running = controllers::running();
+    let status = match asked {
+        Ok(status) => status,
         // The daemon is away (restarting?) while a controller follows: say what it will do.
-        (Err(error), Some(pid)) => {
+        Err(error) if !running.is_empty() => {
+            let pids: Vec<String> = running.iter().map(|r| r.pid.to_string()).collect();
             return Err(anyhow::Error::new(error).context(format!(
-                "the daemon does not answer; the controller (pid {pid}) keeps the plan and restores the \
-                 tunnel when it is back"
+                "the daemon does not answer; the controller (pid {}) keeps the plan and restores the \
+                 tunnel when it is back",
+                pids.join(", ")
             )));
         }
-        (Err(error), None) => return Err(error.into()),
+        Err(error) => return Err(error.into()),
     };
+    // Each connection with its controller (by name; a controller that does not say follows the
+    // only connection).
+    let controller_of = |s: &Status| {
+        let name = s.connection().unwrap_or_default();
+        running
+            .iter()
+            .find(|r| r.name == name)
+            .or_else(|| running.iter().find(|r| r.name.is_empty()))
+            .cloned()
+    };
+    let read = |r: &controllers::Running| -> Option<serde_json::Value> {
+        std::fs::read_to_string(r.files.status())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    let first = controller_of(&status).or_else(|| running.first().cloned());
     if args.json {
+        let controllers: serde_json::Map<String, serde_json::Value> = running
+            .iter()
+            .map(|r| (r.name.clone(), json!({"pid": r.pid, "status": read(r)})))
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"daemon": status, "controller_pid": pid, "controller": controller})
-            )?
+            serde_json::to_string_pretty(&json!({
+                "daemon": status,
+                "controller_pid": first.as_ref().map(|r| r.pid),
+                "controller": first.as_ref().and_then(read),
+                "controllers": controllers,
+            }))?
         );
         return Ok(());
     }
-    print!("{}", render(&status, pid));
-    if let Some(c) = controller {
-        print!("{}", render_controller(&c));
+    if status.connections.len() <= 1 {
+        print!("{}", render(&status, first.as_ref().map(|r| r.pid)));
+        if let Some(c) = first.as_ref().and_then(read) {
+            print!("{}", render_controller(&c));
+        }
+        return Ok(());
+    }
+    for (i, connection) in status.connections.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let controller = controller_of(connection);
+        println!(
+            "connection:  {}",
+            connection.connection().unwrap_or_else(|| "?".into())
+        );
+        print!("{}", render(connection, controller.as_ref().map(|r| r.pid)));
+        if let Some(c) = controller.as_ref().and_then(read) {
+            print!("{}", render_controller(&c));
+        }
     }
     Ok(())
 }

@@ -116,12 +116,12 @@ impl FakeDaemon {
                                 Request::Status => Response::Status {
                                     status: Box::new(status(&s)),
                                 },
-                                Request::Disconnect => {
+                                Request::Disconnect { .. } => {
                                     s.disconnects += 1;
                                     s.session = None;
                                     Response::Disconnected
                                 }
-                                Request::ShowConf => Response::ShowConf {
+                                Request::ShowConf { .. } => Response::ShowConf {
                                     text: s
                                         .showconf
                                         .clone()

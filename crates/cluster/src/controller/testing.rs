@@ -83,6 +83,7 @@ pub fn config() -> ControllerConfig {
             context: "test".into(),
             cluster: "https://test".into(),
             peer_name: "laptop".into(),
+            name: "test".into(),
         },
     );
     config.debounce = Duration::from_millis(100);

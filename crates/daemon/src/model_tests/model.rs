@@ -130,12 +130,14 @@ impl Model {
                 spec: &s.spec,
                 public_key: s.plan.interface.public_key,
                 wedged: false,
+                routes: &s.requested.routes,
             })
             .collect()
     }
 
     pub(super) async fn apply(&mut self, name: &str, uid: u32, requested: Plan) {
         let before = self.snapshot();
+        let asked = (requested.interface.name.clone(), requested.routes.clone());
         let prepared = prepare_for(
             requested,
             &self.lan,
@@ -156,6 +158,10 @@ impl Model {
             Request {
                 name,
                 uid,
+                asks: crate::decide::Asks {
+                    interface: &asked.0,
+                    routes: &asked.1,
+                },
                 checked,
                 disconnected_meanwhile: false,
             },

@@ -268,6 +268,7 @@ impl Lab {
                 context: "test".into(),
                 cluster: "https://198.18.0.1:6443".into(),
                 peer_name: "laptop".into(),
+                name: String::new(),
             },
         }
     }

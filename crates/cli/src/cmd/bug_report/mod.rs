@@ -135,7 +135,7 @@ async fn collect(args: &BugReportArgs, global: &Global, parts: &mut Parts, redac
 
     step("the daemon's status and configuration");
     parts.add("status.json", daemon_json(&global.socket, Request::Status).await);
-    let showconf = daemon_json(&global.socket, Request::ShowConf).await;
+    let showconf = daemon_json(&global.socket, Request::ShowConf { name: None }).await;
     for line in String::from_utf8_lossy(&showconf).lines() {
         if let Some(key) = line.trim().strip_prefix("PublicKey = ") {
             redactor.public_key(key);
@@ -178,12 +178,39 @@ async fn collect(args: &BugReportArgs, global: &Global, parts: &mut Parts, redac
     parts.add("plan.json", plan);
 
     step("logs");
-    match args.controller_log.clone().map_or_else(common::log_file, Ok) {
-        Ok(path) => parts.add("controller.log", tail_file(&path)),
-        Err(e) => parts.add("controller.log", format!("{e:#}")),
-    }
-    if let Ok(path) = common::status_file() {
-        parts.add("controller.json", tail_file(&path));
+    // Every connection's controller files (`controller.log`, `controller-<name>.log`, their
+    // status `.json`), or the one log given.
+    match (&args.controller_log, common::state_dir()) {
+        (Some(path), _) => parts.add("controller.log", tail_file(path)),
+        (None, Ok(dir)) => {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                            name.starts_with("controller")
+                                && (name.ends_with(".log") || name.ends_with(".json"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.sort();
+            if found.is_empty() {
+                parts.add(
+                    "controller.log",
+                    format!("no controller log in {}\n", dir.display()),
+                );
+            }
+            for path in found {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("controller.log");
+                parts.add(name, tail_file(&path));
+            }
+        }
+        (None, Err(e)) => parts.add("controller.log", format!("{e:#}")),
     }
     let daemon_log = match &args.daemon_log {
         Some(path) => tail_file(path),
