@@ -220,6 +220,8 @@ mod tests {
             .await
             .unwrap()
             .with_timeout(Duration::from_millis(200));
+        // As after an Apply of connection "lab" (a disconnect ends only this controller's).
+        sink.connection = Some("lab".into());
         connections.recv().await.unwrap();
         let err = sink.disconnect().await.unwrap_err();
         assert!(
