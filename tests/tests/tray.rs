@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use kubewire_e2e::desktop::{Bus, Desktop, Item};
-use kubewire_e2e::{IFACE, Laptop, bin, text, wait_until};
+use kubewire_e2e::{Laptop, bin, text, wait_until};
 use kubewire_lab::control::Request;
 use kubewire_lab::testing::{Restore, control, http_get, http_get_within};
 use nix::sys::signal::{Signal, kill};
@@ -21,6 +21,16 @@ use nix::unistd::Pid;
 /// The kubeconfig context the tray is given: the lab's, renamed to carry an `_` (dbusmenu's mnemonic
 /// marker, which the tray must escape).
 const CONTEXT: &str = "kw_lab-e2e";
+
+/// The tray's connection's interface: named after [`CONTEXT`], as every connection is.
+fn tray_iface() -> String {
+    kubewire_core::connection::interface_name(&kubewire_core::connection::connection_name(CONTEXT))
+}
+
+/// Whether the tray's tunnel interface exists in the laptop namespace.
+fn tunnel_exists(laptop: &Laptop) -> bool {
+    laptop.exec("ip", &["link", "show", &tray_iface()]).is_ok()
+}
 
 // ---------------------------------------------------------------------------------------------
 // The tray process.
@@ -265,7 +275,7 @@ impl Setup {
             "connected from the menu: a pod answered after {:?}",
             started.elapsed()
         );
-        assert!(self.laptop.interface_exists());
+        assert!(tunnel_exists(&self.laptop));
         let connected = wait_until(Duration::from_secs(10), || {
             self.desktop.tooltip_text(item).1.starts_with("connected")
         });
@@ -432,7 +442,7 @@ fn the_tray_menu_connects_and_disconnect_and_quit_leaves_nothing() {
     let started = Instant::now();
     assert_disconnected(&setup.desktop, &item);
     assert!(setup.peers().is_empty(), "no Peer yet: {}", setup.peers());
-    assert!(!setup.laptop.interface_exists());
+    assert!(!tunnel_exists(&setup.laptop));
 
     // A click on an id the menu does not have is refused and changes nothing.
     let max = setup.desktop.menu(&item).iter().map(|e| e.id).max().unwrap();
@@ -441,11 +451,14 @@ fn the_tray_menu_connects_and_disconnect_and_quit_leaves_nothing() {
         "an unknown item id is refused"
     );
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!setup.laptop.interface_exists(), "nothing happened");
+    assert!(!tunnel_exists(&setup.laptop), "nothing happened");
 
     setup.connect_from_the_menu(&item);
     assert_connected(&setup, &item);
-    let key = setup.laptop.exec("wg", &["show", IFACE, "public-key"]).unwrap();
+    let key = setup
+        .laptop
+        .exec("wg", &["show", &tray_iface(), "public-key"])
+        .unwrap();
     let peer_keys = setup
         .laptop
         .kubewire_peers("jsonpath={.items[*].spec.publicKey}")
@@ -464,7 +477,7 @@ fn the_tray_menu_connects_and_disconnect_and_quit_leaves_nothing() {
         quit.elapsed()
     );
     assert!(
-        !setup.laptop.interface_exists(),
+        !tunnel_exists(&setup.laptop),
         "the interface is gone\n{}",
         setup.logs()
     );
@@ -522,7 +535,7 @@ fn quit_keep_the_tunnel_up_leaves_it_up_and_a_second_tray_defers_to_the_first() 
     let status = status.unwrap_or_else(|| panic!("the tray did not quit\n{}", setup.logs()));
     assert!(status.success(), "the tray exits 0: {status}\n{}", setup.logs());
     assert!(!setup.link.exists(), "the link socket is removed");
-    assert!(setup.laptop.interface_exists(), "the interface stays up");
+    assert!(tunnel_exists(&setup.laptop), "the interface stays up");
     setup
         .pod_answers(Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("a pod still answers: {e}\n{}", setup.logs()));
@@ -532,7 +545,7 @@ fn quit_keep_the_tunnel_up_leaves_it_up_and_a_second_tray_defers_to_the_first() 
     let out = setup.kubewire(&["disconnect"]);
     assert!(out.status.success(), "disconnect: {}", text(&out));
     assert!(
-        !setup.laptop.interface_exists(),
+        !tunnel_exists(&setup.laptop),
         "the interface is gone: {}",
         text(&out)
     );
@@ -616,7 +629,7 @@ fn the_icon_shows_connecting_degraded_and_error_as_they_happen() {
         "tray-disconnected.png",
         Duration::from_secs(15),
     );
-    assert!(!setup.laptop.interface_exists(), "the interface is gone");
+    assert!(!tunnel_exists(&setup.laptop), "the interface is gone");
     let body = wait_for_note(&setup.desktop, "kubewire disconnected", Duration::from_secs(5));
     assert_eq!(body, "The tunnel is down");
 
@@ -643,7 +656,7 @@ fn the_icon_shows_connecting_degraded_and_error_as_they_happen() {
         "the error notification says what failed and what to do: {body:?}"
     );
     assert!(
-        !setup.laptop.interface_exists(),
+        !tunnel_exists(&setup.laptop),
         "a failed connect leaves no interface"
     );
     control(&Request::ApiStart).unwrap();
@@ -720,7 +733,7 @@ fn a_daemon_restart_is_shown_and_the_tray_reconnects_by_itself() {
         "tray-disconnected.png",
         Duration::from_secs(15),
     );
-    assert!(!setup.laptop.interface_exists(), "the interface is gone");
+    assert!(!tunnel_exists(&setup.laptop), "the interface is gone");
 }
 
 /// Sends SIGCONT to a process this test stopped, also when the test fails.

@@ -144,7 +144,8 @@ async function main() {
   }
   const address = await text("laptop-address");
   check(/^10\.4\.\d+\.\d+/.test(address ?? "") || /\d+\.\d+\.\d+\.\d+/.test(address ?? ""), `laptop address shown: ${address}`);
-  check(netnsHas("kubewire0"), "the WireGuard interface exists in the laptop namespace");
+  // The connection kubewire-lab's interface (kw-<first 7>-<4 hex>: crates/core/src/connection.rs).
+  check(netnsHas("kw-kubewir-4027"), "the WireGuard interface exists in the laptop namespace");
   await shot("status-connected");
 
   // 4. Nodes fill with handshakes; the topology shows every node.
@@ -216,7 +217,7 @@ async function main() {
   await nav("status");
   await (await browser.$(tid("disconnect-button"))).click();
   await waitFor("phase disconnected", async () => (await text("status-phase")) === "disconnected", 30000);
-  check(!netnsHas("kubewire0"), "the WireGuard interface is gone");
+  check(!netnsHas("kw-kubewir-4027"), "the WireGuard interface is gone");
   await shot("status-disconnected");
 }
 

@@ -35,7 +35,7 @@ cleanup() {
     kill -TERM "$d" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$d" 2>/dev/null || break; sleep 0.1; done
   fi
-  ip netns exec "$netns" ip link del kubewire0 2>/dev/null || true
+  ip netns exec "$netns" ip link del kw-kubewir-4027 2>/dev/null || true
   kubectl --kubeconfig "$kubeconfig" --request-timeout=10s delete peers -l app.kubernetes.io/managed-by=kubewire \
     --ignore-not-found >/dev/null 2>&1 || true
   if [[ $rc -ne 0 ]]; then
