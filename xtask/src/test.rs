@@ -36,7 +36,7 @@ pub fn e2e(lab: &str, tests: &[&str], env: &[(&str, &str)]) -> Result<()> {
 /// systemd-resolved in the laptop namespace (setup extracts it).
 ///
 /// The variant lab (two nodes per location) changes only the cluster's topology:
-/// segments, leaders and members, the routes to them. They rerun the files whose subject is that
+/// segments, leaders and members, the routes to them. It reruns the files whose subject is that
 /// topology (routes and pods per node, handshakes with every segment, leaders' allowed location
 /// IPs); the rest (DNS, the laptop's own networks, MTU, faults, daemon restarts, resume, the tray,
 /// containers, doctor) is about the laptop and runs once, on the default lab. CI has 45 minutes.
