@@ -29,7 +29,7 @@ pub(crate) fn probe_name(zone: &str) -> String {
 
 /// Adds the check: connected with split DNS and a Plan that says which zone and server.
 pub(crate) async fn check(r: &mut Report, status: &Status, plan: Option<&Plan>) {
-    let Some(expected) = plan.and_then(|p| p.dns.server) else {
+    let Some((expected, zone)) = plan.and_then(|p| Some((p.dns.server?, p.dns.zone.as_str()))) else {
         r.skip(NAME, "the cluster DNS address is not known");
         return;
     };
@@ -37,10 +37,8 @@ pub(crate) async fn check(r: &mut Report, status: &Status, plan: Option<&Plan>) 
         r.skip(NAME, "kubewire's split DNS is not set up");
         return;
     }
-    let zone = plan.map(|p| p.dns.zone.clone()).unwrap_or_default();
-    let name = probe_name(&zone);
-    let asked = name.clone();
-    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((asked, 53))).await;
+    let name = probe_name(zone);
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((name.as_str(), 53))).await;
     let lookup = match lookup {
         Ok(Ok(addrs)) => Lookup::Answered(addrs.map(|a| a.ip()).collect()),
         Ok(Err(e)) => Lookup::Failed(e.to_string()),

@@ -262,10 +262,7 @@ async fn daemon_json(socket: &std::path::Path, request: Request) -> Vec<u8> {
     let text = match asked {
         Ok(Ok(Response::Status { status })) => serde_json::to_string_pretty(&status).unwrap_or_default(),
         Ok(Ok(Response::ShowConf { text })) => text,
-        Ok(Ok(other)) => {
-            format!("unexpected answer: {}", ClientError::Unexpected.problem().what)
-                + &format!(" ({other:?})")
-        }
+        Ok(Ok(other)) => format!("{} ({other:?})", ClientError::Unexpected.problem().what),
         Ok(Err(e)) => format!("the daemon did not answer: {e}"),
         Err(_) => format!("the daemon did not answer within {} s", PART_TIMEOUT.as_secs()),
     };
