@@ -185,3 +185,43 @@ fn a_crashed_daemon_is_undone_at_its_next_start() {
     assert!(getent(&laptop, "www.example.test").is_ok());
     assert!(getent(&laptop, WEB).is_err());
 }
+
+/// Puts `kube-system/coredns` back when dropped (also when the test fails).
+struct CorefileBack<'a>(&'a Laptop);
+
+impl Drop for CorefileBack<'_> {
+    fn drop(&mut self) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let object = kubewire_lab::objects::coredns_config(&self.0.lab.cluster_domain);
+        std::fs::write(file.path(), object.to_string()).unwrap();
+        let _ = self.0.kubectl(&["create", "-f", &file.path().to_string_lossy()]);
+    }
+}
+
+#[test]
+#[ignore = "needs the lab: cargo xtask test"]
+fn without_a_readable_corefile_the_cluster_dns_names_the_domain_through_the_tunnel() {
+    let laptop = Laptop::start();
+    // A developer whose RBAC keeps them out of kube-system sees no Corefile: here it is gone.
+    laptop
+        .kubectl(&["delete", "configmap", "coredns", "-n", "kube-system"])
+        .unwrap();
+    let _back = CorefileBack(&laptop);
+    let out = laptop.connect(&[]);
+    assert!(
+        out.contains(&format!(
+            "cluster domain cluster.local: the cluster's DNS named it for {}",
+            laptop.lab.cluster_dns
+        )),
+        "connect asks the cluster's DNS and says what it found:\n{out}"
+    );
+    assert!(
+        !out.contains("--cluster-domain"),
+        "no warning to pass --cluster-domain when the cluster's DNS told:\n{out}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(15), || getent(&laptop, WEB).is_ok()),
+        "{WEB} resolves\n{}",
+        laptop.daemon_log()
+    );
+}

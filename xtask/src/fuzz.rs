@@ -25,15 +25,24 @@ pub fn targets(fuzz_dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// How the targets are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// cargo-fuzz's default: optimized (many more executions a second; a long build).
+    Release,
+    /// Without optimizations (`--dev`): builds in a fraction of the time; for the short smoke run
+    /// of `cargo xtask test`, where the build, not the run, is what costs.
+    Dev,
+}
+
 /// The arguments of `cargo fuzz run` for `target`: its working corpus first (where new inputs
 /// go), then its seeds if it has any, and the time bound.
-pub fn run_args(fuzz_dir: &Path, target: &str, seconds: u64) -> Vec<String> {
-    let mut args = vec![
-        "fuzz".to_owned(),
-        "run".to_owned(),
-        target.to_owned(),
-        format!("corpus/{target}"),
-    ];
+pub fn run_args(fuzz_dir: &Path, target: &str, seconds: u64, build: Build) -> Vec<String> {
+    let mut args = vec!["fuzz".to_owned(), "run".to_owned()];
+    if build == Build::Dev {
+        args.push("--dev".to_owned());
+    }
+    args.extend([target.to_owned(), format!("corpus/{target}")]);
     if fuzz_dir.join("seeds").join(target).is_dir() {
         args.push(format!("seeds/{target}"));
     }
@@ -58,7 +67,7 @@ fn have_cargo_fuzz() -> bool {
 }
 
 /// Runs every target for `seconds` each.
-pub fn run(seconds: u64) -> Result<()> {
+pub fn run(seconds: u64, build: Build) -> Result<()> {
     let fuzz_dir: PathBuf = crate::root().join("fuzz");
     if !have_cargo_fuzz() {
         eprintln!("$ cargo install --locked cargo-fuzz");
@@ -82,7 +91,7 @@ pub fn run(seconds: u64) -> Result<()> {
     let mut failed = Vec::new();
     for target in &targets {
         std::fs::create_dir_all(fuzz_dir.join("corpus").join(target))?;
-        let args = run_args(&fuzz_dir, target, seconds);
+        let args = run_args(&fuzz_dir, target, seconds, build);
         eprintln!("$ (cd fuzz && RUSTC_BOOTSTRAP=1 cargo {})", args.join(" "));
         let status = Command::new(cargo())
             .args(&args)
@@ -125,14 +134,15 @@ mod tests {
             targets(dir.path()).unwrap(),
             vec!["dns_packet", "ipc_frame", "plan"]
         );
-        let with_seeds = run_args(dir.path(), "plan", 15);
+        let with_seeds = run_args(dir.path(), "plan", 15, Build::Release);
         assert_eq!(
             &with_seeds[..5],
             &["fuzz", "run", "plan", "corpus/plan", "seeds/plan"]
         );
         assert!(with_seeds.contains(&"-max_total_time=15".to_owned()));
-        let without = run_args(dir.path(), "dns_packet", 15);
-        assert_eq!(without[4], "--");
+        let without = run_args(dir.path(), "dns_packet", 15, Build::Dev);
+        assert_eq!(&without[..5], &["fuzz", "run", "--dev", "dns_packet", "corpus/dns_packet"]);
+        assert_eq!(without[5], "--");
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn main() -> Result<()> {
         Command::Demo { tray, stop: false } => demo::run(demo::Build::Yes, tray),
         Command::Test => test::all(),
         Command::Bench => test::bench(),
-        Command::Fuzz { seconds } => fuzz::run(seconds),
+        Command::Fuzz { seconds } => fuzz::run(seconds, fuzz::Build::Release),
         Command::Dist { test, debug } => {
             let profile = if debug {
                 dist::Profile::Debug

@@ -161,8 +161,10 @@ fn all_steps() -> Result<()> {
     timed("cargo test --workspace", || {
         sh::cargo_env(&["test", "--workspace"], &[("KUBEWIRE_TESTS_STRICT", "1")])
     })?;
-    // Every fuzz target (the Plan, the IPC frame decoder, ...) for a few seconds from its seeds.
-    timed("fuzz", || crate::fuzz::run(15))?;
+    // Every fuzz target (the Plan, the IPC frame decoder, ...) for a few seconds from its seeds,
+    // built without optimizations: the optimized build took ~9 of its ~10 minutes; longer, optimized
+    // runs are `cargo xtask fuzz`.
+    timed("fuzz", || crate::fuzz::run(15, crate::fuzz::Build::Dev))?;
     // The e2e tests run the binaries (kubewired, kubewire) from target/debug.
     timed("build bins", || sh::cargo(&["build", "--workspace", "--bins"]))?;
     // The .deb and .rpm of that debug build: contents, scripts, unit, install/remove/purge in a

@@ -248,10 +248,13 @@ const SIGN_IN_NOTICE_AFTER: Duration = Duration::from_secs(2);
 
 /// Steps 1-4: kubeconfig, API reachable, Kilo present, key; then one list of Nodes and Peers. With
 /// `create_key` false a missing key is replaced by a throwaway one (nothing is stored).
+/// `connect` passes `probe_domain`: a cluster domain that is only a guess is then asked of the
+/// cluster's DNS once the tunnel is up, and its warning waits for that answer.
 async fn prepare(
     options: &ConnectOptions,
     steps: &mut Steps,
     create_key: bool,
+    probe_domain: bool,
 ) -> Result<Prepared, ClusterError> {
     let loaded = kubeconfig::load(options.kubeconfig.as_deref())?;
     let cluster = {
@@ -292,7 +295,8 @@ async fn prepare(
             .then_some(options.settings.dns_zone.as_str()),
     )
     .await?;
-    for message in &facts.warnings {
+    let domain_warning = facts.cluster_domain_warning.iter().filter(|_| !probe_domain);
+    for message in facts.warnings.iter().chain(domain_warning) {
         let _ = steps.events.send(ControllerEvent::Warning {
             message: message.clone(),
         });
@@ -378,7 +382,7 @@ pub async fn prepare_with_key(
         events,
         last: Instant::now(),
     };
-    prepare(options, &mut steps, true).await
+    prepare(options, &mut steps, true, false).await
 }
 
 /// The laptop's preshared key for the cluster at `server`: the stored one, else a new one with
@@ -531,12 +535,12 @@ pub async fn connect<S: PlanSink>(
     let Prepared {
         cluster,
         clock,
-        facts,
+        mut facts,
         keys,
         key_source,
         mut snapshot,
         mut request,
-    } = prepare(&options, &mut steps, true).await?;
+    } = prepare(&options, &mut steps, true, true).await?;
     let psk = preshared_key(&options, &cluster.server).await?;
     let (own, address, psk) = own_peer(
         &options,
@@ -594,7 +598,7 @@ pub async fn connect<S: PlanSink>(
         peer_name: peer_name.clone(),
         name: connection_name(&options, &cluster.context),
     };
-    let update = PlanUpdate {
+    let mut update = PlanUpdate {
         plan,
         private_key: keys.private.clone(),
         preshared_key: psk.clone(),
@@ -619,6 +623,15 @@ pub async fn connect<S: PlanSink>(
         });
     }
     steps.done(Step::Applied, format!("interface {}", update.plan.interface.name));
+    crate::domain_probe::settle(
+        &mut facts,
+        &mut request,
+        &mut update,
+        &snapshot,
+        &mut sink,
+        &steps.events,
+    )
+    .await;
 
     let mut config = ControllerConfig::new(request, keys.private, session);
     config.debounce = options.debounce;

@@ -58,6 +58,9 @@ pub struct ClusterFacts {
     pub cluster_domain: String,
     /// Where it came from.
     pub cluster_domain_source: DomainSource,
+    /// Why it is a guess ([`DomainSource::Default`]): a warning, kept apart from `warnings` because
+    /// `connect` first asks the cluster's DNS through the tunnel and warns only if that fails too.
+    pub cluster_domain_warning: Option<String>,
     /// Things the user should know (e.g. a guessed service CIDR).
     pub warnings: Vec<String>,
 }
@@ -69,8 +72,21 @@ pub enum DomainSource {
     Setting,
     /// CoreDNS's Corefile (`kube-system/coredns`).
     Corefile,
-    /// Neither: `cluster.local`, with a warning.
+    /// The cluster's DNS, asked through the tunnel (the Corefile could not be read).
+    ClusterDns,
+    /// None of these: `cluster.local`, with a warning.
     Default,
+}
+
+impl std::fmt::Display for DomainSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Setting => "from --cluster-domain",
+            Self::Corefile => "from CoreDNS's Corefile",
+            Self::ClusterDns => "asked of the cluster's DNS through the tunnel",
+            Self::Default => "a guess",
+        })
+    }
 }
 
 /// The cluster domain when nobody names one.
@@ -82,10 +98,9 @@ pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
 pub async fn cluster_domain(
     client: &kube::Client,
     setting: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> (String, DomainSource) {
+) -> (String, DomainSource, Option<String>) {
     if let Some(zone) = setting {
-        return (zone.to_owned(), DomainSource::Setting);
+        return (zone.to_owned(), DomainSource::Setting, None);
     }
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-system");
     let found = match maps.get_opt("coredns").await {
@@ -100,22 +115,24 @@ pub async fn cluster_domain(
     };
     match found {
         Some(zone) => match kubewire_core::check::dns::check_zone(&zone) {
-            Ok(()) => (zone, DomainSource::Corefile),
-            Err(e) => {
-                warnings.push(format!(
+            Ok(()) => (zone, DomainSource::Corefile, None),
+            Err(e) => (
+                DEFAULT_CLUSTER_DOMAIN.to_owned(),
+                DomainSource::Default,
+                Some(format!(
                     "CoreDNS's Corefile names {zone:?} as the cluster domain, which kubewire does not \
                      route ({e}); using {DEFAULT_CLUSTER_DOMAIN}: pass --cluster-domain if it is another"
-                ));
-                (DEFAULT_CLUSTER_DOMAIN.to_owned(), DomainSource::Default)
-            }
+                )),
+            ),
         },
-        None => {
-            warnings.push(format!(
+        None => (
+            DEFAULT_CLUSTER_DOMAIN.to_owned(),
+            DomainSource::Default,
+            Some(format!(
                 "the cluster domain was not found (no readable kube-system/coredns Corefile); using \
                  {DEFAULT_CLUSTER_DOMAIN}: pass --cluster-domain if it is another"
-            ));
-            (DEFAULT_CLUSTER_DOMAIN.to_owned(), DomainSource::Default)
-        }
+            )),
+        ),
     }
 }
 
@@ -287,7 +304,7 @@ pub async fn discover(
     check_kilo(client).await?;
     let kube_dns = kube_dns(client).await?;
     let mut warnings = Vec::new();
-    let (cluster_domain, cluster_domain_source) = cluster_domain(client, domain, &mut warnings).await;
+    let (cluster_domain, cluster_domain_source, cluster_domain_warning) = cluster_domain(client, domain).await;
     let dns_ip: Option<IpAddr> = kube_dns
         .as_ref()
         .and_then(|s| s.cluster_ip.as_deref())
@@ -324,6 +341,7 @@ pub async fn discover(
         service_cidr_source,
         cluster_domain,
         cluster_domain_source,
+        cluster_domain_warning,
         warnings,
     })
 }

@@ -86,6 +86,8 @@ pub enum ControllerEvent {
     /// The first request waits for an interactive credential plugin (`command`): the user may
     /// have to sign in (a browser, a device code).
     WaitingForSignIn { command: String },
+    /// The cluster domain was a guess and the cluster's DNS, asked through the tunnel, named it.
+    ClusterDomainFound { domain: String, how: String },
     /// Something the user should know.
     Warning { message: String },
     /// The controller stopped.
@@ -145,6 +147,9 @@ impl std::fmt::Display for ControllerEvent {
                  opened a browser or asked in this terminal (up to {} min)",
                 crate::kubeconfig::SIGN_IN_TIMEOUT.as_secs() / 60
             ),
+            Self::ClusterDomainFound { domain, how } => {
+                write!(f, "cluster domain {domain}: {how}")
+            }
             Self::Warning { message } => write!(f, "warning: {message}"),
             Self::Stopped => f.write_str("controller stopped"),
         }

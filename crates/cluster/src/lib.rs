@@ -30,6 +30,7 @@ pub mod controller;
 pub mod corefile;
 pub mod daemon_events;
 pub mod discovery;
+mod domain_probe;
 pub mod doctor;
 pub mod enroll;
 pub mod error;

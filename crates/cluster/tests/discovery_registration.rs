@@ -302,9 +302,12 @@ async fn the_cluster_domain_is_the_zone_coredns_serves_unless_given_or_hostile()
     assert_eq!(facts.cluster_domain, "cluster.local");
     assert_eq!(facts.cluster_domain_source, discovery::DomainSource::Default);
     assert!(
-        facts.warnings.iter().any(|w| w.contains("--cluster-domain")),
+        facts
+            .cluster_domain_warning
+            .as_deref()
+            .is_some_and(|w| w.contains("--cluster-domain")),
         "{:?}",
-        facts.warnings
+        facts.cluster_domain_warning
     );
     // k3s --cluster-domain corp.internal: found in the Corefile.
     ts.store
@@ -333,10 +336,10 @@ async fn the_cluster_domain_is_the_zone_coredns_serves_unless_given_or_hostile()
     assert_eq!(facts.cluster_domain, "cluster.local");
     assert!(
         facts
-            .warnings
-            .iter()
-            .any(|w| w.contains("\"com\"") && w.contains("does not route")),
+            .cluster_domain_warning
+            .as_deref()
+            .is_some_and(|w| w.contains("\"com\"") && w.contains("does not route")),
         "{:?}",
-        facts.warnings
+        facts.cluster_domain_warning
     );
 }

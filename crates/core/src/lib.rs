@@ -16,6 +16,7 @@
 pub mod annotations;
 pub mod check;
 pub mod cidr;
+pub mod cluster_domain;
 pub mod connection;
 pub mod diagnostics;
 pub mod dns_names;

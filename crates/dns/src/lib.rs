@@ -27,7 +27,7 @@ pub use error::DnsError;
 /// The packet path without sockets, for the `dns_packet` fuzz target (not an API).
 #[doc(hidden)]
 pub use resolver::fuzzing;
-pub use resolver::{BridgeListener, BridgeStarter, SplitResolver, UpstreamsHandle};
+pub use resolver::{BridgeListener, BridgeStarter, SplitResolver, UpstreamsHandle, domain_probe};
 
 /// The longest TTL (seconds) the resolver keeps an answer for or hands to the OS, whatever the
 /// upstream or the cluster says: a poisoned or hostile answer lives at most this long.

@@ -317,7 +317,9 @@ impl TrayModel {
                 self.warn(format!("applying the plan failed (retrying): {message}"));
             }
             ControllerEvent::DaemonLost { .. } => self.daemon_restarting = self.following,
-            ControllerEvent::DaemonBack { .. } | ControllerEvent::Relisted { .. } => {}
+            ControllerEvent::DaemonBack { .. }
+            | ControllerEvent::Relisted { .. }
+            | ControllerEvent::ClusterDomainFound { .. } => {}
             ControllerEvent::Stopped => {
                 self.following = false;
                 self.daemon_restarting = false;

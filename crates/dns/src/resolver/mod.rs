@@ -4,6 +4,7 @@
 
 mod answers;
 mod bridge;
+pub mod domain_probe;
 mod engine;
 mod forwarder;
 pub mod fuzzing;
