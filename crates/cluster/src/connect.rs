@@ -413,7 +413,7 @@ pub async fn preview(
         events,
         last: Instant::now(),
     };
-    let prepared = prepare(options, &mut steps, false).await?;
+    let prepared = prepare(options, &mut steps, false, false).await?;
     let plan = plan(&prepared.snapshot, &prepared.request, prepared.clock.now_unix()).map_err(plan_error);
     Ok((prepared, plan))
 }
