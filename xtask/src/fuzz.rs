@@ -141,7 +141,10 @@ mod tests {
         );
         assert!(with_seeds.contains(&"-max_total_time=15".to_owned()));
         let without = run_args(dir.path(), "dns_packet", 15, Build::Dev);
-        assert_eq!(&without[..5], &["fuzz", "run", "--dev", "dns_packet", "corpus/dns_packet"]);
+        assert_eq!(
+            &without[..5],
+            &["fuzz", "run", "--dev", "dns_packet", "corpus/dns_packet"]
+        );
         assert_eq!(without[5], "--");
     }
 

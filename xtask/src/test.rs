@@ -60,6 +60,8 @@ fn e2e_tests(lab: Lab, env: &[(&str, &str)]) -> Result<()> {
         "psk",
         // A second connection to the same cluster refused as overlapping (seconds).
         "connections",
+        // A laptop server reached from pods by a Service name; the laptop closed otherwise.
+        "expose",
     ];
     let tests: Vec<&str> = match lab {
         Lab::Default => topology.iter().chain(laptop.iter()).copied().collect(),
@@ -210,7 +212,12 @@ fn all_steps() -> Result<()> {
     with_lab(&["--nodes-per-location", "2"], || {
         let env = [("KUBEWIRE_BIN_DIR", &*unit_caps)];
         lab_and_e2e_tests(Lab::Variant("2 nodes per location, unit capabilities"), &env)?;
-        e2e("2 nodes per location, unit capabilities", &["dns"], &env)
+        // The split DNS and the inbound filter (iptables) with only the unit's capabilities.
+        e2e(
+            "2 nodes per location, unit capabilities",
+            &["dns", "expose"],
+            &env,
+        )
     })
 }
 

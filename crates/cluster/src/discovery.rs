@@ -304,7 +304,8 @@ pub async fn discover(
     check_kilo(client).await?;
     let kube_dns = kube_dns(client).await?;
     let mut warnings = Vec::new();
-    let (cluster_domain, cluster_domain_source, cluster_domain_warning) = cluster_domain(client, domain).await;
+    let (cluster_domain, cluster_domain_source, cluster_domain_warning) =
+        cluster_domain(client, domain).await;
     let dns_ip: Option<IpAddr> = kube_dns
         .as_ref()
         .and_then(|s| s.cluster_ip.as_deref())

@@ -59,12 +59,16 @@ pub(crate) async fn settle<S: PlanSink>(
         match plan(snapshot, &changed, facts.clock.now_unix()) {
             Ok(p) => next.plan = p,
             Err(e) => {
-                warn(&format!("the cluster serves {domain}, but planning with it failed: {e}"));
+                warn(&format!(
+                    "the cluster serves {domain}, but planning with it failed: {e}"
+                ));
                 return;
             }
         }
         if let Err(e) = sink.apply(&next).await {
-            warn(&format!("the cluster serves {domain}, but applying it failed: {e}"));
+            warn(&format!(
+                "the cluster serves {domain}, but applying it failed: {e}"
+            ));
             return;
         }
         *request = changed;

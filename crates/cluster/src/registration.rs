@@ -217,6 +217,14 @@ pub fn own_peer(ours: &str, with_key: Option<(&str, bool)>) -> OwnPeer {
 
 /// Deletes the Peer; a Peer already gone is fine.
 pub async fn unregister(client: &kube::Client, name: &str) -> Result<(), ClusterError> {
+    // The Services that point at the Peer's address go with it (`kubewire expose`).
+    match crate::expose::delete_all_of(client, name).await {
+        Ok(deleted) if !deleted.is_empty() => {
+            tracing::info!(services = %deleted.join(","), "exposed Services deleted");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "deleting the exposed Services"),
+    }
     match peers_api(client).delete(name, &DeleteParams::default()).await {
         Ok(_) => {
             tracing::info!("Kilo Peer deleted");

@@ -56,7 +56,10 @@ mod tests {
     fn other_names_and_hostile_domains_give_nothing() {
         // Not a Service's name.
         assert_eq!(from_service_name("kube-dns.kube-system.cluster.local."), None);
-        assert_eq!(from_service_name("10-43-0-10.kube-system.pod.cluster.local."), None);
+        assert_eq!(
+            from_service_name("10-43-0-10.kube-system.pod.cluster.local."),
+            None
+        );
         assert_eq!(from_service_name("kube-dns.kube-system.svc."), None);
         assert_eq!(from_service_name("..svc.cluster.local"), None);
         assert_eq!(from_service_name(""), None);
@@ -65,7 +68,10 @@ mod tests {
         assert_eq!(from_service_name("kube-dns.kube-system.svc.github.com."), None);
         assert_eq!(from_service_name("kube-dns.kube-system.svc.co.uk."), None);
         // Malformed.
-        assert_eq!(from_service_name("kube-dns.kube-system.svc.bad_label.local."), None);
+        assert_eq!(
+            from_service_name("kube-dns.kube-system.svc.bad_label.local."),
+            None
+        );
     }
 
     #[test]

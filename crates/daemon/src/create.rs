@@ -18,6 +18,7 @@ use crate::session::{Controller, Session};
 pub struct Kept {
     pub owner_uid: u32,
     pub connected_since: u64,
+    pub exposed: std::collections::BTreeSet<kubewire_ipc::ExposedPort>,
 }
 
 /// Stops the DNS of `old` and removes its interface, for a re-create. A removal that fails is not
@@ -29,12 +30,17 @@ pub async fn retire(mut old: Session) -> Kept {
     {
         tracing::warn!(error = %e, "stopping DNS of the previous interface");
     }
+    let name = old.tunnel.name().to_owned();
     if let Err(err) = old.tunnel.remove().await {
         tracing::warn!(error = %err, "removing the previous interface; retrying");
+    }
+    if let Err(err) = crate::inbound::remove(&name) {
+        tracing::warn!(error = %err, interface = %name, "removing the previous interface's inbound filter");
     }
     Kept {
         owner_uid: old.owner_uid,
         connected_since: old.connected_since,
+        exposed: old.exposed,
     }
 }
 
@@ -67,6 +73,10 @@ pub async fn create(
     crate::restore::clear_leftover(journal, &new.held)
         .await
         .map_err(|e| DaemonError::NothingCreated(Box::new(e)))?;
+    // Closed to the cluster before the interface exists: no moment with every port open. Kept
+    // across a re-create (the interface name may change with it).
+    let exposed = new.kept.as_ref().map(|k| k.exposed.clone()).unwrap_or_default();
+    let inbound = crate::inbound::Filter::from_install(crate::inbound::install(&new.spec.name, &exposed));
     let key = PrivateKeyText(new.key.0.clone());
     let tunnel = journaled_create(
         journal,
@@ -74,10 +84,14 @@ pub async fn create(
         new.routes.iter().copied(),
         Tunnel::create(new.spec, &key, call_timeout),
     )
-    .await?;
+    .await
+    .inspect_err(|_| {
+        let _ = crate::inbound::remove(&new.spec.name);
+    })?;
     let kept = new.kept.unwrap_or(Kept {
         owner_uid: new.uid,
         connected_since: new.now,
+        exposed: std::collections::BTreeSet::new(),
     });
     Ok(Session {
         owner_uid: kept.owner_uid,
@@ -97,5 +111,7 @@ pub async fn create(
         dns: None,
         dns_warnings: Vec::new(),
         preshared_key: None,
+        exposed,
+        inbound,
     })
 }

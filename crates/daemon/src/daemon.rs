@@ -354,7 +354,59 @@ impl Daemon {
                 }
             }
             Request::Subscribe => Response::Subscribed,
+            Request::Expose { name, port } => {
+                self.exposure(peer, name, |exposed| crate::expose::add(exposed, port))
+                    .await
+            }
+            Request::Unexpose { name, service } => {
+                self.exposure(peer, name, |exposed| {
+                    exposed.retain(|p| p.service != service);
+                    Ok(())
+                })
+                .await
+            }
         }
+    }
+
+    /// Changes connection `name`'s exposed ports with `change` and puts the inbound filter in line;
+    /// the owner (or root) only. A filter that cannot be put in place changes nothing.
+    async fn exposure(
+        &self,
+        peer: &PeerIdentity,
+        name: Option<String>,
+        change: impl FnOnce(&mut std::collections::BTreeSet<kubewire_ipc::ExposedPort>) -> Result<(), DaemonError>,
+    ) -> Response {
+        let _in_order = self.applying.lock().await;
+        let mut slot = self.sessions.lock().await;
+        let name = match name.map_or_else(|| the_only(&slot), Ok) {
+            Ok(n) => n,
+            Err(e) => return error(&e),
+        };
+        let up = slot.names();
+        let Some(session) = slot.get_mut(&name) else {
+            return error(&DaemonError::NoSuchConnection { name, up });
+        };
+        if peer.uid != 0 && peer.uid != session.owner_uid {
+            return error(&DaemonError::NotOwner {
+                owner: session.owner_uid,
+                action: "change what it exposes",
+            });
+        }
+        if let Some(why) = session.inbound.refusal() {
+            return error(&DaemonError::Expose(why.to_owned()));
+        }
+        let mut next = session.exposed.clone();
+        if let Err(e) = change(&mut next) {
+            return error(&e);
+        }
+        if let Err(e) = crate::inbound::install(session.tunnel.name(), &next) {
+            return error(&DaemonError::Expose(e.to_string()));
+        }
+        tracing::info!(uid = peer.uid, connection = %name, exposed = next.len(), "exposed ports changed");
+        session.exposed = next;
+        let ports = session.exposed.iter().cloned().collect();
+        self.publish_status(&mut slot).await;
+        Response::Exposed { ports }
     }
 
     /// Removes every session's tunnel (routes, interface) and DNS, then the state file. On failure

@@ -48,6 +48,9 @@ pub enum DaemonError {
     /// A request named a connection the daemon does not hold.
     #[error("no connection named {name} is up (connected: {})", names(.up))]
     NoSuchConnection { name: String, up: Vec<String> },
+    /// An `expose` the daemon cannot honour: nothing was opened.
+    #[error("nothing was exposed: {0}")]
+    Expose(String),
     /// A request that needs one connection named none while several are up.
     #[error("several connections are up ({}): name one (`--name <name>`, or `--all`)", .up.join(", "))]
     WhichConnection { up: Vec<String> },
@@ -156,7 +159,7 @@ impl DaemonError {
         match self {
             Self::NotOwner { .. } => ErrorCode::NotOwner,
             Self::PlanRefused(_) => ErrorCode::PlanRefused,
-            Self::BadKey => ErrorCode::BadRequest,
+            Self::BadKey | Self::Expose(_) => ErrorCode::BadRequest,
             Self::NoSession | Self::NoSuchConnection { .. } => ErrorCode::NoSession,
             Self::Overlap { .. } => ErrorCode::Overlap,
             _ => ErrorCode::Failed,

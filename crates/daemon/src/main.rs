@@ -17,7 +17,9 @@ mod dns_runtime;
 mod dns_sync;
 mod error;
 mod events;
+mod expose;
 mod handshake_now;
+mod inbound;
 mod lan_yield;
 mod local_networks;
 #[cfg(target_os = "linux")]

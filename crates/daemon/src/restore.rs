@@ -72,6 +72,9 @@ pub fn restore(file: &Journal) -> Restored {
                         Vec::new()
                     }
                 };
+                if let Err(e) = crate::inbound::remove(&state.interface) {
+                    tracing::error!(error = %e, interface = %state.interface, "removing the inbound filter failed");
+                }
                 for what in &removed {
                     tracing::info!(removed = %what, "cleaned up");
                 }
@@ -101,6 +104,9 @@ pub fn restore(file: &Journal) -> Restored {
                 match kubewire_tunnel::cleanup_leftover(&interface, &[]) {
                     Ok(r) => removed.extend(r),
                     Err(e) => tracing::error!(error = %e, interface = %interface, "cleanup failed"),
+                }
+                if let Err(e) = crate::inbound::remove(&interface) {
+                    tracing::error!(error = %e, interface = %interface, "removing the inbound filter failed");
                 }
             }
             Restored::Corrupt { moved_to, removed }
@@ -153,6 +159,9 @@ async fn clear_one(file: &Journal, name: &str, state: crate::persist::State) -> 
             interface: state.interface.clone(),
             reason: e.to_string(),
         })?;
+    if let Err(e) = crate::inbound::remove(&state.interface) {
+        tracing::warn!(error = %e, interface = %state.interface, "removing a leftover inbound filter");
+    }
     for what in &removed {
         tracing::warn!(removed = %what, "removed what an earlier failed removal left");
     }

@@ -69,6 +69,10 @@ pub struct Session {
     pub dns_warnings: Vec<String>,
     /// The laptop's preshared key (on every peer), kept for re-checks after a network change.
     pub preshared_key: Option<kubewire_core::PresharedKey>,
+    /// The laptop ports the cluster may connect to (`kubewire expose`).
+    pub exposed: std::collections::BTreeSet<kubewire_ipc::ExposedPort>,
+    /// Whether the inbound filter ([`crate::inbound`]) is in place.
+    pub inbound: crate::inbound::Filter,
 }
 
 /// Joins the Plan's peers with the live statistics, and judges each ([`kubewire_ipc::health`]);
@@ -163,6 +167,7 @@ impl Session {
         warnings.extend(self.apply_warnings.iter().cloned());
         warnings.extend(self.dns_warnings.iter().cloned());
         warnings.extend(self.dns.iter().flat_map(crate::dns::DnsSession::warnings));
+        warnings.extend(self.inbound.warning().map(str::to_owned));
         if !warnings.is_empty() {
             state = TunnelState::Degraded;
         }
@@ -190,6 +195,8 @@ impl Session {
                 .collect(),
             withdrawn: self.withdrawn.clone(),
             connections: Vec::new(),
+            exposed: self.exposed.iter().cloned().collect(),
+            inbound_filter: self.inbound == crate::inbound::Filter::On,
         }
     }
 }

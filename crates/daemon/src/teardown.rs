@@ -14,7 +14,14 @@ pub async fn remove(mut session: Session) -> Result<(), DaemonError> {
         tracing::error!(interface = %name, error = %e, "could not restore the DNS settings");
         dns_failed = Some(e);
     }
-    match session.tunnel.remove().await {
+    let removed = session.tunnel.remove().await;
+    // After the interface: the filter guarded it to its last moment.
+    if removed.is_ok()
+        && let Err(e) = crate::inbound::remove(&name)
+    {
+        tracing::warn!(interface = %name, error = %e, "could not remove the inbound filter");
+    }
+    match removed {
         Ok(()) => match dns_failed {
             None => Ok(()),
             Some(e) => Err(DaemonError::DnsNotRestored(e)),

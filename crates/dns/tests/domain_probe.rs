@@ -109,9 +109,9 @@ async fn an_internet_domain_or_an_unconfirmed_reverse_answer_is_not_believed() {
     assert!(err.0.contains("no usable cluster domain"), "{err}");
     drop(server);
     // A reverse answer whose name does not resolve back to the address.
-    let Some(server) = dnsmasq(&[format!(
-        "--ptr-record=10.0.43.10.in-addr.arpa,kube-dns.kube-system.svc.corp.internal"
-    )]) else {
+    let Some(server) =
+        dnsmasq(&["--ptr-record=10.0.43.10.in-addr.arpa,kube-dns.kube-system.svc.corp.internal".to_owned()])
+    else {
         return;
     };
     let err = probe(server.addr, &kube_dns(), quick()).await.unwrap_err();
@@ -138,6 +138,10 @@ async fn a_silent_server_fails_within_the_deadline_and_says_so() {
     let err = probe(silent.local_addr().unwrap(), &kube_dns(), quick())
         .await
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(err.0.contains("did not answer"), "{err}");
 }

@@ -99,6 +99,70 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
     },
+    /// Let the cluster open connections to `port` of the laptop through connection `name`'s tunnel
+    /// (`kubewire expose`); every other port stays closed to the cluster. Only the connection's
+    /// owner (or root) may. Without a name: the only connection.
+    Expose {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        port: ExposedPort,
+    },
+    /// Close the port(s) of the Service `service` (`namespace/name`) again.
+    Unexpose {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        service: String,
+    },
+}
+
+/// A transport protocol of an exposed port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` / `udp`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+
+    /// `TCP` / `UDP`, as Kubernetes spells it.
+    #[must_use]
+    pub const fn kubernetes(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Self::Tcp),
+            "udp" => Ok(Self::Udp),
+            other => Err(format!(
+                "{other:?} is not a protocol kubewire exposes (tcp or udp)"
+            )),
+        }
+    }
+}
+
+/// A laptop port the cluster may open connections to through the tunnel, and the Service
+/// (`namespace/name`) that points at it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ExposedPort {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub service: String,
 }
 
 /// What the daemon answers to one request.
@@ -117,6 +181,10 @@ pub enum Response {
     },
     ShowConf {
         text: String,
+    },
+    /// The connection's exposed ports after an `Expose` or `Unexpose`.
+    Exposed {
+        ports: Vec<ExposedPort>,
     },
     /// Subscribed: [`Event`] frames follow.
     Subscribed,
@@ -214,6 +282,13 @@ pub struct Status {
     /// connection's (by name), so a reader of one connection reads them as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<Status>,
+    /// The laptop ports the cluster may connect to (`kubewire expose`); every other port is closed
+    /// to it when `inbound_filter` is true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<ExposedPort>,
+    /// Whether the filter that closes the laptop to the cluster (but for `exposed`) is in place.
+    #[serde(default)]
+    pub inbound_filter: bool,
 }
 
 impl Status {
@@ -244,6 +319,8 @@ impl Status {
             container_dns: Vec::new(),
             withdrawn: Vec::new(),
             connections: Vec::new(),
+            exposed: Vec::new(),
+            inbound_filter: false,
         }
     }
 }

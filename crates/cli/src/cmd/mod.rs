@@ -9,6 +9,7 @@ pub mod detach;
 pub mod disconnect;
 pub mod doctor;
 pub mod enroll;
+pub mod expose;
 pub mod graph;
 pub mod peers;
 pub mod plan;
@@ -49,6 +50,13 @@ pub enum Command {
     /// kubewire's Kilo Peers in the cluster (owner, last connect); `peers prune` removes stale ones.
     #[command(long_about = peers::LONG_ABOUT)]
     Peers(peers::PeersArgs),
+    /// Let cluster pods reach a server on this laptop by a Service name (only that port opens).
+    #[command(long_about = expose::LONG_ABOUT)]
+    Expose(expose::ExposeArgs),
+    /// Remove an exposed Service and close its laptop port to the cluster again.
+    Unexpose(expose::UnexposeArgs),
+    /// The laptop ports exposed to the cluster, with their Services.
+    Exposed(expose::ExposedArgs),
     /// The kubeconfig's contexts.
     Contexts(contexts::ContextsArgs),
     /// Write one archive for a bug report: versions, status, doctor, the plan, recent logs, the
@@ -75,6 +83,9 @@ impl Command {
             Self::Doctor(args) => doctor::run(&args, global),
             Self::Enroll(args) => enroll::run(&args),
             Self::Peers(args) => peers::run(&args, global),
+            Self::Expose(args) => expose::run_expose_cmd(&args, global),
+            Self::Unexpose(args) => expose::run_unexpose_cmd(&args, global),
+            Self::Exposed(args) => expose::run_exposed_cmd(&args, global),
             Self::Contexts(args) => contexts::run(&args),
             Self::BugReport(args) => bug_report::run(&args, global),
             Self::Plan(args) => plan::run(&args),

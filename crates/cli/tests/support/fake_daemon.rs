@@ -128,6 +128,9 @@ impl FakeDaemon {
                                         .unwrap_or_else(|| "[Interface]\nPrivateKey = (redacted)\n".into()),
                                 },
                                 Request::Subscribe => Response::Subscribed,
+                                Request::Expose { .. } | Request::Unexpose { .. } => {
+                                    Response::Exposed { ports: Vec::new() }
+                                }
                             }
                         };
                         let subscribed = matches!(answer, Response::Subscribed);

@@ -162,6 +162,13 @@ impl<S: PlanSink> Shell<S> {
                     keep_peer || !self.config.owns_peer,
                 ) {
                     (Some(name), false) => registration::unregister(&self.client, name).await,
+                    (Some(name), true) => {
+                        // The Peer stays; what `expose` made for it does not (the laptop is closed).
+                        if let Err(e) = crate::expose::delete_all_of(&self.client, name).await {
+                            tracing::warn!(error = %e, "deleting the exposed Services");
+                        }
+                        Ok(())
+                    }
                     _ => Ok(()),
                 };
                 down.and(peer)
