@@ -95,7 +95,7 @@ fn kubectl_has(laptop: &Laptop, kind: &str, name: &str) -> bool {
 #[test]
 #[ignore = "needs the lab: cargo xtask test"]
 fn a_laptop_server_is_reached_from_every_cloud_by_its_service_name_and_nothing_else_opens() {
-    let laptop = Laptop::start();
+    let mut laptop = Laptop::start();
     let _exposed = Server::start(&laptop, 8080, "hello from the laptop");
     let _other = Server::start(&laptop, 8081, "not for the cluster");
     laptop.connect(&[]);
@@ -153,6 +153,39 @@ fn a_laptop_server_is_reached_from_every_cloud_by_its_service_name_and_nothing_e
         );
         assert!(got.unwrap().contains("hello from the laptop"), "{location}");
     }
+    // A daemon restart (every package upgrade does one, SIGTERM; or a crash, SIGKILL): when the
+    // controller brings the tunnel back, the exposed port opens again, and only it.
+    let (_, last_pod) = pods.last().unwrap();
+    let service_url = {
+        let ip = resolve_in_pod(&laptop, last_pod, FQDN).unwrap();
+        format!("http://{ip}:8080/")
+    };
+    for crash in [false, true] {
+        if crash {
+            laptop.crash_daemon();
+        } else {
+            laptop.stop_daemon();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        laptop.start_daemon();
+        let mut got = Err(String::new());
+        assert!(
+            wait_until(Duration::from_secs(15), || {
+                got = from_pod(last_pod, &service_url);
+                got.is_ok()
+            }),
+            "after a daemon {} the exposed Service does not answer: {got:?}\ndaemon log:\n{}",
+            if crash { "crash" } else { "restart" },
+            laptop.daemon_log()
+        );
+        let listed = text(&laptop.kubewire(&["exposed"]));
+        assert!(listed.contains("default/laptop-api"), "{listed}");
+        assert!(
+            from_pod(first_pod, &format!("http://{me}:8081/")).is_err(),
+            "after a daemon restart port 8081 is open to the cluster"
+        );
+    }
+
     // The other listening port stays closed to the cluster.
     assert!(
         from_pod(first_pod, &format!("http://{me}:8081/")).is_err(),

@@ -37,6 +37,11 @@ fn snapshot(laptop: &Laptop) -> String {
             out.push('\n');
         }
     }
+    // The inbound filter's chains (iptables and ip6tables).
+    for tool in ["iptables", "ip6tables"] {
+        out.push_str(&format!("## {tool} -S\n"));
+        out.push_str(&laptop.exec(tool, &["-S"]).unwrap_or_else(|e| e));
+    }
     // Link names only (their counters move).
     out.push_str("## links\n");
     for line in laptop
@@ -69,7 +74,7 @@ fn connect_with_dns(laptop: &Laptop, before: &str) {
     );
     let during = snapshot(laptop);
     assert_ne!(during, before, "connect changes the laptop's network");
-    for seen in [kubewire_e2e::IFACE, "nameserver"] {
+    for seen in [kubewire_e2e::IFACE, "nameserver", "KWIN-"] {
         assert!(during.contains(seen), "the snapshot shows {seen}: {during}");
     }
 }

@@ -89,7 +89,6 @@ impl ConnectOptions {
 }
 
 /// A live connection.
-#[derive(Debug)]
 pub struct Connection {
     /// The controller following the cluster.
     pub controller: ControllerHandle,
@@ -105,6 +104,22 @@ pub struct Connection {
     pub plan: Plan,
     /// Where the key is kept.
     pub key_source: KeySource,
+    /// The API client (for what follows a connect: [`crate::expose::prune_stale`]).
+    pub client: kube::Client,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("controller", &self.controller)
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .field("peer_name", &self.peer_name)
+            .field("facts", &self.facts)
+            .field("plan", &self.plan)
+            .field("key_source", &self.key_source)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Steps {
@@ -658,6 +673,7 @@ pub async fn connect<S: PlanSink>(
         events,
     );
     Ok(Connection {
+        client: cluster.client.clone(),
         controller,
         context: cluster.context,
         server: cluster.server,

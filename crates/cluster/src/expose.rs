@@ -247,3 +247,22 @@ pub async fn delete_all_of(client: &kube::Client, peer: &str) -> Result<Vec<Stri
     }
     Ok(deleted)
 }
+
+/// After a connect: deletes the Services kubewire made for `peer` that the daemon does not hold
+/// open (`open`: `namespace/name`), the leftovers of a laptop that crashed or died while something
+/// was exposed. The names deleted.
+pub async fn prune_stale(
+    client: &kube::Client,
+    peer: &str,
+    open: &[String],
+) -> Result<Vec<String>, ClusterError> {
+    let mut deleted = Vec::new();
+    for e in list(client, Some(peer)).await? {
+        let name = format!("{}/{}", e.namespace, e.name);
+        if !open.contains(&name) {
+            delete(client, &e.namespace, &e.name).await?;
+            deleted.push(name);
+        }
+    }
+    Ok(deleted)
+}

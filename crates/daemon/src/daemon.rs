@@ -36,6 +36,10 @@ pub struct Daemon {
     next_connection: AtomicU64,
     /// The laptop's addresses as last read ([`crate::underlay`]).
     underlay: Mutex<Option<crate::underlay::Addresses>>,
+    /// Where every connection's exposed ports are kept across restarts.
+    exposed_file: crate::exposed_file::ExposedFile,
+    /// What an earlier run exposed, for connections not brought back yet.
+    remembered: std::sync::Mutex<crate::exposed_file::All>,
 }
 
 fn error(e: &DaemonError) -> Response {
@@ -74,6 +78,12 @@ fn the_only(sessions: &Sessions) -> Result<String, DaemonError> {
 impl Daemon {
     pub fn new(journal: Journal, call_timeout: Duration, dns: DnsOptions) -> Arc<Self> {
         let (events, _) = broadcast::channel(64);
+        let exposed_file = crate::exposed_file::ExposedFile::new(
+            journal
+                .path()
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new(".")),
+        );
         Arc::new(Self {
             sessions: Mutex::new(Sessions::default()),
             applying: Mutex::new(()),
@@ -85,7 +95,60 @@ impl Daemon {
             dns,
             next_connection: AtomicU64::new(1),
             underlay: Mutex::new(None),
+            remembered: std::sync::Mutex::new(exposed_file.read()),
+            exposed_file,
         })
+    }
+
+    /// A connection an earlier run had exposed ports on is back (same name, same owner): they
+    /// open again.
+    fn reopen_exposed(&self, slot: &mut Sessions, name: &str) {
+        let Some(session) = slot.get_mut(name) else {
+            return;
+        };
+        let Ok(mut remembered) = self.remembered.lock() else {
+            return;
+        };
+        let Some(earlier) = remembered.remove(name) else {
+            return;
+        };
+        if earlier.owner_uid != session.owner_uid
+            || !session.exposed.is_empty()
+            || session.inbound != crate::inbound::Filter::On
+        {
+            tracing::info!(connection = %name, "exposed ports of an earlier run not reopened (another owner, or no filter)");
+            return;
+        }
+        match crate::inbound::install(session.tunnel.name(), &earlier.ports) {
+            Ok(()) => {
+                tracing::info!(connection = %name, ports = earlier.ports.len(), "exposed ports of an earlier run reopened");
+                session.exposed = earlier.ports;
+            }
+            Err(e) => tracing::warn!(connection = %name, error = %e, "reopening exposed ports"),
+        }
+    }
+
+    /// Writes what every connection exposes (and what earlier runs did, not back yet).
+    fn save_exposed(&self, slot: &Sessions) {
+        let Ok(remembered) = self.remembered.lock() else {
+            return;
+        };
+        let mut all = remembered.clone();
+        for (name, session) in slot.iter() {
+            all.remove(name);
+            if !session.exposed.is_empty() {
+                all.insert(
+                    name.clone(),
+                    crate::exposed_file::Remembered {
+                        owner_uid: session.owner_uid,
+                        ports: session.exposed.clone(),
+                    },
+                );
+            }
+        }
+        if let Err(e) = self.exposed_file.write(&all) {
+            tracing::warn!(error = %e, "could not save the exposed ports (a restart would not reopen them)");
+        }
     }
 
     pub fn connection_id(&self) -> u64 {
@@ -273,6 +336,7 @@ impl Daemon {
                 };
                 match apply(&mut slot, &self.journal, self.call_timeout, &self.dns, request).await {
                     Ok(changes) => {
+                        self.reopen_exposed(&mut slot, &name);
                         // The addresses a later move is compared with, from the first Plan on.
                         let mut underlay = self.underlay.lock().await;
                         if underlay.is_none() {
@@ -322,6 +386,12 @@ impl Daemon {
                     None => self.take_down(&mut slot).await,
                     Some(n) => self.take_one(&mut slot, n).await,
                 };
+                if let Ok(mut remembered) = self.remembered.lock() {
+                    for n in &names {
+                        remembered.remove(n);
+                    }
+                }
+                self.save_exposed(&slot);
                 match taken {
                     Ok(()) => {
                         tracing::info!(uid = peer.uid, connections = %names.join(","), "disconnected");
@@ -405,6 +475,7 @@ impl Daemon {
         tracing::info!(uid = peer.uid, connection = %name, exposed = next.len(), "exposed ports changed");
         session.exposed = next;
         let ports = session.exposed.iter().cloned().collect();
+        self.save_exposed(&slot);
         self.publish_status(&mut slot).await;
         Response::Exposed { ports }
     }

@@ -18,6 +18,7 @@ mod dns_sync;
 mod error;
 mod events;
 mod expose;
+mod exposed_file;
 mod handshake_now;
 mod inbound;
 mod lan_yield;

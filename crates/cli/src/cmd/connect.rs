@@ -143,6 +143,7 @@ async fn foreground(args: &ConnectArgs, global: &Global, name: &str) -> anyhow::
             "Ctrl-C disconnects."
         },
     );
+    prune_stale_exposures(global, name, &connection, &progress).await;
     let status_writer = tokio::spawn(write_status(connection.controller.status(), files.status()));
     let mode = wait_for_stop(args).await?;
     status_writer.abort();
@@ -155,6 +156,37 @@ async fn foreground(args: &ConnectArgs, global: &Global, name: &str) -> anyhow::
         StopMode::Disconnect { keep_peer } => progress.finished(false, keep_peer),
     }
     Ok(())
+}
+
+/// Deletes the Services an earlier run of this laptop exposed and the daemon no longer holds
+/// open (a crash, a dead laptop): pods would otherwise call a closed port.
+async fn prune_stale_exposures(
+    global: &Global,
+    name: &str,
+    connection: &kubewire_cluster::connect::Connection,
+    progress: &Progress,
+) {
+    let Ok(mut client) = kubewire_ipc::Client::connect(&global.socket).await else {
+        return;
+    };
+    let Ok(kubewire_ipc::Response::Status { status }) = client.request(&kubewire_ipc::Request::Status).await
+    else {
+        return;
+    };
+    let mine = std::iter::once(status.as_ref())
+        .chain(status.connections.iter())
+        .find(|s| s.connection().as_deref() == Some(name));
+    let open: Vec<String> = mine
+        .map(|s| s.exposed.iter().map(|p| p.service.clone()).collect())
+        .unwrap_or_default();
+    match kubewire_cluster::expose::prune_stale(&connection.client, &connection.peer_name, &open).await {
+        Ok(deleted) if !deleted.is_empty() => progress.warning(&format!(
+            "deleted Services an earlier run exposed and nothing serves any more: {}",
+            deleted.join(", ")
+        )),
+        Ok(_) => {}
+        Err(e) => progress.warning(&format!("checking for stale exposed Services: {e}")),
+    }
 }
 
 /// Keeps `controller.json` (this connection's, [`controllers::Files::status`]) in the state dir up

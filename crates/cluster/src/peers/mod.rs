@@ -78,8 +78,13 @@ pub async fn list(client: &kube::Client) -> Result<Vec<PeerRecord>, ClusterError
     Ok(records)
 }
 
-/// Deletes one Peer; one already gone is fine.
+/// Deletes one Peer, and the Services `kubewire expose` made for it (they point at its address);
+/// one already gone is fine.
 pub async fn delete(client: &kube::Client, name: &str) -> Result<(), ClusterError> {
+    let exposed = crate::expose::delete_all_of(client, name).await?;
+    if !exposed.is_empty() {
+        tracing::info!(peer = name, services = %exposed.join(","), "exposed Services of a stale Peer deleted");
+    }
     match peers_api(client).delete(name, &DeleteParams::default()).await {
         Ok(_) => {
             tracing::debug!(peer = name, "stale Kilo Peer deleted");
