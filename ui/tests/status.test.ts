@@ -154,3 +154,43 @@ test("no Sign in again while the credentials are fine", async () => {
   await screen.findByTestId("status-phase");
   expect(screen.queryByTestId("sign-in")).toBeNull();
 });
+
+test("exposed ports are listed with Unexpose, and the form exposes a laptop port", async () => {
+  const calls = backend(lab.labState(), { expose: () => "nothing listens on TCP port 3000 on this laptop yet", unexpose: () => null });
+  const user = userEvent.setup();
+  render(App);
+  const section = await screen.findByTestId("exposed");
+  expect(within(section).getByTestId("exposed-row")).toHaveTextContent("default/laptop-api");
+  expect(within(section).getByTestId("exposed-row")).toHaveTextContent("laptop port 8080/tcp");
+  await user.click(screen.getByTestId("unexpose-default/laptop-api"));
+  await waitFor(() => expect(commands(calls)).toContain("unexpose"));
+  expect(calls.find((c) => c.cmd === "unexpose")?.args).toEqual({ service: "default/laptop-api" });
+  // The form: a bad name keeps the button off; a good one sends port, name and namespace.
+  const button = screen.getByTestId("expose-button");
+  await user.type(screen.getByTestId("expose-port"), "3000");
+  await user.type(screen.getByTestId("expose-name"), "Web_Dev");
+  expect(button).toBeDisabled();
+  await user.clear(screen.getByTestId("expose-name"));
+  await user.type(screen.getByTestId("expose-name"), "web-dev");
+  await user.click(button);
+  await waitFor(() => expect(commands(calls)).toContain("expose"));
+  expect(calls.find((c) => c.cmd === "expose")?.args).toEqual({ port: 3000, target: null, name: "web-dev", namespace: "default" });
+  expect(await screen.findByTestId("expose-note")).toHaveTextContent("nothing listens on TCP port 3000");
+});
+
+test("a refused expose shows the error with its fix, and nothing else changes", async () => {
+  backend(lab.labState(), {
+    expose: () => {
+      throw { kind: "refused", title: "Nothing was exposed", message: "the Service default/web exists and is not kubewire's", fix: "pick another name", command: null };
+    },
+  });
+  const user = userEvent.setup();
+  render(App);
+  await screen.findByTestId("exposed");
+  await user.type(screen.getByTestId("expose-port"), "9090");
+  await user.type(screen.getByTestId("expose-name"), "web");
+  await user.click(screen.getByTestId("expose-button"));
+  expect(await screen.findByTestId("error-title")).toHaveTextContent("Nothing was exposed");
+  expect(screen.getByTestId("error-fix")).toHaveTextContent("pick another name");
+  expect(screen.getAllByTestId("exposed-row")).toHaveLength(1);
+});

@@ -36,6 +36,7 @@ pub mod enroll;
 pub mod error;
 pub mod events;
 pub mod expose;
+pub mod exposing;
 pub mod failover;
 pub mod keys;
 pub mod kubeconfig;

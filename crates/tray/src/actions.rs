@@ -322,3 +322,45 @@ pub async fn quit_now(app: &App, disconnect_first: bool) {
     }
     app.quit();
 }
+
+/// What an expose failure looks like in the window.
+fn expose_error(e: &kubewire_cluster::exposing::ExposeError) -> UiError {
+    use kubewire_cluster::exposing::ExposeError;
+    match e {
+        ExposeError::Cluster(c) => from_cluster(c),
+        other => UiError {
+            kind: crate::types::ErrorKind::Refused,
+            title: "Nothing was exposed".into(),
+            message: other.to_string(),
+            fix: "Connect first; `kubewire doctor` explains what keeps a port from the cluster.".into(),
+            command: Some("kubewire doctor".into()),
+        },
+    }
+}
+
+/// Exposes a laptop port to the cluster as a Service (the window's form); the warning about the
+/// local server, if any.
+pub async fn expose(
+    app: &App,
+    request: &kubewire_cluster::exposing::ExposeRequest,
+) -> Result<Option<String>, UiError> {
+    let done = kubewire_cluster::exposing::expose(&app.socket, request)
+        .await
+        .map_err(|e| expose_error(&e))?;
+    tracing::info!(service = %format!("{}/{}", request.namespace, request.name), "exposed");
+    Ok(done.warning)
+}
+
+/// Removes an exposed Service (`namespace/name`) and closes its port.
+pub async fn unexpose(app: &App, service: &str) -> Result<(), UiError> {
+    let Some((namespace, name)) = service.split_once('/') else {
+        return Err(expose_error(&kubewire_cluster::exposing::ExposeError::Refused(
+            format!("{service:?} is not namespace/name"),
+        )));
+    };
+    kubewire_cluster::exposing::unexpose(&app.socket, namespace, name, None, None)
+        .await
+        .map_err(|e| expose_error(&e))?;
+    tracing::info!(service, "unexposed");
+    Ok(())
+}

@@ -32,6 +32,26 @@ pub async fn call(app: &App, cmd: &str, args: Value) -> Result<Value, Value> {
             set_settings(app, settings).and_then(|s| value(&s))
         }
         "get_logs" => value(&app.logs.entries()),
+        "expose" => {
+            let port: u16 = arg(&args, "port")?;
+            let target: Option<u16> = arg(&args, "target")?;
+            let name: String = arg(&args, "name")?;
+            let namespace: Option<String> = arg(&args, "namespace")?;
+            let request = kubewire_cluster::exposing::ExposeRequest {
+                port,
+                target: target.unwrap_or(port),
+                name,
+                namespace: namespace.unwrap_or_else(|| "default".into()),
+                protocol: kubewire_ipc::Protocol::Tcp,
+                connection: None,
+                kubeconfig: None,
+            };
+            actions::expose(app, &request).await.and_then(|w| value(&w))
+        }
+        "unexpose" => {
+            let service: String = arg(&args, "service")?;
+            actions::unexpose(app, &service).await.and_then(|()| value(&()))
+        }
         "save_bug_report" => crate::bug_report::save(app).await.and_then(|path| value(&path)),
         other => Err(UiError {
             kind: ErrorKind::Other,

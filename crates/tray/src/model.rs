@@ -494,6 +494,18 @@ impl TrayModel {
                 .flatten()
         });
         self.state.connected_since = status.and_then(|s| s.connected_since);
+        self.state.exposed = status
+            .map(|s| {
+                s.exposed
+                    .iter()
+                    .map(|p| crate::types::ExposedRow {
+                        service: p.service.clone(),
+                        port: p.port,
+                        protocol: p.protocol.as_str().to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         if up {
             // The node (segment leader) carrying the service CIDR; the daemon names the segment.
             self.state.gateway = self

@@ -56,6 +56,21 @@ pub struct AppState {
     /// again", which connects again and so runs the kubeconfig's login.
     #[serde(default)]
     pub sign_in_needed: bool,
+    /// The laptop ports the cluster may connect to, with their Services (`kubewire expose`).
+    #[serde(default)]
+    pub exposed: Vec<ExposedRow>,
+}
+
+/// One exposed laptop port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExposedRow {
+    /// `namespace/name` of the Service.
+    pub service: String,
+    /// The laptop's port.
+    pub port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
 }
 
 /// The last network change, as the window shows it.

@@ -64,6 +64,10 @@ export const api = {
   setSettings: (settings: Settings) => call<Settings>("set_settings", { settings }),
   getLogs: () => call<LogEntry[]>("get_logs"),
   saveBugReport: () => call<string>("save_bug_report"),
+  /** Exposes laptop port `target` (default `port`) as Service `namespace/name` port `port`; a warning about the local server, or null. */
+  expose: (port: number, name: string, namespace: string, target: number | null = null) =>
+    call<string | null>("expose", { port, target, name, namespace }),
+  unexpose: (service: string) => call<null>("unexpose", { service }),
 };
 
 export function onState(cb: (s: AppState) => void): Promise<UnlistenFn> {

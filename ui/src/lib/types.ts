@@ -106,6 +106,17 @@ export interface AppState {
   mtu: string | null;
   /** The API server refused the credentials (401): offer "Sign in again" (connect to `context` again). */
   signInNeeded: boolean;
+  /** The laptop ports the cluster may connect to, with their Services (`kubewire expose`). */
+  exposed: ExposedRow[];
+}
+
+/** One exposed laptop port. */
+export interface ExposedRow {
+  /** `namespace/name` of the Service. */
+  service: string;
+  /** The laptop's port. */
+  port: number;
+  protocol: string;
 }
 
 export interface DoctorCheck {
@@ -170,5 +181,6 @@ export function emptyState(): AppState {
     network: null,
     mtu: null,
     signInNeeded: false,
+    exposed: [],
   };
 }

@@ -2,14 +2,10 @@
 //! `kubewire exposed`: cluster pods reach a server on this laptop by a Service name. The daemon
 //! opens the one laptop port to the cluster (everything else stays closed), then a Service without
 //! a selector and an EndpointSlice with the laptop's Kilo Peer address are applied
-//! (`kubewire_cluster::expose`). Either step failing undoes the other.
+//! (`kubewire_cluster::exposing`, which the tray app runs too). Either step failing undoes the other.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
-
-use anyhow::{Context as _, bail};
-use kubewire_cluster::{expose, kubeconfig};
-use kubewire_ipc::{Client, ExposedPort, Protocol, Request, Response, Status};
+use kubewire_cluster::exposing;
+use kubewire_ipc::{ExposedPort, Protocol};
 
 use super::Global;
 
@@ -90,142 +86,29 @@ pub struct ExposedArgs {
     pub json: bool,
 }
 
-/// The connection's own status: `wanted`, else the only one.
-fn pick(status: &Status, wanted: Option<&str>) -> anyhow::Result<Status> {
-    let all: Vec<Status> = if status.connections.is_empty() {
-        status.session.iter().map(|_| status.clone()).collect()
-    } else {
-        status.connections.clone()
-    };
-    let names: Vec<String> = all.iter().filter_map(Status::connection).collect();
-    match wanted {
-        Some(w) => all
-            .into_iter()
-            .find(|s| s.connection().as_deref() == Some(w))
-            .with_context(|| format!("no connection named {w} is up (connected: {})", names.join(", "))),
-        None => match all.len() {
-            0 => bail!("not connected: `kubewire connect` first"),
-            1 => Ok(all.into_iter().next().context("one connection")?),
-            _ => bail!(
-                "several connections are up ({}): name one with --connection",
-                names.join(", ")
-            ),
-        },
-    }
-}
-
-async fn daemon(global: &Global, request: &Request) -> anyhow::Result<Response> {
-    let mut client = Client::connect(&global.socket).await?;
-    match client.request(request).await? {
-        Response::Error { message, .. } => bail!("{message}"),
-        other => Ok(other),
-    }
-}
-
-async fn status(global: &Global) -> anyhow::Result<Status> {
-    match daemon(global, &Request::Status).await? {
-        Response::Status { status } => Ok(*status),
-        other => bail!("unexpected answer from kubewired: {other:?}"),
-    }
-}
-
-/// What a local TCP server looks like from here: warnings when the cluster could not reach it.
-fn listener_warning(target: u16, address: IpAddr) -> Option<String> {
-    let timeout = Duration::from_millis(300);
-    let on = |ip: IpAddr| TcpStream::connect_timeout(&SocketAddr::new(ip, target), timeout).is_ok();
-    match (on(address), on(IpAddr::V4(Ipv4Addr::LOCALHOST))) {
-        (true, _) => None,
-        (false, true) => Some(format!(
-            "a server listens on 127.0.0.1:{target} only: the cluster reaches this laptop at {address}; \
-             make it listen on 0.0.0.0 (or {address})"
-        )),
-        (false, false) => Some(format!(
-            "nothing listens on TCP port {target} on this laptop yet: the Service is created anyway; \
-             start your server on 0.0.0.0:{target}"
-        )),
-    }
-}
-
-async fn cluster_client(
-    kubeconfig_path: Option<&std::path::Path>,
-    connection: &Status,
-) -> anyhow::Result<(kubeconfig::ClusterClient, String)> {
-    let session = connection
-        .session
-        .clone()
-        .context("the connection has no session")?;
-    let loaded = kubeconfig::load(kubeconfig_path)?;
-    let cluster = loaded.client(Some(&session.context)).await?;
-    if cluster.server.trim_end_matches('/') != session.cluster.trim_end_matches('/') {
-        bail!(
-            "the kubeconfig's context {} points at {}, but the connection is to {}",
-            session.context,
-            cluster.server,
-            session.cluster
-        );
-    }
-    Ok((cluster, session.peer_name))
-}
-
 async fn run_expose(args: &ExposeArgs, global: &Global) -> anyhow::Result<()> {
-    let connection = pick(&status(global).await?, args.connection.as_deref())?;
-    let name = connection.connection().context("the connection has no name")?;
-    let address = connection
-        .address
-        .context("the connection has no tunnel address")?
-        .addr();
     let (port, target) = args.ports;
-    if args.protocol == Protocol::Tcp
-        && let Some(warning) = listener_warning(target, address)
-    {
-        eprintln!("warning: {warning}");
-    }
-    let (client, peer) = cluster_client(args.kubeconfig.as_deref(), &connection).await?;
-    let service = format!("{}/{}", args.namespace, args.name);
-    let opened = ExposedPort {
-        protocol: args.protocol,
-        port: target,
-        service: service.clone(),
-    };
-    daemon(
-        global,
-        &Request::Expose {
-            name: Some(name.clone()),
-            port: opened,
-        },
-    )
-    .await?;
-    let exposure = expose::Exposure {
-        namespace: args.namespace.clone(),
-        name: args.name.clone(),
+    let request = exposing::ExposeRequest {
         port,
         target,
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
         protocol: args.protocol,
-        address,
-        peer,
+        connection: args.connection.clone(),
+        kubeconfig: args.kubeconfig.clone(),
     };
-    let cluster_ip = match expose::apply(&client.client, &exposure).await {
-        Ok(ip) => ip,
-        Err(e) => {
-            // Nothing half done: the port closes again.
-            let _ = daemon(
-                global,
-                &Request::Unexpose {
-                    name: Some(name),
-                    service,
-                },
-            )
-            .await;
-            return Err(e.into());
-        }
-    };
+    let done = exposing::expose(&global.socket, &request).await?;
+    if let Some(warning) = &done.warning {
+        eprintln!("warning: {warning}");
+    }
     println!(
-        "exposed {address}:{target}/{} as {}.{}.svc:{port} (ClusterIP {}); pods in the cluster reach it \
+        "exposed {}:{target}/{} as {}.{}.svc:{port} (ClusterIP {}); pods in the cluster reach it \
          by that name. `kubewire unexpose {} -n {}` closes it again.",
+        done.address,
         args.protocol.as_str(),
         args.name,
         args.namespace,
-        cluster_ip.as_deref().unwrap_or("pending"),
+        done.cluster_ip.as_deref().unwrap_or("pending"),
         args.name,
         args.namespace
     );
@@ -233,19 +116,15 @@ async fn run_expose(args: &ExposeArgs, global: &Global) -> anyhow::Result<()> {
 }
 
 async fn run_unexpose(args: &UnexposeArgs, global: &Global) -> anyhow::Result<()> {
-    let connection = pick(&status(global).await?, args.connection.as_deref())?;
-    let name = connection.connection().context("the connection has no name")?;
-    let service = format!("{}/{}", args.namespace, args.name);
-    let (client, _) = cluster_client(args.kubeconfig.as_deref(), &connection).await?;
-    let found = expose::delete(&client.client, &args.namespace, &args.name).await?;
-    daemon(
-        global,
-        &Request::Unexpose {
-            name: Some(name),
-            service: service.clone(),
-        },
+    let found = exposing::unexpose(
+        &global.socket,
+        &args.namespace,
+        &args.name,
+        args.connection.as_deref(),
+        args.kubeconfig.as_deref(),
     )
     .await?;
+    let service = format!("{}/{}", args.namespace, args.name);
     if found {
         println!("{service} removed; its laptop port is closed to the cluster again");
     } else {
@@ -255,12 +134,7 @@ async fn run_unexpose(args: &UnexposeArgs, global: &Global) -> anyhow::Result<()
 }
 
 async fn run_exposed(args: &ExposedArgs, global: &Global) -> anyhow::Result<()> {
-    let status = status(global).await?;
-    let all: Vec<Status> = if status.connections.is_empty() {
-        status.session.iter().map(|_| status.clone()).collect()
-    } else {
-        status.connections.clone()
-    };
+    let all = exposing::connections(&exposing::status(&global.socket).await?);
     let rows: Vec<(String, &ExposedPort)> = all
         .iter()
         .flat_map(|s| {

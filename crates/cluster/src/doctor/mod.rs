@@ -1,7 +1,7 @@
 //! The checks of `kubewire doctor`, in order, as structured results (the CLI prints them, the tray
 //! app shows them): daemon reachable and authorised, kubeconfig, API server reachable, Kilo present,
 //! clock, nodes ready, handshakes, path MTU, local networks (ranges the daemon withdrew), route
-//! conflicts (of the preview plan). Each failure carries its fix. One file per check where a check is
+//! conflicts (of the preview plan), exposed ports (`exposed.rs`). Each failure carries its fix. One file per check where a check is
 //! more than a few lines: `clock.rs`, `overlaps.rs`; the report type: `report.rs`.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use crate::path_mtu::PathMtu;
 use crate::{discovery, kubeconfig};
 
 mod clock;
+mod exposed;
 mod os_dns;
 mod overlaps;
 mod report;
@@ -57,6 +58,7 @@ pub async fn run(input: &DoctorInput) -> Vec<Check> {
         os_dns::check(&mut r, status, plan.as_ref()).await;
     }
     check_route_conflicts(&mut r, plan.as_ref());
+    exposed::check(&mut r, daemon.as_ref(), cluster.as_ref().filter(|_| api_ok)).await;
     r.checks
 }
 
