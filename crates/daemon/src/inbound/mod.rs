@@ -22,6 +22,7 @@ pub use other::{install, remove};
 /// Why the filter could not be put in place (or taken away).
 #[derive(Debug, thiserror::Error)]
 pub enum InboundError {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     #[error("{tool} failed: {message}")]
     Tool { tool: &'static str, message: String },
     #[cfg_attr(target_os = "linux", allow(dead_code))]
@@ -74,6 +75,7 @@ impl Filter {
 
 /// The filter chain of interface `interface` (iptables allows 28 characters; interface names
 /// have at most 15).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[must_use]
 pub fn chain(interface: &str) -> String {
     format!("KWIN-{interface}")
@@ -82,6 +84,7 @@ pub fn chain(interface: &str) -> String {
 /// The `iptables-restore --noflush` text that makes `interface`'s chain exactly: replies and
 /// related ICMP (path MTU discovery) pass, the exposed ports pass, everything else (an echo
 /// request too) is dropped. The same text serves iptables and ip6tables.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[must_use]
 pub fn rules(interface: &str, exposed: &BTreeSet<ExposedPort>) -> String {
     let chain = chain(interface);
