@@ -136,10 +136,11 @@ fn resolve(netns: &str, name: &str) -> String {
     .unwrap_or_default()
 }
 
-/// `curl http://FQDN:port/` from `netns`, the name resolved to `ip`.
+/// `curl http://FQDN:port/` from `netns`, the name resolved to `ip` (the cluster DNS's answer).
 fn curl_name(netns: &str, ip: &str, port: u16) -> Result<String, String> {
     let resolve = format!("{FQDN}:{port}:{ip}");
-    let url = format!("http://{FQDN}:{port}/");
+    // The query marks the request as one through the Service in the laptop's access log.
+    let url = format!("http://{FQDN}:{port}/?via=service");
     curl(netns, &["--resolve", &resolve, &url])
 }
 
@@ -308,7 +309,7 @@ fn a_service_created_through_the_api_reaches_a_kilo_peer_from_every_location() {
         let log = std::fs::read_to_string(&access_log).unwrap_or_default();
         assert!(
             log.lines()
-                .any(|l| l.starts_with(&format!("{} ", node.pod_ip)) && l.contains("GET / ")),
+                .any(|l| l.starts_with(&format!("{} ", node.pod_ip)) && l.contains("GET /?via=service ")),
             "the laptop saw pod {}'s address {} as the source:\n{log}",
             node.pod_name,
             node.pod_ip
