@@ -94,18 +94,22 @@ fn lab_and_e2e_tests(lab: Lab, env: &[(&str, &str)]) -> Result<()> {
     e2e_tests(lab, env)
 }
 
-/// The lab test suite: `crates/lab/tests/lab.rs`, ignored by plain `cargo test` because it needs the lab.
+/// The lab test suites: `crates/lab/tests/lab.rs` and `api_services.rs` (Services created through
+/// the API reach a Kilo Peer), ignored by plain `cargo test` because they need the lab.
 fn lab_tests() -> Result<()> {
-    sh::cargo(&[
-        "test",
-        "-p",
-        "kubewire-lab",
-        "--test",
-        "lab",
-        "--",
-        "--ignored",
-        "--test-threads=1",
-    ])
+    for suite in ["lab", "api_services"] {
+        sh::cargo(&[
+            "test",
+            "-p",
+            "kubewire-lab",
+            "--test",
+            suite,
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ])?;
+    }
+    Ok(())
 }
 
 /// The two-cluster suite (`crates/lab/tests/clusters.rs`) on a lab brought up with `--clusters 2`.

@@ -5,7 +5,8 @@
 //! kubeconfig, and the real list/watch protocol, so the `kube` client and `kubectl` use it unmodified.
 //!
 //! Served: `/version`, legacy and aggregated discovery, core `v1` nodes, namespaces, services,
-//! endpoints, pods and events (stored, nothing runs them), `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
+//! endpoints, pods and events (stored, nothing runs them), `discovery.k8s.io/v1` EndpointSlices
+//! (validated: address type and addresses), `networking.k8s.io/v1` ServiceCIDRs (one, `kubernetes`, as in 1.33), and
 //! `apiextensions.k8s.io/v1` CustomResourceDefinitions with the resources stored CRDs define (the
 //! Kilo `peers.kilo.squat.ai`, see [`Store::install_kilo_crd`]).
 //!
@@ -27,7 +28,7 @@
 //! Simplified, on purpose:
 //! - One version per resource; of the subresources only `/status`; no finalizers or graceful
 //!   deletion (deletes are immediate, `propagationPolicy` is ignored); no RBAC; no admission or
-//!   defaulting beyond metadata and Services; no schema or field validation (`fieldValidation` is
+//!   defaulting beyond metadata, Services and EndpointSlices; no schema or field validation (`fieldValidation` is
 //!   accepted and ignored).
 //! - Namespaces need not exist for namespaced objects; [`Store::new`] creates `default`,
 //!   `kube-system`, `kube-public` and `kube-node-lease` like a fresh cluster.
@@ -64,6 +65,7 @@ mod apply;
 mod auth;
 mod authz;
 mod discovery;
+mod endpointslices;
 mod http;
 mod kubeconfig;
 mod list;

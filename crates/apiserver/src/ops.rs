@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::endpointslices;
 use super::object::{self, meta_str};
 use super::resources::ResourceType;
 use super::services;
@@ -349,6 +350,7 @@ fn admit(
                 .unwrap_or_default();
             services::admit(obj, old, st.service_cidr, &used)?;
         }
+        ("discovery.k8s.io", "endpointslices") => endpointslices::admit(obj, old)?,
         _ => {}
     }
     Ok(())

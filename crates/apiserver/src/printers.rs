@@ -205,6 +205,27 @@ fn endpoints(obj: &Value, _: SystemTime) -> Value {
     text(out.join(","))
 }
 
+fn slice_ports(obj: &Value, _: SystemTime) -> Value {
+    let ports: Vec<String> = array(obj, "/ports")
+        .filter_map(|p| p.get("port"))
+        .map(Value::to_string)
+        .collect();
+    text(ports.join(","))
+}
+
+/// Up to three addresses and `+ N more...`, as kubectl's EndpointSlice printer.
+fn slice_endpoints(obj: &Value, _: SystemTime) -> Value {
+    let all: Vec<&str> = array(obj, "/endpoints")
+        .flat_map(|e| array(e, "/addresses"))
+        .filter_map(Value::as_str)
+        .collect();
+    let mut out = all.iter().take(3).copied().collect::<Vec<_>>().join(",");
+    if all.len() > 3 {
+        out.push_str(&format!(" + {} more...", all.len() - 3));
+    }
+    text(out)
+}
+
 fn pod_ready(obj: &Value, _: SystemTime) -> Value {
     let total = array(obj, "/spec/containers").count();
     let ready = array(obj, "/status/containerStatuses")
@@ -315,6 +336,23 @@ pub fn builtin(group: &str, plural: &str) -> Option<&'static [Column]> {
         c("Endpoints", 0, "Endpoints of the service", endpoints),
         AGE,
     ];
+    const ENDPOINT_SLICES: &[Column] = &[
+        NAME,
+        c(
+            "AddressType",
+            0,
+            "The address type of the endpoint slice",
+            |o, _| text(s(o, "/addressType")),
+        ),
+        c("Ports", 0, "The ports of the endpoint slice", slice_ports),
+        c(
+            "Endpoints",
+            0,
+            "The endpoints of the endpoint slice",
+            slice_endpoints,
+        ),
+        AGE,
+    ];
     const NAMESPACES: &[Column] = &[
         NAME,
         c("Status", 0, "The status of the namespace", |o, _| {
@@ -343,6 +381,7 @@ pub fn builtin(group: &str, plural: &str) -> Option<&'static [Column]> {
         ("", "nodes") => NODES,
         ("", "services") => SERVICES,
         ("", "endpoints") => ENDPOINTS,
+        ("discovery.k8s.io", "endpointslices") => ENDPOINT_SLICES,
         ("", "namespaces") => NAMESPACES,
         ("", "pods") => PODS,
         ("", "events") => EVENTS,

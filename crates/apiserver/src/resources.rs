@@ -78,7 +78,7 @@ impl ResourceType {
             short_names: short.iter().map(|s| s.to_string()).collect(),
             categories: Vec::new(),
             custom: false,
-            status_subresource: !matches!(plural, "endpoints" | "events" | "configmaps"),
+            status_subresource: !matches!(plural, "endpoints" | "endpointslices" | "events" | "configmaps"),
             verbs: VERBS,
             printer_columns: Vec::new(),
         }
@@ -140,6 +140,14 @@ impl ResourceType {
             Self::builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"]),
             pods,
             Self::builtin("", "v1", "events", "Event", true, &["ev"]),
+            Self::builtin(
+                "discovery.k8s.io",
+                "v1",
+                "endpointslices",
+                "EndpointSlice",
+                true,
+                &[],
+            ),
             Self::builtin(
                 "networking.k8s.io",
                 "v1",

@@ -95,6 +95,18 @@ impl ApiError {
         Self::new(422, "Invalid", message).with_details(group, plural, name)
     }
 
+    /// Adds a `details.causes` entry (kubectl prints `field: message` after "is invalid:").
+    pub fn with_cause(mut self, reason: &str, field: &str, message: &str) -> Self {
+        let cause = json!({"reason": reason, "field": field, "message": message});
+        if let Some(details) = self.details.as_mut().and_then(Value::as_object_mut) {
+            let causes = details.entry("causes").or_insert_with(|| json!([]));
+            if let Some(causes) = causes.as_array_mut() {
+                causes.push(cause);
+            }
+        }
+        self
+    }
+
     /// 401 for a missing or wrong bearer token.
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")

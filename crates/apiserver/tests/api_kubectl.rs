@@ -393,3 +393,121 @@ fn create_subcommands_post_protobuf() {
     assert_eq!(svc["spec"]["selector"], json!({"app": "web"}));
     assert!(svc["spec"]["clusterIP"].as_str().unwrap().starts_with("10.43."));
 }
+
+/// What `kubewire expose` applies: a Service without a selector and its EndpointSlice naming the
+/// laptop's Kilo Peer address (outside the pod range).
+const EXPOSE_YAML: &str = "\
+apiVersion: v1
+kind: Service
+metadata:
+  name: laptop-web
+  namespace: default
+  labels:
+    app.kubernetes.io/managed-by: kubewire
+    kubewire.dev/peer: laptop
+spec:
+  ports:
+  - name: tcp-8080
+    port: 8080
+    targetPort: 8080
+    protocol: TCP
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: laptop-web-kubewire
+  namespace: default
+  labels:
+    kubernetes.io/service-name: laptop-web
+    endpointslice.kubernetes.io/managed-by: kubewire.dev
+    app.kubernetes.io/managed-by: kubewire
+addressType: IPv4
+endpoints:
+- addresses: [\"10.4.0.100\"]
+  conditions:
+    ready: true
+ports:
+- name: tcp-8080
+  port: 8080
+  protocol: TCP
+";
+
+#[test]
+fn server_side_apply_get_and_delete_endpointslices() {
+    let lab = Lab::start();
+    let resources = lab.ok(&["api-resources", "--api-group=discovery.k8s.io"]);
+    let r = row(&resources, "endpointslices");
+    assert_eq!(
+        r[1..],
+        ["discovery.k8s.io/v1", "true", "EndpointSlice"],
+        "{resources}"
+    );
+
+    let file = lab.ts.dir.path().join("expose.yaml");
+    std::fs::write(&file, EXPOSE_YAML).unwrap();
+    let f = file.to_str().unwrap();
+    let out = lab.ok(&["apply", "--server-side", "--field-manager=kubewire", "-f", f]);
+    assert!(out.contains("service/laptop-web serverside-applied"), "{out}");
+    assert!(
+        out.contains("endpointslice.discovery.k8s.io/laptop-web-kubewire serverside-applied"),
+        "{out}"
+    );
+    let slice = lab
+        .ts
+        .store
+        .get(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            Some("default"),
+            "laptop-web-kubewire",
+        )
+        .unwrap();
+    assert_eq!(slice["endpoints"][0]["addresses"], json!(["10.4.0.100"]));
+    let svc = lab
+        .ts
+        .store
+        .get("v1", "Service", Some("default"), "laptop-web")
+        .unwrap();
+    assert!(
+        svc["spec"]["clusterIP"].as_str().unwrap().starts_with("10.43."),
+        "{svc}"
+    );
+
+    let out = lab.ok(&["get", "endpointslices", "-A"]);
+    let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAMESPACE", "NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    );
+    assert_eq!(
+        row(&out, "default")[1..5],
+        ["laptop-web-kubewire", "IPv4", "8080", "10.4.0.100"],
+        "{out}"
+    );
+    let out = lab.ok(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=laptop-web",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(out.trim(), "endpointslice.discovery.k8s.io/laptop-web-kubewire");
+
+    // Re-applied unchanged: same object; a bad address is refused as kube-apiserver does.
+    lab.ok(&["apply", "--server-side", "--field-manager=kubewire", "-f", f]);
+    std::fs::write(&file, EXPOSE_YAML.replace("10.4.0.100", "10.4.0.300")).unwrap();
+    let out = lab.kubectl(&["apply", "--server-side", "--field-manager=kubewire", "-f", f]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be a valid IPv4 address"), "{stderr}");
+
+    let out = lab.ok(&["delete", "endpointslice", "laptop-web-kubewire", "-n", "default"]);
+    assert!(
+        out.contains("endpointslice.discovery.k8s.io \"laptop-web-kubewire\" deleted"),
+        "{out}"
+    );
+    let out = lab.kubectl(&["get", "endpointslices", "-A"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No resources found"));
+}

@@ -1,6 +1,7 @@
 //! The lab controller (`kubewire-lab run`, started in the background by `lab up`): builds the underlay,
 //! the laptop and each cluster's network ([`LiveCluster`]: `a`, and `b` with `--clusters 2`), serves
-//! each cluster's Kubernetes API, keeps `last-seen` fresh, runs a Kilo stand-in per cluster, and
+//! each cluster's Kubernetes API, keeps `last-seen` fresh, runs a Kilo stand-in and a watcher of the
+//! Services created through the API ([`api_services`]) per cluster, and
 //! applies the changes asked for on the control socket. It tears everything down on `Shutdown` or
 //! SIGTERM.
 
@@ -18,9 +19,9 @@ use crate::control::{Request, Response};
 use crate::desc::LabDescription;
 use crate::live_cluster::LiveCluster;
 use crate::mesh::KiloPeer;
-use crate::model::{ISP_DNS_IP, LAPTOP_UNDERLAY_IP, LabSpec};
+use crate::model::{ISP_DNS_IP, LAPTOP_UNDERLAY_IP, LabSpec, Service};
 use crate::net::{self, NetError, ns, procs::LabProcess};
-use crate::{dns, standin};
+use crate::{api_services, dns, standin};
 
 /// How often `kilo.squat.ai/last-seen` is refreshed (Kilo's agent: 30 s; readiness window 60 s).
 pub const LAST_SEEN_PERIOD: Duration = Duration::from_secs(30);
@@ -179,6 +180,17 @@ impl Lab {
     fn refresh_last_seen(&self) {
         for c in &self.clusters {
             c.refresh_last_seen();
+        }
+    }
+
+    /// Cluster `id`'s Services created through its API.
+    fn set_api_services(&mut self, id: ClusterId, services: Vec<Service>) {
+        let Some(c) = self.clusters.get_mut(id.index()) else {
+            return;
+        };
+        let applied = tokio::task::block_in_place(|| c.set_api_services(services));
+        if let Err(e) = applied {
+            tracing::error!(cluster = %id, error = %e, "could not serve the API's Services");
         }
     }
 
@@ -393,6 +405,36 @@ async fn start_standins(
     Ok((tasks, rx))
 }
 
+/// A watcher per cluster of the Services and EndpointSlices created through its API
+/// ([`api_services`]); their reports arrive on one channel, tagged with the cluster.
+async fn start_service_watchers(
+    dir: &Path,
+    clusters: &[ClusterId],
+) -> Result<
+    (
+        Vec<tokio::task::JoinHandle<()>>,
+        mpsc::Receiver<(ClusterId, Vec<Service>)>,
+    ),
+    LabError,
+> {
+    let (tx, rx) = mpsc::channel(16);
+    let mut tasks = Vec::new();
+    for &id in clusters {
+        let client = kube_client(&dir.join("kubeconfig"), id).await?;
+        let (svc_tx, mut svc_rx) = mpsc::channel(16);
+        tasks.push(tokio::spawn(api_services::run(client, svc_tx)));
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(services) = svc_rx.recv().await {
+                if tx.send((id, services)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    Ok((tasks, rx))
+}
+
 /// Runs the lab until asked to stop. Errors while building are returned after cleaning up.
 pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
     std::fs::create_dir_all(dir).map_err(|source| LabError::File {
@@ -415,6 +457,16 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
     let (standins, mut peer_rx) = match start_standins(dir, &ids).await {
         Ok(s) => s,
         Err(e) => {
+            lab.teardown().await;
+            return Err(e);
+        }
+    };
+    let (watchers, mut svc_rx) = match start_service_watchers(dir, &ids).await {
+        Ok(w) => w,
+        Err(e) => {
+            for task in standins {
+                task.abort();
+            }
             lab.teardown().await;
             return Err(e);
         }
@@ -446,6 +498,7 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
         tokio::select! {
             _ = tick.tick() => lab.refresh_last_seen(),
             Some((id, peers)) = peer_rx.recv() => lab.set_peers(id, peers),
+            Some((id, services)) = svc_rx.recv() => lab.set_api_services(id, services),
             Some((request, reply)) = req_rx.recv() => {
                 let shutdown = request == Request::Shutdown;
                 let response = lab.handle(request).await;
@@ -457,7 +510,7 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
         }
     }
     control.abort();
-    for task in standins {
+    for task in standins.into_iter().chain(watchers) {
         task.abort();
     }
     lab.teardown().await;

@@ -29,6 +29,8 @@ pub struct LiveCluster {
     pub peers: Vec<KiloPeer>,
     procs: Vec<LabProcess>,
     services: Vec<Service>,
+    /// Services created through the API with ready EndpointSlices ([`crate::api_services`]).
+    api_services: Vec<Service>,
     /// Nodes whose kube-proxy rules are installed.
     proxied: BTreeSet<String>,
     store: Store,
@@ -77,6 +79,7 @@ impl LiveCluster {
             peers: Vec::new(),
             procs: Vec::new(),
             services: Vec::new(),
+            api_services: Vec::new(),
             proxied: BTreeSet::new(),
             store: Store::new(),
             api: None,
@@ -101,7 +104,7 @@ impl LiveCluster {
                 path: dns_dir,
                 source,
             })?;
-            let conf = live.write_dns_conf()?;
+            let conf = live.write_dns_conf(&live.cluster.services())?;
             live.procs.push(netnode::create_dns_pod(
                 &live.dir,
                 &node,
@@ -118,9 +121,9 @@ impl LiveCluster {
         Ok(live)
     }
 
-    fn write_dns_conf(&self) -> Result<PathBuf, LabError> {
+    fn write_dns_conf(&self, services: &[Service]) -> Result<PathBuf, LabError> {
         let path = self.dns_dir().join("unbound.conf");
-        let text = dns::unbound_conf(&self.dns_dir(), &self.cluster.services());
+        let text = dns::unbound_conf(&self.dns_dir(), services);
         std::fs::write(&path, text).map_err(|source| LabError::File {
             path: path.clone(),
             source,
@@ -202,8 +205,43 @@ impl LiveCluster {
         Ok(())
     }
 
+    /// The lab's own Services, then those created through the API (the lab's own win a clash of
+    /// namespace and name or of ClusterIP: the API server never allocates a static address the lab
+    /// uses, but a user may ask for one).
+    fn served_services(&self) -> Vec<Service> {
+        let mut services = self.cluster.services();
+        let own = services.clone();
+        services.extend(
+            self.api_services
+                .iter()
+                .filter(|a| {
+                    !own.iter().any(|o| {
+                        (o.namespace == a.namespace && o.name == a.name)
+                            || (o.cluster_ip.is_some() && o.cluster_ip == a.cluster_ip)
+                    })
+                })
+                .cloned(),
+        );
+        services
+    }
+
+    /// The Services created through the API changed: kube-proxy rules and DNS follow.
+    pub fn set_api_services(&mut self, services: Vec<Service>) -> Result<(), LabError> {
+        if services == self.api_services {
+            return Ok(());
+        }
+        tracing::info!(
+            cluster = %self.id(),
+            services = services.len(),
+            "Services from the API changed; updating kube-proxy rules and DNS"
+        );
+        self.api_services = services;
+        self.sync_services()
+    }
+
     fn sync_services(&mut self) -> Result<(), LabError> {
-        let services = self.cluster.services();
+        let own = self.cluster.services();
+        let services = self.served_services();
         let changed = services != self.services;
         for node in &self.cluster.nodes {
             if changed || !self.proxied.contains(&node.name) {
@@ -214,12 +252,12 @@ impl LiveCluster {
         if !changed {
             return Ok(());
         }
-        for svc in &services {
+        for svc in &own {
             upsert(&self.store, objects::service(svc))?;
             upsert(&self.store, objects::endpoints(svc))?;
         }
         if !self.services.is_empty() {
-            self.write_dns_conf()?;
+            self.write_dns_conf(&services)?;
             self.reload_dns();
         }
         self.services = services;
