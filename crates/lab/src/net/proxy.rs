@@ -1,7 +1,11 @@
 //! kube-proxy's job on every node: DNAT of service IPs to their endpoints (random balancing), and
 //! masquerading of service traffic that comes from outside the pod range, so replies return through
 //! the node the traffic entered (as kube-proxy's iptables mode does). Nodes route the service range
-//! to `cni0` so their own connections to a service find a route before the DNAT.
+//! to `cni0` so their own connections to a service find a route before the DNAT. Endpoints outside
+//! the pod range (a Kilo Peer's address, for Services created through the API) work the same way: a
+//! pod's packet is DNATed on its node and routed to the leader that has the Peer; it is not
+//! masqueraded (its source is in the pod range), so the Peer sees the pod's address and its reply
+//! comes back through the node, whose conntrack undoes the DNAT.
 
 use super::NetError;
 use super::cmd::exec_in_with_input;
