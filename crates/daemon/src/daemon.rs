@@ -102,14 +102,11 @@ impl Daemon {
 
     /// A connection an earlier run had exposed ports on is back (same name, same owner): they
     /// open again.
-    fn reopen_exposed(&self, slot: &mut Sessions, name: &str) {
+    async fn reopen_exposed(&self, slot: &mut Sessions, name: &str) {
         let Some(session) = slot.get_mut(name) else {
             return;
         };
-        let Ok(mut remembered) = self.remembered.lock() else {
-            return;
-        };
-        let Some(earlier) = remembered.remove(name) else {
+        let Some(earlier) = self.remembered.lock().ok().and_then(|mut r| r.remove(name)) else {
             return;
         };
         if earlier.owner_uid != session.owner_uid
@@ -123,6 +120,7 @@ impl Daemon {
             Ok(()) => {
                 tracing::info!(connection = %name, ports = earlier.ports.len(), "exposed ports of an earlier run reopened");
                 session.exposed = earlier.ports;
+                crate::handshake_now::every_peer(session).await;
             }
             Err(e) => tracing::warn!(connection = %name, error = %e, "reopening exposed ports"),
         }
@@ -336,7 +334,7 @@ impl Daemon {
                 };
                 match apply(&mut slot, &self.journal, self.call_timeout, &self.dns, request).await {
                     Ok(changes) => {
-                        self.reopen_exposed(&mut slot, &name);
+                        self.reopen_exposed(&mut slot, &name).await;
                         // The addresses a later move is compared with, from the first Plan on.
                         let mut underlay = self.underlay.lock().await;
                         if underlay.is_none() {
@@ -474,6 +472,9 @@ impl Daemon {
         }
         tracing::info!(uid = peer.uid, connection = %name, exposed = next.len(), "exposed ports changed");
         session.exposed = next;
+        if !session.exposed.is_empty() {
+            crate::handshake_now::every_peer(session).await;
+        }
         let ports = session.exposed.iter().cloned().collect();
         self.save_exposed(&slot);
         self.publish_status(&mut slot).await;

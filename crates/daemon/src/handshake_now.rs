@@ -4,6 +4,8 @@
 //! an address the peer routes and the tunnel carries, starts every handshake at once, so the
 //! user's first packet to those pods finds a session ready. Not at connect: the laptop's Peer is
 //! new then, and a node that has not configured it yet would drop the initiation (see `apply`).
+//! And when a port is exposed: then the cluster speaks first, and every segment must know where the
+//! laptop is (WireGuard tries again 5 s after a dropped initiation while the datagram waits).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -71,6 +73,14 @@ pub async fn start(targets: &[SocketAddr]) {
         }
     }
     tracing::debug!(peers = targets.len(), "handshakes started");
+}
+
+/// Every peer of `session` at once: the cluster opens connections to the laptop (an exposed
+/// port), and a segment that has not had a handshake yet does not know where the laptop is.
+pub async fn every_peer(session: &crate::session::Session) {
+    let live = session.tunnel.live();
+    let routes: Vec<_> = live.routes.iter().copied().collect();
+    start(&targets(live.peers.values(), &routes)).await;
 }
 
 #[cfg(test)]
