@@ -150,37 +150,26 @@ fn a_laptop_server_is_reached_from_every_cloud_by_its_service_name_and_nothing_e
         "{listed}"
     );
 
-    // From a pod of every location: the name resolves, and the Service answers with the laptop's page.
+    // From a pod of every location, by the Service's name (the pod's resolv.conf is kubelet's: the
+    // cluster DNS): the laptop's page.
+    let by_name = format!("http://{FQDN}:8080/");
     for (location, pod) in &pods {
-        let ip = resolve_in_pod(&laptop, pod, FQDN)
-            .unwrap_or_else(|| panic!("{FQDN} does not resolve in the pod of {location}"));
-        let url = format!("http://{ip}:8080/");
         let mut got = Err(String::new());
         assert!(
             wait_until(Duration::from_secs(10), || {
-                got = from_pod(pod, &url);
+                got = from_pod(pod, &by_name);
                 got.is_ok()
             }),
-            "{location}: {FQDN} ({ip}) does not answer: {got:?}\nlaptop filter:\n{}\ndirect: {:?}\nnodes' NAT:\n{}",
+            "{location}: {by_name} does not answer: {got:?}\nresolves to: {:?}\nlaptop filter:\n{}\ndirect: {:?}",
+            resolve_in_pod(&laptop, pod, FQDN),
             laptop.exec("iptables", &["-L", "-n", "-v"]).unwrap_or_else(|e| e),
             from_pod(pod, &direct),
-            laptop
-                .lab
-                .nodes
-                .iter()
-                .map(|n| exec(&n.netns, "iptables", &["-t", "nat", "-S"]).unwrap_or_else(|e| e))
-                .collect::<Vec<_>>()
-                .join("\n")
         );
         assert!(got.unwrap().contains("hello from the laptop"), "{location}");
     }
     // A daemon restart (every package upgrade does one, SIGTERM; or a crash, SIGKILL): when the
     // controller brings the tunnel back, the exposed port opens again, and only it.
     let (_, last_pod) = pods.last().unwrap();
-    let service_url = {
-        let ip = resolve_in_pod(&laptop, last_pod, FQDN).unwrap();
-        format!("http://{ip}:8080/")
-    };
     for crash in [false, true] {
         if crash {
             laptop.crash_daemon();
@@ -192,7 +181,7 @@ fn a_laptop_server_is_reached_from_every_cloud_by_its_service_name_and_nothing_e
         let mut got = Err(String::new());
         assert!(
             wait_until(Duration::from_secs(15), || {
-                got = from_pod(last_pod, &service_url);
+                got = from_pod(last_pod, &by_name);
                 got.is_ok()
             }),
             "after a daemon {} the exposed Service does not answer: {got:?}\ndaemon log:\n{}",
@@ -263,4 +252,31 @@ fn expose_refuses_what_is_not_ours_and_changes_nothing() {
     // A bad port is refused by the CLI itself.
     let out = laptop.kubewire(&["expose", "0", "--name", NAME]);
     assert!(!out.status.success());
+    // A port nothing listens on: exposed with a warning, and doctor says why pods get no answer.
+    let out = laptop.kubewire(&["expose", "9091", "--name", "idle", "-n", "default"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing listens on TCP port 9091"),
+        "{}",
+        text(&out)
+    );
+    let out = laptop.kubewire(&["doctor", "--json"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("doctor --json: {e}: {}", text(&out)));
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "expose" && c["status"] == "fail")
+        .unwrap_or_else(|| panic!("doctor does not explain the idle port: {report}"));
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("default/idle: nothing listens on TCP port 9091"),
+        "{check}"
+    );
+    assert!(check["fix"].as_str().unwrap().contains("0.0.0.0:9091"), "{check}");
+    let out = laptop.kubewire(&["unexpose", "idle", "-n", "default"]);
+    assert!(out.status.success(), "{}", text(&out));
 }

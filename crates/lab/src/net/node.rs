@@ -96,6 +96,7 @@ pub fn create(dir: &Path, node: &Node, exe: &Path) -> Result<Vec<LabProcess>, Ne
 pub fn create_pod(node: &Node, pod_ns: &str, node_side: &str, ip: Ipv4Addr) -> Result<(), NetError> {
     let netns = node.netns();
     ns::create(pod_ns, false)?;
+    ns::write_pod_resolv_conf(pod_ns, crate::model::CLUSTER_DNS_IP, crate::model::CLUSTER_DOMAIN)?;
     ip_in(
         &netns,
         &[

@@ -53,6 +53,23 @@ pub fn write_resolv_conf(ns: &str, nameserver: Ipv4Addr) -> Result<(), CmdError>
     std::fs::write(dir.join("resolv.conf"), text).map_err(io)
 }
 
+/// Gives pod namespace `ns` the `/etc/resolv.conf` kubelet gives a pod of namespace `default`
+/// (`ClusterFirst`): the cluster DNS and the search list, so `curl http://<svc>.<ns>.svc.<domain>/`
+/// and short names work inside a pod as in a real cluster.
+pub fn write_pod_resolv_conf(ns: &str, cluster_dns: Ipv4Addr, domain: &str) -> Result<(), CmdError> {
+    let dir = std::path::Path::new("/etc/netns").join(ns);
+    let io = |source| CmdError::Spawn {
+        cmd: format!("writing {}/resolv.conf", dir.display()),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let text = format!(
+        "# a pod's resolv.conf, as kubelet writes it (kubewire-lab)\nsearch default.svc.{domain} svc.{domain} \
+         {domain}\nnameserver {cluster_dns}\noptions ndots:5\n"
+    );
+    std::fs::write(dir.join("resolv.conf"), text).map_err(io)
+}
+
 /// The lab namespaces that exist now.
 pub fn list_lab() -> Result<Vec<String>, CmdError> {
     let out = ip(&["netns", "list"])?;
@@ -131,6 +148,7 @@ pub fn ensure_lan(cluster: ClusterId, location_index: u8) -> Result<(), CmdError
 
 /// Deletes a namespace (its interfaces go with it); a missing one is fine.
 pub fn delete(name: &str) -> Result<(), CmdError> {
+    let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(name));
     if !exists(name) {
         return Ok(());
     }
