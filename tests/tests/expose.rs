@@ -221,6 +221,10 @@ fn a_laptop_server_is_reached_from_every_cloud_by_its_service_name_and_nothing_e
         wait_until(Duration::from_secs(10), || !kubectl_has(&laptop, "service", NAME)),
         "disconnect leaves the Service behind"
     );
+    assert!(
+        !kubectl_has(&laptop, "endpointslice", "laptop-api-kubewire"),
+        "disconnect leaves the EndpointSlice behind"
+    );
     let rules = laptop.exec("iptables", &["-S"]).unwrap_or_default();
     assert!(
         !rules.contains("KWIN-"),
