@@ -147,3 +147,71 @@ impl TestNs {
         Ok(ifname)
     }
 }
+
+/// The AllowedIPs of the segment led by `leader`, as Kilo computes them for the lab: the ready
+/// members' pod ranges and internal IPs, and the leader's Kilo address.
+pub fn segment_ips(lab: &crate::desc::LabDescription, leader: &crate::desc::NodeDescription) -> Vec<String> {
+    let mut ips = Vec::new();
+    let mut members: Vec<&crate::desc::NodeDescription> = lab
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.ready
+                && if lab.granularity == "full" {
+                    n.name == leader.name
+                } else {
+                    n.location == leader.location
+                }
+        })
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    for m in members {
+        ips.push(m.pod_cidr.clone());
+        ips.push(format!("{}/32", m.internal_ip));
+    }
+    if let Some(wg) = leader.wireguard_ip.as_deref() {
+        ips.push(format!("{}/32", wg.split('/').next().unwrap_or(wg)));
+    }
+    ips
+}
+
+/// A WireGuard peer in its own namespace `kw-t-<suffix>` at `underlay`, with Kilo address
+/// `address`, that joins the mesh as a Kilo Peer would: every leader as a peer with its segment's
+/// AllowedIPs (and the service range through the first one when `services`); its public key.
+pub fn join_as_peer(
+    lab: &LabDescription,
+    suffix: &str,
+    underlay: std::net::Ipv4Addr,
+    address: &str,
+    services: bool,
+) -> Result<(TestNs, String), String> {
+    let (private, public) = crate::keys::generate();
+    let mut t = TestNs::create(suffix, underlay)?;
+    let ifname = t.wireguard(suffix, &private, &format!("{address}/32"))?;
+    for (i, leader) in lab.nodes.iter().filter(|n| n.leader).enumerate() {
+        let mut ips = segment_ips(lab, leader);
+        if services && i == 0 {
+            ips.push(lab.service_cidr.clone());
+        }
+        exec(
+            &t.name,
+            "wg",
+            &[
+                "set",
+                &ifname,
+                "peer",
+                &leader.public_key,
+                "endpoint",
+                &leader.endpoint,
+                "persistent-keepalive",
+                "5",
+                "allowed-ips",
+                &ips.join(","),
+            ],
+        )?;
+        for ip in &ips {
+            exec(&t.name, "ip", &["route", "replace", ip, "dev", &ifname])?;
+        }
+    }
+    Ok((t, public))
+}

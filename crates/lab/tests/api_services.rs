@@ -15,9 +15,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use kubewire_lab::control::Request;
-use kubewire_lab::desc::{LabDescription, NodeDescription};
-use kubewire_lab::keys;
-use kubewire_lab::testing::{Restore, TestNs, control, exec, lab, wait_until};
+use kubewire_lab::desc::LabDescription;
+use kubewire_lab::testing::{Restore, control, exec, lab, wait_until};
 
 const NEEDS_LAB: &str = "needs the lab: cargo xtask test";
 const NS: &str = "expose-test";
@@ -64,65 +63,6 @@ impl Drop for Cleanup<'_> {
             let _ = kubectl(self.0, args);
         }
     }
-}
-
-/// The AllowedIPs of the segment led by `leader`, as Kilo computes them for the lab.
-fn segment_ips(lab: &LabDescription, leader: &NodeDescription) -> Vec<String> {
-    let mut ips = Vec::new();
-    let mut members: Vec<&NodeDescription> = lab
-        .nodes
-        .iter()
-        .filter(|n| {
-            n.ready
-                && if lab.granularity == "full" {
-                    n.name == leader.name
-                } else {
-                    n.location == leader.location
-                }
-        })
-        .collect();
-    members.sort_by(|a, b| a.name.cmp(&b.name));
-    for m in members {
-        ips.push(m.pod_cidr.clone());
-        ips.push(format!("{}/32", m.internal_ip));
-    }
-    let wg = leader.wireguard_ip.as_deref().expect("leaders have a Kilo IP");
-    ips.push(format!("{}/32", wg.split('/').next().unwrap()));
-    ips
-}
-
-/// A "laptop": a WireGuard peer in its own namespace at `address`, configured with every leader as
-/// a Kilo Peer is (as in `tests/lab.rs`); returns it and its public key.
-fn join_as_peer(lab: &LabDescription, underlay: Ipv4Addr, address: &str) -> (TestNs, String) {
-    let (private, public) = keys::generate();
-    let mut t = TestNs::create("expose", underlay).expect("test namespace");
-    let ifname = t
-        .wireguard("expose", &private, &format!("{address}/32"))
-        .expect("wireguard-go");
-    for leader in lab.nodes.iter().filter(|n| n.leader) {
-        let ips = segment_ips(lab, leader);
-        exec(
-            &t.name,
-            "wg",
-            &[
-                "set",
-                &ifname,
-                "peer",
-                &leader.public_key,
-                "endpoint",
-                &leader.endpoint,
-                "persistent-keepalive",
-                "5",
-                "allowed-ips",
-                &ips.join(","),
-            ],
-        )
-        .unwrap();
-        for ip in &ips {
-            exec(&t.name, "ip", &["route", "replace", ip, "dev", &ifname]).unwrap();
-        }
-    }
-    (t, public)
 }
 
 /// The cluster DNS's A answer for `name`, asked from `netns` (empty when the name does not exist).
@@ -214,7 +154,9 @@ fn a_service_created_through_the_api_reaches_a_kilo_peer_from_every_location() {
 
     // The laptop: a Kilo Peer at 10.4.0.100 serving HTTP on 8080 (python, which logs the client's
     // address) and on 9090 (a port the Service does not have).
-    let (mut t, public) = join_as_peer(&lab, Ipv4Addr::new(192, 0, 2, 211), LAPTOP_IP);
+    let (mut t, public) =
+        kubewire_lab::testing::join_as_peer(&lab, "expose", Ipv4Addr::new(192, 0, 2, 211), LAPTOP_IP, false)
+            .unwrap();
     let www = tempfile::tempdir().unwrap();
     std::fs::write(www.path().join("index.html"), format!("{PAGE}\n")).unwrap();
     let access_log = www.path().join("access.log");

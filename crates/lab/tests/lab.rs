@@ -9,11 +9,9 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use kubewire_lab::control::Request;
-use kubewire_lab::desc::{LabDescription, NodeDescription};
+use kubewire_lab::desc::LabDescription;
 use kubewire_lab::keys;
-use kubewire_lab::testing::{
-    Restore, TestNs, control, exec, http_get, http_get_within, lab, ping, wait_until,
-};
+use kubewire_lab::testing::{Restore, control, exec, http_get, http_get_within, lab, ping, wait_until};
 
 const NEEDS_LAB: &str = "needs the lab: cargo xtask test";
 const QUICK: Duration = Duration::from_secs(2);
@@ -243,72 +241,13 @@ fn api_shows_the_lab_to_kubectl_with_kilo_annotations() {
     kubectl(&lab, &["get", "crd", "peers.kilo.squat.ai"]).unwrap();
 }
 
-/// The AllowedIPs of the segment led by `leader`, as Kilo computes them for the lab.
-fn segment_ips(lab: &LabDescription, leader: &NodeDescription) -> Vec<String> {
-    let mut ips = Vec::new();
-    let mut members: Vec<&NodeDescription> = lab
-        .nodes
-        .iter()
-        .filter(|n| {
-            n.ready
-                && if lab.granularity == "full" {
-                    n.name == leader.name
-                } else {
-                    n.location == leader.location
-                }
-        })
-        .collect();
-    members.sort_by(|a, b| a.name.cmp(&b.name));
-    for m in members {
-        ips.push(m.pod_cidr.clone());
-        ips.push(format!("{}/32", m.internal_ip));
-    }
-    let wg = leader.wireguard_ip.as_deref().expect("leaders have a Kilo IP");
-    ips.push(format!("{}/32", wg.split('/').next().unwrap()));
-    ips
-}
-
-/// A WireGuard peer in its own namespace that joins the mesh as a Kilo Peer would.
-fn join_as_peer(lab: &LabDescription, suffix: &str, underlay: Ipv4Addr, address: &str) -> (TestNs, String) {
-    let (private, public) = keys::generate();
-    let mut t = TestNs::create(suffix, underlay).expect("test namespace");
-    let ifname = t
-        .wireguard(suffix, &private, &format!("{address}/32"))
-        .expect("wireguard-go");
-    for (i, leader) in lab.nodes.iter().filter(|n| n.leader).enumerate() {
-        let mut ips = segment_ips(lab, leader);
-        if i == 0 {
-            ips.push(lab.service_cidr.clone());
-        }
-        exec(
-            &t.name,
-            "wg",
-            &[
-                "set",
-                &ifname,
-                "peer",
-                &leader.public_key,
-                "endpoint",
-                &leader.endpoint,
-                "persistent-keepalive",
-                "5",
-                "allowed-ips",
-                &ips.join(","),
-            ],
-        )
-        .unwrap();
-        for ip in &ips {
-            exec(&t.name, "ip", &["route", "replace", ip, "dev", &ifname]).unwrap();
-        }
-    }
-    (t, public)
-}
-
 #[test]
 #[ignore = "needs the lab: cargo xtask test"]
 fn peer_created_with_kubectl_is_accepted_by_every_leader_and_removed_on_delete() {
     let lab = lab().expect(NEEDS_LAB);
-    let (t, public) = join_as_peer(&lab, "peer", Ipv4Addr::new(192, 0, 2, 201), "10.4.254.1");
+    let (t, public) =
+        kubewire_lab::testing::join_as_peer(&lab, "peer", Ipv4Addr::new(192, 0, 2, 201), "10.4.254.1", true)
+            .unwrap();
     let manifest = std::env::temp_dir().join("kubewire-lab-test-peer.yaml");
     let _peer = DeletePeer(&lab, "lab-test-peer");
     std::fs::write(&manifest, format!(
