@@ -29,7 +29,8 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "NODE")]
     pub service_gateway: Option<String>,
     /// The cluster DNS domain (k3s --cluster-domain). Default: the zone CoreDNS serves (the
-    /// `kubernetes` plugin in kube-system/coredns's Corefile), else `cluster.local` with a warning.
+    /// `kubernetes` plugin in kube-system/coredns's Corefile); when that cannot be read, `connect`
+    /// asks the cluster's DNS through the tunnel; else `cluster.local` with a warning.
     #[arg(long, value_name = "ZONE")]
     pub cluster_domain: Option<String>,
     /// The node label holding each node's location (Kilo's --topology-label).

@@ -86,6 +86,15 @@ pub struct ExposedArgs {
     pub json: bool,
 }
 
+/// The error with its cause visible to the exit code (the daemon's and the cluster's codes).
+fn surfaced(e: exposing::ExposeError) -> anyhow::Error {
+    match e {
+        exposing::ExposeError::Cluster(kubewire_cluster::error::ClusterError::Daemon(d)) => d.into(),
+        exposing::ExposeError::Cluster(c) => c.into(),
+        other => other.into(),
+    }
+}
+
 async fn run_expose(args: &ExposeArgs, global: &Global) -> anyhow::Result<()> {
     let (port, target) = args.ports;
     let request = exposing::ExposeRequest {
@@ -97,7 +106,9 @@ async fn run_expose(args: &ExposeArgs, global: &Global) -> anyhow::Result<()> {
         connection: args.connection.clone(),
         kubeconfig: args.kubeconfig.clone(),
     };
-    let done = exposing::expose(&global.socket, &request).await?;
+    let done = exposing::expose(&global.socket, &request)
+        .await
+        .map_err(surfaced)?;
     if let Some(warning) = &done.warning {
         eprintln!("warning: {warning}");
     }
@@ -123,7 +134,8 @@ async fn run_unexpose(args: &UnexposeArgs, global: &Global) -> anyhow::Result<()
         args.connection.as_deref(),
         args.kubeconfig.as_deref(),
     )
-    .await?;
+    .await
+    .map_err(surfaced)?;
     let service = format!("{}/{}", args.namespace, args.name);
     if found {
         println!("{service} removed; its laptop port is closed to the cluster again");
@@ -134,7 +146,7 @@ async fn run_unexpose(args: &UnexposeArgs, global: &Global) -> anyhow::Result<()
 }
 
 async fn run_exposed(args: &ExposedArgs, global: &Global) -> anyhow::Result<()> {
-    let all = exposing::connections(&exposing::status(&global.socket).await?);
+    let all = exposing::connections(&exposing::status(&global.socket).await.map_err(surfaced)?);
     let rows: Vec<(String, &ExposedPort)> = all
         .iter()
         .flat_map(|s| {
