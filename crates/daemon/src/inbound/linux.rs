@@ -16,6 +16,15 @@ const FAMILIES: [(&str, &str); 2] = [
     ("ip6tables", "ip6tables-restore"),
 ];
 
+/// The families this kernel has: without IPv6 (`ipv6.disable=1`) ip6tables cannot work, and no
+/// IPv6 packet can arrive either.
+fn families() -> impl Iterator<Item = (&'static str, &'static str)> {
+    let v6 = std::path::Path::new("/proc/net/if_inet6").exists();
+    FAMILIES
+        .into_iter()
+        .filter(move |(tool, _)| v6 || *tool == "iptables")
+}
+
 fn run(tool: &'static str, args: &[&str], input: Option<&str>) -> Result<(), InboundError> {
     let failed = |message: String| InboundError::Tool { tool, message };
     let mut child = Command::new(tool)
@@ -46,7 +55,7 @@ fn run(tool: &'static str, args: &[&str], input: Option<&str>) -> Result<(), Inb
 pub fn install(interface: &str, exposed: &BTreeSet<ExposedPort>) -> Result<(), InboundError> {
     let chain = chain(interface);
     let text = rules(interface, exposed);
-    for (tool, restore) in FAMILIES {
+    for (tool, restore) in families() {
         run(restore, &["-w", "--noflush"], Some(&text))?;
         let jump = ["-w", "-C", "INPUT", "-i", interface, "-j", &chain];
         if run(tool, &jump, None).is_err() {
@@ -65,7 +74,7 @@ pub fn install(interface: &str, exposed: &BTreeSet<ExposedPort>) -> Result<(), I
 pub fn remove(interface: &str) -> Result<(), InboundError> {
     let chain = chain(interface);
     let mut first_error = None;
-    for (tool, _) in FAMILIES {
+    for (tool, _) in families() {
         // Every jump (a crash between an insert and its check could have left two).
         while run(tool, &["-w", "-D", "INPUT", "-i", interface, "-j", &chain], None).is_ok() {}
         if run(tool, &["-w", "-L", &chain, "-n"], None).is_err() {
