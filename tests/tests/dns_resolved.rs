@@ -154,12 +154,25 @@ fn resolved_mode_routes_the_cluster_zone_to_the_resolver_on_the_tunnel_address()
     );
 
     // The resolver listens on the tunnel address, where a pod can send to it: the query must reach
-    // it (its log says so) and get nothing back.
-    let dropped_from = |src: &str| {
+    // the laptop and get nothing back. Two guards stand there: the inbound filter (the laptop is
+    // closed to the cluster: its DROP rule counts the packet) and, behind it, the resolver's own
+    // source check (its log says so).
+    let filter_drops = || {
         laptop
-            .daemon_log()
+            .exec("iptables", &["-L", &format!("KWIN-{IFACE}"), "-v", "-x", "-n"])
+            .unwrap_or_default()
             .lines()
-            .any(|l| l.contains("query from a foreign source dropped") && l.contains(src))
+            .find(|l| l.contains("DROP"))
+            .and_then(|l| l.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    let dropped_before = filter_drops();
+    let dropped_from = |src: &str| {
+        filter_drops() > dropped_before
+            || laptop
+                .daemon_log()
+                .lines()
+                .any(|l| l.contains("query from a foreign source dropped") && l.contains(src))
     };
     let pod = &lab.nodes[0];
     let dig_at = |netns: &str, server: &str| {
