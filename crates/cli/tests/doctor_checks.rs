@@ -117,30 +117,25 @@ async fn a_range_a_local_network_took_is_named_with_the_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expose_this_user_may_not_make_is_explained_with_who_can_fix_it() {
     let (server, dir, daemon, kc) = connected().await;
-    let expose_check = |checks: &[serde_json::Value]| {
+    let expose_check = async || {
+        let o = output(command(
+            dir.path(),
+            &daemon.socket,
+            &["doctor", "--json", "--kubeconfig", &kc],
+        ))
+        .await;
+        let checks = checks(&o);
         checks
             .iter()
             .find(|c| c["name"] == "expose")
             .cloned()
             .unwrap_or_else(|| panic!("no expose check: {checks:#?}"))
     };
-    let o = output(command(
-        dir.path(),
-        &daemon.socket,
-        &["doctor", "--json", "--kubeconfig", &kc],
-    ))
-    .await;
-    let check = expose_check(&checks(&o));
+    let check = expose_check().await;
     assert_eq!(check["status"], "ok", "{check}");
     // RBAC without create on Services (as many developers' roles are): said before any expose fails.
     server.store.forbid("create", "", "services");
-    let o = output(command(
-        dir.path(),
-        &daemon.socket,
-        &["doctor", "--json", "--kubeconfig", &kc],
-    ))
-    .await;
-    let check = expose_check(&checks(&o));
+    let check = expose_check().await;
     assert_eq!(check["status"], "warn", "{check}");
     let detail = check["detail"].as_str().unwrap();
     assert!(

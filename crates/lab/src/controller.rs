@@ -375,58 +375,29 @@ async fn kube_client(kubeconfig: &Path, id: ClusterId) -> Result<kube::Client, L
     kube::Client::try_from(config).map_err(api_err)
 }
 
-/// A Kilo stand-in per cluster, each watching its cluster's Peers; their reports arrive on one
-/// channel, tagged with the cluster.
-async fn start_standins(
+/// A task per cluster running `watch` with the cluster's client (the Kilo stand-in watching Peers,
+/// the watcher of Services created through the API); their reports arrive on one channel, tagged
+/// with the cluster.
+async fn start_per_cluster<T, F, Fut>(
     dir: &Path,
     clusters: &[ClusterId],
-) -> Result<
-    (
-        Vec<tokio::task::JoinHandle<()>>,
-        mpsc::Receiver<(ClusterId, Vec<KiloPeer>)>,
-    ),
-    LabError,
-> {
+    watch: F,
+) -> Result<(Vec<tokio::task::JoinHandle<()>>, mpsc::Receiver<(ClusterId, T)>), LabError>
+where
+    T: Send + 'static,
+    F: Fn(kube::Client, mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(16);
     let mut tasks = Vec::new();
     for &id in clusters {
         let client = kube_client(&dir.join("kubeconfig"), id).await?;
-        let (peer_tx, mut peer_rx) = mpsc::channel(16);
-        tasks.push(tokio::spawn(standin::run(client, peer_tx)));
+        let (report_tx, mut report_rx) = mpsc::channel(16);
+        tasks.push(tokio::spawn(watch(client, report_tx)));
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
-            while let Some(peers) = peer_rx.recv().await {
-                if tx.send((id, peers)).await.is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-    Ok((tasks, rx))
-}
-
-/// A watcher per cluster of the Services and EndpointSlices created through its API
-/// ([`api_services`]); their reports arrive on one channel, tagged with the cluster.
-async fn start_service_watchers(
-    dir: &Path,
-    clusters: &[ClusterId],
-) -> Result<
-    (
-        Vec<tokio::task::JoinHandle<()>>,
-        mpsc::Receiver<(ClusterId, Vec<Service>)>,
-    ),
-    LabError,
-> {
-    let (tx, rx) = mpsc::channel(16);
-    let mut tasks = Vec::new();
-    for &id in clusters {
-        let client = kube_client(&dir.join("kubeconfig"), id).await?;
-        let (svc_tx, mut svc_rx) = mpsc::channel(16);
-        tasks.push(tokio::spawn(api_services::run(client, svc_tx)));
-        let tx = tx.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(services) = svc_rx.recv().await {
-                if tx.send((id, services)).await.is_err() {
+            while let Some(report) = report_rx.recv().await {
+                if tx.send((id, report)).await.is_err() {
                     return;
                 }
             }
@@ -454,14 +425,14 @@ pub async fn run(dir: &Path, spec: &LabSpec) -> Result<(), LabError> {
         return Err(e);
     }
     let ids: Vec<ClusterId> = lab.clusters.iter().map(LiveCluster::id).collect();
-    let (standins, mut peer_rx) = match start_standins(dir, &ids).await {
+    let (standins, mut peer_rx) = match start_per_cluster(dir, &ids, standin::run).await {
         Ok(s) => s,
         Err(e) => {
             lab.teardown().await;
             return Err(e);
         }
     };
-    let (watchers, mut svc_rx) = match start_service_watchers(dir, &ids).await {
+    let (watchers, mut svc_rx) = match start_per_cluster(dir, &ids, api_services::run).await {
         Ok(w) => w,
         Err(e) => {
             for task in standins {

@@ -215,3 +215,20 @@ pub fn join_as_peer(
     }
     Ok((t, public))
 }
+
+/// `kubectl` against the lab's API server (its kubeconfig, a 10 s request timeout): stdout, or
+/// stderr as the error.
+pub fn kubectl(lab: &LabDescription, args: &[&str]) -> Result<String, String> {
+    let kc = lab.kubeconfig.to_string_lossy().to_string();
+    let mut all = vec!["--kubeconfig", kc.as_str(), "--request-timeout=10s"];
+    all.extend_from_slice(args);
+    let out = std::process::Command::new("kubectl")
+        .args(&all)
+        .output()
+        .map_err(|e| format!("kubectl: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use kubewire_lab::control::Request;
 use kubewire_lab::desc::LabDescription;
-use kubewire_lab::testing::{Restore, control, exec, lab, wait_until};
+use kubewire_lab::testing::{Restore, control, exec, kubectl, lab, wait_until};
 
 const NEEDS_LAB: &str = "needs the lab: cargo xtask test";
 const NS: &str = "expose-test";
@@ -26,21 +26,6 @@ const FQDN: &str = "laptop-web.expose-test.svc.cluster.local";
 const LAPTOP_IP: &str = "10.4.0.100";
 /// The page the laptop's server serves.
 const PAGE: &str = "served-from-the-laptop";
-
-fn kubectl(lab: &LabDescription, args: &[&str]) -> Result<String, String> {
-    let kc = lab.kubeconfig.to_string_lossy().to_string();
-    let mut all = vec!["--kubeconfig", kc.as_str(), "--request-timeout=10s"];
-    all.extend_from_slice(args);
-    let out = std::process::Command::new("kubectl")
-        .args(&all)
-        .output()
-        .map_err(|e| format!("kubectl: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 /// Deletes the test's API objects (Peer, Service, slice, namespace) even when the test fails.
 struct Cleanup<'a>(&'a LabDescription);

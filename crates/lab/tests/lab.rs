@@ -11,25 +11,12 @@ use std::time::Duration;
 use kubewire_lab::control::Request;
 use kubewire_lab::desc::LabDescription;
 use kubewire_lab::keys;
-use kubewire_lab::testing::{Restore, control, exec, http_get, http_get_within, lab, ping, wait_until};
+use kubewire_lab::testing::{
+    Restore, control, exec, http_get, http_get_within, kubectl, lab, ping, wait_until,
+};
 
 const NEEDS_LAB: &str = "needs the lab: cargo xtask test";
 const QUICK: Duration = Duration::from_secs(2);
-
-fn kubectl(lab: &LabDescription, args: &[&str]) -> Result<String, String> {
-    let kc = lab.kubeconfig.to_string_lossy().to_string();
-    let mut all = vec!["--kubeconfig", kc.as_str(), "--request-timeout=10s"];
-    all.extend_from_slice(args);
-    let out = std::process::Command::new("kubectl")
-        .args(&all)
-        .output()
-        .map_err(|e| format!("kubectl: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 /// Deletes a test's Peer even when the test fails.
 struct DeletePeer<'a>(&'a LabDescription, &'static str);

@@ -173,10 +173,9 @@ async fn prune_stale_exposures(
     else {
         return;
     };
-    let mine = std::iter::once(status.as_ref())
-        .chain(status.connections.iter())
-        .find(|s| s.connection().as_deref() == Some(name));
-    let open: Vec<String> = mine
+    let open: Vec<String> = kubewire_cluster::exposing::connections(&status)
+        .iter()
+        .find(|s| s.connection().as_deref() == Some(name))
         .map(|s| s.exposed.iter().map(|p| p.service.clone()).collect())
         .unwrap_or_default();
     match kubewire_cluster::expose::prune_stale(&connection.client, &connection.peer_name, &open).await {

@@ -156,15 +156,8 @@ async fn cluster_problem(
 
 /// The check.
 pub(super) async fn check(r: &mut Report, daemon: Option<&Status>, cluster: Option<&ClusterClient>) {
-    let connections: Vec<&Status> = match daemon {
-        Some(s) if !s.connections.is_empty() => s.connections.iter().collect(),
-        Some(s) if s.session.is_some() => vec![s],
-        _ => Vec::new(),
-    };
-    let exposing: Vec<&Status> = connections
-        .into_iter()
-        .filter(|s| !s.exposed.is_empty())
-        .collect();
+    let connections = daemon.map(crate::exposing::connections).unwrap_or_default();
+    let exposing: Vec<&Status> = connections.iter().filter(|s| !s.exposed.is_empty()).collect();
     if exposing.is_empty() {
         let Some(cluster) = cluster else {
             return;
