@@ -240,12 +240,7 @@ pub async fn list(client: &kube::Client, peer: Option<&str>) -> Result<Vec<Expos
 /// Deletes every Service (and slice) kubewire made for `peer`: when its Peer goes, or the laptop
 /// disconnects. The names deleted.
 pub async fn delete_all_of(client: &kube::Client, peer: &str) -> Result<Vec<String>, ClusterError> {
-    let mut deleted = Vec::new();
-    for e in list(client, Some(peer)).await? {
-        delete(client, &e.namespace, &e.name).await?;
-        deleted.push(format!("{}/{}", e.namespace, e.name));
-    }
-    Ok(deleted)
+    prune_stale(client, peer, &[]).await
 }
 
 /// After a connect: deletes the Services kubewire made for `peer` that the daemon does not hold
